@@ -1,0 +1,12 @@
+import { Migration20261122000001_EtlifySyncState } from './Migration20261122000001_EtlifySyncState.ts';
+import { Migration20261122000002_EtlifyQueue } from './Migration20261122000002_EtlifyQueue.ts';
+
+/**
+ * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
+ * that lists its own migrations explicitly can append these; everyone else calls `migrateEtlify(orm)`,
+ * which runs them with their own tracking table.
+ */
+export const etlifyMigrations = [
+  { name: 'Migration20261122000001_EtlifySyncState', class: Migration20261122000001_EtlifySyncState },
+  { name: 'Migration20261122000002_EtlifyQueue', class: Migration20261122000002_EtlifyQueue },
+];

@@ -1,0 +1,143 @@
+import { ConfigurationError } from '../errors.ts';
+import type { CrmAdapter, CrmJobOptions, CrmOptions, RateLimitOptions } from '../interfaces.ts';
+
+/** A validated CRM registration, with every default filled in. */
+export interface RegisteredCrm {
+  readonly name: string;
+  readonly adapter: CrmAdapter;
+  readonly enabled: boolean;
+  readonly maxSyncErrors: number;
+  readonly rateLimit?: RateLimitOptions;
+  readonly payloadVersion?: string | number;
+  readonly deleteOnRemove: boolean;
+  readonly jobs: Readonly<Required<Omit<CrmJobOptions, 'batchSize'>> & { batchSize: number }>;
+}
+
+const CRM_OPTION_KEYS = new Set(['adapter', 'enabled', 'maxSyncErrors', 'rateLimit', 'payloadVersion', 'deleteOnRemove', 'jobs']);
+const JOB_OPTION_KEYS = new Set(['maxAttempts', 'priority', 'batchDelayMs', 'batchSize']);
+const RATE_LIMIT_KEYS = new Set(['maxRequests', 'perMs', 'buckets']);
+/** CRM names become method names (`hubspotSync`), so they must be identifiers. */
+const CRM_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+
+/**
+ * The CRMs of one Etlify instance. Everything reads registrations through here at call time, so a
+ * re-registration (token rotation, tests) takes effect everywhere at once.
+ */
+export class CrmRegistry {
+  readonly #crms = new Map<string, RegisteredCrm>();
+  #defaultMaxSyncErrors: number;
+
+  constructor(defaultMaxSyncErrors: number) {
+    this.#defaultMaxSyncErrors = defaultMaxSyncErrors;
+  }
+
+  register(name: string, options: CrmOptions): RegisteredCrm {
+    const crm = validateCrm(name, options, this.#defaultMaxSyncErrors);
+    this.#crms.set(name, crm);
+    return crm;
+  }
+
+  get(name: string): RegisteredCrm {
+    const crm = this.#crms.get(name);
+    if (!crm) {
+      const known = [...this.#crms.keys()];
+      throw new ConfigurationError(`Unknown CRM \`${name}\`: register it first (registered: ${known.length ? known.join(', ') : 'none'})`);
+    }
+    return crm;
+  }
+
+  has(name: string): boolean {
+    return this.#crms.has(name);
+  }
+
+  all(): RegisteredCrm[] {
+    return [...this.#crms.values()];
+  }
+
+  /** Every adapter secret, for redaction of messages that leave the engine. */
+  secrets(): string[] {
+    return this.all().flatMap(crm => crm.adapter.secrets?.() ?? []);
+  }
+}
+
+export function validateMaxSyncErrors(value: unknown, where: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigurationError(`${where} must be a positive integer (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+function validateCrm(name: string, options: CrmOptions, defaultMaxSyncErrors: number): RegisteredCrm {
+  if (typeof name !== 'string' || !CRM_NAME.test(name)) {
+    throw new ConfigurationError(`CRM name ${JSON.stringify(name)} is not a valid identifier: it becomes a method name (\`${String(name)}Sync\`), so use letters, digits and _ (e.g. "hubspot")`);
+  }
+  const where = `CRM \`${name}\``;
+  if (options === null || typeof options !== 'object') throw new ConfigurationError(`${where}: options must be an object with at least \`adapter\``);
+  rejectUnknownKeys(options, CRM_OPTION_KEYS, where);
+
+  const { adapter } = options;
+  if (typeof adapter === 'function') {
+    throw new ConfigurationError(`${where}: \`adapter\` must be an instance, not a class (write \`new ${(adapter as Function).name || 'MyAdapter'}({...})\`)`);
+  }
+  if (!adapter || typeof adapter.upsert !== 'function' || typeof adapter.delete !== 'function') {
+    throw new ConfigurationError(`${where}: \`adapter\` must be an object with \`upsert\` and \`delete\` methods (see docs/adapters.md)`);
+  }
+  const enabled = options.enabled ?? true;
+  if (typeof enabled !== 'boolean') {
+    throw new ConfigurationError(`${where}: \`enabled\` must be a boolean (true or false), got ${JSON.stringify(enabled)}`);
+  }
+  const maxSyncErrors = options.maxSyncErrors === undefined
+    ? defaultMaxSyncErrors
+    : validateMaxSyncErrors(options.maxSyncErrors, `${where}: \`maxSyncErrors\``);
+  if (options.deleteOnRemove !== undefined && typeof options.deleteOnRemove !== 'boolean') {
+    throw new ConfigurationError(`${where}: \`deleteOnRemove\` must be a boolean, got ${JSON.stringify(options.deleteOnRemove)}`);
+  }
+  const payloadVersion = options.payloadVersion;
+  if (payloadVersion !== undefined && typeof payloadVersion !== 'string' && typeof payloadVersion !== 'number') {
+    throw new ConfigurationError(`${where}: \`payloadVersion\` must be a string or a number, got ${JSON.stringify(payloadVersion)}`);
+  }
+  return {
+    name,
+    adapter,
+    enabled,
+    maxSyncErrors,
+    rateLimit: options.rateLimit === undefined ? undefined : validateRateLimit(options.rateLimit, `${where}: \`rateLimit\``),
+    payloadVersion,
+    deleteOnRemove: options.deleteOnRemove ?? false,
+    jobs: validateJobs(options.jobs ?? {}, `${where}: \`jobs\``, adapter),
+  };
+}
+
+function validateRateLimit(rateLimit: RateLimitOptions, where: string): RateLimitOptions {
+  if (rateLimit === null || typeof rateLimit !== 'object') throw new ConfigurationError(`${where} must be an object like { maxRequests: 100, perMs: 10_000 }`);
+  rejectUnknownKeys(rateLimit, RATE_LIMIT_KEYS, where);
+  const check = (limit: { maxRequests: number; perMs: number }, at: string) => {
+    if (!(typeof limit?.maxRequests === 'number' && limit.maxRequests > 0)) throw new ConfigurationError(`${at}.maxRequests must be a positive number`);
+    if (!(typeof limit?.perMs === 'number' && limit.perMs > 0)) throw new ConfigurationError(`${at}.perMs must be a positive number of milliseconds`);
+  };
+  check(rateLimit, where);
+  for (const [bucket, limit] of Object.entries(rateLimit.buckets ?? {})) check(limit, `${where}.buckets.${bucket}`);
+  return rateLimit;
+}
+
+function validateJobs(jobs: CrmJobOptions, where: string, adapter: CrmAdapter): RegisteredCrm['jobs'] {
+  if (jobs === null || typeof jobs !== 'object') throw new ConfigurationError(`${where} must be an object`);
+  rejectUnknownKeys(jobs, JOB_OPTION_KEYS, where);
+  const positiveInt = (key: keyof CrmJobOptions, fallback: number, min = 1) => {
+    const value = jobs[key] ?? fallback;
+    if (!Number.isInteger(value) || value < min) throw new ConfigurationError(`${where}.${key} must be an integer >= ${min}, got ${JSON.stringify(jobs[key])}`);
+    return value;
+  };
+  return {
+    maxAttempts: positiveInt('maxAttempts', 25),
+    priority: positiveInt('priority', 0, Number.MIN_SAFE_INTEGER),
+    batchDelayMs: positiveInt('batchDelayMs', 250, 0),
+    batchSize: positiveInt('batchSize', adapter.maxBatchSize ?? 100),
+  };
+}
+
+export function rejectUnknownKeys(object: object, known: Set<string>, where: string): void {
+  for (const key of Object.keys(object)) {
+    if (!known.has(key)) throw new ConfigurationError(`${where}: unknown option \`${key}\` (known options: ${[...known].join(', ')})`);
+  }
+}

@@ -1,0 +1,107 @@
+import { ReferenceKind, type EntityMetadata, type MetadataStorage } from '@mikro-orm/core';
+import { rejectUnknownKeys, type CrmRegistry } from '../crms/registry.ts';
+import { ConfigurationError } from '../errors.ts';
+import type { EntityCrmConfig, EtlifyDeclaration } from '../interfaces.ts';
+
+/** Declarations by the class that made them; a class's effective set includes its ancestors' (STI). */
+const declarations = new WeakMap<Function, EtlifyDeclaration>();
+
+const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty']);
+
+/** Records `declaration` on `target`, after checking what can be checked without ORM metadata. */
+export function attachDeclaration(target: Function, declaration: EtlifyDeclaration): void {
+  const where = `etlified(${target.name || 'anonymous class'})`;
+  if (declaration === null || typeof declaration !== 'object' || Array.isArray(declaration)) {
+    throw new ConfigurationError(`${where}: the declaration must be an object keyed by CRM name, e.g. { hubspot: { serializer, objectType } }`);
+  }
+  for (const [crm, config] of Object.entries(declaration)) validateShape(config, `${where}.${crm}`);
+  declarations.set(target, { ...declarations.get(target), ...declaration });
+}
+
+/** The CRM configurations that apply to instances of `entityClass`: the nearest declaration per CRM wins. */
+export function declarationsOf(entityClass: Function): Map<string, EntityCrmConfig> {
+  const chain: Function[] = [];
+  for (let c: any = entityClass; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) chain.unshift(c);
+  const merged = new Map<string, EntityCrmConfig>();
+  for (const c of chain) {
+    for (const [crm, config] of Object.entries(declarations.get(c) ?? {})) merged.set(crm, config);
+  }
+  return merged;
+}
+
+export function isEtlified(entityClass: Function | undefined): boolean {
+  return !!entityClass && declarationsOf(entityClass).size > 0;
+}
+
+function validateShape(config: EntityCrmConfig, where: string): void {
+  if (config === null || typeof config !== 'object') throw new ConfigurationError(`${where} must be an object with \`serializer\` and \`objectType\``);
+  rejectUnknownKeys(config, CONFIG_KEYS, where);
+  const { serializer } = config;
+  const serializerOk = typeof serializer === 'function' || (typeof serializer === 'object' && serializer !== null && typeof serializer.toCrmPayload === 'function');
+  if (!serializerOk) throw new ConfigurationError(`${where}.serializer must be a function, a class with \`toCrmPayload(record)\`, or an object with \`toCrmPayload\``);
+  if (typeof config.objectType !== 'string' || !config.objectType.trim()) throw new ConfigurationError(`${where}.objectType must be a non-empty string (e.g. "contacts")`);
+  if (config.idProperty != null && (typeof config.idProperty !== 'string' || !config.idProperty)) throw new ConfigurationError(`${where}.idProperty must be a non-empty string or null`);
+  for (const key of ['dependencies', 'syncDependencies'] as const) {
+    const list = config[key];
+    if (list !== undefined && !(Array.isArray(list) && list.every(item => typeof item === 'string' && item.length > 0))) {
+      throw new ConfigurationError(`${where}.${key} must be an array of relation names`);
+    }
+  }
+  if (config.syncIf !== undefined && typeof config.syncIf !== 'function') throw new ConfigurationError(`${where}.syncIf must be a function (record) => boolean`);
+  if (config.staleScope !== undefined && (config.staleScope === null || !['function', 'object'].includes(typeof config.staleScope))) {
+    throw new ConfigurationError(`${where}.staleScope must be a MikroORM filter object or a function returning one`);
+  }
+  if (config.timestampProperty !== undefined && typeof config.timestampProperty !== 'string') throw new ConfigurationError(`${where}.timestampProperty must be a property name`);
+}
+
+/**
+ * Checks every etlified entity against the discovered metadata and the CRM registry: unknown CRMs,
+ * relations that do not exist, composite keys. Runs once, when MikroORM finishes discovery, so a typo
+ * fails `MikroORM.init()` instead of silently never syncing.
+ */
+export function validateDeclarations(metadata: MetadataStorage, registry: CrmRegistry): void {
+  for (const meta of metadata.getAll().values()) {
+    if (!meta.class || meta.embeddable || meta.virtual) continue;
+    const configs = declarationsOf(meta.class);
+    if (!configs.size) continue;
+    if (meta.primaryKeys.length !== 1) {
+      throw new ConfigurationError(`${meta.className} is etlified but has a composite primary key (${meta.primaryKeys.join(', ')}); Etlify needs a single-column key`);
+    }
+    for (const [crm, config] of configs) {
+      const where = `${meta.className} (CRM \`${crm}\`)`;
+      if (!registry.has(crm)) {
+        throw new ConfigurationError(`${where}: CRM \`${crm}\` is not registered (registered: ${registry.all().map(c => c.name).join(', ') || 'none'})`);
+      }
+      for (const path of config.dependencies ?? []) resolveRelationPath(meta, path, `${where}: dependency`);
+      for (const name of config.syncDependencies ?? []) {
+        const [prop] = resolveRelationPath(meta, name, `${where}: sync dependency`);
+        if (name.includes('.') || (prop.kind !== ReferenceKind.MANY_TO_ONE && prop.kind !== ReferenceKind.ONE_TO_ONE)) {
+          throw new ConfigurationError(`${where}: sync dependency \`${name}\` must be a direct many-to-one or one-to-one relation`);
+        }
+        const target = prop.targetMeta!;
+        if (!declarationsOf(target.class).has(crm) && !target.properties[`${crm}Id`]) {
+          throw new ConfigurationError(`${where}: sync dependency \`${name}\` points to ${target.className}, which is neither etlified for \`${crm}\` nor has a \`${crm}Id\` property, so it can never obtain a CRM id`);
+        }
+      }
+      if (config.timestampProperty && !meta.properties[config.timestampProperty]) {
+        throw new ConfigurationError(`${where}: timestampProperty \`${config.timestampProperty}\` is not a property of ${meta.className}`);
+      }
+    }
+  }
+}
+
+/** The relation properties along a dotted path (`company.owner`), or a ConfigurationError naming it. */
+export function resolveRelationPath(meta: EntityMetadata, path: string, where: string) {
+  const props = [];
+  let current: EntityMetadata | undefined = meta;
+  for (const segment of path.split('.')) {
+    const prop: EntityMetadata['properties'][string] | undefined = current?.properties[segment];
+    if (!prop || prop.kind === ReferenceKind.SCALAR || prop.kind === ReferenceKind.EMBEDDED) {
+      const relations = Object.values(current!.properties).filter(p => p.kind !== ReferenceKind.SCALAR && p.kind !== ReferenceKind.EMBEDDED).map(p => p.name);
+      throw new ConfigurationError(`${where} \`${path}\`: ${current!.className} has no relation \`${segment}\` (relations: ${relations.join(', ') || 'none'})`);
+    }
+    props.push(prop);
+    current = prop.targetMeta;
+  }
+  return props as [typeof props[number], ...typeof props];
+}

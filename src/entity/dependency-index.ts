@@ -1,0 +1,47 @@
+import type { EntityMetadata, MetadataStorage } from '@mikro-orm/core';
+import { declarationsOf, resolveRelationPath } from './declarations.ts';
+
+/** "Records of `entity` depend, for `crm`, on the entity at the end of `path`." */
+export interface Dependent {
+  entity: string;
+  crm: string;
+  /** Path from the dependent to the changed entity (`company`, `company.owner`, `investments`). */
+  path: string;
+  /**
+   * When the path is one relation whose other side points back to the dependent (e.g. Investment.user
+   * for `investments`), its name: a removed child then names its dependent from its own data.
+   */
+  backReference?: string;
+}
+
+const indexes = new WeakMap<MetadataStorage, Map<string, Dependent[]>>();
+
+/**
+ * For every entity that some etlified entity depends on, who depends on it: keyed by the root entity
+ * name of the changed entity. Every prefix of a dependency path counts (`company.owner` makes both
+ * Company and the owner's entity dependencies).
+ */
+export function dependentsIndex(metadata: MetadataStorage): Map<string, Dependent[]> {
+  let index = indexes.get(metadata);
+  if (index) return index;
+  index = new Map();
+  for (const meta of metadata.getAll().values()) {
+    if (!meta.class || meta.embeddable) continue;
+    for (const [crm, config] of declarationsOf(meta.class)) {
+      // subclasses inherit their parent's declaration: index the declaring level only once
+      if (meta.extends && declarationsOf(meta.root.class).get(crm) === config && meta !== meta.root) continue;
+      for (const path of config.dependencies ?? []) {
+        const props = resolveRelationPath(meta, path, `${meta.className}`);
+        props.forEach((prop, i) => {
+          const target = prop.targetMeta as EntityMetadata;
+          const dependent: Dependent = { entity: meta.className, crm, path: path.split('.').slice(0, i + 1).join('.') };
+          if (i === 0) dependent.backReference = prop.mappedBy || prop.inversedBy || undefined;
+          const key = target.root.className;
+          index!.set(key, [...(index!.get(key) ?? []), dependent]);
+        });
+      }
+    }
+  }
+  indexes.set(metadata, index);
+  return index;
+}

@@ -1,0 +1,126 @@
+/**
+ * Every error Etlify raises. Two families:
+ * - `ConfigurationError`: a misconfigured CRM or entity, raised at startup, naming the culprit option;
+ * - `CrmError` and its subclasses: raised by adapters, classified so the sync engine knows whether a
+ *   failure is the record's fault (counted in `error_count`) or the CRM's (retried, never counted).
+ */
+
+export class EtlifyError extends Error {
+  override name = 'EtlifyError';
+}
+
+/** A CRM registration or an entity declaration is invalid. The message names the option at fault. */
+export class ConfigurationError extends EtlifyError {
+  override name = 'ConfigurationError';
+}
+
+/** The serializer threw or returned something other than a plain object. Counted against the record. */
+export class SerializationError extends EtlifyError {
+  override name = 'SerializationError';
+}
+
+export interface CrmErrorDetails {
+  /** HTTP status (0 for network failures). */
+  status?: number;
+  /** The CRM's own error code or category (`VALIDATION_ERROR`, `INVALID_VALUE_FOR_COLUMN`, …). */
+  code?: string;
+  /** The CRM's request id (`X-HubSpot-Correlation-Id`, …): support asks for it. */
+  correlationId?: string;
+  /** Structured details from the CRM's error body (never the request headers). */
+  details?: unknown;
+  cause?: unknown;
+}
+
+/**
+ * A failure reported by a CRM adapter. `retryable` failures (rate limits, 5xx, timeouts, resets, bad
+ * credentials) are the CRM's or the network's fault: the job is retried and the record's
+ * `error_count` is left alone. The others are the record's fault and count towards `maxSyncErrors`.
+ */
+export class CrmError extends EtlifyError {
+  override name = 'CrmError';
+  readonly status: number;
+  readonly code?: string;
+  readonly correlationId?: string;
+  readonly details?: unknown;
+  /** Retry the job (with backoff) rather than count a failure against the record. */
+  readonly retryable: boolean = false;
+  /** Milliseconds to wait before retrying, when the CRM said so (Retry-After, rate-limit headers). */
+  readonly retryAfterMs?: number;
+
+  constructor(message: string, details: CrmErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.status = details.status ?? 0;
+    this.code = details.code;
+    this.correlationId = details.correlationId;
+    this.details = details.details;
+  }
+}
+
+/** 429, or the shared request budget is spent. Always retried after `retryAfterMs`. */
+export class RateLimitedError extends CrmError {
+  override name = 'RateLimitedError';
+  override readonly retryable = true;
+  override readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number, details: CrmErrorDetails = {}) {
+    super(message, { status: 429, ...details });
+    this.retryAfterMs = Math.max(0, Math.ceil(retryAfterMs));
+  }
+}
+
+/** 5xx, 423 Locked, timeouts, connection resets: the CRM or the network hiccuped. Retried. */
+export class TransientCrmError extends CrmError {
+  override name = 'TransientCrmError';
+  override readonly retryable = true;
+  override readonly retryAfterMs?: number;
+  constructor(message: string, details: CrmErrorDetails & { retryAfterMs?: number } = {}) {
+    super(message, details);
+    this.retryAfterMs = details.retryAfterMs;
+  }
+}
+
+/** 401/403: the token is wrong or lacks a scope. Not the record's fault: retried, never counted. */
+export class UnauthorizedError extends CrmError {
+  override name = 'UnauthorizedError';
+  override readonly retryable = true;
+}
+
+/** 404: the object (or the object type) does not exist in the CRM. */
+export class NotFoundError extends CrmError {
+  override name = 'NotFoundError';
+}
+
+/**
+ * 400/409/422: the CRM rejected the payload. For a batch call it means "the batch as a whole was
+ * rejected": the engine falls back to one call per record so only the bad record is counted.
+ */
+export class ValidationError extends CrmError {
+  override name = 'ValidationError';
+}
+
+/** True when `error` should be retried by the queue without touching the record's error_count. */
+export function isRetryable(error: unknown): error is CrmError {
+  return error instanceof CrmError && error.retryable;
+}
+
+const REDACTED = '[REDACTED]';
+
+/**
+ * Replaces every occurrence of each secret (and `Bearer <anything>`) in `text`. Applied to every
+ * message that reaches a log, an event or the `last_error` column.
+ */
+export function redactSecrets(text: string, secrets: Iterable<string> = []): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (secret && secret.length >= 4) out = out.split(secret).join(REDACTED);
+  }
+  return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${REDACTED}`);
+}
+
+/** A one-line description of any thrown value, for `last_error`. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const status = error instanceof CrmError && error.status ? ` (status ${error.status})` : '';
+    return `${error.name}: ${error.message}${status}`;
+  }
+  return `Non-error thrown: ${String(error)}`;
+}

@@ -1,0 +1,109 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/core';
+import { CaptureSubscriber } from './capture/subscriber.ts';
+import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
+import { validateDeclarations } from './entity/declarations.ts';
+import { ConfigurationError, redactSecrets } from './errors.ts';
+import { EtlifyEventEmitter } from './events.ts';
+import type { CrmOptions } from './interfaces.ts';
+import { CrmSynchronisation, PendingSync, STATE_TABLES } from './state/entities.ts';
+import type { PayloadVersioning } from './sync/serialize.ts';
+
+export interface EtlifyLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface EtlifyOptions {
+  /** The CRMs, by name. More can be registered later with `registerCrm`. */
+  crms?: Record<string, CrmOptions>;
+  /** Default for every CRM's `maxSyncErrors`. Default 3. */
+  maxSyncErrors?: number;
+  /** Versioned payloads (see docs/payload-migrations.md). */
+  payloadVersions?: PayloadVersioning;
+  /** How long a record waits for its sync dependencies before the buffer row expires. Default 24 h. */
+  pendingSyncTtlMs?: number;
+  /** Where failure lines go. Default: JSON lines on stderr for warnings and errors. */
+  logger?: EtlifyLogger;
+}
+
+const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger']);
+const EXTENSION_NAME = 'etlify';
+
+/** Logs one JSON line per message on stderr; info is dropped (the events are there for metrics). */
+export const jsonLogger: EtlifyLogger = {
+  info: () => {},
+  warn: (message, fields) => console.warn(JSON.stringify({ level: 'warn', source: 'etlify', message, ...fields })),
+  error: (message, fields) => console.error(JSON.stringify({ level: 'error', source: 'etlify', message, ...fields })),
+};
+
+/**
+ * Etlify for one application: its CRMs, settings and event hooks. Plug it into MikroORM with
+ * `extensions: [etlify]`; the ORM then captures changes and the record API (`user.hubspotSync()`) finds
+ * this instance through the entity's EntityManager.
+ */
+export class Etlify {
+  readonly crms: CrmRegistry;
+  readonly events = new EtlifyEventEmitter();
+  readonly payloadVersions?: PayloadVersioning;
+  readonly pendingSyncTtlMs: number;
+  readonly logger: EtlifyLogger;
+
+  constructor(options: EtlifyOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new ConfigurationError('Etlify options must be an object');
+    rejectUnknownKeys(options, OPTION_KEYS, 'Etlify');
+    const maxSyncErrors = options.maxSyncErrors === undefined ? 3 : validateMaxSyncErrors(options.maxSyncErrors, 'Etlify: `maxSyncErrors`');
+    this.crms = new CrmRegistry(maxSyncErrors);
+    this.payloadVersions = options.payloadVersions;
+    this.pendingSyncTtlMs = options.pendingSyncTtlMs ?? 24 * 3600_000;
+    this.logger = options.logger ?? jsonLogger;
+    for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);
+  }
+
+  /** Registers (or replaces: token rotation, tests) a CRM. Takes effect immediately, everywhere. */
+  registerCrm(name: string, options: CrmOptions): this {
+    if (this.payloadVersions && options?.payloadVersion !== undefined) this.validatePayloadVersion(name, options.payloadVersion);
+    this.crms.register(name, options);
+    return this;
+  }
+
+  /** MikroORM extension hook: called by `MikroORM.init({ extensions: [etlify] })`. */
+  register(orm: MikroORM): void {
+    const config = orm.config;
+    config.registerExtension(EXTENSION_NAME, () => this);
+    config.set('subscribers', [...config.get('subscribers'), new CaptureSubscriber(this)]);
+    const entities = config.get('entities');
+    if (Array.isArray(entities) && entities.length) config.set('entities', [...entities, CrmSynchronisation, PendingSync] as typeof entities);
+    const schemaGenerator = config.get('schemaGenerator');
+    config.set('schemaGenerator', { ...schemaGenerator, skipTables: [...(schemaGenerator.skipTables ?? []), ...STATE_TABLES] });
+    const discovery = config.get('discovery');
+    const userHook = discovery.afterDiscovered;
+    config.set('discovery', {
+      ...discovery,
+      afterDiscovered: async (storage, platform) => {
+        validateDeclarations(storage, this.crms);
+        await userHook?.(storage, platform);
+      },
+    });
+  }
+
+  /** The Etlify plugged into this ORM (or the ORM of this EntityManager). */
+  static of(source: MikroORM | EntityManager): Etlify {
+    const etlify = source.config.getExtension<Etlify>(EXTENSION_NAME);
+    if (!etlify) throw new ConfigurationError('Etlify is not plugged into this MikroORM instance: add `extensions: [etlify]` to its configuration');
+    return etlify;
+  }
+
+  /** Removes every adapter secret from `text`. */
+  redact(text: string): string {
+    return redactSecrets(text, this.crms.secrets());
+  }
+
+  private validatePayloadVersion(crm: string, version: string | number): void {
+    try {
+      this.payloadVersions!.normalize(version);
+    } catch (error) {
+      throw new ConfigurationError(`CRM \`${crm}\`: \`payloadVersion\` ${JSON.stringify(version)} is not usable: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,44 @@
+import { EventEmitter } from 'node:events';
+import type { DeleteResult, SyncResult } from './interfaces.ts';
+
+/** Emitted once per record × CRM outcome. */
+export interface SyncEvent {
+  crm: string;
+  /** Entity class name of the record (the STI subclass when there is one). */
+  entity: string;
+  id: string;
+  durationMs: number;
+  crmId?: string | null;
+  /** Redacted one-line reason, for `failed`, `retried`, `parked` and `skipped` buffers. */
+  error?: string;
+  /** For `retried`: when the next attempt is due, in ms. */
+  retryInMs?: number;
+}
+
+/**
+ * What each event means:
+ * - `synced`, `not_modified`, `skipped`, `buffered`: the sync results of the same names;
+ * - `failed`: a permanent failure, counted in `error_count`;
+ * - `parked`: a failure that brought `error_count` to `maxSyncErrors`: no more retries until the record
+ *   changes or is reset;
+ * - `retried`: a transient failure (rate limit, 5xx, network); the job will run again, nothing counted;
+ * - `deleted`: the CRM object was deleted (or was already gone).
+ */
+export interface EtlifyEvents {
+  synced: [SyncEvent];
+  not_modified: [SyncEvent];
+  skipped: [SyncEvent];
+  buffered: [SyncEvent];
+  failed: [SyncEvent];
+  parked: [SyncEvent];
+  retried: [SyncEvent];
+  deleted: [SyncEvent & { result: DeleteResult }];
+}
+
+export type SyncEventName = keyof EtlifyEvents;
+
+export const RESULT_EVENTS: Record<Exclude<SyncResult, 'disabled' | 'error'>, SyncEventName> = {
+  synced: 'synced', not_modified: 'not_modified', skipped: 'skipped', buffered: 'buffered',
+};
+
+export class EtlifyEventEmitter extends EventEmitter<EtlifyEvents> {}

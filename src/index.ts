@@ -1,0 +1,15 @@
+// The public surface of Etlify. Nothing else is public.
+export { Etlify, jsonLogger, type EtlifyLogger, type EtlifyOptions } from './etlify.ts';
+export { etlified, declareCrms, type EtlifiedInstance, type InlineOptions, type QueuedOptions, type QueuedSyncResult, type QueuedDeleteResult } from './entity/etlified.ts';
+export { CrmSynchronisation, PendingSync } from './state/entities.ts';
+export { migrateEtlify } from './state/migrate.ts';
+export { etlifyMigrations } from '../migrations/index.ts';
+export { payloadDigest, normalizePayload } from './sync/digest.ts';
+export { runWorker, type WorkerOptions } from './queue/worker.ts';
+export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
+export { PROCESS_TASK } from './queue/requests.ts';
+export { NullAdapter } from './adapters/null.ts';
+export { PgRequestBudget } from './ratelimit/pg-budget.ts';
+export type { SyncEvent, EtlifyEvents, SyncEventName } from './events.ts';
+export * from './errors.ts';
+export type * from './interfaces.ts';

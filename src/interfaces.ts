@@ -1,0 +1,199 @@
+/**
+ * The contracts between Etlify's stages: what an adapter must do, what a CRM registration and an
+ * entity declaration contain, and the result vocabulary of a sync.
+ */
+
+/** What a serializer returns: the CRM's field names mapped to plain JSON values. */
+export type CrmPayload = Record<string, unknown>;
+
+// ─── Adapter contract ────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The account-wide request budget of one CRM, shared by every worker process (kept in PostgreSQL).
+ * Adapters call `acquire` before each HTTP request; it resolves at once when a request may go out and
+ * throws `RateLimitedError` (with the wait) when the budget is spent, so the job is rescheduled
+ * instead of sleeping.
+ */
+export interface RequestBudget {
+  /**
+   * Reserves `cost` requests from the named bucket (`'default'`, or e.g. `'search'` for HubSpot's
+   * search endpoint, which has its own per-second limit).
+   */
+  acquire(bucket?: string, cost?: number): Promise<void>;
+  /** Tells the budget what the CRM reported in its rate-limit headers, so it can slow down early. */
+  report?(bucket: string, quota: RemoteQuota): void;
+}
+
+export interface RemoteQuota {
+  /** Requests left in the current window, as reported by the CRM. */
+  remaining?: number;
+  /** Size of the window's allowance. */
+  max?: number;
+  /** Length of the window in milliseconds. */
+  intervalMs?: number;
+  /** The CRM asked to wait this long (Retry-After). */
+  retryAfterMs?: number;
+}
+
+/** Passed to every adapter call. */
+export interface AdapterCallContext {
+  /** The CRM's shared request budget (absent when the CRM has no rate limit configured). */
+  budget?: RequestBudget;
+  /** Aborted when the worker shuts down past its grace period. */
+  signal?: AbortSignal;
+}
+
+export interface UpsertRequest {
+  /** CRM object type: HubSpot `contacts`, `companies`, a custom object name; an Airtable table. */
+  objectType: string;
+  payload: CrmPayload;
+  /** Unique property used to find an existing object when no CRM id is known. */
+  idProperty?: string | null;
+  /**
+   * The CRM id stored from a previous sync. When given, the adapter updates that object directly, and
+   * falls back to the `idProperty` search (then create) only if the CRM answers 404.
+   */
+  crmId?: string | null;
+}
+
+export interface UpsertResult {
+  /** The id of the object in the CRM. Never empty: an adapter that cannot tell must throw. */
+  crmId: string;
+  /** True when the object was created by this call (informational). */
+  created?: boolean;
+}
+
+export interface BatchUpsertItem {
+  payload: CrmPayload;
+  crmId?: string | null;
+}
+
+export interface BatchUpsertRequest {
+  objectType: string;
+  idProperty?: string | null;
+  items: BatchUpsertItem[];
+}
+
+/** One result per input item, in input order (positional mapping, never by value). */
+export type BatchItemResult =
+  | { ok: true; crmId: string; created?: boolean }
+  | { ok: false; error: Error };
+
+export interface DeleteRequest {
+  objectType: string;
+  crmId: string;
+}
+
+export interface BatchDeleteRequest {
+  objectType: string;
+  crmIds: string[];
+}
+
+/**
+ * Talks to one CRM. `upsert` and `delete` are required; `batchUpsert`/`batchDelete` are used when
+ * present (the engine falls back to single calls otherwise).
+ *
+ * Errors must be `CrmError` subclasses (see `errors.ts`) so the engine can tell a transient failure
+ * (retried, not counted) from a permanent one (counted against the record).
+ */
+export interface CrmAdapter {
+  upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult>;
+  /** Resolves `true` when the object was deleted, `false` when it was already gone (404). */
+  delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean>;
+  /**
+   * Upserts many objects. Returns one result per item, in order. Throws `ValidationError` when the CRM
+   * rejects the whole batch (atomic batches): the engine then retries item by item. Splits into
+   * requests of at most `maxBatchSize` itself.
+   */
+  batchUpsert?(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
+  batchDelete?(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
+  /** Largest number of items the CRM takes in one batch request (HubSpot 100, Airtable 10). */
+  readonly maxBatchSize?: number;
+  /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
+  secrets?(): string[];
+  /** Releases connections (called by `orm.close()` through Etlify). */
+  close?(): Promise<void>;
+}
+
+// ─── CRM registration ────────────────────────────────────────────────────────────────────────────
+
+export interface RateLimitOptions {
+  /** Requests allowed per window, for the whole CRM account (all processes together). */
+  maxRequests: number;
+  /** Window length in milliseconds. */
+  perMs: number;
+  /** Extra buckets with their own limit, e.g. HubSpot search: `{ search: { maxRequests: 4, perMs: 1000 } }`. */
+  buckets?: Record<string, { maxRequests: number; perMs: number }>;
+}
+
+export interface CrmOptions {
+  adapter: CrmAdapter;
+  /** `false` turns every sync and delete for this CRM into a no-op. Default `true`. */
+  enabled?: boolean;
+  /** Permanent failures a record may accumulate before it is parked. Default: the global value (3). */
+  maxSyncErrors?: number;
+  /** Shared, cross-process request budget. */
+  rateLimit?: RateLimitOptions;
+  /** Payload version this CRM speaks (payload migrations). Default: the current version. */
+  payloadVersion?: string | number;
+  /** Delete the CRM object when the entity is removed with `em.remove()`. Default `false`. */
+  deleteOnRemove?: boolean;
+  /** graphile-worker job options for this CRM's jobs. */
+  jobs?: CrmJobOptions;
+}
+
+export interface CrmJobOptions {
+  /** Attempts before graphile-worker gives up on a job (transient failures only). Default 25. */
+  maxAttempts?: number;
+  /** graphile-worker priority (lower runs first). Default 0. */
+  priority?: number;
+  /** How long changes are gathered before a batch job runs, in ms. Default 250. */
+  batchDelayMs?: number;
+  /** Records per batch job. Default: the adapter's `maxBatchSize`, else 100. */
+  batchSize?: number;
+}
+
+// ─── Entity declaration ──────────────────────────────────────────────────────────────────────────
+
+/** A class-style serializer: `new UserSerializer().toCrmPayload(user)`. */
+export interface SerializerObject<T> {
+  toCrmPayload(record: T): CrmPayload | Promise<CrmPayload>;
+}
+
+export type Serializer<T> =
+  | ((record: T) => CrmPayload | Promise<CrmPayload>)
+  | (new () => SerializerObject<T>)
+  | SerializerObject<T>;
+
+/** Restricts the stale finder's candidates, in SQL: a MikroORM `where` filter on the entity. */
+export type StaleScope = Record<string, unknown> | (() => Record<string, unknown>);
+
+export interface EntityCrmConfig<T = any> {
+  /** Builds the CRM payload of one record. */
+  serializer: Serializer<T>;
+  /** CRM object type: HubSpot `contacts`/`companies`/`deals`/custom; Airtable table name or id. */
+  objectType: string;
+  /** Unique CRM property used to find an existing object when no CRM id is stored (`email`, …). */
+  idProperty?: string | null;
+  /** Relations whose changes make this record stale (`'company'`, `'investments'`, `'company.owner'`). */
+  dependencies?: string[];
+  /** Relations that must have a CRM id before this record is sent (the record is buffered meanwhile). */
+  syncDependencies?: string[];
+  /** Guard: when it returns false, the record is `skipped` and nothing is sent. */
+  syncIf?: (record: T) => boolean;
+  /** Restricts which records the stale finder considers. */
+  staleScope?: StaleScope;
+  /** Timestamp property compared with the last sync. Default `updatedAt`. */
+  timestampProperty?: string;
+}
+
+/** Per-CRM declarations of one entity: `{ hubspot: {...}, airtable: {...} }`. */
+export type EtlifyDeclaration<T = any> = Record<string, EntityCrmConfig<T>>;
+
+// ─── Results ─────────────────────────────────────────────────────────────────────────────────────
+
+/** Outcome of one record × CRM sync (the Ruby gem's vocabulary). */
+export type SyncResult = 'synced' | 'not_modified' | 'skipped' | 'buffered' | 'disabled' | 'error';
+
+/** Outcome of one record × CRM delete. */
+export type DeleteResult = 'deleted' | 'noop' | 'disabled';

@@ -1,0 +1,23 @@
+import type { MikroORM } from '@mikro-orm/core';
+import type { JobHelpers } from 'graphile-worker';
+import { Etlify } from '../etlify.ts';
+import { expirePendingSyncs } from '../sync/dependencies.ts';
+import { crmsWithPendingRequests, PROCESS_TASK } from './requests.ts';
+
+/**
+ * The periodic sweep: expires stale dependency buffers and wakes the processors of CRMs that still have
+ * requests (e.g. left behind by a crashed worker).
+ */
+export async function sweep(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
+  const etlify = Etlify.of(orm);
+  const em = orm.em.fork({ clear: true, useContext: false });
+  await expirePendingSyncs(em, etlify.crms.all());
+  await wakePendingCrms(orm, helpers);
+}
+
+export async function wakePendingCrms(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
+  const etlify = Etlify.of(orm);
+  for (const crm of await crmsWithPendingRequests(orm.em.fork({ useContext: false }))) {
+    if (etlify.crms.has(crm) && etlify.crms.get(crm).enabled) await helpers.addJob(PROCESS_TASK, { crm }, { jobKey: `etlify:${crm}:sweep` });
+  }
+}

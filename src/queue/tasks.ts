@@ -1,0 +1,125 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/core';
+import type { JobHelpers, TaskList } from 'graphile-worker';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { dependentsIndex } from '../entity/dependency-index.ts';
+import { describeError } from '../errors.ts';
+import { Etlify } from '../etlify.ts';
+import type { AdapterCallContext } from '../interfaces.ts';
+import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { deleteFromCrm } from '../sync/deleter.ts';
+import { syncChunk } from '../sync/engine.ts';
+import { claimRequests, enqueueRequests, finishRequests, nextDueAt, PROCESS_TASK, retryRequests, type ClaimedRequest } from './requests.ts';
+import { sweep } from './sweep.ts';
+
+export const SWEEP_TASK = 'etlify_sweep';
+
+export interface TaskOptions {
+  /** How long a claimed request stays claimed before another worker may take it over. Default 5 min. */
+  claimLeaseMs?: number;
+  /** Chunks a job processes before it hands over to a fresh job (fairness, shutdown latency). Default 50. */
+  chunksPerJob?: number;
+  /** Set when the worker begins a graceful shutdown: jobs finish their chunk and stop claiming. */
+  stopping?: () => boolean;
+}
+
+/**
+ * Etlify's graphile-worker tasks, as a plain task list to merge into an application's own worker:
+ * `run({ taskList: { ...etlifyTaskList(orm), ...myTasks } })`.
+ */
+export function etlifyTaskList(orm: MikroORM, options: TaskOptions = {}): TaskList {
+  return {
+    [PROCESS_TASK]: async (payload, helpers) => {
+      await processCrm(orm, (payload as { crm: string }).crm, options, helpers);
+    },
+    [SWEEP_TASK]: async (_payload, helpers) => {
+      await sweep(orm, helpers);
+    },
+  };
+}
+
+/** Claims and processes the due requests of one CRM, chunk after chunk, until none is due. */
+async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, helpers: JobHelpers): Promise<void> {
+  const etlify = Etlify.of(orm);
+  if (!etlify.crms.has(crmName)) {
+    helpers.logger.warn(`etlify: requests for unregistered CRM ${crmName} are left in the queue`);
+    return;
+  }
+  const crm = etlify.crms.get(crmName);
+  if (!crm.enabled) return;
+  const leaseMs = options.claimLeaseMs ?? 5 * 60_000;
+  const em = orm.em.fork({ clear: true, useContext: false });
+  const context: AdapterCallContext = {
+    budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
+    signal: helpers.abortSignal,
+  };
+  for (let chunk = 0; chunk < (options.chunksPerJob ?? 50); chunk++) {
+    if (options.stopping?.() || helpers.abortSignal.aborted) break;
+    const claimed = await claimRequests(em, crm.name, crm.jobs.batchSize, leaseMs);
+    if (!claimed.length) break;
+    await processClaimed(etlify, em, crm, claimed, context);
+  }
+  const due = await nextDueAt(em, crm.name);
+  if (due) await helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:next`, runAt: due, maxAttempts: crm.jobs.maxAttempts });
+}
+
+async function processClaimed(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claimed: ClaimedRequest[], context: AdapterCallContext): Promise<void> {
+  const done: string[] = [];
+  const retries: { requestId: string; delayMs: number; error: string }[] = [];
+  const settle = (request: ClaimedRequest, outcome: { result: string; error?: unknown; retryAfterMs?: number }) => {
+    if (outcome.result !== 'retry') return done.push(request.requestId);
+    retries.push({ requestId: request.requestId, delayMs: backoffMs(request.attempts, outcome.retryAfterMs), error: etlify.redact(describeError(outcome.error)) });
+  };
+
+  for (const [key, group] of Map.groupBy(claimed, r => `${r.kind}\u0000${r.entity}`)) {
+    const kind = key.split('\u0000')[0];
+    const entity = group[0]!.entity;
+    if (kind === 'dependents') {
+      await queueDependents(em, crm, entity, group.map(r => r.id));
+      group.forEach(r => done.push(r.requestId));
+    } else if (kind === 'delete') {
+      const type = em.getMetadata().getByClassName(entity, false)?.root.className ?? entity;
+      const outcomes = await deleteFromCrm(etlify, em, crm.name, group.map(r => ({ type, entity, id: r.id, crmId: r.crmId ?? null, objectType: r.objectType ?? null })), context);
+      group.forEach((r, i) => settle(r, outcomes[i]!));
+    } else {
+      const outcomes = await syncChunk(etlify, em, entity, crm.name, group.map(r => r.id), { batch: true, context });
+      group.forEach((r, i) => settle(r, outcomes[i]!));
+    }
+  }
+  await finishRequests(em, done);
+  await retryRequests(em, retries);
+}
+
+/**
+ * Exponential backoff with jitter (1 s, 2 s, 4 s … capped at 10 min), never shorter than what the CRM
+ * asked for.
+ */
+export function backoffMs(attempts: number, retryAfterMs?: number): number {
+  const exponential = Math.min(600_000, 1000 * 2 ** Math.min(attempts, 20));
+  const jittered = exponential * (0.5 + Math.random());
+  return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs + Math.random() * 100, Math.min(jittered, 1000));
+}
+
+/**
+ * A dependency changed: find the records that depend on it, page by page (a company can have 100,000
+ * users), and queue them. Runs in the worker, never in the application's transaction.
+ */
+async function queueDependents(em: EntityManager, crm: RegisteredCrm, entity: string, ids: string[]): Promise<void> {
+  const changed = em.getMetadata().getByClassName(entity, false);
+  if (!changed) return;
+  const page = 1000;
+  for (const dependent of dependentsIndex(em.getMetadata()).get(changed.root.className) ?? []) {
+    if (dependent.crm !== crm.name) continue;
+    const meta = em.getMetadata().getByClassName(dependent.entity);
+    const pk = meta.primaryKeys[0]!;
+    const through = dependent.path.split('.').reduceRight<unknown>((inner, segment) => ({ [segment]: inner }), { $in: ids });
+    let after: unknown;
+    for (;;) {
+      const where = after === undefined ? through : { $and: [through, { [pk]: { $gt: after } }] };
+      const rows = await em.find(meta.class, where as never, { fields: [pk] as never[], orderBy: { [pk]: 'asc' } as never, limit: page, disableIdentityMap: true });
+      if (!rows.length) break;
+      await enqueueRequests(em, { requests: rows.map(r => ({ kind: 'sync', crm: crm.name, entity: dependent.entity, id: String((r as Record<string, unknown>)[pk]) })), crms: [crm] });
+      if (rows.length < page) break;
+      after = (rows.at(-1) as Record<string, unknown>)[pk];
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import type { EntityManager } from '@mikro-orm/core';
+import { query } from './sql.ts';
+
+/** What the engine needs to know about a record's last sync. */
+export interface SyncStateRow {
+  resourceId: string;
+  crmId: string | null;
+  lastDigest: string | null;
+  payloadVersion: string | null;
+  errorCount: number;
+}
+
+/** The result of one attempt, to be written to the record's sync-state row. */
+export interface OutcomeWrite {
+  resourceType: string;
+  resourceId: string;
+  crmName: string;
+  outcome: 'synced' | 'not_modified' | 'skipped' | 'error';
+  /** Snapshot time of the payload (synced, not_modified, skipped). */
+  syncedAt?: Date;
+  crmId?: string;
+  objectType?: string;
+  digest?: string;
+  payloadVersion?: string | null;
+  error?: string;
+}
+
+/**
+ * Loads the sync-state rows of `ids` and reads the database clock in the same round trip. That time,
+ * taken before the records are loaded, becomes `last_synced_at`: a change committed while the sync is
+ * in flight is therefore newer than `last_synced_at` and is picked up again.
+ */
+export async function loadSyncState(em: EntityManager, resourceType: string, crmName: string, ids: string[]) {
+  const [result] = await query<{ snapshot_at: Date; rows: SyncStateRow[] | null }>(em,
+    `select statement_timestamp() as snapshot_at,
+       (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
+                 'payloadVersion', payload_version, 'errorCount', error_count))
+          from crm_synchronisations
+         where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
+    [resourceType, crmName, ids]);
+  const rows = new Map<string, SyncStateRow>();
+  for (const row of result!.rows ?? []) rows.set(row.resourceId, row);
+  return { snapshotAt: new Date(result!.snapshot_at), rows };
+}
+
+/**
+ * Writes every outcome of a chunk with one statement. Per outcome: `synced` stores the CRM id, digest
+ * and version and clears errors; `not_modified` moves `last_synced_at` and clears errors; `skipped`
+ * only moves `last_synced_at` (earlier failures stay visible); `error` increments `error_count`.
+ */
+export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[]): Promise<void> {
+  if (!outcomes.length) return;
+  await query(em,
+    `insert into crm_synchronisations as s
+       (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, payload_version,
+        last_synced_at, last_error, last_error_at, error_count, last_outcome)
+     select r."resourceType", r."resourceId", r."crmName", r."crmId", r."objectType", r.digest, r."payloadVersion",
+            r."syncedAt", r.error, case when r.outcome = 'error' then now() end,
+            case when r.outcome = 'error' then 1 else 0 end, r.outcome
+       from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
+            "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
+     on conflict (resource_type, crm_name, resource_id) do update set
+       crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else s.crm_id end,
+       object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else s.object_type end,
+       last_digest = case when excluded.last_outcome = 'synced' then excluded.last_digest else s.last_digest end,
+       payload_version = case when excluded.last_outcome = 'synced' then excluded.payload_version else s.payload_version end,
+       last_synced_at = case when excluded.last_outcome = 'error' then s.last_synced_at else excluded.last_synced_at end,
+       last_error = case excluded.last_outcome when 'error' then excluded.last_error when 'skipped' then s.last_error end,
+       last_error_at = case excluded.last_outcome when 'error' then excluded.last_error_at when 'skipped' then s.last_error_at end,
+       error_count = case excluded.last_outcome when 'error' then s.error_count + 1 when 'skipped' then s.error_count else 0 end,
+       last_outcome = excluded.last_outcome,
+       updated_at = now()`,
+    [JSON.stringify(outcomes)]);
+}
+
+/** After a CRM delete: forget the CRM id, digest and version so a later sync recreates cleanly. */
+export async function forgetCrmObject(em: EntityManager, resourceType: string, crmName: string, resourceId: string): Promise<void> {
+  await query(em,
+    `update crm_synchronisations
+        set crm_id = null, last_digest = null, payload_version = null, last_outcome = 'deleted', updated_at = now()
+      where resource_type = ? and crm_name = ? and resource_id = ?`,
+    [resourceType, crmName, resourceId]);
+}
+
+/** The stored CRM id of one record, if any. */
+export async function storedCrmId(em: EntityManager, resourceType: string, crmName: string, resourceId: string): Promise<string | null> {
+  const rows = await query<{ crm_id: string | null }>(em,
+    'select crm_id from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = ?',
+    [resourceType, crmName, resourceId]);
+  return rows[0]?.crm_id ?? null;
+}
+
+export function isCrmIdConflict(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string; message?: string };
+  return e?.code === '23505' && (e.constraint === 'crm_synchronisations_crm_id_unique' || /crm_synchronisations_crm_id_unique/.test(e.message ?? ''));
+}

@@ -1,0 +1,105 @@
+import { helper, type EntityManager } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import type { Etlify } from '../etlify.ts';
+import type { EntityCrmConfig } from '../interfaces.ts';
+import { enqueueRequests, type SyncRequest } from '../queue/requests.ts';
+import { query } from '../state/sql.ts';
+
+interface Waiting {
+  id: string;
+  record: object;
+  config: EntityCrmConfig;
+}
+
+interface Edge {
+  dependent: Waiting;
+  type: string;
+  entity: string;
+  id: string;
+  legacyCrmId: boolean;
+}
+
+/**
+ * Sync dependencies: a record whose `syncDependencies` have no CRM id yet is buffered (a row in
+ * `etlify_pending_syncs`) and its dependencies are queued; when a dependency syncs, its waiting
+ * dependents are queued again (`releaseDependents`). A dependency that is itself waiting — directly or
+ * through a chain of any length — on the record is not waited for, which breaks cycles.
+ * Returns the ids of the buffered records.
+ */
+export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<Set<string>> {
+  const edges: Edge[] = [];
+  for (const c of candidates) {
+    for (const name of c.config.syncDependencies ?? []) {
+      const dependency = (c.record as Record<string, unknown>)[name] as object | null | undefined;
+      if (!dependency) continue;
+      const wrapped = helper(dependency);
+      const legacy = (dependency as Record<string, unknown>)[`${crm.name}Id`];
+      edges.push({
+        dependent: c, type: wrapped.__meta.root.className, entity: wrapped.__meta.className,
+        id: String(wrapped.getSerializedPrimaryKey()), legacyCrmId: typeof legacy === 'string' ? legacy.trim() !== '' : legacy != null,
+      });
+    }
+  }
+  const unresolved = edges.filter(e => !e.legacyCrmId);
+  if (!unresolved.length) return new Set();
+
+  const dependentType = (record: object) => helper(record).__meta.root.className;
+  const [{ missing }] = await query<{ missing: number[] | null }>(em,
+    `with e as (
+       select ord, type, id, dependent_type, dependent_id
+         from json_to_recordset(?::json) with ordinality as e(type text, id text, dependent_type text, dependent_id text, ord int)
+     ), waits as (
+       -- everything each dependency is (transitively) waiting for
+       with recursive chain(start_ord, type, id, depth) as (
+         select ord, type, id, 0 from e
+         union
+         select c.start_ord, p.dependency_type, p.dependency_id, c.depth + 1
+           from chain c join etlify_pending_syncs p
+             on p.dependent_type = c.type and p.dependent_id = c.id and p.crm_name = ? and p.expires_at > now()
+          where c.depth < 50
+       ) select * from chain
+     )
+     select array_agg(e.ord) as missing from e
+      where not exists (select 1 from crm_synchronisations s
+                         where s.resource_type = e.type and s.resource_id = e.id and s.crm_name = ? and s.crm_id is not null)
+        and not exists (select 1 from waits w where w.start_ord = e.ord and w.depth > 0
+                         and w.type = e.dependent_type and w.id = e.dependent_id)`,
+    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id }))), crm.name, crm.name]);
+  const missingEdges = (missing ?? []).map(ord => unresolved[ord - 1]!);
+  if (!missingEdges.length) return new Set();
+
+  await query(em,
+    `insert into etlify_pending_syncs (dependent_type, dependent_id, dependency_type, dependency_id, crm_name, expires_at)
+     select dependent_type, dependent_id, type, id, ?, now() + make_interval(secs => ? / 1000.0)
+       from json_to_recordset(?::json) as r(dependent_type text, dependent_id text, type text, id text)
+     on conflict (dependent_type, dependent_id, dependency_type, dependency_id, crm_name)
+     do update set expires_at = excluded.expires_at`,
+    [crm.name, etlify.pendingSyncTtlMs, JSON.stringify(missingEdges.map(e => ({ dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, type: e.type, id: e.id })))]);
+  const requests: SyncRequest[] = missingEdges.map(e => ({ kind: 'sync', crm: crm.name, entity: e.entity, id: e.id }));
+  await enqueueRequests(em, { requests, crms: [crm] });
+  return new Set(missingEdges.map(e => e.dependent.id));
+}
+
+/**
+ * After records obtained their CRM id: queue the records that were waiting for them and drop the
+ * buffer rows. Returns how many dependents were queued.
+ */
+export async function releaseDependents(em: EntityManager, crm: RegisteredCrm, type: string, ids: string[]): Promise<number> {
+  if (!ids.length) return 0;
+  const released = await query<{ entity: string; id: string }>(em,
+    `delete from etlify_pending_syncs where dependency_type = ? and dependency_id = any(?::text[]) and crm_name = ?
+     returning dependent_type as entity, dependent_id as id`,
+    [type, ids, crm.name]);
+  await enqueueRequests(em, { requests: released.map(r => ({ kind: 'sync', crm: crm.name, entity: r.entity, id: r.id })), crms: [crm] });
+  return released.length;
+}
+
+/** Deletes expired buffer rows and queues their dependents, which then sync or buffer afresh. */
+export async function expirePendingSyncs(em: EntityManager, crms: RegisteredCrm[]): Promise<number> {
+  const expired = await query<{ crm: string; entity: string; id: string }>(em,
+    `delete from etlify_pending_syncs where expires_at <= now() returning crm_name as crm, dependent_type as entity, dependent_id as id`);
+  const known = new Map(crms.map(c => [c.name, c]));
+  const requests = expired.filter(r => known.get(r.crm)?.enabled).map(r => ({ kind: 'sync' as const, crm: r.crm, entity: r.entity, id: r.id }));
+  await enqueueRequests(em, { requests, crms });
+  return expired.length;
+}

@@ -1,0 +1,218 @@
+import type { EntityManager, EntityMetadata } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { declarationsOf } from '../entity/declarations.ts';
+import { CrmError, describeError, isRetryable, ValidationError } from '../errors.ts';
+import type { Etlify } from '../etlify.ts';
+import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
+import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
+import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
+import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
+import { preparePayload, type PreparedPayload } from './serialize.ts';
+
+/** Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. */
+export interface RecordOutcome {
+  id: string;
+  result: SyncResult | 'retry' | 'missing';
+  crmId?: string;
+  error?: unknown;
+  /** For `retry`: the wait the CRM asked for, if any. */
+  retryAfterMs?: number;
+}
+
+export interface ChunkOptions {
+  /** Use the adapter's `batchUpsert` for changed records (when it has one). */
+  batch: boolean;
+  context?: AdapterCallContext;
+}
+
+interface Candidate {
+  id: string;
+  record: object;
+  config: EntityCrmConfig;
+  entity: string;
+  row?: SyncStateRow;
+  prepared?: PreparedPayload;
+  startedAt: number;
+}
+
+/**
+ * Syncs a chunk of records of one entity to one CRM:
+ * load state (+ snapshot time) ▶ load records with their dependencies ▶ guard ▶ sync dependencies ▶
+ * serialize ▶ migrate ▶ digest ▶ compare ▶ send the changed ones ▶ write every outcome in one statement.
+ * No database transaction is open while the CRM is called, and no row is locked.
+ */
+export async function syncChunk(
+  etlify: Etlify, em: EntityManager, entityName: string, crmName: string, ids: string[], options: ChunkOptions,
+): Promise<RecordOutcome[]> {
+  const crm = etlify.crms.get(crmName);
+  if (!crm.enabled) return ids.map(id => ({ id, result: 'disabled' }));
+  const meta = em.getMetadata().getByClassName(entityName);
+  const resourceType = meta.root.className;
+  const fork = em.fork({ clear: true, useContext: false });
+  const { snapshotAt, rows } = await loadSyncState(fork, resourceType, crmName, ids);
+  const records = await loadRecords(fork, meta, crmName, ids);
+
+  const outcomes = new Map<string, RecordOutcome>();
+  const writes: OutcomeWrite[] = [];
+  const seen: Candidate[] = [];
+  const settle = (c: Candidate, outcome: RecordOutcome, write?: Omit<OutcomeWrite, 'resourceType' | 'resourceId' | 'crmName'>) => {
+    outcomes.set(c.id, outcome);
+    if (write) writes.push({ resourceType, resourceId: c.id, crmName, ...write });
+  };
+  const fail = (c: Candidate, error: unknown) => {
+    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs });
+    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.redact(describeError(error)).slice(0, 4000) });
+  };
+
+  const candidates: Candidate[] = [];
+  for (const id of ids) {
+    const record = records.get(id);
+    if (!record) { outcomes.set(id, { id, result: 'missing' }); continue; }
+    const config = declarationsOf(record.constructor).get(crmName);
+    if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
+    const c: Candidate = { id, record, config, entity: record.constructor.name, row: rows.get(id), startedAt: performance.now() };
+    seen.push(c);
+    if (config.syncIf && !config.syncIf(record)) {
+      settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
+      continue;
+    }
+    candidates.push(c);
+  }
+
+  const buffered = await bufferMissingDependencies(etlify, fork, crm, candidates);
+  const ready: Candidate[] = [];
+  for (const c of candidates) {
+    if (buffered.has(c.id)) { settle(c, { id: c.id, result: 'buffered' }); continue; }
+    try {
+      c.prepared = await preparePayload(c.record, c.config, { entity: c.entity, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+    } catch (error) {
+      fail(c, error);
+      continue;
+    }
+    const { row, prepared } = c;
+    if (row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version) {
+      settle(c, { id: c.id, result: 'not_modified', crmId: row.crmId }, { outcome: 'not_modified', syncedAt: snapshotAt });
+    } else {
+      ready.push(c);
+    }
+  }
+
+  const succeed = (c: Candidate, result: UpsertResult) => {
+    if (typeof result?.crmId !== 'string' || !result.crmId) {
+      return fail(c, new CrmError(`adapter for \`${crmName}\` returned no CRM id for ${c.entity} ${c.id}`));
+    }
+    settle(c, { id: c.id, result: 'synced', crmId: result.crmId }, {
+      outcome: 'synced', syncedAt: snapshotAt, crmId: result.crmId, objectType: c.config.objectType,
+      digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
+    });
+  };
+  await send(crm, ready, options, succeed, fail);
+
+  await writeAll(etlify, fork, writes, outcomes);
+  const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
+  await releaseDependents(fork, crm, resourceType, withCrmId);
+  for (const c of seen) emitOutcome(etlify, crm, c, outcomes.get(c.id)!);
+  return ids.map(id => outcomes.get(id)!);
+}
+
+function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: RecordOutcome): void {
+  const event: SyncEvent = {
+    crm: crm.name, entity: c.entity, id: c.id, durationMs: performance.now() - c.startedAt, crmId: outcome.crmId ?? c.row?.crmId ?? null,
+  };
+  if (outcome.result === 'error' || outcome.result === 'retry') {
+    event.error = etlify.redact(describeError(outcome.error));
+    if (outcome.result === 'retry') {
+      event.retryInMs = outcome.retryAfterMs;
+      etlify.events.emit('retried', event);
+      return;
+    }
+    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors;
+    etlify.events.emit(parked ? 'parked' : 'failed', event);
+    etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
+  } else if (outcome.result in RESULT_EVENTS) {
+    etlify.events.emit(RESULT_EVENTS[outcome.result as keyof typeof RESULT_EVENTS], event);
+  }
+}
+
+async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: string, ids: string[]): Promise<Map<string, object>> {
+  const config = declarationsOf(meta.class).get(crmName);
+  const populate = [...new Set([...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])])];
+  const pk = meta.primaryKeys[0]!;
+  const found = await em.find(meta.class, { [pk]: { $in: ids } } as never, { populate: populate as never[] });
+  return new Map(found.map(record => [String((record as Record<string, unknown>)[pk]), record as object]));
+}
+
+/** Sends the changed records: one batch call when possible, one call per record otherwise. */
+async function send(
+  crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions,
+  succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown) => void,
+): Promise<void> {
+  const { adapter } = crm;
+  if (options.batch && adapter.batchUpsert && ready.length > 1) {
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}`);
+    for (const group of byObjectType.values()) {
+      let results: BatchItemResult[];
+      try {
+        results = await adapter.batchUpsert({
+          objectType: group[0]!.config.objectType,
+          idProperty: group[0]!.config.idProperty,
+          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId })),
+        }, options.context);
+      } catch (error) {
+        if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
+        // The batch as a whole was refused (atomic batches): retry one by one so only the culprit is counted.
+        await sendOneByOne(crm, group, options, succeed, fail);
+        continue;
+      }
+      if (!Array.isArray(results) || results.length !== group.length) {
+        const error = new CrmError(`batchUpsert of \`${crm.name}\` returned ${Array.isArray(results) ? results.length : 'no'} results for ${group.length} items; results must be positional`);
+        for (const c of group) fail(c, error);
+        continue;
+      }
+      group.forEach((c, i) => {
+        const r = results[i]!;
+        if (r.ok) succeed(c, r); else fail(c, r.error);
+      });
+    }
+    return;
+  }
+  await sendOneByOne(crm, ready, options, succeed, fail);
+}
+
+async function sendOneByOne(
+  crm: RegisteredCrm, items: Candidate[], options: ChunkOptions,
+  succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown) => void,
+): Promise<void> {
+  for (const c of items) {
+    try {
+      succeed(c, await crm.adapter.upsert({
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId,
+      }, options.context));
+    } catch (error) {
+      fail(c, error);
+    }
+  }
+}
+
+/**
+ * One statement for the whole chunk. If it fails because two records claim the same CRM object,
+ * rows are written one at a time so only the records involved get an error.
+ */
+async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>): Promise<void> {
+  try {
+    await writeOutcomes(em, writes);
+    return;
+  } catch (error) {
+    if (!isCrmIdConflict(error)) throw error;
+  }
+  for (const write of writes) {
+    try {
+      await writeOutcomes(em, [write]);
+    } catch (error) {
+      if (!isCrmIdConflict(error)) throw error;
+      const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
+      outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
+      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, digest: undefined }]);
+    }
+  }
+}

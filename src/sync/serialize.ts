@@ -1,0 +1,62 @@
+import { SerializationError, describeError } from '../errors.ts';
+import type { CrmPayload, EntityCrmConfig, Serializer, SerializerObject } from '../interfaces.ts';
+import { normalizePayload, payloadDigest } from './digest.ts';
+
+/** Minimal view of payload versioning the pipeline needs (see src/payload). */
+export interface PayloadVersioning {
+  readonly current: string | number;
+  normalize(version: string | number): string;
+  migrate(payload: CrmPayload, options: { to: string | number; entity?: string; objectType?: string }): CrmPayload;
+}
+
+export interface PreparedPayload {
+  payload: CrmPayload;
+  digest: string;
+  /** The payload version the CRM receives; null when no versioning is configured. */
+  version: string | null;
+}
+
+const serializerInstances = new WeakMap<Function, SerializerObject<unknown>>();
+
+/** Runs the serializer, then payload migrations, then normalizes and digests: the "what would be sent". */
+export async function preparePayload(
+  record: object, config: EntityCrmConfig, target: { entity: string; versioning?: PayloadVersioning; pinnedVersion?: string | number },
+): Promise<PreparedPayload> {
+  let raw: unknown;
+  try {
+    raw = await runSerializer(config.serializer, record);
+  } catch (error) {
+    throw new SerializationError(`serializer of ${target.entity} threw: ${describeError(error)}`, { cause: error });
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new SerializationError(`serializer of ${target.entity} returned ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : typeof raw}; it must return a plain object`);
+  }
+  const { versioning } = target;
+  let payload = raw as CrmPayload;
+  let version: string | null = null;
+  if (versioning) {
+    const to = target.pinnedVersion ?? versioning.current;
+    payload = versioning.migrate(payload, { to, entity: target.entity, objectType: config.objectType });
+    version = versioning.normalize(to);
+  }
+  try {
+    payload = normalizePayload(payload);
+  } catch (error) {
+    throw new SerializationError(`serializer of ${target.entity}: ${(error as Error).message}`);
+  }
+  return { payload, digest: payloadDigest(payload), version };
+}
+
+function runSerializer(serializer: Serializer<any>, record: object): unknown {
+  if (typeof serializer === 'object') return serializer.toCrmPayload(record);
+  if (isClass(serializer)) {
+    let instance = serializerInstances.get(serializer);
+    if (!instance) serializerInstances.set(serializer, instance = new (serializer as new () => SerializerObject<unknown>)());
+    return instance.toCrmPayload(record);
+  }
+  return (serializer as (r: object) => unknown)(record);
+}
+
+function isClass(fn: Function): boolean {
+  return typeof fn.prototype?.toCrmPayload === 'function';
+}

@@ -1,0 +1,2 @@
+// `etlify/testing`: what users need to test their own mappings offline.
+export { RecordingAdapter, type RecordedCall, type RecordingAdapterOptions } from './recording-adapter.ts';

@@ -1,0 +1,32 @@
+import { MikroORM, type Options } from '@mikro-orm/postgresql';
+import { Etlify, migrateEtlify, type EtlifyOptions } from '../../src/index.ts';
+import { RecordingAdapter } from '../../src/testing/index.ts';
+import { entities } from './model.ts';
+import { createTestDatabase } from './postgres.ts';
+
+export interface TestApp {
+  orm: MikroORM;
+  etlify: Etlify;
+  hubspot: RecordingAdapter;
+  airtable: RecordingAdapter;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh database with the sample model, Etlify plugged in and migrated. By default `hubspot` and
+ * `airtable` are both recording adapters; pass `etlify` options to override.
+ */
+export async function createTestApp(options: { etlify?: EtlifyOptions; orm?: Partial<Options> } = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const hubspot = new RecordingAdapter();
+  const airtable = new RecordingAdapter({ batch: false });
+  const etlify = new Etlify(options.etlify ?? { crms: { hubspot: { adapter: hubspot }, airtable: { adapter: airtable } } });
+  const orm = await MikroORM.init({ clientUrl: db.url, entities, extensions: [etlify], pool: { max: 12 }, ...options.orm });
+  await orm.schema.create();
+  await migrateEtlify(orm);
+  return {
+    orm, etlify, hubspot, airtable, url: db.url,
+    async close() { await orm.close(true); await db.drop(); },
+  };
+}
