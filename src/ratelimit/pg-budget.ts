@@ -4,8 +4,36 @@ import type { RateLimitOptions, RemoteQuota, RequestBudget } from '../interfaces
 import { query } from '../state/sql.ts';
 
 /**
+ * One statement, under the bucket's row lock: drop send times older than the window, then either record
+ * `cost` new sends (wait 0) or return how long until enough old sends leave the window. Nobody sleeps
+ * while holding the lock.
+ */
+const ACQUIRE_SQL = `
+  with params as (
+    select make_interval(secs => ?::double precision / 1000.0) as win, ?::int as max, ?::int as cost, clock_timestamp() as now
+  ), cur as (
+    select r.crm_name, r.bucket, r.blocked_until,
+           array(select t from unnest(r.sent_at) t, params where t > params.now - params.win order by t) as live
+      from etlify_rate_limits r where r.crm_name = ? and r.bucket = ? for update
+  ), decision as (
+    select cur.*, params.*, coalesce(array_length(cur.live, 1), 0) as used,
+           case
+             when cur.blocked_until > params.now then ceil(extract(epoch from cur.blocked_until - params.now) * 1000)
+             when coalesce(array_length(cur.live, 1), 0) + params.cost > params.max then greatest(1, ceil(extract(epoch from
+               cur.live[coalesce(array_length(cur.live, 1), 0) + params.cost - params.max] + params.win - params.now) * 1000))
+             else 0
+           end::int as wait
+      from cur, params
+  )
+  update etlify_rate_limits r
+     set sent_at = case when d.wait = 0 then d.live || array_fill(d.now, array[d.cost]) else d.live end
+    from decision d
+   where r.crm_name = d.crm_name and r.bucket = d.bucket
+  returning d.wait`;
+
+/**
  * A CRM account's request budget kept in PostgreSQL, so every worker process draws from the same
- * sliding window (`etlify_acquire_budget`, shipped in the migrations). When the window is full it
+ * sliding window (table `etlify_rate_limits`). When the window is full it
  * throws `RateLimitedError` with the exact wait instead of sleeping: the job releases its requests
  * and is rescheduled for when the budget has room again.
  */
@@ -23,8 +51,12 @@ export class PgRequestBudget implements RequestBudget {
   async acquire(bucket = 'default', cost = 1): Promise<void> {
     const limit = bucket === 'default' ? this.#limits : this.#limits.buckets?.[bucket];
     if (!limit) return;
-    const [row] = await query<{ wait: number }>(this.#em,
-      'select etlify_acquire_budget(?, ?, ?, ?, ?) as wait', [this.#crm, bucket, limit.maxRequests, Math.ceil(limit.perMs), cost]);
+    const params = [limit.perMs, limit.maxRequests, cost, this.#crm, bucket];
+    let [row] = await query<{ wait: number }>(this.#em, ACQUIRE_SQL, params);
+    if (!row) {
+      await query(this.#em, 'insert into etlify_rate_limits (crm_name, bucket) values (?, ?) on conflict do nothing', [this.#crm, bucket]);
+      [row] = await query<{ wait: number }>(this.#em, ACQUIRE_SQL, params);
+    }
     if (row!.wait > 0) {
       throw new RateLimitedError(`request budget of ${this.#crm} (${bucket}: ${limit.maxRequests} per ${limit.perMs} ms) is spent`, row!.wait);
     }

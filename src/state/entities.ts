@@ -54,4 +54,8 @@ export const PendingSyncSchema = defineEntity({
 export class PendingSync extends PendingSyncSchema.class {}
 PendingSyncSchema.setClass(PendingSync);
 
-export const STATE_TABLES = ['crm_synchronisations', 'etlify_pending_syncs', 'etlify_sync_requests', 'etlify_rate_limits', 'etlify_migrations'];
+/** Tables the host's schema generator must leave alone: Etlify's own, and graphile-worker's private ones. */
+export const STATE_TABLES: (string | RegExp)[] = [
+  'crm_synchronisations', 'etlify_pending_syncs', 'etlify_sync_requests', 'etlify_rate_limits', 'etlify_migrations',
+  /^_private_(jobs|job_queues|known_crontabs|tasks)$/,
+];

@@ -46,8 +46,8 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
   const dependentType = (record: object) => helper(record).__meta.root.className;
   const [{ missing }] = await query<{ missing: number[] | null }>(em,
     `with e as (
-       select ord, type, id, dependent_type, dependent_id
-         from json_to_recordset(?::json) with ordinality as e(type text, id text, dependent_type text, dependent_id text, ord int)
+       select ord::int, v->>'type' as type, v->>'id' as id, v->>'dependent_type' as dependent_type, v->>'dependent_id' as dependent_id
+         from json_array_elements(?::json) with ordinality as e(v, ord)
      ), waits as (
        -- everything each dependency is (transitively) waiting for
        with recursive chain(start_ord, type, id, depth) as (

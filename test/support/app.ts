@@ -4,7 +4,15 @@ import { RecordingAdapter } from '../../src/testing/index.ts';
 import { entities } from './model.ts';
 import { createTestDatabase } from './postgres.ts';
 
+/** Collects Etlify's log lines instead of printing them. */
+export function collectingLogger() {
+  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => { lines.push({ level, message, fields }); };
+  return { lines, info: at('info'), warn: at('warn'), error: at('error') };
+}
+
 export interface TestApp {
+  logs: ReturnType<typeof collectingLogger>['lines'];
   orm: MikroORM;
   etlify: Etlify;
   hubspot: RecordingAdapter;
@@ -21,12 +29,13 @@ export async function createTestApp(options: { etlify?: EtlifyOptions; orm?: Par
   const db = await createTestDatabase();
   const hubspot = new RecordingAdapter();
   const airtable = new RecordingAdapter({ batch: false });
-  const etlify = new Etlify(options.etlify ?? { crms: { hubspot: { adapter: hubspot }, airtable: { adapter: airtable } } });
+  const logger = collectingLogger();
+  const etlify = new Etlify({ logger, ...(options.etlify ?? { crms: { hubspot: { adapter: hubspot }, airtable: { adapter: airtable } } }) });
   const orm = await MikroORM.init({ clientUrl: db.url, entities, extensions: [etlify], pool: { max: 12 }, ...options.orm });
   await orm.schema.create();
   await migrateEtlify(orm);
   return {
-    orm, etlify, hubspot, airtable, url: db.url,
+    orm, etlify, hubspot, airtable, url: db.url, logs: logger.lines,
     async close() { await orm.close(true); await db.drop(); },
   };
 }

@@ -40,8 +40,13 @@ export const UserSchema = defineEntity({
 });
 export class User extends etlified(UserSchema.class, {
   hubspot: {
-    serializer: u => ({ email: u.email, firstname: u.firstName, lastname: u.lastName, company: u.company?.name ?? null,
-      invested: u.investments.isInitialized() ? u.investments.getItems().reduce((sum, i) => sum + i.amount, 0) : null }),
+    serializer: u => {
+      // misbehaving serializers, driven by the data, for the failure tests
+      if (u.email.startsWith('throw')) throw new Error(`cannot serialize ${u.email}`);
+      if (u.email.startsWith('array')) return [u.email] as never;
+      return { email: u.email, firstname: u.firstName, lastname: u.lastName, company: u.company?.name ?? null,
+        invested: u.investments.isInitialized() ? u.investments.getItems().reduce((sum, i) => sum + i.amount, 0) : null };
+    },
     objectType: 'contacts',
     idProperty: 'email',
     dependencies: ['company', 'investments'],
