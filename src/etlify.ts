@@ -62,7 +62,10 @@ export class Etlify {
 
   /** Registers (or replaces: token rotation, tests) a CRM. Takes effect immediately, everywhere. */
   registerCrm(name: string, options: CrmOptions): this {
-    if (this.payloadVersions && options?.payloadVersion !== undefined) this.validatePayloadVersion(name, options.payloadVersion);
+    if (options?.payloadVersion !== undefined) {
+      if (!this.payloadVersions) throw new ConfigurationError(`CRM \`${name}\`: \`payloadVersion\` needs \`payloadVersions\` in the Etlify options (see docs/payload-migrations.md)`);
+      this.validatePayloadVersion(name, options.payloadVersion);
+    }
     this.crms.register(name, options);
     return this;
   }
@@ -100,10 +103,6 @@ export class Etlify {
   }
 
   private validatePayloadVersion(crm: string, version: string | number): void {
-    try {
-      this.payloadVersions!.normalize(version);
-    } catch (error) {
-      throw new ConfigurationError(`CRM \`${crm}\`: \`payloadVersion\` ${JSON.stringify(version)} is not usable: ${(error as Error).message}`);
-    }
+    this.payloadVersions!.validate(version, `CRM \`${crm}\`: \`payloadVersion\``);
   }
 }

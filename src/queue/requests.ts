@@ -144,10 +144,15 @@ export async function retryRequests(em: EntityManager, retries: { requestId: str
     [JSON.stringify(retries)]);
 }
 
-/** When the next request of a CRM is due (null when its queue is empty). */
-export async function nextDueAt(em: EntityManager, crm: string): Promise<Date | null> {
+/**
+ * When the next request of a CRM is due (null when its queue is empty): the earliest `run_after` of the
+ * unclaimed requests, or the end of the lease of requests claimed by a worker that may have died.
+ */
+export async function nextDueAt(em: EntityManager, crm: string, leaseMs: number): Promise<Date | null> {
   const [row] = await query<{ due: Date | null }>(em,
-    'select min(run_after) as due from etlify_sync_requests where crm_name = ? and claimed_at is null', [crm]);
+    `select min(case when claimed_at is null then run_after
+                     else greatest(run_after, claimed_at + make_interval(secs => ? / 1000.0)) end) as due
+       from etlify_sync_requests where crm_name = ?`, [leaseMs, crm]);
   return row?.due ? new Date(row.due) : null;
 }
 

@@ -1,17 +1,20 @@
 import type { MikroORM } from '@mikro-orm/core';
 import type { JobHelpers } from 'graphile-worker';
 import { Etlify } from '../etlify.ts';
+import { syncStale } from '../stale/sync-stale.ts';
 import { expirePendingSyncs } from '../sync/dependencies.ts';
 import { crmsWithPendingRequests, PROCESS_TASK } from './requests.ts';
 
 /**
- * The periodic sweep: expires stale dependency buffers and wakes the processors of CRMs that still have
+ * The periodic sweep: expires stale dependency buffers, queues every stale record (changes made
+ * outside the ORM: raw SQL, imports, outages) and wakes the processors of CRMs that still have
  * requests (e.g. left behind by a crashed worker).
  */
 export async function sweep(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
   const etlify = Etlify.of(orm);
   const em = orm.em.fork({ clear: true, useContext: false });
   await expirePendingSyncs(em, etlify.crms.all());
+  await syncStale(orm);
   await wakePendingCrms(orm, helpers);
 }
 

@@ -58,8 +58,8 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
     if (!claimed.length) break;
     await processClaimed(etlify, em, crm, claimed, context);
   }
-  const due = await nextDueAt(em, crm.name);
-  if (due) await helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:next`, runAt: due, maxAttempts: crm.jobs.maxAttempts });
+  const due = await nextDueAt(em, crm.name, leaseMs);
+  if (due) await helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:at:${due.getTime()}`, runAt: due, maxAttempts: crm.jobs.maxAttempts });
 }
 
 async function processClaimed(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claimed: ClaimedRequest[], context: AdapterCallContext): Promise<void> {

@@ -2,10 +2,11 @@ import { SerializationError, describeError } from '../errors.ts';
 import type { CrmPayload, EntityCrmConfig, Serializer, SerializerObject } from '../interfaces.ts';
 import { normalizePayload, payloadDigest } from './digest.ts';
 
-/** Minimal view of payload versioning the pipeline needs (see src/payload). */
+/** What the pipeline needs of payload versioning (implemented by `definePayloadVersions`, src/payload). */
 export interface PayloadVersioning {
-  readonly current: string | number;
-  normalize(version: string | number): string;
+  readonly current: string;
+  /** The canonical form of a supported version (stored on the sync-state row); throws for others. */
+  validate(version: string | number, source?: string): string;
   migrate(payload: CrmPayload, options: { to: string | number; entity?: string; objectType?: string }): CrmPayload;
 }
 
@@ -37,7 +38,7 @@ export async function preparePayload(
   if (versioning) {
     const to = target.pinnedVersion ?? versioning.current;
     payload = versioning.migrate(payload, { to, entity: target.entity, objectType: config.objectType });
-    version = versioning.normalize(to);
+    version = versioning.validate(to);
   }
   try {
     payload = normalizePayload(payload);

@@ -49,7 +49,7 @@ describe('CRM registry and startup errors', () => {
 
   it('fails MikroORM.init when an entity uses an unregistered CRM', async () => {
     const etlify = new Etlify({ crms: { hubspot: { adapter } } });
-    const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities, extensions: [etlify], connect: false }).catch(e => e);
+    const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities, extensions: [etlify] }).catch(e => e);
     expect(error).to.be.instanceOf(ConfigurationError);
     expect(error.message).to.equal('User (CRM `airtable`): CRM `airtable` is not registered (registered: hubspot)');
   });
@@ -59,7 +59,7 @@ describe('CRM registry and startup errors', () => {
     class Typo extends etlified(TypoSchema.class, { hubspot: { serializer: t => ({ name: t.name }), objectType: 'contacts', dependencies: ['compnay'] } }) {}
     TypoSchema.setClass(Typo);
     const etlify = new Etlify({ crms: { hubspot: { adapter } } });
-    const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: [Typo], extensions: [etlify], connect: false }).catch(e => e);
+    const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: [Typo], extensions: [etlify] }).catch(e => e);
     expect(error).to.be.instanceOf(ConfigurationError);
     expect(error.message).to.equal('Typo (CRM `hubspot`): dependency `compnay`: Typo has no relation `compnay` (relations: none)');
   });

@@ -1,0 +1,209 @@
+import type { Dispatcher } from 'undici';
+import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
+import type {
+  AdapterCallContext,
+  BatchDeleteRequest,
+  BatchItemResult,
+  BatchUpsertRequest,
+  CrmAdapter,
+  CrmPayload,
+  DeleteRequest,
+  UpsertRequest,
+  UpsertResult,
+} from '../../interfaces.ts';
+import { planBatch } from '../http/batch-plan.ts';
+import { chunks } from '../http/chunks.ts';
+import { JsonClient } from '../http/json-client.ts';
+import { idField, isRecord } from '../http/json-values.ts';
+import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
+import { airtableDialect } from './dialect.ts';
+import { equalsFormula, isFieldId, mergeKey } from './formula.ts';
+
+export interface AirtableAdapterOptions {
+  /** Personal access token (`pat…`), sent as `Authorization: Bearer …`. */
+  accessToken: string;
+  /** The base (`app…`) every table lives in. */
+  baseId: string;
+  /** Default `https://api.airtable.com`; point it at `startAirtableSimulator().url` in tests. */
+  baseUrl?: string;
+  /** Replaces the keep-alive pool, e.g. an undici `MockAgent`. */
+  dispatcher?: Dispatcher;
+  /** Wait for response headers, then between body chunks. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Sockets kept open to Airtable. Default 10. */
+  connections?: number;
+}
+
+const DEFAULT_BASE_URL = 'https://api.airtable.com';
+const MAX_BATCH_SIZE = 10;
+
+interface BatchRecord {
+  index: number;
+  record: { id?: string; fields: CrmPayload };
+}
+
+function requireText(value: unknown, option: string): string {
+  if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`AirtableAdapter: \`${option}\` must be a non-empty string`);
+  return value;
+}
+
+function records(body: unknown): Array<Record<string, unknown>> {
+  return isRecord(body) && Array.isArray(body.records) ? body.records.filter(isRecord) : [];
+}
+
+/**
+ * Airtable Web API v0 (tables by name or `tbl…` id, fields by name or `fld…` id).
+ *
+ * - `upsert`: PATCH by stored record id; on 404, or without one, find by `filterByFormula` on
+ *   `idProperty`, then PATCH or create. More than one match is a `ValidationError`, as for
+ *   Airtable's own upsert.
+ * - `batchUpsert`: `PATCH` with `performUpsert.fieldsToMergeOn`, 10 records per request, results
+ *   mapped by position. Airtable batches are atomic: a 422 (or 404) rejects the whole batch and is
+ *   thrown as `ValidationError` so the engine retries item by item.
+ */
+export class AirtableAdapter implements CrmAdapter {
+  readonly maxBatchSize = MAX_BATCH_SIZE;
+  readonly #client: JsonClient;
+  readonly #baseId: string;
+
+  constructor(options: AirtableAdapterOptions) {
+    this.#baseId = requireText(options.baseId, 'baseId');
+    this.#client = new JsonClient({
+      ...options,
+      accessToken: requireText(options.accessToken, 'accessToken'),
+      dialect: airtableDialect,
+      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+    });
+  }
+
+  upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
+    const { objectType: table, idProperty, payload } = request;
+    return upsertWithFallback(request.crmId, {
+      update: (id) => this.#update(table, id, payload, context),
+      find: () => this.#find(table, idProperty, payload, context),
+      updateFound: (id) => this.#update(table, id, payload, context),
+      create: () => this.#create(table, payload, context),
+    });
+  }
+
+  delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean> {
+    const deleting = this.#client.request({ method: 'DELETE', path: this.#recordPath(request.objectType, request.crmId) }, context);
+    return orWhenNotFound(deleting.then(() => true), false);
+  }
+
+  /**
+   * One result per item, in order. Items with a stored id are sent with it (Airtable then ignores
+   * the merge fields); items with a merge value are upserted on `idProperty`; items with neither,
+   * or repeating a merge value already in the batch, go through `upsert` one by one.
+   */
+  async batchUpsert(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
+    const { objectType: table, idProperty, items } = request;
+    const results: BatchItemResult[] = new Array(items.length);
+    const plan = planBatch(items, idProperty, mergeKey);
+    for (const { index, error } of plan.failed) results[index] = { ok: false, error };
+
+    const batched: BatchRecord[] = [
+      ...plan.byId.map(({ index, crmId, payload }) => ({ index, record: { id: crmId, fields: payload } })),
+      ...plan.byValue.map(({ index, payload }) => ({ index, record: { fields: payload } })),
+    ].sort((a, b) => a.index - b.index);
+    for (const chunk of chunks(batched, MAX_BATCH_SIZE)) {
+      const chunkResults = await this.#batchPatch(table, idProperty, chunk, context);
+      chunk.forEach(({ index }, position) => (results[index] = chunkResults[position]!));
+    }
+    for (const index of plan.single) {
+      const payload = items[index]!.payload;
+      results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId: null }, context));
+    }
+    return results;
+  }
+
+  /** Deletes 10 ids per request; if Airtable refuses a request (an id already gone), its ids are deleted one by one. */
+  async batchDelete(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = [];
+    for (const chunk of chunks(request.crmIds, MAX_BATCH_SIZE)) {
+      const query = new URLSearchParams(chunk.map((id) => ['records[]', id]));
+      try {
+        await this.#client.request({ method: 'DELETE', path: this.#tablePath(request.objectType), query }, context);
+        results.push(...chunk.map((crmId): BatchItemResult => ({ ok: true, crmId })));
+      } catch (error) {
+        if (!(error instanceof NotFoundError || error instanceof ValidationError)) throw error;
+        for (const crmId of chunk) {
+          results.push(await settle(() => this.delete({ objectType: request.objectType, crmId }, context).then(() => ({ crmId }))));
+        }
+      }
+    }
+    return results;
+  }
+
+  secrets(): string[] {
+    return this.#client.secrets();
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+
+  #tablePath(table: string): string {
+    return `/v0/${encodeURIComponent(this.#baseId)}/${encodeURIComponent(table)}`;
+  }
+
+  #recordPath(table: string, recordId: string): string {
+    return `${this.#tablePath(table)}/${encodeURIComponent(recordId)}`;
+  }
+
+  async #update(table: string, recordId: string, fields: CrmPayload, context?: AdapterCallContext): Promise<void> {
+    await this.#client.request({ method: 'PATCH', path: this.#recordPath(table, recordId), body: { fields } }, context);
+  }
+
+  async #find(table: string, idProperty: string | null | undefined, fields: CrmPayload, context?: AdapterCallContext): Promise<string | undefined> {
+    const value = idProperty ? fields[idProperty] : undefined;
+    if (!idProperty || value === null || value === undefined || value === '') return undefined;
+    // Two records are enough to know the match is ambiguous.
+    const query = new URLSearchParams({ filterByFormula: equalsFormula(idProperty, value), maxRecords: '2' });
+    const { body } = await this.#client.request({ method: 'GET', path: this.#tablePath(table), query }, context);
+    const found = records(body);
+    if (found.length > 1) throw new ValidationError(`Airtable: more than one record of table "${table}" has this ${idProperty}; cannot tell which to update`);
+    return idField(found[0]?.id);
+  }
+
+  async #create(table: string, fields: CrmPayload, context?: AdapterCallContext): Promise<UpsertResult> {
+    const path = this.#tablePath(table);
+    const { status, body } = await this.#client.request({ method: 'POST', path, body: { fields } }, context);
+    const id = isRecord(body) ? idField(body.id) : undefined;
+    if (!id) throw new CrmError(`Airtable POST ${path} answered ${status} without a record id`, { status });
+    return { crmId: id, created: true };
+  }
+
+  /** One atomic PATCH of at most 10 records; Airtable answers `records[]` in request order. */
+  async #batchPatch(
+    table: string,
+    idProperty: string | null | undefined,
+    chunk: readonly BatchRecord[],
+    context?: AdapterCallContext,
+  ): Promise<BatchItemResult[]> {
+    const path = this.#tablePath(table);
+    const body: Record<string, unknown> = { records: chunk.map(({ record }) => record) };
+    if (idProperty) body.performUpsert = { fieldsToMergeOn: [idProperty] };
+    // Keeps the answer keyed like the request when merging on a field id (the Ruby gem's 0.11.1 bug).
+    if (idProperty && isFieldId(idProperty)) body.returnFieldsByFieldId = true;
+    let response;
+    try {
+      response = await this.#client.request({ method: 'PATCH', path, body }, context);
+    } catch (error) {
+      // A stored id that is gone fails the whole batch; one by one, that item falls back to a search.
+      if (error instanceof NotFoundError) {
+        const { status, code, correlationId, details } = error;
+        throw new ValidationError(error.message, { status, code, correlationId, details, cause: error });
+      }
+      throw error;
+    }
+    const answered = records(response.body);
+    const created = new Set(isRecord(response.body) && Array.isArray(response.body.createdRecords) ? response.body.createdRecords : []);
+    return chunk.map(({ index }, position): BatchItemResult => {
+      const id = answered.length === chunk.length ? idField(answered[position]?.id) : undefined;
+      if (id) return { ok: true, crmId: id, created: created.has(id) };
+      const error = new CrmError(`Airtable PATCH ${path} answered ${response.status} without a record for item ${index}`, { status: response.status });
+      return { ok: false, error };
+    });
+  }
+}

@@ -1,0 +1,190 @@
+import type { Dispatcher } from 'undici';
+import { redactSecrets, TransientCrmError } from '../../errors.ts';
+import type { AdapterCallContext, RemoteQuota } from '../../interfaces.ts';
+import { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS } from './classify.ts';
+import type { ResponseHeaders } from './json-values.ts';
+import { createKeepAlivePool, type KeepAlivePoolOptions } from './pool.ts';
+import { parseRetryAfter } from './retry-after.ts';
+
+/** What a CRM's error body says, in the CRM's own words (before redaction). */
+export interface CrmErrorBody {
+  message?: string;
+  code?: string;
+  correlationId?: string;
+  /** Structured, non-header parts of the body worth keeping (field errors, ids). */
+  details?: unknown;
+}
+
+/** The parts of the HTTP exchange that differ between CRMs. */
+export interface CrmDialect {
+  /** Name used in error messages: `HubSpot`, `Airtable`. */
+  readonly name: string;
+  describeError(body: unknown, headers: ResponseHeaders): CrmErrorBody;
+  /** Wait after a 429 that carries no `Retry-After`. */
+  rateLimitDelayMs(body: unknown, headers: ResponseHeaders): number;
+  /** The remaining allowance the CRM reports in its headers, if it does. */
+  readQuota?(headers: ResponseHeaders): RemoteQuota | undefined;
+}
+
+export interface JsonClientOptions extends KeepAlivePoolOptions {
+  dialect: CrmDialect;
+  baseUrl: string;
+  accessToken: string;
+  /** Replaces the keep-alive pool (e.g. an undici `MockAgent` in tests). Not closed by `close()`. */
+  dispatcher?: Dispatcher;
+  /** Limit for the response headers, then again between body chunks. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+export interface JsonRequest {
+  method: HttpMethod;
+  /** Path below the base URL, with every dynamic segment already encoded. */
+  path: string;
+  query?: URLSearchParams;
+  body?: unknown;
+  /** Request-budget bucket. Default `'default'`. */
+  bucket?: string;
+}
+
+export interface JsonResponse<T> {
+  status: number;
+  body: T | undefined;
+  headers: ResponseHeaders;
+}
+
+const INVALID_JSON = Symbol('invalid JSON');
+
+function parseBody(text: string): unknown {
+  if (text.trim() === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return INVALID_JSON;
+  }
+}
+
+/**
+ * A JSON-over-HTTP client for one CRM origin. Every request first takes a slot from the shared
+ * request budget, reports the CRM's quota headers back to it, and turns every failure into a typed
+ * `CrmError` whose message and details never contain the token (only method, path, status and the
+ * CRM's own message, redacted). Query strings are left out of messages: they carry searched values.
+ */
+export class JsonClient {
+  readonly #dialect: CrmDialect;
+  readonly #origin: string;
+  readonly #pathPrefix: string;
+  readonly #token: string;
+  readonly #timeoutMs: number;
+  readonly #dispatcher: Dispatcher;
+  readonly #ownsDispatcher: boolean;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: JsonClientOptions) {
+    const base = new URL(options.baseUrl);
+    this.#dialect = options.dialect;
+    this.#origin = base.origin;
+    this.#pathPrefix = base.pathname.replace(/\/+$/, '');
+    this.#token = options.accessToken;
+    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#ownsDispatcher = options.dispatcher === undefined;
+    this.#dispatcher = options.dispatcher ?? createKeepAlivePool(this.#origin, options);
+  }
+
+  async request<T>(request: JsonRequest, context: AdapterCallContext = {}): Promise<JsonResponse<T>> {
+    const bucket = request.bucket ?? 'default';
+    await context.budget?.acquire(bucket);
+    const what = `${this.#dialect.name} ${request.method} ${this.#pathPrefix}${request.path}`;
+    let status: number;
+    let headers: ResponseHeaders;
+    let text: string;
+    try {
+      const query = request.query?.toString();
+      const response = await this.#dispatcher.request({
+        origin: this.#origin,
+        path: `${this.#pathPrefix}${request.path}${query ? `?${query}` : ''}`,
+        method: request.method,
+        headers: this.#headers(request.body !== undefined),
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+        signal: context.signal,
+      });
+      status = response.statusCode;
+      headers = response.headers;
+      text = await response.body.text();
+    } catch (error) {
+      const reason = error instanceof Error ? `: ${error.message}` : '';
+      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error);
+    }
+
+    const body = parseBody(text);
+    const quota = this.#dialect.readQuota?.(headers);
+    if (status >= 200 && status < 300) {
+      if (quota) context.budget?.report?.(bucket, quota);
+      // A proxy or maintenance page answering 200 in HTML is not the record's fault.
+      if (body === INVALID_JSON) throw new TransientCrmError(this.redact(`${what} answered ${status} with a non-JSON body`), { status });
+      return { status, body: body as T | undefined, headers };
+    }
+    throw this.#failure(what, status, body === INVALID_JSON ? undefined : body, headers, bucket, quota, context);
+  }
+
+  #headers(hasBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.#token}`,
+      accept: 'application/json',
+      'user-agent': 'etlify',
+    };
+    if (hasBody) headers['content-type'] = 'application/json';
+    return headers;
+  }
+
+  #failure(
+    what: string,
+    status: number,
+    body: unknown,
+    headers: ResponseHeaders,
+    bucket: string,
+    quota: RemoteQuota | undefined,
+    context: AdapterCallContext,
+  ): Error {
+    const described = this.#dialect.describeError(body, headers);
+    let retryAfterMs = parseRetryAfter(headers['retry-after']);
+    if (status === 429) {
+      retryAfterMs ??= this.#dialect.rateLimitDelayMs(body, headers);
+      context.budget?.report?.(bucket, { ...quota, retryAfterMs });
+    } else if (status === 423) {
+      retryAfterMs ??= LOCKED_DELAY_MS;
+    }
+    const crmMessage = described.message ? `: ${described.message}` : '';
+    return errorForStatus(status, {
+      message: this.redact(`${what} failed with status ${status}${crmMessage}`),
+      code: described.code,
+      correlationId: described.correlationId,
+      details: described.details === undefined ? undefined : this.redactJson(described.details),
+      retryAfterMs,
+    });
+  }
+
+  /** Strips the token (and any bearer credential) from text bound for an error or a log. */
+  redact(text: string): string {
+    return redactSecrets(text, [this.#token]);
+  }
+
+  /** `redact` for JSON values taken from a CRM body. */
+  redactJson(value: unknown): unknown {
+    return JSON.parse(this.redact(JSON.stringify(value)));
+  }
+
+  secrets(): string[] {
+    return [this.#token];
+  }
+
+  /** Closes the pool this client created (idempotent); an injected dispatcher belongs to its owner. */
+  close(): Promise<void> {
+    if (!this.#ownsDispatcher) return Promise.resolve();
+    this.#closing ??= this.#dispatcher.close();
+    return this.#closing;
+  }
+}

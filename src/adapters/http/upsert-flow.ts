@@ -1,0 +1,55 @@
+import { NotFoundError } from '../../errors.ts';
+import type { BatchItemResult, UpsertResult } from '../../interfaces.ts';
+
+/** The CRM-specific steps of an upsert; `upsertWithFallback` decides which run. */
+export interface UpsertSteps {
+  /** Updates the object with this id; rejects with `NotFoundError` when it is gone. */
+  update(id: string): Promise<void>;
+  /** Finds an existing object by the unique property; undefined when there is nothing to search for or no match. */
+  find(): Promise<string | undefined>;
+  /** Updates an object that `find` returned. */
+  updateFound(id: string): Promise<void>;
+  create(): Promise<UpsertResult>;
+}
+
+/** A stored CRM id, trimmed, or undefined when blank. */
+export function storedId(crmId: string | null | undefined): string | undefined {
+  const trimmed = crmId?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+/** Resolves `fallback` instead of rejecting when the CRM answers 404. */
+export async function orWhenNotFound<T>(work: Promise<T>, fallback: T): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (error instanceof NotFoundError) return fallback;
+    throw error;
+  }
+}
+
+/**
+ * Update by the stored id first (no search call, and a changed unique value cannot create a twin);
+ * only when there is no stored id, or the CRM says it is gone, search by the unique property, then
+ * update what was found or create.
+ */
+export async function upsertWithFallback(crmId: string | null | undefined, steps: UpsertSteps): Promise<UpsertResult> {
+  const id = storedId(crmId);
+  if (id && (await orWhenNotFound(steps.update(id).then(() => true), false))) return { crmId: id, created: false };
+  const found = await steps.find();
+  if (found) {
+    await steps.updateFound(found);
+    return { crmId: found, created: false };
+  }
+  return steps.create();
+}
+
+/** Runs one item's single-record call, turning its failure into that item's result. */
+export async function settle(work: () => Promise<UpsertResult>): Promise<BatchItemResult> {
+  try {
+    const { crmId, created } = await work();
+    return created === undefined ? { ok: true, crmId } : { ok: true, crmId, created };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error : new Error(String(error)) };
+  }
+}

@@ -1,0 +1,47 @@
+import type { RemoteQuota } from '../../interfaces.ts';
+import type { CrmDialect } from '../http/json-client.ts';
+import { headerValue, isRecord, numericHeader, stringField, type ResponseHeaders } from '../http/json-values.ts';
+
+/** HubSpot's burst limits are per rolling 10 s window. */
+const TEN_SECONDS_MS = 10_000;
+/** The daily cap resets at midnight in the account's time zone, which we cannot know: retry hourly rather than burn attempts every 10 s. */
+const DAILY_LIMIT_DELAY_MS = 3_600_000;
+
+/** Body fields worth keeping in `details`: they say which input or property failed. */
+const DETAIL_FIELDS = ['subCategory', 'context', 'errors', 'policyName'] as const;
+
+export function readHubspotQuota(headers: ResponseHeaders): RemoteQuota | undefined {
+  const quota: RemoteQuota = {
+    max: numericHeader(headers, 'x-hubspot-ratelimit-max'),
+    remaining: numericHeader(headers, 'x-hubspot-ratelimit-remaining'),
+    intervalMs: numericHeader(headers, 'x-hubspot-ratelimit-interval-milliseconds'),
+  };
+  // Search answers (and some failures) carry no rate-limit headers at all.
+  return Object.values(quota).some((value) => value !== undefined) ? quota : undefined;
+}
+
+function hubspotRateLimitDelayMs(body: unknown, headers: ResponseHeaders): number {
+  const quota = readHubspotQuota(headers);
+  if (quota?.remaining === 0 && quota.intervalMs) return quota.intervalMs;
+  const policy = isRecord(body) ? stringField(body.policyName) : undefined;
+  if (policy === 'SECONDLY') return 1_000;
+  if (policy === 'DAILY') return DAILY_LIMIT_DELAY_MS;
+  return TEN_SECONDS_MS;
+}
+
+/** HubSpot v3 error bodies: `{ status, message, correlationId, category, subCategory?, context?, errors? }`, every field optional. */
+export const hubspotDialect: CrmDialect = {
+  name: 'HubSpot',
+  describeError(body, headers) {
+    const fields = isRecord(body) ? body : {};
+    const details = Object.fromEntries(DETAIL_FIELDS.filter((key) => fields[key] !== undefined).map((key) => [key, fields[key]]));
+    return {
+      message: stringField(fields.message),
+      code: stringField(fields.category) ?? stringField(fields.errorType),
+      correlationId: stringField(fields.correlationId) ?? headerValue(headers, 'x-hubspot-correlation-id'),
+      details: Object.keys(details).length > 0 ? details : undefined,
+    };
+  },
+  rateLimitDelayMs: hubspotRateLimitDelayMs,
+  readQuota: readHubspotQuota,
+};

@@ -1,0 +1,215 @@
+/**
+ * The plumbing shared by the CRM simulators: a plain `node:http` server on 127.0.0.1 that records
+ * every request, counts TCP connections, injects faults deterministically (seeded), and offers a
+ * sliding-window rate limiter. The CRM-specific routing lives in each simulator.
+ */
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedRequest {
+  method: string;
+  /** Path without the query string, still percent-encoded as sent. */
+  path: string;
+  /** Query parameters; repeated keys (`records[]`) become arrays. */
+  query: Record<string, string | string[]>;
+  /** Headers exactly as received (including `authorization`): kept in memory only, never logged. */
+  headers: IncomingHttpHeaders;
+  /** Parsed JSON body; the raw text when it is not JSON; undefined when empty. */
+  body: unknown;
+  /** Status of the answer; 0 when the connection was reset instead, -1 while pending. */
+  status: number;
+}
+
+export interface SimulatorFaults {
+  /** Probability (0–1) that a request is answered 429 instead of being handled. */
+  rateLimitProbability?: number;
+  /** Probability that a request is answered with `serverErrorStatus` instead of being handled. */
+  serverErrorProbability?: number;
+  /** Status of injected server errors. Default 503. */
+  serverErrorStatus?: number;
+  /** Probability that the connection is destroyed without any answer. */
+  resetProbability?: number;
+  /** Delay before every answer, in ms (slow CRM, timeouts). */
+  delayMs?: number;
+}
+
+export interface SimulatorResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RateLimitWindow {
+  maxRequests: number;
+  perMs: number;
+}
+
+/** Inspection and control common to every simulator. */
+export interface SimulatorControls {
+  /** `http://127.0.0.1:<port>`: pass it as the adapter's `baseUrl`. */
+  readonly url: string;
+  readonly port: number;
+  /** Every request received since start or the last `reset()`, in arrival order. */
+  readonly requests: RecordedRequest[];
+  /** TCP connections accepted since start or the last `reset()` (keep-alive reuse shows here). */
+  readonly connections: number;
+  /** Replaces the injected faults (pass `{}` to stop injecting). */
+  setFaults(faults: SimulatorFaults): void;
+  /** Empties the store, the request log, the rate-limit windows, and restores the initial faults and seed. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+export interface SimulatorCoreOptions {
+  faults?: SimulatorFaults;
+  /** Seed of the fault-injection random generator. Default 1. */
+  seed?: number;
+  handle(request: RecordedRequest): SimulatorResponse | Promise<SimulatorResponse>;
+  /** The CRM's own 429 answer, used for injected rate limits. */
+  rateLimited(request: RecordedRequest): SimulatorResponse;
+  /** The CRM's own 5xx answer, used for injected server errors. */
+  serverError(status: number): SimulatorResponse;
+}
+
+export interface SimulatorCore extends Omit<SimulatorControls, 'reset'> {
+  /** Clears requests, connection count, faults and seed (the simulators add their own state). */
+  resetCore(): void;
+}
+
+/** mulberry32: tiny, seedable, good enough to make fault sequences reproducible. */
+function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Requests accepted in the last `perMs`; `take` admits one more if the window has room. */
+export class SlidingWindow {
+  readonly maxRequests: number;
+  readonly perMs: number;
+  #hits: number[] = [];
+
+  constructor(limit: RateLimitWindow) {
+    this.maxRequests = limit.maxRequests;
+    this.perMs = limit.perMs;
+  }
+
+  take(now: number = Date.now()): { allowed: boolean; remaining: number } {
+    this.#hits = this.#hits.filter((at) => at > now - this.perMs);
+    if (this.#hits.length >= this.maxRequests) return { allowed: false, remaining: 0 };
+    this.#hits.push(now);
+    return { allowed: true, remaining: this.maxRequests - this.#hits.length };
+  }
+
+  clear(): void {
+    this.#hits = [];
+  }
+}
+
+function parseQuery(search: URLSearchParams): Record<string, string | string[]> {
+  const query: Record<string, string | string[]> = {};
+  for (const key of new Set(search.keys())) {
+    const values = search.getAll(key);
+    query[key] = values.length === 1 && !key.endsWith('[]') ? values[0]! : values;
+  }
+  return query;
+}
+
+async function readBody(request: IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = [];
+  for await (const part of request) parts.push(part as Buffer);
+  const text = Buffer.concat(parts).toString('utf8');
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function send(response: ServerResponse, answer: SimulatorResponse): void {
+  if (response.destroyed || response.writableEnded) return;
+  const hasBody = answer.body !== undefined && answer.status !== 204;
+  response.writeHead(answer.status, { ...(hasBody ? { 'content-type': 'application/json' } : {}), ...answer.headers });
+  response.end(hasBody ? JSON.stringify(answer.body) : undefined);
+}
+
+export async function startSimulatorServer(options: SimulatorCoreOptions): Promise<SimulatorCore> {
+  const seed = options.seed ?? 1;
+  const initialFaults = { ...options.faults };
+  let faults: SimulatorFaults = { ...initialFaults };
+  let random = seededRandom(seed);
+  let connections = 0;
+  const requests: RecordedRequest[] = [];
+  const chance = (probability: number | undefined) => probability !== undefined && probability > 0 && random() < probability;
+
+  async function answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = new URL(request.url ?? '/', 'http://simulator');
+    const recorded: RecordedRequest = {
+      method: request.method ?? 'GET',
+      path: url.pathname,
+      query: parseQuery(url.searchParams),
+      headers: request.headers,
+      body: await readBody(request),
+      status: -1,
+    };
+    requests.push(recorded);
+    // Faults are drawn in arrival order, before any waiting, so a seed always yields the same sequence.
+    const reset = chance(faults.resetProbability);
+    const serverError = !reset && chance(faults.serverErrorProbability);
+    const rateLimited = !reset && !serverError && chance(faults.rateLimitProbability);
+    if (reset) {
+      recorded.status = 0;
+      request.socket.destroy();
+      return;
+    }
+    if (faults.delayMs) await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
+    let result: SimulatorResponse;
+    if (serverError) result = options.serverError(faults.serverErrorStatus ?? 503);
+    else if (rateLimited) result = options.rateLimited(recorded);
+    else result = await options.handle(recorded);
+    recorded.status = result.status;
+    send(response, result);
+  }
+
+  const server = createServer((request, response) => {
+    answer(request, response).catch((error: unknown) => {
+      send(response, { status: 500, body: { message: `simulator failure: ${(error as Error).message}` } });
+    });
+  });
+  server.on('connection', () => {
+    connections += 1;
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    get connections() {
+      return connections;
+    },
+    setFaults(next) {
+      faults = { ...next };
+    },
+    resetCore() {
+      requests.length = 0;
+      connections = 0;
+      faults = { ...initialFaults };
+      random = seededRandom(seed);
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve, reject) => server.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}

@@ -1,0 +1,259 @@
+import { expect } from 'chai';
+import { MockAgent } from 'undici';
+import { AirtableAdapter } from '../../src/adapters/airtable/index.ts';
+import { ConfigurationError, CrmError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
+import type { BatchItemResult } from '../../src/interfaces.ts';
+import { startAirtableSimulator, type AirtableSimulator } from '../../src/testing/simulators.ts';
+
+const TOKEN = 'patAbCdEfGhIjKlMn.0123456789abcdef0123456789abcdef';
+const EMAIL_FIELD_ID = 'fldEmail00000000A';
+
+function ok(result: BatchItemResult | undefined): { crmId: string; created?: boolean } {
+  if (!result?.ok) throw new Error(`expected a successful item, got ${result ? result.error.message : 'nothing'}`);
+  return { crmId: result.crmId, created: result.created };
+}
+
+describe('AirtableAdapter against the simulator', () => {
+  let sim: AirtableSimulator;
+  let adapter: AirtableAdapter;
+
+  before(async () => {
+    sim = await startAirtableSimulator({
+      accessToken: TOKEN,
+      rateLimit: false,
+      fieldIds: { People: { [EMAIL_FIELD_ID]: 'Email' } },
+      rejectRecord: (_table, fields) => (fields.Status === 'bogus' ? 'Cannot parse value "bogus" for field Status' : undefined),
+    });
+    adapter = new AirtableAdapter({ accessToken: TOKEN, baseId: sim.baseId, baseUrl: sim.url });
+  });
+  afterEach(() => sim.reset());
+  after(async () => {
+    await adapter.close();
+    await sim.close();
+  });
+
+  const calls = () => sim.requests.map((request) => `${request.method} ${decodeURIComponent(request.path)}`);
+  const tablePath = (table: string) => `/v0/${sim.baseId}/${table}`;
+
+  it('refuses to start without a token or a base', () => {
+    expect(() => new AirtableAdapter({ accessToken: '', baseId: 'app1' })).to.throw(ConfigurationError, /accessToken/);
+    expect(() => new AirtableAdapter({ accessToken: TOKEN, baseId: ' ' })).to.throw(ConfigurationError, /baseId/);
+  });
+
+  describe('upsert', () => {
+    it('searches with filterByFormula, then creates, then updates what it finds', async () => {
+      const created = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'ann@example.com', Name: 'Ann' } });
+      expect(created.created).to.equal(true);
+      expect(sim.requests[0]!.query).to.deep.equal({ filterByFormula: '{Email} = "ann@example.com"', maxRecords: '2' });
+      const updated = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'ann@example.com', Name: 'Annie' } });
+      expect(updated).to.deep.equal({ crmId: created.crmId, created: false });
+      expect(calls()).to.deep.equal([
+        `GET ${tablePath('People')}`,
+        `POST ${tablePath('People')}`,
+        `GET ${tablePath('People')}`,
+        `PATCH ${tablePath('People')}/${created.crmId}`,
+      ]);
+      expect(sim.objects('People').map((record) => record.fields)).to.deep.equal([{ Email: 'ann@example.com', Name: 'Annie' }]);
+    });
+
+    it('escapes quotes and backslashes in searched values, and numbers stay bare', async () => {
+      const tricky = 'say "hi" \\ back\\"slash';
+      const first = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky } });
+      const second = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky, Name: 'found' } });
+      expect(second.crmId).to.equal(first.crmId);
+      expect(sim.requests[0]!.query.filterByFormula).to.equal('{Email} = "say \\"hi\\" \\\\ back\\\\\\"slash"');
+      const byNumber = await adapter.upsert({ objectType: 'Orders', idProperty: 'Order {no}', payload: { 'Order {no}': 42 } });
+      expect(sim.requests.at(-2)!.query.filterByFormula).to.equal('{Order {no\\}} = 42');
+      expect((await adapter.upsert({ objectType: 'Orders', idProperty: 'Order {no}', payload: { 'Order {no}': 42 } })).crmId).to.equal(byNumber.crmId);
+    });
+
+    it('encodes table names in the path', async () => {
+      await adapter.upsert({ objectType: 'My table/../x', payload: { Name: 'n' } });
+      expect(sim.requests[0]!.path).to.equal(`/v0/${sim.baseId}/My%20table%2F..%2Fx`);
+      expect(sim.objects('My table/../x')).to.have.length(1);
+    });
+
+    it('updates by the stored id without searching', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'bo@example.com' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'People', idProperty: 'Email', crmId, payload: { Email: 'bo2@example.com' } })).to.deep.equal({ crmId, created: false });
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/${crmId}`]);
+    });
+
+    it('falls back to search when the stored id is gone', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'cy@example.com' } });
+      sim.requests.length = 0;
+      const result = await adapter.upsert({ objectType: 'People', idProperty: 'Email', crmId: 'recGone00000000', payload: { Email: 'cy@example.com', Name: 'Cy' } });
+      expect(result).to.deep.equal({ crmId, created: false });
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/recGone00000000`, `GET ${tablePath('People')}`, `PATCH ${tablePath('People')}/${crmId}`]);
+    });
+
+    it('refuses to guess between two records with the same unique value', async () => {
+      await adapter.upsert({ objectType: 'People', payload: { Email: 'dup@example.com' } });
+      await adapter.upsert({ objectType: 'People', payload: { Email: 'dup@example.com' } });
+      const error = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'dup@example.com' } }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ValidationError);
+      expect(sim.objects('People')).to.have.length(2);
+    });
+  });
+
+  describe('batchUpsert', () => {
+    it('merges on idProperty, maps results by position and flags created records', async () => {
+      const existing = await adapter.upsert({ objectType: 'People', payload: { Email: 'old@example.com' } });
+      const stored = await adapter.upsert({ objectType: 'People', payload: { Email: 'stored@example.com' } });
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        items: [
+          { payload: { Email: 'new@example.com', Name: 'New' } },
+          { payload: { Email: 'old@example.com', Name: 'Old' } },
+          { payload: { Email: 'renamed@example.com' }, crmId: stored.crmId },
+          { payload: { Name: 'No email' } },
+        ],
+      });
+      const records = sim.objects('People');
+      const idOf = (email: string) => records.find((record) => record.fields.Email === email)!.id;
+      expect(ok(results[0])).to.deep.equal({ crmId: idOf('new@example.com'), created: true });
+      expect(ok(results[1])).to.deep.equal({ crmId: existing.crmId, created: false });
+      expect(ok(results[2])).to.deep.equal({ crmId: stored.crmId, created: false });
+      expect(idOf('renamed@example.com')).to.equal(stored.crmId);
+      const alone = ok(results[3]);
+      expect(records.find((record) => record.id === alone.crmId)!.fields).to.deep.equal({ Name: 'No email' });
+      expect(sim.requests[0]!.body).to.deep.equal({
+        records: [
+          { fields: { Email: 'new@example.com', Name: 'New' } },
+          { fields: { Email: 'old@example.com', Name: 'Old' } },
+          { id: stored.crmId, fields: { Email: 'renamed@example.com' } },
+        ],
+        performUpsert: { fieldsToMergeOn: ['Email'] },
+      });
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}`, `POST ${tablePath('People')}`]);
+    });
+
+    it('sends at most 10 records per request', async () => {
+      expect(adapter.maxBatchSize).to.equal(10);
+      const items = Array.from({ length: 25 }, (_, index) => ({ payload: { Email: `p${index}@example.com` } }));
+      const results = await adapter.batchUpsert({ objectType: 'People', idProperty: 'Email', items });
+      expect(sim.requests.map((request) => (request.body as { records: unknown[] }).records.length)).to.deep.equal([10, 10, 5]);
+      const ids = new Map(sim.objects('People').map((record) => [record.fields.Email, record.id]));
+      results.forEach((result, index) => expect(ok(result).crmId).to.equal(ids.get(`p${index}@example.com`)));
+    });
+
+    it('asks for fields by id when merging on a field id', async () => {
+      const results = await adapter.batchUpsert({ objectType: 'People', idProperty: EMAIL_FIELD_ID, items: [{ payload: { [EMAIL_FIELD_ID]: 'fid@example.com' } }] });
+      expect(sim.requests[0]!.body).to.deep.include({ returnFieldsByFieldId: true, performUpsert: { fieldsToMergeOn: [EMAIL_FIELD_ID] } });
+      expect(ok(results[0]).crmId).to.equal(sim.objects('People')[0]!.id);
+      expect(sim.objects('People')[0]!.fields).to.deep.equal({ Email: 'fid@example.com' });
+    });
+
+    it('throws ValidationError when Airtable rejects the atomic batch, and nothing is written', async () => {
+      const error = await adapter
+        .batchUpsert({
+          objectType: 'People',
+          idProperty: 'Email',
+          items: [{ payload: { Email: 'fine@example.com' } }, { payload: { Email: 'bad@example.com', Status: 'bogus' } }],
+        })
+        .catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ValidationError);
+      expect((error as ValidationError).status).to.equal(422);
+      expect((error as ValidationError).code).to.equal('INVALID_VALUE_FOR_COLUMN');
+      expect((error as Error).message).to.include('Cannot parse value "bogus"');
+      expect(sim.objects('People')).to.have.length(0);
+    });
+
+    it('throws ValidationError when a stored id in the batch is gone', async () => {
+      const error = await adapter
+        .batchUpsert({ objectType: 'People', idProperty: 'Email', items: [{ payload: { Email: 'x@example.com' }, crmId: 'recGone00000000' }] })
+        .catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ValidationError);
+    });
+  });
+
+  describe('delete', () => {
+    it('deletes by id and reports an id already gone as false', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Name: 'x' } });
+      expect(await adapter.delete({ objectType: 'People', crmId })).to.equal(true);
+      expect(await adapter.delete({ objectType: 'People', crmId })).to.equal(false);
+    });
+
+    it('batch-deletes 10 per request and falls back to one by one when an id is gone', async () => {
+      const items = Array.from({ length: 12 }, (_, index) => ({ payload: { Email: `d${index}@example.com` } }));
+      const ids = (await adapter.batchUpsert({ objectType: 'People', idProperty: 'Email', items })).map((result) => ok(result).crmId);
+      await adapter.delete({ objectType: 'People', crmId: ids[11]! });
+      sim.requests.length = 0;
+      const results = await adapter.batchDelete({ objectType: 'People', crmIds: ids });
+      expect(results).to.deep.equal(ids.map((crmId) => ({ ok: true, crmId })));
+      expect(sim.requests[0]!.query['records[]']).to.deep.equal(ids.slice(0, 10));
+      expect(sim.requests.slice(1).map((request) => `${request.method} ${request.status}`)).to.deep.equal(['DELETE 404', 'DELETE 200', 'DELETE 404']);
+      expect(sim.objects('People')).to.have.length(0);
+    });
+  });
+
+  it('maps a 429 to RateLimitedError with Airtable’s 30 s wait', async () => {
+    const limited = await startAirtableSimulator({ rateLimit: { maxRequests: 1, perMs: 60_000 } });
+    const client = new AirtableAdapter({ accessToken: TOKEN, baseId: limited.baseId, baseUrl: limited.url });
+    try {
+      await client.upsert({ objectType: 'T', payload: { A: 1 } });
+      const error = await client.upsert({ objectType: 'T', payload: { A: 2 } }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(RateLimitedError);
+      expect((error as RateLimitedError).retryAfterMs).to.equal(30_000);
+      expect((error as RateLimitedError).code).to.equal('RATE_LIMIT_REACHED');
+    } finally {
+      await client.close();
+      await limited.close();
+    }
+  });
+
+  it('maps a wrong base to UnauthorizedError (Airtable answers 403)', async () => {
+    const client = new AirtableAdapter({ accessToken: TOKEN, baseId: 'appSomeoneElse00', baseUrl: sim.url });
+    try {
+      const error = await client.delete({ objectType: 'People', crmId: 'rec1' }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(UnauthorizedError);
+      expect((error as UnauthorizedError).code).to.equal('INVALID_PERMISSIONS_OR_MODEL_NOT_FOUND');
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('AirtableAdapter answers the simulator cannot produce (MockAgent)', () => {
+  const origin = 'https://api.airtable.com';
+  let agent: MockAgent;
+  let adapter: AirtableAdapter;
+
+  beforeEach(() => {
+    agent = new MockAgent();
+    agent.disableNetConnect();
+    adapter = new AirtableAdapter({ accessToken: TOKEN, baseId: 'appBase', dispatcher: agent });
+  });
+  afterEach(async () => {
+    agent.assertNoPendingInterceptors();
+    await agent.close();
+  });
+
+  it('throws CrmError when a create answers without a record id', async () => {
+    agent.get(origin).intercept({ path: '/v0/appBase/People', method: 'POST' }).reply(200, { fields: {} });
+    const error = await adapter.upsert({ objectType: 'People', payload: { Name: 'x' } }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(CrmError);
+    expect((error as Error).message).to.include('without a record id');
+  });
+
+  it('turns a batch answered with 404 into ValidationError so the engine retries per record', async () => {
+    agent.get(origin).intercept({ path: '/v0/appBase/People', method: 'PATCH' }).reply(404, { error: 'NOT_FOUND' });
+    const error = await adapter.batchUpsert({ objectType: 'People', idProperty: 'Email', items: [{ payload: { Email: 'a' }, crmId: 'rec1' }] }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ValidationError);
+    expect((error as ValidationError).status).to.equal(404);
+    expect((error as ValidationError).code).to.equal('NOT_FOUND');
+  });
+
+  it('fails every item of a batch whose answer does not line up with the request', async () => {
+    agent.get(origin).intercept({ path: '/v0/appBase/People', method: 'PATCH' }).reply(200, { records: [{ id: 'rec1', fields: {} }] });
+    const results = await adapter.batchUpsert({
+      objectType: 'People',
+      idProperty: 'Email',
+      items: [{ payload: { Email: 'a' } }, { payload: { Email: 'b' } }],
+    });
+    expect(results.map((result) => result.ok)).to.deep.equal([false, false]);
+  });
+});
