@@ -109,6 +109,11 @@ export interface CrmAdapter {
   batchDelete?(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
   /** Largest number of items the CRM takes in one batch request (HubSpot 100, Airtable 10). */
   readonly maxBatchSize?: number;
+  /**
+   * The CRM's documented limits, used when the registration gives no `rateLimit` (and for the buckets
+   * it leaves out, e.g. HubSpot's search endpoint).
+   */
+  readonly defaultRateLimit?: RateLimitOptions;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
   /** Releases connections (called by `orm.close()` through Etlify). */

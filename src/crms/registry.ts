@@ -101,11 +101,17 @@ function validateCrm(name: string, options: CrmOptions, defaultMaxSyncErrors: nu
     adapter,
     enabled,
     maxSyncErrors,
-    rateLimit: options.rateLimit === undefined ? undefined : validateRateLimit(options.rateLimit, `${where}: \`rateLimit\``),
+    rateLimit: withAdapterDefaults(options.rateLimit === undefined ? undefined : validateRateLimit(options.rateLimit, `${where}: \`rateLimit\``), adapter.defaultRateLimit),
     payloadVersion,
     deleteOnRemove: options.deleteOnRemove ?? false,
     jobs: validateJobs(options.jobs ?? {}, `${where}: \`jobs\``, adapter),
   };
+}
+
+/** The registration's limits win; buckets it does not mention keep the adapter's documented limits. */
+function withAdapterDefaults(configured: RateLimitOptions | undefined, defaults: RateLimitOptions | undefined): RateLimitOptions | undefined {
+  if (!configured || !defaults) return configured ?? defaults;
+  return { ...configured, buckets: { ...defaults.buckets, ...configured.buckets } };
 }
 
 function validateRateLimit(rateLimit: RateLimitOptions, where: string): RateLimitOptions {

@@ -100,18 +100,23 @@ export async function enqueueRequests(
 }
 
 /**
- * Claims up to `limit` due requests of one CRM. A claim is a lease: if the worker dies, the requests
- * become claimable again once `leaseMs` has passed.
+ * Claims up to `limit` due requests of one CRM, all of the same kind and entity (that of the oldest due
+ * request, deletes and dependency fan-outs first) so that a chunk makes full batch requests. A claim is
+ * a lease: if the worker dies, the requests become claimable again once `leaseMs` has passed.
  */
 export async function claimRequests(em: EntityManager, crm: string, limit: number, leaseMs: number): Promise<ClaimedRequest[]> {
   return query<ClaimedRequest>(em,
-    `update etlify_sync_requests q set claimed_at = clock_timestamp()
+    `with due as (
+       select id, kind, entity from etlify_sync_requests
+        where crm_name = ? and run_after <= now()
+          and (claimed_at is null or claimed_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
+     ), head as (
+       select kind, entity from due order by (kind = 'sync'), id limit 1
+     )
+     update etlify_sync_requests q set claimed_at = clock_timestamp()
       where q.id in (
-        select id from etlify_sync_requests
-         where crm_name = ? and run_after <= now()
-           and (claimed_at is null or claimed_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
-         order by (kind = 'sync'), id
-         limit ? for update skip locked)
+        select r.id from etlify_sync_requests r join due using (id) join head on head.kind = due.kind and head.entity = due.entity
+         order by r.id limit ? for update of r skip locked)
       returning q.id::text as "requestId", q.kind, q.crm_name as crm, q.entity, q.resource_id as id,
                 q.crm_id as "crmId", q.object_type as "objectType", q.attempts`,
     [crm, leaseMs, limit]);

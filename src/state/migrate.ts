@@ -31,7 +31,12 @@ export async function pgPoolOf(orm: MikroORM): Promise<Pool> {
  * your deploy step. Returns the names of the Etlify migrations it applied.
  */
 export async function migrateEtlify(orm: MikroORM): Promise<string[]> {
-  const applied = await new EtlifyMigrator(orm.em.fork()).up();
+  // the Migrator registers its console listeners in its constructor, from the host's options
+  const hostOptions = orm.config.get('migrations');
+  orm.config.set('migrations', { ...hostOptions, silent: true });
+  let migrator: EtlifyMigrator;
+  try { migrator = new EtlifyMigrator(orm.em.fork()); } finally { orm.config.set('migrations', hostOptions); }
+  const applied = await migrator.up();
   await runMigrations({ pgPool: await pgPoolOf(orm), logger: silentLogger });
   return applied.map(m => m.name);
 }

@@ -148,7 +148,7 @@ async function send(
   succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown) => void,
 ): Promise<void> {
   const { adapter } = crm;
-  if (options.batch && adapter.batchUpsert && ready.length > 1) {
+  if (options.batch && adapter.batchUpsert && ready.length > 0) {
     const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}`);
     for (const group of byObjectType.values()) {
       let results: BatchItemResult[];

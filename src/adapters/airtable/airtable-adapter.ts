@@ -63,6 +63,8 @@ function records(body: unknown): Array<Record<string, unknown>> {
  */
 export class AirtableAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
+  /** Airtable allows 5 requests per second per base (then 429 and a 30 s penalty). */
+  readonly defaultRateLimit = { maxRequests: 5, perMs: 1000 };
   readonly #client: JsonClient;
   readonly #baseId: string;
 

@@ -72,6 +72,12 @@ function existingIdFromConflict(error: unknown): string | undefined {
  */
 export class HubspotAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
+  /**
+   * HubSpot's Free/Starter burst limit (100 per 10 s per app; Pro and Enterprise allow 190: register
+   * `rateLimit: { maxRequests: 190, perMs: 10_000 }`), and the search endpoint's own 5 per second per
+   * account, kept at 4 for headroom.
+   */
+  readonly defaultRateLimit = { maxRequests: 100, perMs: 10_000, buckets: { search: { maxRequests: 4, perMs: 1000 } } };
   readonly #client: JsonClient;
 
   constructor(options: HubspotAdapterOptions) {

@@ -1,0 +1,72 @@
+// Terminal output for the demo: a progress bar on a terminal, plain lines otherwise.
+import type { MikroORM } from '@mikro-orm/postgresql';
+import cliProgress from 'cli-progress';
+import Table from 'cli-table3';
+import type { HubspotSimulator, RecordedRequest } from 'etlify/testing';
+
+export function say(message: string): void {
+  console.log(`» ${message}`);
+}
+
+/**
+ * Shows progress towards `total` (a bar on a terminal, a line per 25 % otherwise) and resolves once the
+ * count is reached and the queue is empty.
+ */
+export async function showProgress(orm: MikroORM, label: string, total: number, count: () => number | Promise<number>): Promise<void> {
+  const bar = process.stdout.isTTY
+    ? new cliProgress.SingleBar({ format: `  ${label} [{bar}] {value}/{total} records | {duration}s`, hideCursor: true }, cliProgress.Presets.shades_classic)
+    : undefined;
+  bar?.start(total, 0);
+  let quarter = 1;
+  let idleSince: number | undefined;
+  for (;;) {
+    const done = await count();
+    bar?.update(Math.min(done, total));
+    if (!bar && quarter <= 4 && done >= (total * quarter) / 4) {
+      console.log(`  ${label}: ${done}/${total}`);
+      while (quarter <= 4 && done >= (total * quarter) / 4) quarter++;
+    }
+    const idle = await queueIsEmpty(orm);
+    idleSince = idle ? idleSince ?? Date.now() : undefined;
+    // done, or nothing left to do (a record that failed is reported in the summary)
+    if (idle && (done >= total || Date.now() - idleSince! > 3000)) break;
+    await new Promise(resolve => setTimeout(resolve, 100));
+  }
+  bar?.stop();
+}
+
+/** Records whose current state reached the CRM (or that their syncIf keeps out of it). */
+export async function countSettled(orm: MikroORM): Promise<number> {
+  const [row] = await orm.em.getConnection().execute<{ n: number }[]>(
+    `select count(*)::int as n from crm_synchronisations where crm_id is not null or last_outcome = 'skipped'`);
+  return row!.n;
+}
+
+async function queueIsEmpty(orm: MikroORM): Promise<boolean> {
+  const [row] = await orm.em.getConnection().execute<{ n: number }[]>('select count(*)::int as n from etlify_sync_requests');
+  return row!.n === 0;
+}
+
+/** One row per entity: what Etlify's sync state says, and what the simulated HubSpot holds. */
+export async function printSummary(orm: MikroORM, hubspot: HubspotSimulator): Promise<void> {
+  const rows = await orm.em.getConnection().execute<{ entity: string; synced: number; skipped: number; failing: number }[]>(
+    `select resource_type as entity,
+            count(*) filter (where crm_id is not null and error_count = 0)::int as synced,
+            count(*) filter (where last_outcome = 'skipped')::int as skipped,
+            count(*) filter (where error_count > 0)::int as failing
+       from crm_synchronisations where crm_name = 'hubspot' group by 1 order by 1`);
+  const objectTypes: Record<string, string> = { Company: 'companies', Deal: 'deals', User: 'contacts' };
+  const table = new Table({ head: ['entity', 'synced', 'skipped (syncIf)', 'failing', 'objects in HubSpot'] });
+  for (const row of rows) table.push([row.entity, row.synced, row.skipped, row.failing, hubspot.objects(objectTypes[row.entity]!).length]);
+  console.log(table.toString());
+}
+
+/** Requests per endpoint (ids folded), e.g. "POST /crm/v3/objects/contacts/batch/upsert × 29". */
+export function printRequests(requests: RecordedRequest[]): void {
+  const counts = new Map<string, number>();
+  for (const r of requests) {
+    const key = `${r.method} ${r.path.replace(/\/\d+(?=\/|$)/g, '/{id}')}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  for (const [endpoint, n] of [...counts].sort((a, b) => b[1] - a[1])) console.log(`    ${endpoint} × ${n}`);
+}
