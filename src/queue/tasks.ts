@@ -65,9 +65,13 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
 async function processClaimed(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claimed: ClaimedRequest[], context: AdapterCallContext): Promise<void> {
   const done: string[] = [];
   const retries: { requestId: string; delayMs: number; error: string }[] = [];
+  // one delay per failure, so the records of a rejected batch come back together, as a batch again
+  const delays = new Map<unknown, number>();
   const settle = (request: ClaimedRequest, outcome: { result: string; error?: unknown; retryAfterMs?: number }) => {
     if (outcome.result !== 'retry') return done.push(request.requestId);
-    retries.push({ requestId: request.requestId, delayMs: backoffMs(request.attempts, outcome.retryAfterMs), error: etlify.redact(describeError(outcome.error)) });
+    let delayMs = delays.get(outcome.error);
+    if (delayMs === undefined) delays.set(outcome.error, delayMs = backoffMs(request.attempts, outcome.retryAfterMs));
+    retries.push({ requestId: request.requestId, delayMs, error: etlify.redact(describeError(outcome.error)) });
   };
 
   for (const [key, group] of Map.groupBy(claimed, r => `${r.kind}\u0000${r.entity}`)) {
