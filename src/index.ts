@@ -8,6 +8,12 @@ export { payloadDigest, normalizePayload } from './sync/digest.ts';
 export { runWorker, type WorkerOptions } from './queue/worker.ts';
 export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
 export { PROCESS_TASK } from './queue/requests.ts';
+export {
+  syncStale, findStaleIds, staleQuerySql, status, reset,
+  type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type SyncStatus,
+  type ResetOptions, type FindStaleOptions, type EntitySelector, type SelectionOptions,
+} from './stale/index.ts';
+export { planSync, type PlannedRecord } from './sync/plan.ts';
 export { NullAdapter } from './adapters/null.ts';
 export { HubspotAdapter, type HubspotAdapterOptions } from './adapters/hubspot/index.ts';
 export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtable/index.ts';

@@ -116,10 +116,12 @@ export async function claimRequests(em: EntityManager, crm: string, limit: numbe
      update etlify_sync_requests q set claimed_at = clock_timestamp()
       where q.id in (
         select r.id from etlify_sync_requests r join due using (id) join head on head.kind = due.kind and head.entity = due.entity
+         -- re-checked on the locked row version: \`due\` is an unlocked snapshot another worker may have claimed since
+         where r.claimed_at is null or r.claimed_at < clock_timestamp() - make_interval(secs => ? / 1000.0)
          order by r.id limit ? for update of r skip locked)
       returning q.id::text as "requestId", q.kind, q.crm_name as crm, q.entity, q.resource_id as id,
                 q.crm_id as "crmId", q.object_type as "objectType", q.attempts`,
-    [crm, leaseMs, limit]);
+    [crm, leaseMs, leaseMs, limit]);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { ConfigurationError, definePayloadVersions, Etlify, NullAdapter } from '../../src/index.ts';
+import { ConfigurationError, definePayloadVersions, Etlify, findStaleIds, NullAdapter, syncStale } from '../../src/index.ts';
 import { RecordingAdapter } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { User } from '../support/model.ts';
@@ -44,6 +44,20 @@ describe('payload versions in the sync pipeline', () => {
     expect(await version(user.id)).to.equal('2026-09-01');
     expect(await user.hubspotSync({ inline: true })).to.equal('not_modified');
     expect(hubspot.calls).to.have.length(2);
+  });
+
+  it('re-pinning makes the CRM\'s records stale for the finder, which resyncs them with no manual step', async () => {
+    const em = app.orm.em.fork();
+    for (let i = 0; i < 3; i++) em.create(User, { email: `p${i}@example.test`, firstName: `P${i}` });
+    await em.flush();
+    expect((await syncStale(app.orm, { crm: 'hubspot', entities: ['User'], inline: true })).results.synced).to.equal(3);
+    expect(await findStaleIds(app.orm, { crm: 'hubspot', entity: 'User' })).to.deep.equal([]);
+    app.etlify.registerCrm('hubspot', { adapter: hubspot, payloadVersion: '2026-09-01' });
+    expect(await findStaleIds(app.orm, { crm: 'hubspot', entity: 'User' })).to.have.length(3);
+    const stats = await syncStale(app.orm, { crm: 'hubspot', entities: ['User'], inline: true });
+    expect(stats.results.synced).to.equal(3);
+    expect(hubspot.calls.flatMap(c => c.payloads).slice(-3).every(p => 'firstname' in p)).to.equal(true);
+    expect(await findStaleIds(app.orm, { crm: 'hubspot', entity: 'User' })).to.deep.equal([]);
   });
 
   it('rejects an unknown pinned version at registration, naming it', () => {

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// The `etlify` command: migrate, worker, sync, status, plan, reset, init. Run `etlify --help`.
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { describeError } from '../errors.ts';
+import { EXIT, UsageError } from './output.ts';
+import { commands } from './commands.ts';
+
+const program = new Command('etlify')
+  .description('Keep MikroORM entities in sync with CRMs.')
+  .option('-c, --config <file>', 'MikroORM configuration file (default: found like the MikroORM CLI does)')
+  .option('--verbose', 'print stack traces')
+  .exitOverride()
+  .configureOutput({ outputError: (text, write) => write(text) });
+
+commands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  process.exitCode = exitCodeOf(error);
+  if (!(error instanceof CommanderError)) {
+    console.error(`etlify: ${error instanceof UsageError ? error.message : describeError(error)}`);
+    if (program.opts().verbose && error instanceof Error) console.error(error.stack);
+  }
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  if (error instanceof UsageError || error instanceof InvalidArgumentError) return EXIT.usage;
+  if ((error as Error)?.name === 'ConfigurationError') return EXIT.usage;
+  return EXIT.failure;
+}

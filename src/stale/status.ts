@@ -1,0 +1,111 @@
+import type { EntityManager, EntityMetadata, MikroORM } from '@mikro-orm/core';
+import { ConfigurationError } from '../errors.ts';
+import { Etlify } from '../etlify.ts';
+import { query } from '../state/sql.ts';
+import { candidates, discriminatedKeys, staleCountQuery, type Sql } from './finder.ts';
+import { classChain, concreteMetas, staleUnits, type EntitySelector, type SelectionOptions } from './units.ts';
+
+/** Where one entity stands with one CRM. */
+export interface SyncStatus {
+  entity: string;
+  crm: string;
+  /** Records the finder considers (discriminator and staleScope applied). */
+  total: number;
+  /** Records with a CRM id. */
+  synced: number;
+  /** Records the finder reports now (what `syncStale` would handle). */
+  stale: number;
+  /** Records with permanent failures, still retried (0 < error_count < maxSyncErrors). */
+  failing: number;
+  /** Records that reached maxSyncErrors: left alone until they change again or are reset. */
+  parked: number;
+  /** Records waiting for a sync dependency (live buffer rows). */
+  buffered: number;
+  /** The most recent error message of a failing or parked record, redacted. */
+  lastError: string | null;
+}
+
+/** Counts per entity × enabled CRM, one query each (plus the finder's count). */
+export async function status(orm: MikroORM, options: SelectionOptions = {}): Promise<SyncStatus[]> {
+  const etlify = Etlify.of(orm);
+  const em = orm.em.fork({ clear: true, useContext: false });
+  const report: SyncStatus[] = [];
+  for (const unit of staleUnits(etlify, orm.getMetadata(), options)) {
+    const c = candidates(em, unit);
+    const max = unit.crm.maxSyncErrors;
+    const [row] = await query<Omit<SyncStatus, 'entity' | 'crm' | 'stale'> & { last_error: string | null }>(em,
+      `select count(*)::int as total,
+              count(s.crm_id)::int as synced,
+              (count(*) filter (where s.error_count > 0 and s.error_count < ?))::int as failing,
+              (count(*) filter (where s.error_count >= ?))::int as parked,
+              count(p.dependent_id)::int as buffered,
+              (array_agg(s.last_error order by s.last_error_at desc nulls last) filter (where s.error_count > 0))[1] as last_error
+         from ${c.table}
+         left join crm_synchronisations s on s.resource_type = ? and s.crm_name = ? and s.resource_id = ${c.keyAsText}
+         left join (select distinct dependent_id from etlify_pending_syncs
+                     where dependent_type = ? and crm_name = ? and expires_at > now()) p on p.dependent_id = ${c.keyAsText}
+        ${c.conditions.length ? `where ${c.conditions.join(' and ')}` : ''}`,
+      [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name, ...c.params]);
+    const count = staleCountQuery(em, unit);
+    const [stale] = await query<{ count: number }>(em, count.sql, count.params);
+    const { last_error: lastError, ...counts } = row!;
+    report.push({ entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count, lastError: lastError === null ? null : etlify.redact(lastError) });
+  }
+  return report;
+}
+
+export interface ResetOptions {
+  /** Only this CRM (default: every registered CRM). */
+  crm?: string;
+  /** Only this entity (an STI class selects itself and its subclasses). */
+  entity?: EntitySelector;
+  /** Only these records (requires `entity`). */
+  ids?: (string | number)[];
+}
+
+/**
+ * Gives parked records (error_count ≥ maxSyncErrors) a fresh start: clears their error count and last
+ * error, so the next stale sweep retries them. Returns how many records were reset.
+ */
+export async function reset(orm: MikroORM, options: ResetOptions = {}): Promise<number> {
+  const etlify = Etlify.of(orm);
+  if (options.ids && options.entity === undefined) throw new ConfigurationError('reset: `ids` needs `entity` (ids are only unique within one entity)');
+  const em = orm.em.fork({ clear: true, useContext: false });
+  const crms = options.crm === undefined ? etlify.crms.all() : [etlify.crms.get(options.crm)];
+  const target = options.entity === undefined ? undefined : resetTarget(em, options.entity);
+  let count = 0;
+  for (const crm of crms) {
+    const conditions = ['crm_name = ?', 'error_count >= ?'];
+    const params: unknown[] = [crm.name, crm.maxSyncErrors];
+    if (target) {
+      conditions.push('resource_type = ?');
+      params.push(target.root.className);
+      if (target.subset) {
+        conditions.push(`resource_id in (${target.subset.sql})`);
+        params.push(...target.subset.params);
+      }
+    }
+    if (options.ids) {
+      conditions.push('resource_id = any(?::text[])');
+      params.push(options.ids.map(String));
+    }
+    const [row] = await query<{ count: number }>(em,
+      `with done as (
+         update crm_synchronisations set error_count = 0, last_error = null, last_error_at = null, updated_at = now()
+          where ${conditions.join(' and ')} returning 1
+       ) select count(*)::int as count from done`,
+      params);
+    count += row!.count;
+  }
+  return count;
+}
+
+/** The sync rows of an entity: its root type, narrowed by discriminator for an STI subclass. */
+function resetTarget(em: EntityManager, selector: EntitySelector): { root: EntityMetadata; subset?: Sql } {
+  const name = typeof selector === 'function' ? selector.name : selector;
+  const meta = em.getMetadata().getByClassName(name, false);
+  if (!meta?.class) throw new ConfigurationError(`reset: unknown entity ${JSON.stringify(name)}`);
+  if (meta === meta.root || !meta.root.discriminatorColumn) return { root: meta.root };
+  const values = concreteMetas(em.getMetadata(), meta.root).filter(m => classChain(m.class).includes(meta.className)).map(m => String(m.discriminatorValue));
+  return { root: meta.root, subset: discriminatedKeys(em, meta.root, values) };
+}

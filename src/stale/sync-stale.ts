@@ -1,0 +1,121 @@
+import type { EntityManager, MikroORM } from '@mikro-orm/core';
+import { ConfigurationError } from '../errors.ts';
+import { Etlify } from '../etlify.ts';
+import type { AdapterCallContext } from '../interfaces.ts';
+import { enqueueRequests } from '../queue/requests.ts';
+import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { query } from '../state/sql.ts';
+import { syncChunk, type RecordOutcome } from '../sync/engine.ts';
+import { forEachPage } from './cursor.ts';
+import { staleCountQuery, staleQuery } from './finder.ts';
+import { staleUnits, type SelectionOptions, type StaleUnit } from './units.ts';
+
+export interface StaleProgress {
+  /** Records handled so far, all units together. */
+  done: number;
+  /** Stale records counted before the run started (changes made meanwhile can make `done` overshoot). */
+  total: number;
+  /** The unit the last chunk belonged to. */
+  entity: string;
+  crm: string;
+}
+
+export interface SyncStaleOptions extends SelectionOptions {
+  /** Sync in this process now (default: queue requests for the worker). */
+  inline?: boolean;
+  /** Records per chunk: ids per enqueue statement, or records per `syncChunk` inline. Default 1000. */
+  batchSize?: number;
+  /** Called after each chunk. When given, the stale records are counted first so `total` is known. */
+  onProgress?: (progress: StaleProgress) => void;
+}
+
+export type StaleResultCounts = Record<'synced' | 'not_modified' | 'skipped' | 'buffered' | 'error' | 'retry', number>;
+
+export interface SyncStaleStats {
+  /** Stale records found (and queued, or synced inline). */
+  total: number;
+  /** Per entity: every selected unit has an entry, possibly 0. Counts add up across CRMs. */
+  perEntity: Record<string, number>;
+  perCrm: Record<string, number>;
+  /** Records that ended in `error` (inline only). */
+  errors: number;
+  /** Outcomes of the inline syncs (all zero when queued). */
+  results: StaleResultCounts;
+}
+
+const DEFAULT_BATCH_SIZE = 1000;
+const INLINE_RETRY_ATTEMPTS = 5;
+const MAX_RETRY_WAIT_MS = 60_000;
+
+/**
+ * Finds every stale record (see `staleQuery`) and either queues it for the worker or syncs it now,
+ * chunk by chunk: the finder runs once per entity × CRM and at most one chunk of ids is in memory.
+ */
+export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): Promise<SyncStaleStats> {
+  const etlify = Etlify.of(orm);
+  const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
+    throw new ConfigurationError(`syncStale: \`batchSize\` must be an integer between 1 and 10000 (got ${JSON.stringify(options.batchSize)})`);
+  }
+  const em = orm.em.fork({ clear: true, useContext: false });
+  const units = staleUnits(etlify, orm.getMetadata(), options);
+  const stats: SyncStaleStats = {
+    total: 0, perEntity: {}, perCrm: {}, errors: 0,
+    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 },
+  };
+  for (const unit of units) {
+    stats.perEntity[unit.entity] ??= 0;
+    stats.perCrm[unit.crm.name] ??= 0;
+  }
+  const total = options.onProgress ? await countAll(em, units) : 0;
+
+  for (const unit of units) {
+    const context: AdapterCallContext = { budget: unit.crm.rateLimit ? new PgRequestBudget(em, unit.crm.name, unit.crm.rateLimit) : undefined };
+    await forEachPage<{ id: unknown }>(em, staleQuery(em, unit), batchSize, async rows => {
+      const ids = rows.map(r => String(r.id));
+      if (options.inline) {
+        for (const outcome of await syncInline(etlify, em, unit, ids, context)) {
+          if (outcome.result in stats.results) stats.results[outcome.result as keyof StaleResultCounts]++;
+        }
+      } else {
+        await enqueueRequests(em, { requests: ids.map(id => ({ kind: 'sync', crm: unit.crm.name, entity: unit.entity, id })), crms: [unit.crm] });
+      }
+      stats.total += ids.length;
+      stats.perEntity[unit.entity]! += ids.length;
+      stats.perCrm[unit.crm.name]! += ids.length;
+      options.onProgress?.({ done: stats.total, total, entity: unit.entity, crm: unit.crm.name });
+    });
+  }
+  stats.errors = stats.results.error;
+  return stats;
+}
+
+/** Counts the stale records of every unit (one count query each). */
+export async function countAll(em: EntityManager, units: StaleUnit[]): Promise<number> {
+  let total = 0;
+  for (const unit of units) {
+    const { sql, params } = staleCountQuery(em, unit);
+    const [row] = await query<{ count: number }>(em, sql, params);
+    total += row!.count;
+  }
+  return total;
+}
+
+/**
+ * Syncs one chunk now. Records the CRM could not take yet (rate limit, 5xx) are tried again after the
+ * wait it asked for, a few times, since nobody else will pick them up before the next sweep.
+ */
+async function syncInline(etlify: Etlify, em: EntityManager, unit: StaleUnit, ids: string[], context: AdapterCallContext): Promise<RecordOutcome[]> {
+  const final = new Map<string, RecordOutcome>();
+  let pending = ids;
+  for (let attempt = 1; pending.length; attempt++) {
+    const outcomes = await syncChunk(etlify, em, unit.entity, unit.crm.name, pending, { batch: true, context });
+    const retries = outcomes.filter(o => o.result === 'retry');
+    for (const outcome of outcomes) final.set(outcome.id, outcome);
+    if (!retries.length || attempt >= INLINE_RETRY_ATTEMPTS) break;
+    const waitMs = Math.min(MAX_RETRY_WAIT_MS, Math.max(1000 * 2 ** (attempt - 1), ...retries.map(r => r.retryAfterMs ?? 0)));
+    await new Promise(resolve => setTimeout(resolve, waitMs));
+    pending = retries.map(r => r.id);
+  }
+  return ids.map(id => final.get(id)!);
+}
