@@ -1,0 +1,86 @@
+// Queue throughput: 10 flushes of 1,000 new users (10,000 captured changes) drained by the turnkey
+// worker (`runWorker`, concurrency 4, pollInterval 50 ms) into a zero-latency batching CRM
+// (RecordingAdapter, maxBatchSize 100). Timed from the first flush to the moment every user has a sync
+// row with a CRM id (the database is polled every 25 ms). The sample model's `airtable` CRM is disabled.
+import type { Runner } from 'graphile-worker';
+import { performance } from 'node:perf_hooks';
+import { NullAdapter, runWorker } from '../src/index.ts';
+import { RecordingAdapter } from '../src/testing/index.ts';
+import { User } from '../test/support/model.ts';
+import { report } from './report.ts';
+import { createBenchApp, progress, round, type BenchApp } from './support/app.ts';
+import { benchPostgres } from './support/postgres.ts';
+
+const FLUSHES = 10;
+const PER_FLUSH = 1_000;
+const RECORDS = FLUSHES * PER_FLUSH;
+const BATCH_DELAY_MS = Number(process.env.BENCH_BATCH_DELAY_MS ?? 250);
+const CONCURRENCY = 4;
+const POLL_INTERVAL = 50;
+const TIMEOUT_MS = 120_000;
+
+const pg = await benchPostgres();
+let app: BenchApp | undefined;
+let worker: Runner | undefined;
+try {
+  const hubspot = new RecordingAdapter({ batch: true, maxBatchSize: 100 });
+  app = await createBenchApp({
+    etlify: {
+      crms: {
+        hubspot: { adapter: hubspot, jobs: { batchDelayMs: BATCH_DELAY_MS, batchSize: 100 } },
+        airtable: { adapter: new NullAdapter(), enabled: false },
+      },
+    },
+    orm: { pool: { max: CONCURRENCY + 8 } },
+  });
+  worker = await runWorker(app.orm, { concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, handleSignals: false });
+  const synced = async () => {
+    const [{ n }] = await app!.execute<{ n: number }>(`select count(*)::int as n from crm_synchronisations where crm_name = 'hubspot' and crm_id is not null`);
+    return n;
+  };
+
+  const start = performance.now();
+  const flushMs: number[] = [];
+  for (let f = 0; f < FLUSHES; f++) {
+    const em = app.orm.em.fork();
+    for (let i = 0; i < PER_FLUSH; i++) em.create(User, { email: `q${f}.${i}@example.com`, firstName: `First${i}`, lastName: `Last${f}` });
+    const t = performance.now();
+    await em.flush();
+    flushMs.push(performance.now() - t);
+  }
+  const flushedAt = performance.now() - start;
+  progress(`${RECORDS} users flushed in ${Math.round(flushedAt)} ms`);
+  let done = 0;
+  for (;;) {
+    done = await synced();
+    if (done >= RECORDS) break;
+    if (performance.now() - start > TIMEOUT_MS) throw new Error(`timed out: ${done} of ${RECORDS} synced after ${TIMEOUT_MS} ms`);
+    await new Promise(resolve => setTimeout(resolve, 25));
+  }
+  const elapsed = performance.now() - start;
+  const calls = hubspot.calls.length;
+  if (hubspot.table('contacts').size !== RECORDS) throw new Error(`the CRM holds ${hubspot.table('contacts').size} contacts, expected ${RECORDS}`);
+  report({
+    bench: 'queue-throughput',
+    metric: 'records_per_sec',
+    value: Math.round((RECORDS * 1000) / elapsed),
+    unit: 'records/s',
+    target: '>= 2000',
+    records: RECORDS,
+    elapsed_ms: Math.round(elapsed),
+    flushes_ms: Math.round(flushedAt),
+    drain_after_last_flush_ms: Math.round(elapsed - flushedAt),
+    adapter_calls: calls,
+    adapter_calls_target: '<= 110',
+    batch_upserts: hubspot.callsOf('batchUpsert').length,
+    single_upserts: hubspot.callsOf('upsert').length,
+    mean_batch: round(hubspot.sentPayloads / Math.max(1, calls), 1),
+    concurrency: CONCURRENCY,
+    poll_interval_ms: POLL_INTERVAL,
+    batch_delay_ms: BATCH_DELAY_MS,
+  });
+} finally {
+  await worker?.stop();
+  await app?.close();
+  await pg.stop();
+}
