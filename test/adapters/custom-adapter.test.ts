@@ -81,6 +81,8 @@ describe('a custom adapter (docs/adapters.md)', () => {
       `select error_count, last_error from crm_synchronisations s join app_user u on u.id::text = s.resource_id where u.email = 'invalid@example.test'`);
     expect(row.error_count).to.equal(1);
     expect(row.last_error).to.match(/email rejected/);
+    await worker.stop(); // the next tests sync inline
+    worker = undefined;
   });
 
   it('updates by stored id, and deletes', async () => {
@@ -90,7 +92,7 @@ describe('a custom adapter (docs/adapters.md)', () => {
     user.firstName = 'Seven';
     await em.flush();
     expect(await user.hubspotSync({ inline: true })).to.equal('synced');
-    expect(acme.requests.at(-1)).to.equal(`PUT /v1/contacts/id/${id}`);
+    expect(acme.requests.at(-1)).to.equal(`PUT /v1/contacts/id/${id}`); // by stored id: no key lookup
     expect(acme.records.get(id)!.fields.firstname).to.equal('Seven');
     expect(await user.hubspotDelete({ inline: true })).to.equal('deleted');
     expect(acme.records.has(id)).to.equal(false);
