@@ -56,18 +56,28 @@ export class CaptureSubscriber implements EventSubscriber {
       }
       for (const dependent of index.get(meta.root.className) ?? []) {
         if (!enabled(dependent.crm)) continue;
-        if (isDelete && dependent.backReference) {
-          // the child row is gone after commit, so name its dependent now, from its own data
-          const owner = (cs.originalEntity ?? {})[dependent.backReference] ?? (cs.entity as Record<string, unknown>)[dependent.backReference];
-          const ownerId = owner == null ? undefined : typeof owner === 'object' ? helper(owner).getSerializedPrimaryKey() : String(owner);
-          if (ownerId !== undefined) requests.push({ kind: 'sync', crm: dependent.crm, entity: dependent.entity, id: String(ownerId) });
-        } else if (!isDelete) {
+        if (dependent.backReference) {
+          // the child names its dependent (before and after the change, if it moved), even once deleted
+          for (const owner of new Set([referencedId(cs.entity, dependent.backReference), referencedId(cs.originalEntity, dependent.backReference)])) {
+            if (owner !== undefined) requests.push({ kind: 'sync', crm: dependent.crm, entity: dependent.entity, id: owner });
+          }
+        } else if (cs.type === ChangeSetType.UPDATE) {
+          // a new or removed target is seen through the dependents' own foreign keys, which changed too
           requests.push({ kind: 'dependents', crm: dependent.crm, entity: meta.className, id });
         }
       }
     }
     return { requests, removed };
   }
+}
+
+/** The primary key held by a to-one property of an entity or of its original data, as a string. */
+function referencedId(data: object | undefined, property: string): string | undefined {
+  const value = (data as Record<string, unknown> | undefined)?.[property];
+  if (value == null) return undefined;
+  if (typeof value !== 'object') return String(value);
+  const pk = helper(value).getSerializedPrimaryKey();
+  return pk == null ? undefined : String(pk);
 }
 
 function primaryKeyOf(cs: ChangeSet<any>): string | undefined {

@@ -1,4 +1,4 @@
-import type { EntityMetadata, MetadataStorage } from '@mikro-orm/core';
+import { ReferenceKind, type EntityMetadata, type MetadataStorage } from '@mikro-orm/core';
 import { declarationsOf, resolveRelationPath } from './declarations.ts';
 
 /** "Records of `entity` depend, for `crm`, on the entity at the end of `path`." */
@@ -9,7 +9,8 @@ export interface Dependent {
   path: string;
   /**
    * When the path is one relation whose other side points back to the dependent (e.g. Investment.user
-   * for `investments`), its name: a removed child then names its dependent from its own data.
+   * for `investments`), its name: a changed, added or removed child names its dependent from its own
+   * data, in the flush, with no lookup.
    */
   backReference?: string;
 }
@@ -35,7 +36,9 @@ export function dependentsIndex(metadata: MetadataStorage): Map<string, Dependen
         props.forEach((prop, i) => {
           const target = prop.targetMeta as EntityMetadata;
           const dependent: Dependent = { entity: meta.className, crm, path: path.split('.').slice(0, i + 1).join('.') };
-          if (i === 0) dependent.backReference = prop.mappedBy || prop.inversedBy || undefined;
+          // a child pointing back at the dependent (one-to-many, or the inverse side of one-to-one)
+          const pointsBack = prop.kind === ReferenceKind.ONE_TO_MANY || (prop.kind === ReferenceKind.ONE_TO_ONE && !prop.owner);
+          if (i === 0 && pointsBack && path.split('.').length === 1) dependent.backReference = prop.mappedBy;
           const key = target.root.className;
           index!.set(key, [...(index!.get(key) ?? []), dependent]);
         });

@@ -3,10 +3,11 @@ import type { RegisteredCrm } from '../crms/registry.ts';
 import { query } from '../state/sql.ts';
 
 /**
- * The sync-request queue. Change capture, the record API and the stale sweep insert requests; the
- * worker claims them in batches. One row per (kind, crm, entity, id): asking again only refreshes
- * `requested_at`, so bursts coalesce, and a request made while its record is being synced survives the
- * end of that sync (see `finishRequests`).
+ * The sync-request queue. Change capture, the record API and the stale sweep add requests; the worker
+ * claims them. A flush writes one row per (kind, CRM, entity) holding all its record ids, which keeps
+ * the flush cheap. The worker claims every due row of one (kind, CRM, entity) together and
+ * de-duplicates their ids, which is where bursts coalesce; a change made while its record is being
+ * synced lands in a new row, so it is synced again afterwards.
  */
 
 export const PROCESS_TASK = 'etlify_process';
@@ -21,8 +22,13 @@ export interface SyncRequest {
   objectType?: string | null;
 }
 
-export interface ClaimedRequest extends SyncRequest {
-  requestId: string;
+/** Requests claimed together: one kind, CRM and entity; ids de-duplicated (the newest wins). */
+export interface Claim {
+  rowIds: string[];
+  kind: SyncRequest['kind'];
+  crm: string;
+  entity: string;
+  items: { id: string; crmId: string | null; objectType: string | null }[];
   attempts: number;
 }
 
@@ -31,6 +37,29 @@ export interface RemovedRecord {
   type: string;
   entity: string;
   id: string;
+}
+
+interface RequestRow {
+  kind: string;
+  crm: string;
+  entity: string;
+  ids: string[];
+  crmIds: (string | null)[] | null;
+  objectTypes: (string | null)[] | null;
+}
+
+/** Groups per-record requests into one row per (kind, CRM, entity). */
+function toRows(requests: SyncRequest[]): RequestRow[] {
+  const rows = new Map<string, RequestRow>();
+  for (const r of requests) {
+    const key = `${r.kind}\u0000${r.crm}\u0000${r.entity}`;
+    let row = rows.get(key);
+    if (!row) rows.set(key, row = { kind: r.kind, crm: r.crm, entity: r.entity, ids: [], crmIds: r.kind === 'delete' ? [] : null, objectTypes: r.kind === 'delete' ? [] : null });
+    row.ids.push(r.id);
+    row.crmIds?.push(r.crmId ?? null);
+    row.objectTypes?.push(r.objectType ?? null);
+  }
+  return [...rows.values()];
 }
 
 /**
@@ -47,20 +76,15 @@ const ENQUEUE_SQL = `
   ), unbuffered as (
     delete from etlify_pending_syncs p using d where p.dependent_type = d.type and p.dependent_id = d.id returning 1
   ), r as (
-    select kind, crm, entity, id, "crmId", "objectType"
-      from json_to_recordset(?::json) as r(kind text, crm text, entity text, id text, "crmId" text, "objectType" text)
+    select kind, crm, entity, ids, "crmIds", "objectTypes"
+      from json_to_recordset(?::json) as r(kind text, crm text, entity text, ids text[], "crmIds" text[], "objectTypes" text[])
     union all
-    select 'delete', crm_name, entity, resource_id, crm_id, object_type
-      from removed where crm_id is not null and crm_name = any(?::text[])
+    select 'delete', crm_name, entity, array_agg(resource_id), array_agg(crm_id), array_agg(object_type)
+      from removed where crm_id is not null and crm_name = any(?::text[]) group by crm_name, entity
   ), ins as (
-    insert into etlify_sync_requests as q (kind, crm_name, entity, resource_id, crm_id, object_type)
-    select distinct on (kind, crm, entity, id) kind, crm, entity, id, "crmId", "objectType" from r
-    on conflict (kind, crm_name, entity, resource_id) do update set
-      requested_at = clock_timestamp(),
-      crm_id = coalesce(excluded.crm_id, q.crm_id),
-      object_type = coalesce(excluded.object_type, q.object_type),
-      run_after = case when q.attempts = 0 then least(q.run_after, now()) else q.run_after end
-    returning q.crm_name
+    insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, crm_ids, object_types)
+    select kind, crm, entity, ids, "crmIds", "objectTypes" from r
+    returning 1
   )
   select (select count(*) from ins)::int as requested,
          (select count(*) from unbuffered)::int as unbuffered,
@@ -94,61 +118,68 @@ export async function enqueueRequests(
   const deleteOnRemove = work.crms.filter(crm => crm.deleteOnRemove && crm.enabled).map(crm => crm.name);
   const [row] = await query<{ requested: number }>(em,
     ENQUEUE_SQL,
-    [JSON.stringify(removed), JSON.stringify(work.requests), deleteOnRemove, JSON.stringify(wakeJobSpecs(work.crms))],
+    [JSON.stringify(removed), JSON.stringify(toRows(work.requests)), deleteOnRemove, JSON.stringify(wakeJobSpecs(work.crms))],
     transaction);
   return row!.requested;
 }
 
 /**
- * Claims up to `limit` due requests of one CRM, all of the same kind and entity (that of the oldest due
- * request, deletes and dependency fan-outs first) so that a chunk makes full batch requests. A claim is
- * a lease: if the worker dies, the requests become claimable again once `leaseMs` has passed.
+ * Claims the due rows of one CRM that share the kind and entity of the oldest one (deletes and
+ * dependency fan-outs first), up to `maxRows`. A claim is a lease: if the worker dies, the rows become
+ * claimable again once `leaseMs` has passed (`renewClaim` extends it while work goes on).
  */
-export async function claimRequests(em: EntityManager, crm: string, limit: number, leaseMs: number): Promise<ClaimedRequest[]> {
-  return query<ClaimedRequest>(em,
-    `with due as (
-       select id, kind, entity from etlify_sync_requests
+export async function claimRequests(em: EntityManager, crm: string, maxRows: number, leaseMs: number): Promise<Claim | undefined> {
+  const rows = await query<{ id: string; kind: SyncRequest['kind']; entity: string; ids: string[]; crm_ids: (string | null)[] | null; object_types: (string | null)[] | null; attempts: number }>(em,
+    `with head as (
+       select kind, entity from etlify_sync_requests
         where crm_name = ? and run_after <= now()
           and (claimed_at is null or claimed_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
-     ), head as (
-       select kind, entity from due order by (kind = 'sync'), id limit 1
+        order by (kind = 'sync'), id limit 1
      )
      update etlify_sync_requests q set claimed_at = clock_timestamp()
       where q.id in (
-        select r.id from etlify_sync_requests r join due using (id) join head on head.kind = due.kind and head.entity = due.entity
-         -- re-checked on the locked row version: \`due\` is an unlocked snapshot another worker may have claimed since
-         where r.claimed_at is null or r.claimed_at < clock_timestamp() - make_interval(secs => ? / 1000.0)
+        -- the claim condition again: it is re-checked on the locked row version, so two workers never
+        -- claim the same row
+        select r.id from etlify_sync_requests r join head on head.kind = r.kind and head.entity = r.entity
+         where r.crm_name = ? and r.run_after <= now()
+           and (r.claimed_at is null or r.claimed_at < clock_timestamp() - make_interval(secs => ? / 1000.0))
          order by r.id limit ? for update of r skip locked)
-      returning q.id::text as "requestId", q.kind, q.crm_name as crm, q.entity, q.resource_id as id,
-                q.crm_id as "crmId", q.object_type as "objectType", q.attempts`,
-    [crm, leaseMs, leaseMs, limit]);
+      returning q.id::text as id, q.kind, q.entity, q.resource_ids as ids, q.crm_ids, q.object_types, q.attempts`,
+    [crm, leaseMs, crm, leaseMs, maxRows]);
+  if (!rows.length) return undefined;
+  rows.sort((a, b) => Number(a.id) - Number(b.id));
+  const items = new Map<string, Claim['items'][number]>();
+  for (const row of rows) {
+    row.ids.forEach((id, i) => items.set(id, { id, crmId: row.crm_ids?.[i] ?? null, objectType: row.object_types?.[i] ?? null }));
+  }
+  return {
+    rowIds: rows.map(r => r.id), kind: rows[0]!.kind, crm, entity: rows[0]!.entity,
+    items: [...items.values()], attempts: Math.max(...rows.map(r => r.attempts)),
+  };
+}
+
+/** Extends the lease of a claim that is still being worked on. */
+export async function renewClaim(em: EntityManager, claim: Claim): Promise<void> {
+  await query(em, 'update etlify_sync_requests set claimed_at = clock_timestamp() where id = any(?::bigint[])', [claim.rowIds]);
 }
 
 /**
- * Completes claimed requests. A request asked for again after it was claimed (`requested_at` newer
- * than the claim) is released instead of deleted, so the change it stands for gets its own sync.
+ * Completes a claim: its rows go, and the items that failed transiently come back as new rows, due
+ * after their delay (one row per distinct delay), in the same statement.
  */
-export async function finishRequests(em: EntityManager, requestIds: string[]): Promise<void> {
-  if (!requestIds.length) return;
+export async function finishClaim(em: EntityManager, claim: Claim, retries: { item: Claim['items'][number]; delayMs: number; error: string }[]): Promise<void> {
+  const groups = Map.groupBy(retries, r => r.delayMs);
+  const rows = [...groups].map(([delayMs, group]) => ({
+    delayMs, error: group[0]!.error, ids: group.map(r => r.item.id),
+    crmIds: claim.kind === 'delete' ? group.map(r => r.item.crmId) : null,
+    objectTypes: claim.kind === 'delete' ? group.map(r => r.item.objectType) : null,
+  }));
   await query(em,
-    `with done as (
-       delete from etlify_sync_requests where id = any(?::bigint[]) and requested_at <= claimed_at returning id
-     )
-     update etlify_sync_requests set claimed_at = null, attempts = 0, last_error = null
-      where id = any(?::bigint[]) and id not in (select id from done)`,
-    [requestIds, requestIds]);
-}
-
-/** Releases claimed requests for a later attempt (transient failure), with a per-request delay. */
-export async function retryRequests(em: EntityManager, retries: { requestId: string; delayMs: number; error: string }[]): Promise<void> {
-  if (!retries.length) return;
-  await query(em,
-    `update etlify_sync_requests q
-        set claimed_at = null, attempts = q.attempts + 1, last_error = r.error,
-            run_after = clock_timestamp() + make_interval(secs => r."delayMs" / 1000.0)
-       from json_to_recordset(?::json) as r("requestId" bigint, "delayMs" double precision, error text)
-      where q.id = r."requestId"`,
-    [JSON.stringify(retries)]);
+    `with done as (delete from etlify_sync_requests where id = any(?::bigint[]))
+     insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, crm_ids, object_types, run_after, attempts, last_error)
+     select ?, ?, ?, r.ids, r."crmIds", r."objectTypes", clock_timestamp() + make_interval(secs => r."delayMs" / 1000.0), ?, r.error
+       from json_to_recordset(?::json) as r(ids text[], "crmIds" text[], "objectTypes" text[], "delayMs" double precision, error text)`,
+    [claim.rowIds, claim.kind, claim.crm, claim.entity, claim.attempts + 1, JSON.stringify(rows)]);
 }
 
 /**
@@ -163,7 +194,7 @@ export async function nextDueAt(em: EntityManager, crm: string, leaseMs: number)
   return row?.due ? new Date(row.due) : null;
 }
 
-/** CRMs with unclaimed or expired-lease requests: woken when a worker starts, after a crash. */
+/** CRMs with requests: woken when a worker starts, and by the sweep, after a crash. */
 export async function crmsWithPendingRequests(em: EntityManager): Promise<string[]> {
   const rows = await query<{ crm_name: string }>(em, 'select distinct crm_name from etlify_sync_requests');
   return rows.map(r => r.crm_name);

@@ -8,7 +8,7 @@ import type { AdapterCallContext } from '../interfaces.ts';
 import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk } from '../sync/engine.ts';
-import { claimRequests, enqueueRequests, finishRequests, nextDueAt, PROCESS_TASK, retryRequests, type ClaimedRequest } from './requests.ts';
+import { claimRequests, enqueueRequests, finishClaim, nextDueAt, PROCESS_TASK, renewClaim, type Claim } from './requests.ts';
 import { sweep } from './sweep.ts';
 
 export const SWEEP_TASK = 'etlify_sweep';
@@ -52,45 +52,55 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
     budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
     signal: helpers.abortSignal,
   };
-  for (let chunk = 0; chunk < (options.chunksPerJob ?? 50); chunk++) {
-    if (options.stopping?.() || helpers.abortSignal.aborted) break;
-    const claimed = await claimRequests(em, crm.name, crm.jobs.batchSize, leaseMs);
-    if (!claimed.length) break;
-    await processClaimed(etlify, em, crm, claimed, context);
+  let chunks = 0;
+  while (chunks < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted) {
+    const claim = await claimRequests(em, crm.name, MAX_ROWS_PER_CLAIM, leaseMs);
+    if (!claim) break;
+    chunks += await processClaim(etlify, em, crm, claim, context, () => !!options.stopping?.() || helpers.abortSignal.aborted);
   }
   const due = await nextDueAt(em, crm.name, leaseMs);
   if (due) await helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:at:${due.getTime()}`, runAt: due, maxAttempts: crm.jobs.maxAttempts });
 }
 
-async function processClaimed(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claimed: ClaimedRequest[], context: AdapterCallContext): Promise<void> {
-  const done: string[] = [];
-  const retries: { requestId: string; delayMs: number; error: string }[] = [];
+/** Request rows claimed at once (each holds the ids of one flush). */
+const MAX_ROWS_PER_CLAIM = 100;
+
+/** Processes a claim chunk by chunk (`jobs.batchSize` records each); returns the number of chunks. */
+async function processClaim(
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: Claim, context: AdapterCallContext, stopping: () => boolean,
+): Promise<number> {
+  const retries: { item: Claim['items'][number]; delayMs: number; error: string }[] = [];
   // one delay per failure, so the records of a rejected batch come back together, as a batch again
   const delays = new Map<unknown, number>();
-  const settle = (request: ClaimedRequest, outcome: { result: string; error?: unknown; retryAfterMs?: number }) => {
-    if (outcome.result !== 'retry') return done.push(request.requestId);
+  const settle = (item: Claim['items'][number], outcome: { result: string; error?: unknown; retryAfterMs?: number }) => {
+    if (outcome.result !== 'retry') return;
     let delayMs = delays.get(outcome.error);
-    if (delayMs === undefined) delays.set(outcome.error, delayMs = backoffMs(request.attempts, outcome.retryAfterMs));
-    retries.push({ requestId: request.requestId, delayMs, error: etlify.redact(describeError(outcome.error)) });
+    if (delayMs === undefined) delays.set(outcome.error, delayMs = backoffMs(claim.attempts, outcome.retryAfterMs));
+    retries.push({ item, delayMs, error: etlify.redact(describeError(outcome.error)) });
   };
-
-  for (const [key, group] of Map.groupBy(claimed, r => `${r.kind}\u0000${r.entity}`)) {
-    const kind = key.split('\u0000')[0];
-    const entity = group[0]!.entity;
-    if (kind === 'dependents') {
-      await queueDependents(em, crm, entity, group.map(r => r.id));
-      group.forEach(r => done.push(r.requestId));
-    } else if (kind === 'delete') {
-      const type = em.getMetadata().getByClassName(entity, false)?.root.className ?? entity;
-      const outcomes = await deleteFromCrm(etlify, em, crm.name, group.map(r => ({ type, entity, id: r.id, crmId: r.crmId ?? null, objectType: r.objectType ?? null })), context);
-      group.forEach((r, i) => settle(r, outcomes[i]!));
+  const size = claim.kind === 'dependents' ? 1000 : crm.jobs.batchSize;
+  let chunks = 0;
+  for (let start = 0; start < claim.items.length; start += size, chunks++) {
+    if (stopping()) {
+      // shutting down: what is left goes back to the queue, due at once
+      for (const item of claim.items.slice(start)) retries.push({ item, delayMs: 0, error: 'worker stopped' });
+      break;
+    }
+    if (chunks > 0) await renewClaim(em, claim);
+    const items = claim.items.slice(start, start + size);
+    if (claim.kind === 'dependents') {
+      await queueDependents(em, crm, claim.entity, items.map(i => i.id));
+    } else if (claim.kind === 'delete') {
+      const type = em.getMetadata().getByClassName(claim.entity, false)?.root.className ?? claim.entity;
+      const outcomes = await deleteFromCrm(etlify, em, crm.name, items.map(i => ({ type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType })), context);
+      items.forEach((item, i) => settle(item, outcomes[i]!));
     } else {
-      const outcomes = await syncChunk(etlify, em, entity, crm.name, group.map(r => r.id), { batch: true, context });
-      group.forEach((r, i) => settle(r, outcomes[i]!));
+      const outcomes = await syncChunk(etlify, em, claim.entity, crm.name, items.map(i => i.id), { batch: true, context });
+      items.forEach((item, i) => settle(item, outcomes[i]!));
     }
   }
-  await finishRequests(em, done);
-  await retryRequests(em, retries);
+  await finishClaim(em, claim, retries);
+  return chunks;
 }
 
 /**

@@ -2,8 +2,13 @@ import { expect } from 'chai';
 import { Investment, User, Company } from '../support/model.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 
+/** The queued requests, one line per record (rows hold the record ids of one flush as arrays). */
 const requests = async (app: TestApp) => (await app.orm.em.getConnection().execute(
-  'select kind, crm_name, entity, resource_id, crm_id from etlify_sync_requests order by kind, crm_name, entity, resource_id')) as Record<string, string>[];
+  `select q.kind, q.crm_name, q.entity, t.id as resource_id, t.crm_id
+     from etlify_sync_requests q,
+          unnest(q.resource_ids, coalesce(q.crm_ids, array_fill(null::text, array[cardinality(q.resource_ids)]))) as t(id, crm_id)
+    order by 1, 2, 3, 4`)) as Record<string, string>[];
+const requestRows = async (app: TestApp) => (await app.orm.em.getConnection().execute('select count(*)::int as n from etlify_sync_requests'))[0].n as number;
 const jobs = async (app: TestApp) => (await app.orm.em.getConnection().execute(
   `select task_identifier, key from graphile_worker.jobs order by key`)) as { task_identifier: string; key: string }[];
 
@@ -12,7 +17,7 @@ describe('change capture (no worker running)', () => {
   beforeEach(async () => { app = await createTestApp(); });
   afterEach(async () => { await app.close(); });
 
-  it('records one request per record × CRM and wakes each CRM once, in the flush transaction', async () => {
+  it('records each changed record for each CRM, one row per CRM × entity, and wakes each CRM once, in the flush transaction', async () => {
     const em = app.orm.em.fork();
     const company = em.create(Company, { name: 'Acme', domain: 'acme.test' });
     em.create(User, { email: 'a@acme.test', company });
@@ -21,6 +26,7 @@ describe('change capture (no worker running)', () => {
     const rows = await requests(app);
     expect(rows.filter(r => r.kind === 'sync').map(r => `${r.crm_name}:${r.entity}`)).to.deep.equal([
       'airtable:User', 'airtable:User', 'hubspot:Company', 'hubspot:User', 'hubspot:User']);
+    expect(await requestRows(app)).to.equal(3);
     expect((await jobs(app)).map(j => j.key)).to.deep.equal(['etlify:airtable', 'etlify:hubspot']);
   });
 
@@ -38,6 +44,7 @@ describe('change capture (no worker running)', () => {
     }
     expect(seen).to.have.length(1);
     expect((await requests(app)).length).to.equal(400);
+    expect(await requestRows(app)).to.equal(2);
   });
 
   it('leaves nothing queued when the transaction rolls back', async () => {
@@ -72,12 +79,14 @@ describe('change capture (no worker running)', () => {
     expect((await requests(app)).filter(r => r.crm_name === 'hubspot')).to.have.length(2);
   });
 
-  it('coalesces repeated flushes of one record into one request', async () => {
+  it('keeps repeated flushes of one record cheap: one small row each, the same record id', async () => {
     const em = app.orm.em.fork();
     const user = em.create(User, { email: 'busy@example.test' });
     await em.flush();
     for (let i = 0; i < 10; i++) { user.firstName = `v${i}`; await em.flush(); }
-    expect((await requests(app)).filter(r => r.crm_name === 'hubspot')).to.have.length(1);
+    const hubspot = (await requests(app)).filter(r => r.crm_name === 'hubspot');
+    expect(hubspot).to.have.length(11);
+    expect(new Set(hubspot.map(r => r.resource_id))).to.deep.equal(new Set([String(user.id)]));
   });
 
   it('turns a dependency change into a "dependents" request, resolved later by the worker', async () => {

@@ -107,6 +107,16 @@ describe('queued sync through graphile-worker', () => {
     expect(contact('u1@acme.test').invested).to.equal(0);
   });
 
+  it('repeated flushes of one record coalesce into one CRM write', async () => {
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'busy@example.test' });
+    await em.flush();
+    for (let i = 0; i < 20; i++) { user.firstName = `v${i}`; await em.flush(); }
+    await start();
+    await drained();
+    expect(writes(app.hubspot).map(w => w.payload.firstname)).to.deep.equal(['v19']);
+  });
+
   it('bursts become batch requests: 1,000 changed records, about 10 adapter calls', async () => {
     const em = app.orm.em.fork();
     for (let i = 0; i < 1000; i++) em.create(User, { email: `burst${i}@example.test` });

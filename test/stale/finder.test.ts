@@ -245,7 +245,7 @@ describe('stale finder', () => {
 
       const users = await syncStale(app.orm, { crm: 'hubspot', entities: [User] });
       expect(users).to.deep.include({ total: 1, perEntity: { User: 1 }, perCrm: { hubspot: 1 } });
-      const requests = await sql(app, `select crm_name, entity from etlify_sync_requests where resource_id = (select id::text from app_user limit 1) and entity = 'User'`);
+      const requests = await sql(app, `select distinct crm_name, entity from etlify_sync_requests where (select id::text from app_user limit 1) = any(resource_ids) and entity = 'User'`);
       expect(requests.map(r => r.crm_name).sort()).to.deep.equal(['airtable', 'hubspot']); // airtable's came from the flush
     });
 

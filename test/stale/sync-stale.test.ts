@@ -55,8 +55,8 @@ describe('syncStale', () => {
     expect(progress).to.deep.equal([1000, 2000, 2500]);
     expect(stats).to.deep.include({ total: 2500, perEntity: { User: 2500 }, errors: 0 });
     expect(stats.results.synced).to.equal(0);
-    const [row] = await sql(app, `select count(*)::int as n from etlify_sync_requests where crm_name = 'hubspot' and entity = 'User' and kind = 'sync'`);
-    expect(row!.n).to.equal(2500);
+    const [row] = await sql(app, `select count(*)::int as rows, sum(cardinality(resource_ids))::int as n from etlify_sync_requests where crm_name = 'hubspot' and entity = 'User' and kind = 'sync'`);
+    expect(row).to.deep.equal({ rows: 3, n: 2500 }); // one row per chunk
     expect(app.hubspot.calls).to.have.length(0);
     const [jobs] = await sql(app, `select count(*)::int as n from graphile_worker.jobs where task_identifier = 'etlify_process'`);
     expect(jobs!.n).to.equal(1); // one wake-up job per CRM, whatever the number of chunks
@@ -144,7 +144,7 @@ describe('syncStale', () => {
 
     const woken: string[] = [];
     await sweep(app.orm, { addJob: async (_task: string, payload?: unknown) => { woken.push((payload as { crm: string }).crm); return undefined as never; } });
-    const requests = await sql(app, `select entity, resource_id from etlify_sync_requests where crm_name = 'hubspot' order by entity`);
+    const requests = await sql(app, `select distinct entity, unnest(resource_ids) as resource_id from etlify_sync_requests where crm_name = 'hubspot' order by entity`);
     expect(requests).to.deep.equal([{ entity: 'Company', resource_id: String(company.id) }, { entity: 'Deal', resource_id: String(deal.id) }]);
     expect(woken).to.include('hubspot');
 
@@ -162,7 +162,7 @@ describe('syncStale', () => {
     app.hubspot.calls.length = 0;
     await sql(app, `update app_user set first_name = 'Raw', updated_at = clock_timestamp() where id = 2`);
     await sweep(app.orm, { addJob: async () => undefined as never });
-    expect(await sql(app, 'select entity, resource_id from etlify_sync_requests')).to.deep.equal([{ entity: 'User', resource_id: '2' }]);
+    expect(await sql(app, 'select entity, unnest(resource_ids) as resource_id from etlify_sync_requests')).to.deep.equal([{ entity: 'User', resource_id: '2' }]);
     worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
     await waitFor('the queue to drain', () => queueDrained(text => sql(app, text)), 15_000);
     expect(app.hubspot.callsOf().flatMap(c => c.payloads.map(p => p.firstname))).to.deep.equal(['Raw']);
