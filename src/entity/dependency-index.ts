@@ -48,3 +48,26 @@ export function dependentsIndex(metadata: MetadataStorage): Map<string, Dependen
   indexes.set(metadata, index);
   return index;
 }
+
+const syncTargets = new WeakMap<MetadataStorage, Set<string>>();
+
+/**
+ * `crm:RootEntity` for every entity some other entity lists in its `syncDependencies`: only those
+ * can have records waiting for them in the pending buffer.
+ */
+export function syncDependencyTargets(metadata: MetadataStorage): Set<string> {
+  let targets = syncTargets.get(metadata);
+  if (targets) return targets;
+  targets = new Set();
+  for (const meta of metadata.getAll().values()) {
+    if (!meta.class || meta.embeddable) continue;
+    for (const [crm, config] of declarationsOf(meta.class)) {
+      for (const name of config.syncDependencies ?? []) {
+        const [prop] = resolveRelationPath(meta, name, meta.className);
+        targets.add(`${crm}:${prop.targetMeta!.root.className}`);
+      }
+    }
+  }
+  syncTargets.set(metadata, targets);
+  return targets;
+}

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import stringify from 'fast-json-stable-stringify';
 import type { CrmPayload } from '../interfaces.ts';
 
@@ -7,44 +7,102 @@ import type { CrmPayload } from '../interfaces.ts';
  * describes exactly what the CRM received. Dates become ISO-8601 UTC strings (`toJSON`), bigints their
  * decimal string, `undefined` properties disappear (as in `JSON.stringify`), and values JSON cannot
  * carry faithfully (functions, symbols, non-finite numbers, class instances without `toJSON`) are
- * rejected with the path that holds them.
+ * rejected with the path that holds them. Keys come out sorted.
  */
 export function normalizePayload(payload: CrmPayload): CrmPayload {
-  return normalizeValue(payload, '') as CrmPayload;
+  return canonicalize(payload).payload;
 }
 
-function normalizeValue(value: unknown, path: string): unknown {
+/**
+ * `normalizePayload`, telling whether `JSON.stringify` of the result is already the key-sorted form:
+ * true unless some key is integer-like, which JavaScript objects always enumerate first.
+ */
+export function canonicalize(payload: CrmPayload): { payload: CrmPayload; sorted: boolean } {
+  const state = { sorted: true };
+  try {
+    return { payload: normalizeValue(payload, state) as CrmPayload, sorted: state.sorted };
+  } catch (error) {
+    if (!(error instanceof UnsupportedValue)) throw error;
+    const path = error.path.reduce((p, s) => typeof s === 'number' ? `${p}[${s}]` : p ? `${p}.${s}` : s, '');
+    throw new TypeError(`${path ? `payload.${path}` : 'the payload'} ${error.message}`);
+  }
+}
+
+/** Thrown deep inside a payload; each level adds its key on the way out (no path strings otherwise). */
+class UnsupportedValue extends Error {
+  readonly path: (string | number)[] = [];
+}
+
+function normalizeValue(value: unknown, state: { sorted: boolean }): unknown {
   switch (typeof value) {
     case 'string':
     case 'boolean':
       return value;
     case 'number':
-      if (!Number.isFinite(value)) throw new TypeError(`${describe(path)} is ${value}, which JSON cannot carry`);
+      if (!Number.isFinite(value)) throw new UnsupportedValue(`is ${value}, which JSON cannot carry`);
       return value;
     case 'bigint':
       return value.toString();
     case 'object': {
       if (value === null) return null;
-      if (Array.isArray(value)) return value.map((item, i) => item === undefined ? null : normalizeValue(item, `${path}[${i}]`));
-      const toJSON = (value as { toJSON?: unknown }).toJSON;
-      if (typeof toJSON === 'function') return normalizeValue(toJSON.call(value), path);
+      if (Array.isArray(value)) {
+        const out = new Array(value.length);
+        for (let i = 0; i < value.length; i++) out[i] = value[i] === undefined ? null : child(value[i], i, state);
+        return out;
+      }
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
-        throw new TypeError(`${describe(path)} is a ${proto?.constructor?.name ?? 'non-plain object'}; serializers must return plain JSON values`);
+        if (value instanceof Date) return value.toJSON();
+        const toJSON = (value as { toJSON?: unknown }).toJSON;
+        if (typeof toJSON === 'function') return normalizeValue(toJSON.call(value), state);
+        throw new UnsupportedValue(`is a ${proto?.constructor?.name ?? 'non-plain object'}; serializers must return plain JSON values`);
       }
       const out: Record<string, unknown> = {};
-      for (const [key, item] of Object.entries(value)) {
-        if (item !== undefined) out[key] = normalizeValue(item, path ? `${path}.${key}` : key);
+      for (const key of sortedKeys(value)) {
+        const item = (value as Record<string, unknown>)[key];
+        if (item === undefined) continue;
+        if (state.sorted && isIntegerLike(key)) state.sorted = false;
+        out[key] = child(item, key, state);
       }
       return out;
     }
     default:
-      throw new TypeError(`${describe(path)} is a ${typeof value}; serializers must return plain JSON values`);
+      throw new UnsupportedValue(`is a ${typeof value}; serializers must return plain JSON values`);
   }
 }
 
-function describe(path: string): string {
-  return path ? `payload.${path}` : 'the payload';
+function child(value: unknown, key: string | number, state: { sorted: boolean }): unknown {
+  if (typeof value !== 'object' || value === null) {
+    if (typeof value === 'string' || typeof value === 'boolean' || value === null) return value;
+  }
+  try {
+    return normalizeValue(value, state);
+  } catch (error) {
+    if (error instanceof UnsupportedValue) error.path.unshift(key);
+    throw error;
+  }
+}
+
+const INTEGER_LIKE = /^(?:0|[1-9]\d*)$/;
+
+/** Payloads of one serializer share their key order: the sorted order is computed once per shape. */
+const sortedShapes = new Map<string, string[]>();
+
+function sortedKeys(object: object): string[] {
+  const keys = Object.keys(object);
+  if (keys.length < 2) return keys;
+  const shape = keys.join('\u0000');
+  let sorted = sortedShapes.get(shape);
+  if (!sorted) {
+    if (sortedShapes.size >= 10_000) sortedShapes.clear();
+    sortedShapes.set(shape, sorted = [...keys].sort());
+  }
+  return sorted;
+}
+
+function isIntegerLike(key: string): boolean {
+  const first = key.charCodeAt(0);
+  return first >= 48 && first <= 57 && INTEGER_LIKE.test(key);
 }
 
 /**
@@ -53,5 +111,15 @@ function describe(path: string): string {
  * `43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777` (same as the Ruby gem).
  */
 export function payloadDigest(normalized: CrmPayload): string {
-  return createHash('sha256').update(stringify(normalized)).digest('hex');
+  return sha256(stringify(normalized));
+}
+
+/** The digest of a value from `canonicalize`: the same bytes as `payloadDigest`, faster when sorted. */
+export function canonicalDigest(canonical: { payload: CrmPayload; sorted: boolean }): string {
+  return sha256(canonical.sorted ? JSON.stringify(canonical.payload) : stringify(canonical.payload));
+}
+
+function sha256(text: string): string {
+  // one-shot hashing: about 2.5× faster than createHash().update().digest() for payload-sized input
+  return hash('sha256', text, 'hex');
 }

@@ -1,6 +1,7 @@
-import type { EntityManager, EntityMetadata } from '@mikro-orm/core';
+import { LoadStrategy, type EntityManager, type EntityMetadata } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
+import { syncDependencyTargets } from '../entity/dependency-index.ts';
 import { CrmError, describeError, isRetryable, ValidationError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
@@ -109,8 +110,10 @@ export async function syncChunk(
   await send(crm, ready, options, succeed, fail);
 
   await writeAll(etlify, fork, writes, outcomes);
-  const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
-  await releaseDependents(fork, crm, resourceType, withCrmId);
+  if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
+    const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
+    await releaseDependents(fork, crm, resourceType, withCrmId);
+  }
   for (const c of seen) emitOutcome(etlify, crm, c, outcomes.get(c.id)!);
   return ids.map(id => outcomes.get(id)!);
 }
@@ -138,7 +141,9 @@ async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: str
   const config = declarationsOf(meta.class).get(crmName);
   const populate = [...new Set([...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])])];
   const pk = meta.primaryKeys[0]!;
-  const found = await em.find(meta.class, { [pk]: { $in: ids } } as never, { populate: populate as never[] });
+  // one record (inline sync): one joined query; a chunk: one query per relation, no row explosion
+  const strategy = ids.length === 1 ? LoadStrategy.JOINED : LoadStrategy.SELECT_IN;
+  const found = await em.find(meta.class, { [pk]: { $in: ids } } as never, { populate: populate as never[], strategy });
   return new Map(found.map(record => [String((record as Record<string, unknown>)[pk]), record as object]));
 }
 

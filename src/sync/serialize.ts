@@ -1,6 +1,6 @@
 import { SerializationError, describeError } from '../errors.ts';
 import type { CrmPayload, EntityCrmConfig, Serializer, SerializerObject } from '../interfaces.ts';
-import { normalizePayload, payloadDigest } from './digest.ts';
+import { canonicalDigest, canonicalize } from './digest.ts';
 
 /** What the pipeline needs of payload versioning (implemented by `definePayloadVersions`, src/payload). */
 export interface PayloadVersioning {
@@ -40,12 +40,13 @@ export async function preparePayload(
     payload = versioning.migrate(payload, { to, entity: target.entity, objectType: config.objectType });
     version = versioning.validate(to);
   }
+  let canonical: ReturnType<typeof canonicalize>;
   try {
-    payload = normalizePayload(payload);
+    canonical = canonicalize(payload);
   } catch (error) {
     throw new SerializationError(`serializer of ${target.entity}: ${(error as Error).message}`);
   }
-  return { payload, digest: payloadDigest(payload), version };
+  return { payload: canonical.payload, digest: canonicalDigest(canonical), version };
 }
 
 function runSerializer(serializer: Serializer<any>, record: object): unknown {

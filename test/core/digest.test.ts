@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { normalizePayload, payloadDigest } from '../../src/index.ts';
+import { canonicalDigest, canonicalize } from '../../src/sync/digest.ts';
 
 const digest = (payload: Record<string, unknown>) => payloadDigest(normalizePayload(payload));
 
@@ -24,6 +25,20 @@ describe('payload digest', () => {
   it('drops undefined properties like JSON does, and nulls undefined array items', () => {
     expect(normalizePayload({ a: undefined, b: [undefined, 1] })).to.deep.equal({ b: [null, 1] });
     expect(digest({ a: undefined, b: 1 })).to.equal(digest({ b: 1 }));
+  });
+
+  it('the pipeline\'s fast digest gives the same bytes, integer-like keys included', () => {
+    const payloads = [
+      { b: 2, a: 1 },
+      { z: { y: [3, { b: 1, a: 2 }], x: 'é' }, a: null },
+      { 10: 'ten', 9: 'nine', a: { 2: 'x', 1: 'y' } },
+      { '01': 'not an index', '1': 'index', b: true },
+    ];
+    for (const payload of payloads) {
+      expect(canonicalDigest(canonicalize(payload))).to.equal(payloadDigest(normalizePayload(payload)));
+    }
+    expect(canonicalize({ 10: 'x' }).sorted).to.equal(false);
+    expect(canonicalize({ a: 'x' }).sorted).to.equal(true);
   });
 
   it('rejects values JSON cannot carry, naming where they are', () => {
