@@ -51,7 +51,7 @@ export class PgRequestBudget implements RequestBudget {
   async acquire(bucket = 'default', cost = 1): Promise<void> {
     const limit = bucket === 'default' ? this.#limits : this.#limits.buckets?.[bucket];
     if (!limit) return;
-    const params = [limit.perMs, limit.maxRequests, cost, this.#crm, bucket];
+    const params = [windowWithMargin(limit.perMs), limit.maxRequests, cost, this.#crm, bucket];
     let [row] = await query<{ wait: number }>(this.#em, ACQUIRE_SQL, params);
     if (!row) {
       await query(this.#em, 'insert into etlify_rate_limits (crm_name, bucket) values (?, ?) on conflict do nothing', [this.#crm, bucket]);
@@ -62,13 +62,34 @@ export class PgRequestBudget implements RequestBudget {
     }
   }
 
-  /** The CRM says its window is exhausted (other clients share the account): stop until it resets. */
+  /**
+   * What the CRM reported. A 429's wait blocks the bucket for that long. A window reported exhausted on
+   * a successful answer (other clients share the account) fills the local window up to its maximum,
+   * so the next request waits exactly until the oldest one leaves it.
+   */
   report(bucket: string, quota: RemoteQuota): void {
-    if (quota.remaining !== 0 && quota.retryAfterMs === undefined) return;
-    const waitMs = quota.retryAfterMs ?? quota.intervalMs ?? (bucket === 'default' ? this.#limits.perMs : this.#limits.buckets?.[bucket]?.perMs) ?? 1000;
-    query(this.#em,
-      `insert into etlify_rate_limits (crm_name, bucket, blocked_until) values (?, ?, clock_timestamp() + make_interval(secs => ? / 1000.0))
-       on conflict (crm_name, bucket) do update set blocked_until = greatest(etlify_rate_limits.blocked_until, excluded.blocked_until)`,
-      [this.#crm, bucket, waitMs]).catch(() => { /* advisory only: the next 429 will say it again */ });
+    const limit = bucket === 'default' ? this.#limits : this.#limits.buckets?.[bucket];
+    const advisory = () => { /* advisory only: the next answer will say it again */ };
+    if (quota.retryAfterMs !== undefined) {
+      query(this.#em,
+        `insert into etlify_rate_limits (crm_name, bucket, blocked_until) values (?, ?, clock_timestamp() + make_interval(secs => ? / 1000.0))
+         on conflict (crm_name, bucket) do update set blocked_until = greatest(etlify_rate_limits.blocked_until, excluded.blocked_until)`,
+        [this.#crm, bucket, quota.retryAfterMs]).catch(advisory);
+    } else if (quota.remaining === 0 && limit) {
+      query(this.#em,
+        `update etlify_rate_limits r
+            set sent_at = r.sent_at || array_fill(clock_timestamp(), array[greatest(0, ? - (
+                  select count(*) from unnest(r.sent_at) t where t > clock_timestamp() - make_interval(secs => ? / 1000.0)))::int])
+          where crm_name = ? and bucket = ?`,
+        [limit.maxRequests, windowWithMargin(limit.perMs), this.#crm, bucket]).catch(advisory);
+    }
   }
+}
+
+/**
+ * The budget counts a request when it is sent, the CRM when it arrives: a little margin keeps the two
+ * windows from overlapping by a few milliseconds (which would earn a 429).
+ */
+function windowWithMargin(perMs: number): number {
+  return Math.ceil(perMs + Math.max(100, perMs * 0.01));
 }

@@ -102,9 +102,51 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     return properties;
   };
 
+  // Lookups by property value go through indexes built on first use and kept up to date on every
+  // write, so a batch against a store of 20,000 objects costs no more than against an empty one.
+  const indexes = new Map<string, Map<string, Map<string, StoredObject>>>();
+
+  const scanFor = (type: string, property: string, key: string) =>
+    [...table(type).values()].find((object) => comparable(object.properties[property]) === key);
+
+  const indexOf = (type: string, property: string): Map<string, StoredObject> => {
+    let byProperty = indexes.get(type);
+    if (!byProperty) indexes.set(type, (byProperty = new Map()));
+    let index = byProperty.get(property);
+    if (!index) {
+      byProperty.set(property, (index = new Map()));
+      for (const object of table(type).values()) {
+        const key = comparable(object.properties[property]);
+        if (key && !index.has(key)) index.set(key, object);
+      }
+    }
+    return index;
+  };
+
+  /** Adds `object` to (or removes it from) every index of its type; the oldest object keeps a shared value. */
+  const reindex = (type: string, object: StoredObject, present: boolean) => {
+    for (const [property, index] of indexes.get(type) ?? []) {
+      const key = comparable(object.properties[property]);
+      if (!key) continue;
+      if (present) { if (!index.has(key)) index.set(key, object); continue; }
+      if (index.get(key) !== object) continue;
+      index.delete(key);
+      const other = scanFor(type, property, key);
+      if (other && other !== object) index.set(key, other);
+    }
+  };
+
+  const remove = (type: string, id: string): boolean => {
+    const object = table(type).get(id);
+    if (!object) return false;
+    table(type).delete(id);
+    reindex(type, object, false);
+    return true;
+  };
+
   const findBy = (type: string, property: string, value: string): StoredObject | undefined => {
     if (property === 'hs_object_id') return table(type).get(value);
-    return [...table(type).values()].find((object) => comparable(object.properties[property]) === comparable(value));
+    return indexOf(type, property).get(comparable(value));
   };
 
   const conflictWith = (type: string, properties: Record<string, string | null>, selfId?: string): StoredObject | undefined => {
@@ -140,11 +182,14 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     const now = Date.now();
     const object = { id: String(nextId++), properties, createdAt: now, updatedAt: now };
     table(type).set(object.id, object);
+    reindex(type, object, true);
     return object;
   };
 
-  const update = (object: StoredObject, properties: Record<string, string | null>): StoredObject => {
+  const update = (type: string, object: StoredObject, properties: Record<string, string | null>): StoredObject => {
+    reindex(type, object, false);
     Object.assign(object.properties, properties);
+    reindex(type, object, true);
     object.updatedAt = Date.now();
     return object;
   };
@@ -177,7 +222,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     const properties = toProperties(type, body.properties);
     const refused = rejection(type, body.properties, properties, id);
     if (refused) return errorResponse(refused[0] === 'CONFLICT' ? 409 : 400, refused[0], refused[1]);
-    return { status: 200, body: view(update(object, properties)) };
+    return { status: 200, body: view(update(type, object, properties)) };
   };
 
   // ─── search ─────────────────────────────────────────────────────────────────────────────────
@@ -291,7 +336,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
         errors.push(itemError('OBJECT_NOT_FOUND', `No ${type} object with id ${String(input.id)}`, input.id));
         continue;
       }
-      const object = existing ? update(existing, properties) : create(type, properties);
+      const object = existing ? update(type, existing, properties) : create(type, properties);
       results.push({ ...view(object), new: !existing, objectWriteTraceId: input.objectWriteTraceId });
     }
     return batchAnswer(results, errors);
@@ -314,7 +359,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
         errors.push(itemError(refused[0], refused[1], input.id));
         continue;
       }
-      results.push({ ...view(update(object, properties)), objectWriteTraceId: input.objectWriteTraceId });
+      results.push({ ...view(update(type, object, properties)), objectWriteTraceId: input.objectWriteTraceId });
     }
     return batchAnswer(results, errors);
   };
@@ -346,7 +391,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       case 'read':
         return batchRead(type, body, inputs);
       case 'archive':
-        for (const input of inputs) table(type).delete(String(input.id));
+        for (const input of inputs) remove(type, String(input.id));
         return { status: 204 };
       default:
         return errorResponse(404, 'OBJECT_NOT_FOUND', `Unknown batch action: ${action}`);
@@ -371,7 +416,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
         return object ? { status: 200, body: view(object) } : notFound();
       }
       if (method === 'PATCH') return updateOne(type, second, body);
-      if (method === 'DELETE') return table(type).delete(second) ? { status: 204 } : notFound();
+      if (method === 'DELETE') return remove(type, second) ? { status: 204 } : notFound();
     }
     return errorResponse(405, 'VALIDATION_ERROR', `Method ${method} not allowed on ${request.path}`);
   };
@@ -431,6 +476,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     reset() {
       core.resetCore();
       store.clear();
+      indexes.clear();
       general?.clear();
       search?.clear();
     },
