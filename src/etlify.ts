@@ -78,7 +78,13 @@ export class Etlify {
     const entities = config.get('entities');
     if (Array.isArray(entities) && entities.length) config.set('entities', [...entities, CrmSynchronisation, PendingSync] as typeof entities);
     const schemaGenerator = config.get('schemaGenerator');
-    config.set('schemaGenerator', { ...schemaGenerator, skipTables: [...(schemaGenerator.skipTables ?? []), ...STATE_TABLES] });
+    // the host's schema tooling (schema.update(), generated migrations) must leave Etlify's tables and
+    // graphile-worker's schema alone: they have their own migrations
+    config.set('schemaGenerator', {
+      ...schemaGenerator,
+      skipTables: [...(schemaGenerator.skipTables ?? []), ...STATE_TABLES],
+      ignoreSchema: [...(schemaGenerator.ignoreSchema ?? []), 'graphile_worker'],
+    });
     const discovery = config.get('discovery');
     const userHook = discovery.afterDiscovered;
     config.set('discovery', {

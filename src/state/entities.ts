@@ -54,8 +54,5 @@ export const PendingSyncSchema = defineEntity({
 export class PendingSync extends PendingSyncSchema.class {}
 PendingSyncSchema.setClass(PendingSync);
 
-/** Tables the host's schema generator must leave alone: Etlify's own, and graphile-worker's private ones. */
-export const STATE_TABLES: (string | RegExp)[] = [
-  'crm_synchronisations', 'etlify_pending_syncs', 'etlify_sync_requests', 'etlify_rate_limits', 'etlify_migrations',
-  /^_private_(jobs|job_queues|known_crontabs|tasks)$/,
-];
+/** Etlify's tables: the host's schema generator leaves them alone (they come from `migrations/`). */
+export const STATE_TABLES = ['crm_synchronisations', 'etlify_pending_syncs', 'etlify_sync_requests', 'etlify_rate_limits', 'etlify_migrations'];

@@ -8,6 +8,8 @@ export interface SyncStateRow {
   lastDigest: string | null;
   payloadVersion: string | null;
   errorCount: number;
+  lastSyncedAt: string | null;
+  lastOutcome: string | null;
 }
 
 /** The result of one attempt, to be written to the record's sync-state row. */
@@ -27,14 +29,16 @@ export interface OutcomeWrite {
 
 /**
  * Loads the sync-state rows of `ids` and reads the database clock in the same round trip. That time,
- * taken before the records are loaded, becomes `last_synced_at`: a change committed while the sync is
- * in flight is therefore newer than `last_synced_at` and is picked up again.
+ * taken as the records are read, becomes `last_synced_at`: a change committed while the sync is in
+ * flight is newer than `last_synced_at` and is picked up again (and, made through the ORM, it was
+ * queued by capture anyway).
  */
 export async function loadSyncState(em: EntityManager, resourceType: string, crmName: string, ids: string[]) {
   const [result] = await query<{ snapshot_at: Date; rows: SyncStateRow[] | null }>(em,
     `select statement_timestamp() as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
-                 'payloadVersion', payload_version, 'errorCount', error_count))
+                 'payloadVersion', payload_version, 'errorCount', error_count,
+                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome))
           from crm_synchronisations
          where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
     [resourceType, crmName, ids]);

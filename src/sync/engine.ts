@@ -1,4 +1,4 @@
-import { LoadStrategy, type EntityManager, type EntityMetadata } from '@mikro-orm/core';
+import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type EntityMetadata } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
@@ -50,8 +50,11 @@ export async function syncChunk(
   const meta = em.getMetadata().getByClassName(entityName);
   const resourceType = meta.root.className;
   const fork = em.fork({ clear: true, useContext: false });
-  const { snapshotAt, rows } = await loadSyncState(fork, resourceType, crmName, ids);
-  const records = await loadRecords(fork, meta, crmName, ids);
+  // in parallel: the clock is read as the records are, not after the CRM call
+  const [{ snapshotAt, rows }, records] = await Promise.all([
+    loadSyncState(fork, resourceType, crmName, ids),
+    loadRecords(fork, meta, crmName, ids),
+  ]);
 
   const outcomes = new Map<string, RecordOutcome>();
   const writes: OutcomeWrite[] = [];
@@ -92,7 +95,10 @@ export async function syncChunk(
     }
     const { row, prepared } = c;
     if (row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version) {
-      settle(c, { id: c.id, result: 'not_modified', crmId: row.crmId }, { outcome: 'not_modified', syncedAt: snapshotAt });
+      // the row already says all there is to say: no write (the common case of an inline sync of an unchanged record)
+      const settled = row.errorCount === 0 && row.lastOutcome !== 'skipped' && row.lastSyncedAt !== null
+        && (newestLoadedTimestamp(c.record, c.config) ?? Infinity) <= Date.parse(row.lastSyncedAt);
+      settle(c, { id: c.id, result: 'not_modified', crmId: row.crmId }, settled ? undefined : { outcome: 'not_modified', syncedAt: snapshotAt });
     } else {
       ready.push(c);
     }
@@ -135,6 +141,47 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
   } else if (outcome.result in RESULT_EVENTS) {
     etlify.events.emit(RESULT_EVENTS[outcome.result as keyof typeof RESULT_EVENTS], event);
   }
+}
+
+/**
+ * The newest timestamp of a loaded record and of the dependencies loaded with it (what the stale finder
+ * compares with `last_synced_at`), or undefined when something it depends on is not loaded.
+ */
+function newestLoadedTimestamp(record: object, config: EntityCrmConfig): number | undefined {
+  let newest = timestampOf(record, config.timestampProperty);
+  if (newest === undefined) return undefined;
+  for (const path of config.dependencies ?? []) {
+    let level: object[] = [record];
+    for (const segment of path.split('.')) {
+      const next: object[] = [];
+      for (const entity of level) {
+        // a pivot row's own timestamp counts for the finder, and pivot rows are not loaded
+        if ((helper(entity).__meta.properties as Record<string, { kind: ReferenceKind }>)[segment]?.kind === ReferenceKind.MANY_TO_MANY) return undefined;
+        const value = (entity as Record<string, unknown>)[segment];
+        if (value == null) continue;
+        if (Utils.isCollection(value)) {
+          if (!value.isInitialized()) return undefined;
+          next.push(...value.getItems());
+        } else if (typeof value === 'object' && helper(value).__initialized) {
+          next.push(value);
+        } else {
+          return undefined;
+        }
+      }
+      for (const entity of next) {
+        const ts = timestampOf(entity);
+        if (ts === undefined) return undefined;
+        newest = Math.max(newest, ts);
+      }
+      level = next;
+    }
+  }
+  return newest;
+}
+
+function timestampOf(entity: object, property?: string): number | undefined {
+  const value = (entity as Record<string, unknown>)[property ?? ('updatedAt' in entity ? 'updatedAt' : 'createdAt')];
+  return value instanceof Date ? value.getTime() : undefined;
 }
 
 async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: string, ids: string[]): Promise<Map<string, object>> {

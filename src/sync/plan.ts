@@ -33,7 +33,9 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
   const { rows } = await loadSyncState(em, meta.root.className, crmName, ids);
   const pk = meta.primaryKeys[0]!;
   const config = declarationsOf(meta.class).get(crmName);
-  const records = await em.find(meta.class, { [pk]: { $in: ids } } as never, { populate: [...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])] as never[] });
+  const records = await em.find(meta.class, { [pk]: { $in: ids } } as never, {
+    populate: [...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])] as never[], orderBy: { [pk]: 'asc' } as never,
+  });
   const plan: PlannedRecord[] = [];
   for (const record of records as object[]) {
     const id = String((record as Record<string, unknown>)[pk]);

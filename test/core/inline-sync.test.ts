@@ -43,6 +43,22 @@ describe('inline sync and delete', () => {
     expect((await syncRow(app, 'User', user.id))!.last_digest).to.not.equal(row!.last_digest);
   });
 
+  it('writes nothing for an unchanged record already recorded as fresh, and writes when a dependency moved', async () => {
+    const em = app.orm.em.fork();
+    const company = em.create(Company, { name: 'Acme', domain: 'acme.test' });
+    const user = em.create(User, { email: 'fresh@example.test', company });
+    await em.flush();
+    await user.hubspotSync({ inline: true });
+    const stamp = async () => (await syncRow(app, 'User', user.id))!.updated_at;
+    const first = await stamp();
+    expect(await user.hubspotSync({ inline: true })).to.equal('not_modified');
+    expect(await stamp()).to.deep.equal(first);
+    // a dependency touched behind the ORM, without changing the payload: the row must move forward
+    await app.orm.em.getConnection().execute('update company set updated_at = clock_timestamp() where id = ?', [company.id]);
+    expect(await user.hubspotSync({ inline: true })).to.equal('not_modified');
+    expect(await stamp()).to.not.deep.equal(first);
+  });
+
   it('records the snapshot time, taken before the record was read, as last_synced_at', async () => {
     const { user } = await newUser();
     const before = new Date(Date.now() - 1000);
