@@ -56,13 +56,16 @@ export class Etlify {
     this.crms = new CrmRegistry(maxSyncErrors);
     this.payloadVersions = options.payloadVersions;
     this.pendingSyncTtlMs = options.pendingSyncTtlMs ?? 24 * 3600_000;
+    if (typeof this.pendingSyncTtlMs !== 'number' || !(this.pendingSyncTtlMs > 0)) {
+      throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.pendingSyncTtlMs)})`);
+    }
     this.logger = options.logger ?? jsonLogger;
     for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);
   }
 
   /** Registers (or replaces: token rotation, tests) a CRM. Takes effect immediately, everywhere. */
   registerCrm(name: string, options: CrmOptions): this {
-    if (options?.payloadVersion !== undefined) {
+    if (typeof options?.payloadVersion === 'string' || typeof options?.payloadVersion === 'number') {
       if (!this.payloadVersions) throw new ConfigurationError(`CRM \`${name}\`: \`payloadVersion\` needs \`payloadVersions\` in the Etlify options (see docs/payload-migrations.md)`);
       this.validatePayloadVersion(name, options.payloadVersion);
     }
@@ -101,6 +104,11 @@ export class Etlify {
     const etlify = source.config.getExtension<Etlify>(EXTENSION_NAME);
     if (!etlify) throw new ConfigurationError('Etlify is not plugged into this MikroORM instance: add `extensions: [etlify]` to its configuration');
     return etlify;
+  }
+
+  /** Closes every registered adapter's connections. Call it at shutdown, after `orm.close()`. */
+  async close(): Promise<void> {
+    await Promise.all(this.crms.all().map(crm => crm.adapter.close?.()));
   }
 
   /** Removes every adapter secret from `text`. */

@@ -116,7 +116,7 @@ export interface CrmAdapter {
   readonly defaultRateLimit?: RateLimitOptions;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
-  /** Releases connections (called by `orm.close()` through Etlify). */
+  /** Releases connections (`etlify.close()` calls it for every registered CRM). */
   close?(): Promise<void>;
 }
 
@@ -137,8 +137,8 @@ export interface CrmOptions {
   enabled?: boolean;
   /** Permanent failures a record may accumulate before it is parked. Default: the global value (3). */
   maxSyncErrors?: number;
-  /** Shared, cross-process request budget. */
-  rateLimit?: RateLimitOptions;
+  /** Shared, cross-process request budget. Default: the adapter's `defaultRateLimit`; `false`: none. */
+  rateLimit?: RateLimitOptions | false;
   /** Payload version this CRM speaks (payload migrations). Default: the current version. */
   payloadVersion?: string | number;
   /** Delete the CRM object when the entity is removed with `em.remove()`. Default `false`. */
@@ -160,13 +160,24 @@ export interface CrmJobOptions {
 
 // ─── Entity declaration ──────────────────────────────────────────────────────────────────────────
 
-/** A class-style serializer: `new UserSerializer().toCrmPayload(user)`. */
+/** What a serializer is told besides the record. */
+export interface SerializeContext {
+  /** The CRM being synced to. */
+  crm: string;
+  /**
+   * The CRM id of one of the record's `syncDependencies` (e.g. to link a deal to its company), or
+   * undefined when it has none yet (the record is then buffered and never serialized).
+   */
+  crmIdOf(dependency: object | null | undefined): string | undefined;
+}
+
+/** A class-style serializer: `new UserSerializer().toCrmPayload(user, context)`. */
 export interface SerializerObject<T> {
-  toCrmPayload(record: T): CrmPayload | Promise<CrmPayload>;
+  toCrmPayload(record: T, context: SerializeContext): CrmPayload | Promise<CrmPayload>;
 }
 
 export type Serializer<T> =
-  | ((record: T) => CrmPayload | Promise<CrmPayload>)
+  | ((record: T, context: SerializeContext) => CrmPayload | Promise<CrmPayload>)
   | (new () => SerializerObject<T>)
   | SerializerObject<T>;
 

@@ -86,7 +86,8 @@ export class Deal extends etlified(DealSchema.class, {
     objectType: 'deals',
     idProperty: 'app_deal_id',
     syncDependencies: ['company'],
-    serializer: deal => ({ app_deal_id: String(deal.id), dealname: deal.title, amount: deal.amount, company: String(deal.company.id) }),
+    // crmIdOf gives the HubSpot id of a sync dependency: the deal points at its company's HubSpot record
+    serializer: (deal, { crmIdOf }) => ({ app_deal_id: String(deal.id), dealname: deal.title, amount: deal.amount, hubspot_company_id: crmIdOf(deal.company) }),
   },
 }) {}
 DealSchema.setClass(Deal);

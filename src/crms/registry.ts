@@ -101,7 +101,8 @@ function validateCrm(name: string, options: CrmOptions, defaultMaxSyncErrors: nu
     adapter,
     enabled,
     maxSyncErrors,
-    rateLimit: withAdapterDefaults(options.rateLimit === undefined ? undefined : validateRateLimit(options.rateLimit, `${where}: \`rateLimit\``), adapter.defaultRateLimit),
+    rateLimit: options.rateLimit === false ? undefined
+      : withAdapterDefaults(options.rateLimit === undefined ? undefined : validateRateLimit(options.rateLimit, `${where}: \`rateLimit\``), adapter.defaultRateLimit),
     payloadVersion,
     deleteOnRemove: options.deleteOnRemove ?? false,
     jobs: validateJobs(options.jobs ?? {}, `${where}: \`jobs\``, adapter),
@@ -115,7 +116,7 @@ function withAdapterDefaults(configured: RateLimitOptions | undefined, defaults:
 }
 
 function validateRateLimit(rateLimit: RateLimitOptions, where: string): RateLimitOptions {
-  if (rateLimit === null || typeof rateLimit !== 'object') throw new ConfigurationError(`${where} must be an object like { maxRequests: 100, perMs: 10_000 }`);
+  if (rateLimit === null || typeof rateLimit !== 'object') throw new ConfigurationError(`${where} must be an object like { maxRequests: 100, perMs: 10_000 }, or false`);
   rejectUnknownKeys(rateLimit, RATE_LIMIT_KEYS, where);
   const check = (limit: { maxRequests: number; perMs: number }, at: string) => {
     if (!(typeof limit?.maxRequests === 'number' && limit.maxRequests > 0)) throw new ConfigurationError(`${at}.maxRequests must be a positive number`);

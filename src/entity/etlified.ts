@@ -1,8 +1,10 @@
+import { setTimeout } from 'node:timers/promises';
 import { helper, type EntityManager } from '@mikro-orm/core';
 import { ConfigurationError, EtlifyError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import type { DeleteResult, EtlifyDeclaration, SyncResult } from '../interfaces.ts';
 import { enqueueRequests } from '../queue/requests.ts';
+import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk } from '../sync/engine.ts';
 import { attachDeclaration, declarationsOf } from './declarations.ts';
@@ -84,6 +86,10 @@ export function declareCrms<T extends AnyClass>(entity: T, declaration: EtlifyDe
   attachDeclaration(entity, declaration);
 }
 
+/** An inline sync that fails transiently (rate limit, 5xx) waits and tries again: this many attempts, this long each at most. */
+const INLINE_ATTEMPTS = 3;
+const INLINE_MAX_WAIT_MS = 10_000;
+
 function contextOf(record: object, crm: string, options: { em?: EntityManager } | undefined) {
   const wrapped = helper(record);
   const em = options?.em ?? wrapped.__em;
@@ -92,9 +98,9 @@ function contextOf(record: object, crm: string, options: { em?: EntityManager } 
   const registered = etlify.crms.get(crm);
   const config = declarationsOf(record.constructor).get(crm);
   if (!config) throw new ConfigurationError(`${record.constructor.name} is not etlified for \`${crm}\` (declared: ${[...declarationsOf(record.constructor).keys()].join(', ') || 'none'})`);
-  const id = wrapped.getSerializedPrimaryKey();
+  const id = wrapped.getPrimaryKey();
   if (id == null) throw new EtlifyError(`${record.constructor.name} has no primary key yet: flush it before syncing`);
-  return { em, etlify, registered, config, meta: wrapped.__meta, id: String(id) };
+  return { em, etlify, registered, config, meta: wrapped.__meta, id: String(wrapped.getSerializedPrimaryKey()) };
 }
 
 async function syncRecord(record: object, crm: string, options?: InlineOptions | QueuedOptions): Promise<SyncResult | QueuedSyncResult> {
@@ -108,9 +114,16 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   if (em.isInTransaction()) {
     throw new EtlifyError(`inline sync of ${meta.className} ${id} inside a database transaction would keep it open during the CRM call: queue it (omit { inline: true }) or sync after the commit`);
   }
-  const [outcome] = await syncChunk(etlify, em, meta.className, crm, [id], { batch: false });
-  if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);
-  return outcome!.result === 'retry' ? 'error' : outcome!.result;
+  // inline syncs draw from the CRM's shared budget too; a short wait for it is fine outside a job
+  const context = { budget: registered.rateLimit ? new PgRequestBudget(em, crm, registered.rateLimit) : undefined };
+  for (let attempt = 1; ; attempt++) {
+    const [outcome] = await syncChunk(etlify, em, meta.className, crm, [id], { batch: false, context });
+    if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);
+    if (outcome!.result !== 'retry') return outcome!.result;
+    const wait = outcome!.retryAfterMs ?? 250 * attempt;
+    if (attempt >= INLINE_ATTEMPTS || wait > INLINE_MAX_WAIT_MS) return 'error';
+    await setTimeout(wait);
+  }
 }
 
 async function deleteRecord(record: object, crm: string, options?: InlineOptions | QueuedOptions): Promise<DeleteResult | QueuedDeleteResult> {

@@ -16,7 +16,15 @@ interface Edge {
   type: string;
   entity: string;
   id: string;
-  legacyCrmId: boolean;
+  legacyCrmId?: string;
+}
+
+/** The outcome of checking a chunk's sync dependencies. */
+export interface DependencyCheck {
+  /** Records buffered until a dependency has a CRM id. */
+  buffered: Set<string>;
+  /** CRM ids of the dependencies that have one, by `RootEntity:id` (for `crmIdOf` in serializers). */
+  crmIds: Map<string, string>;
 }
 
 /**
@@ -24,9 +32,9 @@ interface Edge {
  * `etlify_pending_syncs`) and its dependencies are queued; when a dependency syncs, its waiting
  * dependents are queued again (`releaseDependents`). A dependency that is itself waiting — directly or
  * through a chain of any length — on the record is not waited for, which breaks cycles.
- * Returns the ids of the buffered records.
+ * Also returns the CRM ids of the dependencies that have one, so serializers can embed them.
  */
-export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<Set<string>> {
+export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<DependencyCheck> {
   const edges: Edge[] = [];
   for (const c of candidates) {
     for (const name of c.config.syncDependencies ?? []) {
@@ -35,16 +43,17 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
       const wrapped = helper(dependency);
       const legacy = (dependency as Record<string, unknown>)[`${crm.name}Id`];
       edges.push({
-        dependent: c, type: wrapped.__meta.root.className, entity: wrapped.__meta.className,
-        id: String(wrapped.getSerializedPrimaryKey()), legacyCrmId: typeof legacy === 'string' ? legacy.trim() !== '' : legacy != null,
+        dependent: c, type: wrapped.__meta.root.className, entity: wrapped.__meta.className, id: String(wrapped.getSerializedPrimaryKey()),
+        legacyCrmId: legacy == null || String(legacy).trim() === '' ? undefined : String(legacy).trim(),
       });
     }
   }
+  const crmIds = new Map(edges.filter(e => e.legacyCrmId).map(e => [`${e.type}:${e.id}`, e.legacyCrmId!]));
   const unresolved = edges.filter(e => !e.legacyCrmId);
-  if (!unresolved.length) return new Set();
+  if (!unresolved.length) return { buffered: new Set(), crmIds };
 
   const dependentType = (record: object) => helper(record).__meta.root.className;
-  const [{ missing }] = await query<{ missing: number[] | null }>(em,
+  const [{ missing, found }] = await query<{ missing: number[] | null; found: Record<string, string> | null }>(em,
     `with e as (
        select ord::int, v->>'type' as type, v->>'id' as id, v->>'dependent_type' as dependent_type, v->>'dependent_id' as dependent_id
          from json_array_elements(?::json) with ordinality as e(v, ord)
@@ -59,14 +68,18 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
           where c.depth < 50
        ) select * from chain
      )
-     select array_agg(e.ord) as missing from e
-      where not exists (select 1 from crm_synchronisations s
-                         where s.resource_type = e.type and s.resource_id = e.id and s.crm_name = ? and s.crm_id is not null)
-        and not exists (select 1 from waits w where w.start_ord = e.ord and w.depth > 0
-                         and w.type = e.dependent_type and w.id = e.dependent_id)`,
-    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id }))), crm.name, crm.name]);
+     select (select array_agg(e.ord) from e
+              where not exists (select 1 from crm_synchronisations s
+                                 where s.resource_type = e.type and s.resource_id = e.id and s.crm_name = ? and s.crm_id is not null)
+                and not exists (select 1 from waits w where w.start_ord = e.ord and w.depth > 0
+                                 and w.type = e.dependent_type and w.id = e.dependent_id)) as missing,
+            (select json_object_agg(s.resource_type || ':' || s.resource_id, s.crm_id)
+               from crm_synchronisations s join (select distinct type, id from e) d on s.resource_type = d.type and s.resource_id = d.id
+              where s.crm_name = ? and s.crm_id is not null) as found`,
+    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id }))), crm.name, crm.name, crm.name]);
+  for (const [key, crmId] of Object.entries(found ?? {})) crmIds.set(key, crmId);
   const missingEdges = (missing ?? []).map(ord => unresolved[ord - 1]!);
-  if (!missingEdges.length) return new Set();
+  if (!missingEdges.length) return { buffered: new Set(), crmIds };
 
   await query(em,
     `insert into etlify_pending_syncs (dependent_type, dependent_id, dependency_type, dependency_id, crm_name, expires_at)
@@ -77,7 +90,7 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
     [crm.name, etlify.pendingSyncTtlMs, JSON.stringify(missingEdges.map(e => ({ dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, type: e.type, id: e.id })))]);
   const requests: SyncRequest[] = missingEdges.map(e => ({ kind: 'sync', crm: crm.name, entity: e.entity, id: e.id }));
   await enqueueRequests(em, { requests, crms: [crm] });
-  return new Set(missingEdges.map(e => e.dependent.id));
+  return { buffered: new Set(missingEdges.map(e => e.dependent.id)), crmIds };
 }
 
 /**

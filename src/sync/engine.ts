@@ -8,7 +8,7 @@ import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
-import { preparePayload, type PreparedPayload } from './serialize.ts';
+import { preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 
 /** Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. */
 export interface RecordOutcome {
@@ -83,12 +83,13 @@ export async function syncChunk(
     candidates.push(c);
   }
 
-  const buffered = await bufferMissingDependencies(etlify, fork, crm, candidates);
+  const { buffered, crmIds } = await bufferMissingDependencies(etlify, fork, crm, candidates);
+  const context = serializeContext(crmName, crmIds);
   const ready: Candidate[] = [];
   for (const c of candidates) {
     if (buffered.has(c.id)) { settle(c, { id: c.id, result: 'buffered' }); continue; }
     try {
-      c.prepared = await preparePayload(c.record, c.config, { entity: c.entity, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+      c.prepared = await preparePayload(c.record, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
     } catch (error) {
       fail(c, error);
       continue;

@@ -4,7 +4,7 @@ import { describeError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import type { CrmPayload } from '../interfaces.ts';
 import { loadSyncState } from '../state/sync-state.ts';
-import { preparePayload } from './serialize.ts';
+import { preparePayload, serializeContext } from './serialize.ts';
 
 export interface PlannedRecord {
   entity: string;
@@ -45,7 +45,9 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
     const base = { entity: record.constructor.name, id, crm: crmName, crmId: row?.crmId ?? null };
     if (recordConfig.syncIf && !recordConfig.syncIf(record)) { plan.push({ ...base, action: 'skipped' }); continue; }
     try {
-      const prepared = await preparePayload(record, recordConfig, { entity: base.entity, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+      const prepared = await preparePayload(record, recordConfig, {
+        entity: base.entity, context: serializeContext(crmName, new Map()), versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
+      });
       const unchanged = row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version;
       plan.push({ ...base, action: !row?.crmId ? 'create' : unchanged ? 'unchanged' : 'update', payload: prepared.payload });
     } catch (error) {

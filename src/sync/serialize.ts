@@ -1,5 +1,6 @@
+import { helper } from '@mikro-orm/core';
 import { SerializationError, describeError } from '../errors.ts';
-import type { CrmPayload, EntityCrmConfig, Serializer, SerializerObject } from '../interfaces.ts';
+import type { CrmPayload, EntityCrmConfig, SerializeContext, Serializer, SerializerObject } from '../interfaces.ts';
 import { canonicalDigest, canonicalize } from './digest.ts';
 
 /** What the pipeline needs of payload versioning (implemented by `definePayloadVersions`, src/payload). */
@@ -21,11 +22,12 @@ const serializerInstances = new WeakMap<Function, SerializerObject<unknown>>();
 
 /** Runs the serializer, then payload migrations, then normalizes and digests: the "what would be sent". */
 export async function preparePayload(
-  record: object, config: EntityCrmConfig, target: { entity: string; versioning?: PayloadVersioning; pinnedVersion?: string | number },
+  record: object, config: EntityCrmConfig,
+  target: { entity: string; context: SerializeContext; versioning?: PayloadVersioning; pinnedVersion?: string | number },
 ): Promise<PreparedPayload> {
   let raw: unknown;
   try {
-    raw = await runSerializer(config.serializer, record);
+    raw = await runSerializer(config.serializer, record, target.context);
   } catch (error) {
     throw new SerializationError(`serializer of ${target.entity} threw: ${describeError(error)}`, { cause: error });
   }
@@ -49,14 +51,26 @@ export async function preparePayload(
   return { payload: canonical.payload, digest: canonicalDigest(canonical), version };
 }
 
-function runSerializer(serializer: Serializer<any>, record: object): unknown {
-  if (typeof serializer === 'object') return serializer.toCrmPayload(record);
+function runSerializer(serializer: Serializer<any>, record: object, context: SerializeContext): unknown {
+  if (typeof serializer === 'object') return serializer.toCrmPayload(record, context);
   if (isClass(serializer)) {
     let instance = serializerInstances.get(serializer);
     if (!instance) serializerInstances.set(serializer, instance = new (serializer as new () => SerializerObject<unknown>)());
-    return instance.toCrmPayload(record);
+    return instance.toCrmPayload(record, context);
   }
-  return (serializer as (r: object) => unknown)(record);
+  return (serializer as (r: object, c: SerializeContext) => unknown)(record, context);
+}
+
+/** The serializer's context for one CRM, given the CRM ids found for the chunk's sync dependencies. */
+export function serializeContext(crm: string, crmIds: Map<string, string>): SerializeContext {
+  return {
+    crm,
+    crmIdOf(dependency) {
+      if (!dependency) return undefined;
+      const wrapped = helper(dependency);
+      return crmIds.get(`${wrapped.__meta.root.className}:${wrapped.getSerializedPrimaryKey()}`);
+    },
+  };
 }
 
 function isClass(fn: Function): boolean {

@@ -52,7 +52,8 @@ export class RecordingAdapter implements CrmAdapter {
       this.batchDelete = async request => {
         this.calls.push({ method: 'batchDelete', objectType: request.objectType, payloads: [], crmIds: request.crmIds });
         await this.#wait();
-        return request.crmIds.map(crmId => ({ ok: true, crmId, created: !this.table(request.objectType).delete(crmId) }));
+        for (const crmId of request.crmIds) this.table(request.objectType).delete(crmId);
+        return request.crmIds.map(crmId => ({ ok: true, crmId }));
       };
     }
   }

@@ -147,9 +147,9 @@ describe('inline sync and delete', () => {
     error = new (class extends CrmError { override readonly retryable = true; })('503 Service Unavailable', { status: 503 });
     const retried: SyncEvent[] = [];
     app.etlify.events.on('retried', e => retried.push(e));
-    expect(await user.hubspotSync({ inline: true })).to.equal('error');
+    expect(await user.hubspotSync({ inline: true })).to.equal('error'); // after 3 attempts
     expect((await syncRow(app, 'User', user.id))!.error_count).to.equal(1);
-    expect(retried).to.have.length(1);
+    expect(retried).to.have.length(3);
   });
 
   it('keeps tokens out of last_error and events', async () => {
@@ -218,6 +218,8 @@ describe('inline sync and delete', () => {
     expect(pending).to.deep.equal([{ dependent_type: 'Deal', dependent_id: String(deal.id), dependency_type: 'Company', dependency_id: String(company.id) }]);
     expect(await company.hubspotSync({ inline: true })).to.equal('synced');
     expect(await deal.hubspotSync({ inline: true })).to.equal('synced');
+    // the serializer embeds the dependency's CRM id (crmIdOf)
+    expect(app.hubspot.callsOf('upsert').at(-1)!.payloads[0]).to.deep.equal({ dealname: 'Big one', company: 'companies-1' });
   });
 
   it('counts a legacy <crm>Id column on the dependency as a CRM id', async () => {
@@ -226,6 +228,7 @@ describe('inline sync and delete', () => {
     const deal = em.create(Deal, { title: 'Legacy', company });
     await em.flush();
     expect(await deal.hubspotSync({ inline: true })).to.equal('synced');
+    expect(app.hubspot.callsOf('upsert').at(-1)!.payloads[0]).to.deep.equal({ dealname: 'Legacy', company: '987' });
   });
 
   it('refuses to call the CRM inside a database transaction', async () => {
@@ -242,9 +245,25 @@ describe('inline sync and delete', () => {
   it('explains that an unsaved record must be flushed first', async () => {
     const em = app.orm.em.fork();
     const user = em.create(User, { email: 'new@example.test' });
-    const error = await user.hubspotSync({ inline: true }).catch(e => e);
-    expect(error).to.be.instanceOf(EtlifyError);
-    expect(error.message).to.match(/flush/);
+    for (const attempt of [user.hubspotSync({ inline: true }), user.hubspotSync({ em }), user.hubspotDelete({ em })]) {
+      const error = await attempt.catch(e => e);
+      expect(error).to.be.instanceOf(EtlifyError);
+      expect(error.message).to.match(/flush/);
+    }
+    const [{ n }] = await app.orm.em.getConnection().execute('select count(*)::int as n from etlify_sync_requests');
+    expect(n).to.equal(0);
+  });
+
+  it('waits for the shared rate limit instead of failing, when the wait is short', async () => {
+    const em = app.orm.em.fork();
+    const first = em.create(User, { email: 'first@example.test' });
+    const second = em.create(User, { email: 'second@example.test' });
+    await em.flush();
+    app.etlify.registerCrm('hubspot', { adapter: app.hubspot, rateLimit: { maxRequests: 1, perMs: 1000 } });
+    expect(await first.hubspotSync({ inline: true })).to.equal('synced');
+    // the budget is spent: without waiting for it, this would be an error
+    expect(await second.hubspotSync({ inline: true })).to.equal('synced');
+    expect(app.hubspot.callsOf('upsert')).to.have.length(2);
   });
 
   it('deletes from the CRM, clears the CRM id and digest, and a later sync recreates cleanly', async () => {

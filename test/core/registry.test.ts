@@ -40,6 +40,19 @@ describe('CRM registry and startup errors', () => {
     expect(() => new Etlify({ crms: { hubspot: { adapter, rateLimit: { maxRequests: 10, perMs: 0 } } } })).to.throw(ConfigurationError, /rateLimit`.perMs must be a positive number/);
   });
 
+  it('uses the adapter\'s documented rate limit unless told otherwise, and `false` turns it off', () => {
+    const limited = { ...new NullAdapter(), upsert: adapter.upsert, delete: adapter.delete, defaultRateLimit: { maxRequests: 5, perMs: 1000, buckets: { search: { maxRequests: 1, perMs: 1000 } } } };
+    const etlify = new Etlify({ crms: {
+      a: { adapter: limited },
+      b: { adapter: limited, rateLimit: { maxRequests: 50, perMs: 1000 } },
+      c: { adapter: limited, rateLimit: false },
+    } });
+    expect(etlify.crms.get('a').rateLimit).to.deep.equal(limited.defaultRateLimit);
+    expect(etlify.crms.get('b').rateLimit).to.deep.equal({ maxRequests: 50, perMs: 1000, buckets: { search: { maxRequests: 1, perMs: 1000 } } });
+    expect(etlify.crms.get('c').rateLimit).to.equal(undefined);
+    expect(() => new Etlify({ pendingSyncTtlMs: -1 })).to.throw(ConfigurationError, /`pendingSyncTtlMs` must be a positive number/);
+  });
+
   it('applies the global maxSyncErrors default, overridable per CRM', () => {
     const etlify = new Etlify({ maxSyncErrors: 5, crms: { a: { adapter }, b: { adapter, maxSyncErrors: 2 } } });
     expect(etlify.crms.get('a').maxSyncErrors).to.equal(5);

@@ -78,7 +78,7 @@ export const DealSchema = defineEntity({
   },
 });
 export class Deal extends etlified(DealSchema.class, {
-  hubspot: { serializer: d => ({ dealname: d.title, company_id: d.company?.id ?? null }), objectType: 'deals', syncDependencies: ['company'] },
+  hubspot: { serializer: (d, { crmIdOf }) => ({ dealname: d.title, company: crmIdOf(d.company) ?? null }), objectType: 'deals', syncDependencies: ['company'] },
 }) {}
 DealSchema.setClass(Deal);
 
