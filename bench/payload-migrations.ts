@@ -1,11 +1,10 @@
 // What payload migrations cost the sync pipeline: serialize + digest of 10,000 realistic 20-field
 // payloads, without migrations and with five migrations (2.0 → 1.0) in between. Reports the median
 // ratio over several repetitions, and the same with no-op steps (the migrator's own cost).
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import stringify from 'fast-json-stable-stringify';
 import type { CrmPayload } from '../src/interfaces.ts';
 import { definePayloadVersions } from '../src/payload/index.ts';
+import { canonicalDigest, canonicalize } from '../src/sync/digest.ts';
 import { report } from './report.ts';
 
 const RECORDS = 10_000;
@@ -98,8 +97,9 @@ const noopVersions = definePayloadVersions({
 
 const target = { to: '1.0', entity: 'User', objectType: 'contacts' } as const;
 
+/** The pipeline's own step after the serializer: normalize to JSON values, then SHA-256 of the sorted JSON. */
 function digest(payload: CrmPayload): string {
-  return createHash('sha256').update(stringify(payload)).digest('hex');
+  return canonicalDigest(canonicalize(payload));
 }
 
 function plain(): string {

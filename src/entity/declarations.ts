@@ -5,6 +5,8 @@ import type { EntityCrmConfig, EtlifyDeclaration } from '../interfaces.ts';
 
 /** Declarations by the class that made them; a class's effective set includes its ancestors' (STI). */
 const declarations = new WeakMap<Function, EtlifyDeclaration>();
+/** Effective sets, computed once per class (every flush asks for each changed entity's). */
+let effective = new WeakMap<Function, Map<string, EntityCrmConfig>>();
 
 const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty']);
 
@@ -16,10 +18,17 @@ export function attachDeclaration(target: Function, declaration: EtlifyDeclarati
   }
   for (const [crm, config] of Object.entries(declaration)) validateShape(config, `${where}.${crm}`);
   declarations.set(target, { ...declarations.get(target), ...declaration });
+  effective = new WeakMap();
 }
 
 /** The CRM configurations that apply to instances of `entityClass`: the nearest declaration per CRM wins. */
 export function declarationsOf(entityClass: Function): Map<string, EntityCrmConfig> {
+  let known = effective.get(entityClass);
+  if (!known) effective.set(entityClass, known = mergeChain(entityClass));
+  return known;
+}
+
+function mergeChain(entityClass: Function): Map<string, EntityCrmConfig> {
   const chain: Function[] = [];
   for (let c: any = entityClass; c && c !== Function.prototype; c = Object.getPrototypeOf(c)) chain.unshift(c);
   const merged = new Map<string, EntityCrmConfig>();
