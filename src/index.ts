@@ -15,6 +15,7 @@ export {
 } from './stale/index.ts';
 export { planSync, type PlannedRecord } from './sync/plan.ts';
 export { NullAdapter } from './adapters/null.ts';
+export type { HttpAdapterOptions } from './adapters/http/json-client.ts';
 export { HubspotAdapter, type HubspotAdapterOptions } from './adapters/hubspot/index.ts';
 export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtable/index.ts';
 export * from './payload/index.ts';

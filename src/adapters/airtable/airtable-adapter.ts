@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici';
 import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
@@ -13,25 +12,16 @@ import type {
 } from '../../interfaces.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
-import { JsonClient } from '../http/json-client.ts';
+import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { idField, isRecord } from '../http/json-values.ts';
 import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
 import { equalsFormula, isFieldId, mergeKey } from './formula.ts';
 
-export interface AirtableAdapterOptions {
-  /** Personal access token (`pat…`), sent as `Authorization: Bearer …`. */
-  accessToken: string;
+/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
+export interface AirtableAdapterOptions extends HttpAdapterOptions {
   /** The base (`app…`) every table lives in. */
   baseId: string;
-  /** Default `https://api.airtable.com`; point it at `startAirtableSimulator().url` in tests. */
-  baseUrl?: string;
-  /** Replaces the keep-alive pool, e.g. an undici `MockAgent`. */
-  dispatcher?: Dispatcher;
-  /** Wait for response headers, then between body chunks. Default 30 000 ms. */
-  timeoutMs?: number;
-  /** Sockets kept open to Airtable. Default 10. */
-  connections?: number;
 }
 
 const DEFAULT_BASE_URL = 'https://api.airtable.com';

@@ -6,6 +6,21 @@ import type { ResponseHeaders } from './json-values.ts';
 import { createKeepAlivePool, type KeepAlivePoolOptions } from './pool.ts';
 import { parseRetryAfter } from './retry-after.ts';
 
+/** Connection options every HTTP adapter takes. */
+export interface HttpAdapterOptions {
+  /** Sent as `Authorization: Bearer …`; never appears in errors or logs (`secrets()` returns it). */
+  accessToken: string;
+  /** The API's origin (and optional path prefix); point it at a simulator's `url` in tests. */
+  baseUrl?: string;
+  /** Replaces the keep-alive pool, e.g. an undici `MockAgent`. */
+  dispatcher?: Dispatcher;
+  /** Wait for response headers, then between body chunks. Default 30 000 ms. */
+  timeoutMs?: number;
+  /** Sockets kept open to the CRM. Default 10. */
+  connections?: number;
+}
+
+
 /** What a CRM's error body says, in the CRM's own words (before redaction). */
 export interface CrmErrorBody {
   message?: string;

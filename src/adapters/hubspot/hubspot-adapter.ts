@@ -1,4 +1,3 @@
-import type { Dispatcher } from 'undici';
 import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
@@ -13,7 +12,7 @@ import type {
 } from '../../interfaces.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
-import { JsonClient } from '../http/json-client.ts';
+import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { headerValue, idField, isRecord } from '../http/json-values.ts';
 import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
@@ -21,18 +20,8 @@ import { hubspotDialect } from './dialect.ts';
 import { normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
-export interface HubspotAdapterOptions {
-  /** Private-app or OAuth access token, sent as `Authorization: Bearer …`. */
-  accessToken: string;
-  /** Default `https://api.hubapi.com`; point it at `startHubspotSimulator().url` in tests. */
-  baseUrl?: string;
-  /** Replaces the keep-alive pool, e.g. an undici `MockAgent`. */
-  dispatcher?: Dispatcher;
-  /** Wait for response headers, then between body chunks. Default 30 000 ms. */
-  timeoutMs?: number;
-  /** Sockets kept open to HubSpot. Default 10. */
-  connections?: number;
-}
+/** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `https://api.hubapi.com`. */
+export type HubspotAdapterOptions = HttpAdapterOptions;
 
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const MAX_BATCH_SIZE = 100;
