@@ -75,6 +75,15 @@ let synced = 0;
 // log or meter them.
 etlify.events.on('synced', () => { firstSyncedAt ??= Date.now(); synced++; });
 const worker = await runWorker(orm, { concurrency: 4, handleSignals: false });
+// Ctrl-C: stop the worker (running syncs finish), then everything else, and leave
+process.once('SIGINT', async () => {
+  say('Interrupted: stopping the worker, the ORM, the simulator and PostgreSQL…');
+  await worker.stop();
+  await orm.close();
+  await hubspotSimulator.close();
+  await postgres.stop();
+  process.exit(130);
+});
 await showProgress(orm, 'initial sync', total, () => countSettled(orm));
 say(`First record reached HubSpot ${firstSyncedAt! - startedAt} ms after the worker started; ${hubspotSimulator.requests.length} HTTP requests for ${total} records:`);
 printRequests(hubspotSimulator.requests);

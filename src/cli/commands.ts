@@ -1,4 +1,8 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
+import type { TaskList } from 'graphile-worker';
 import type { MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
 import { runWorker } from '../queue/worker.ts';
@@ -27,6 +31,16 @@ async function withOrm(program: Command, action: (orm: MikroORM) => Promise<numb
   }
 }
 
+async function loadTaskList(file: string): Promise<TaskList> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new UsageError(`task list not found: ${file}`);
+  const taskList = (await import(pathToFileURL(path).href)).default;
+  if (!taskList || typeof taskList !== 'object' || !Object.values(taskList).every(task => typeof task === 'function')) {
+    throw new UsageError(`${file} must export a graphile-worker task list (an object of functions) as its default export`);
+  }
+  return taskList as TaskList;
+}
+
 /** Unknown CRM or entity names are usage errors (exit 2), not empty results. */
 function checkSelection(orm: MikroORM, selection: Selection): void {
   if (selection.crm) Etlify.of(orm).crms.get(selection.crm);
@@ -51,8 +65,10 @@ export function commands(program: Command): void {
     .description("run the worker (Etlify's tasks, on graphile-worker) until SIGTERM/SIGINT")
     .option('--concurrency <n>', 'jobs at once', positiveInt, 4)
     .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: off)')
+    .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
     .action(opts => withOrm(program, async orm => {
-      const runner = await runWorker(orm, { concurrency: opts.concurrency, sweepSchedule: opts.sweep ?? false, handleSignals: false });
+      const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
+      const runner = await runWorker(orm, { concurrency: opts.concurrency, sweepSchedule: opts.sweep ?? false, handleSignals: false, taskList });
       const stop = () => { void runner.stop(); };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

@@ -101,7 +101,9 @@ describe('etlify CLI', function () {
     const { code, stdout } = await cli(['sync', '--json', '--entity', 'User']);
     expect(code).to.equal(0);
     expect(JSON.parse(stdout)).to.include({ total: 1 });
-    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--concurrency', '2'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--concurrency', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    worker.stdout!.on('data', chunk => { output += chunk; });
     const exited = new Promise<number | null>(resolve => worker.once('exit', resolve));
     const orm = await MikroORM.init({ clientUrl: db.url, entities: [], discovery: { warnWhenNoEntities: false } });
     try {
@@ -109,6 +111,9 @@ describe('etlify CLI', function () {
         (await orm.em.getConnection().execute('select count(*)::int as n from etlify_sync_requests'))[0].n === 0, 15_000);
       const [row] = await orm.em.getConnection().execute("select error_count from crm_synchronisations where resource_id = '1'");
       expect(row.error_count, 'the worker attempted the reset record again').to.equal(1);
+      // the application's own task runs in the same worker
+      await orm.em.getConnection().execute(`select graphile_worker.add_job('app_hello', json_build_object('name', 'cli'))`);
+      await waitFor('the application task to run', () => output.includes('hello cli'), 10_000);
     } finally {
       await orm.close();
     }
@@ -117,6 +122,9 @@ describe('etlify CLI', function () {
   });
 
   it('exits 2 with one clear line on bad arguments or configuration', async () => {
+    const badTasks = await cli(['worker', '--task-list', 'missing-tasks.ts']);
+    expect(badTasks.code).to.equal(2);
+    expect(badTasks.stderr.trim()).to.equal('etlify: task list not found: missing-tasks.ts');
     const badConfig = await cli(['status', '--config', 'nope.config.ts']);
     expect(badConfig.code).to.equal(2);
     expect(badConfig.stderr.trim()).to.equal('etlify: MikroORM configuration not found: nope.config.ts');
