@@ -79,6 +79,21 @@ describe('change capture (no worker running)', () => {
     expect((await requests(app)).filter(r => r.crm_name === 'hubspot')).to.have.length(2);
   });
 
+  it('keeps the outer transaction\'s changes when a nested one rolls back', async () => {
+    await app.orm.em.fork().transactional(async em => {
+      em.create(User, { email: 'outer@example.test' });
+      await em.flush();
+      await em.transactional(async inner => {
+        inner.create(User, { email: 'inner@example.test' });
+        await inner.flush();
+        throw new Error('inner fails');
+      }).catch(() => undefined);
+    });
+    const users = await app.orm.em.getConnection().execute('select id::text as id from app_user');
+    expect(users).to.have.length(1);
+    expect((await requests(app)).filter(r => r.crm_name === 'hubspot').map(r => r.resource_id)).to.deep.equal([users[0].id]);
+  });
+
   it('keeps repeated flushes of one record cheap: one small row each, the same record id', async () => {
     const em = app.orm.em.fork();
     const user = em.create(User, { email: 'busy@example.test' });
