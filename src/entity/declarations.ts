@@ -38,10 +38,6 @@ function mergeChain(entityClass: Function): Map<string, EntityCrmConfig> {
   return merged;
 }
 
-export function isEtlified(entityClass: Function | undefined): boolean {
-  return !!entityClass && declarationsOf(entityClass).size > 0;
-}
-
 function validateShape(config: EntityCrmConfig, where: string): void {
   if (config === null || typeof config !== 'object') throw new ConfigurationError(`${where} must be an object with \`serializer\` and \`objectType\``);
   rejectUnknownKeys(config, CONFIG_KEYS, where);

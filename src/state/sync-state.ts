@@ -86,14 +86,6 @@ export async function forgetCrmObject(em: EntityManager, resourceType: string, c
     [resourceType, crmName, resourceId]);
 }
 
-/** The stored CRM id of one record, if any. */
-export async function storedCrmId(em: EntityManager, resourceType: string, crmName: string, resourceId: string): Promise<string | null> {
-  const rows = await query<{ crm_id: string | null }>(em,
-    'select crm_id from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = ?',
-    [resourceType, crmName, resourceId]);
-  return rows[0]?.crm_id ?? null;
-}
-
 export function isCrmIdConflict(error: unknown): boolean {
   const e = error as { code?: string; constraint?: string; message?: string };
   return e?.code === '23505' && (e.constraint === 'crm_synchronisations_crm_id_unique' || /crm_synchronisations_crm_id_unique/.test(e.message ?? ''));

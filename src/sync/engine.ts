@@ -74,7 +74,7 @@ export async function syncChunk(
     if (!record) { outcomes.set(id, { id, result: 'missing' }); continue; }
     const config = declarationsOf(record.constructor).get(crmName);
     if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
-    const c: Candidate = { id, record, config, entity: record.constructor.name, row: rows.get(id), startedAt: performance.now() };
+    const c: Candidate = { id, record, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
     if (config.syncIf && !config.syncIf(record)) {
       settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
