@@ -11,24 +11,13 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../../src/errors.ts';
-import type { RemoteQuota, RequestBudget } from '../../src/interfaces.ts';
+import type { RequestBudget } from '../../src/interfaces.ts';
+import { RecordingBudget } from '../support/recording-budget.ts';
 import { startHubspotSimulator } from '../../src/testing/simulators.ts';
 
 const TOKEN = 'pat-na1-aaaabbbb-cccc-dddd-eeee-ffff00001111';
 const HUBSPOT = 'https://api.hubapi.com';
 const PATH = '/crm/v3/objects/contacts';
-
-class RecordingBudget implements RequestBudget {
-  readonly acquired: string[] = [];
-  readonly reports: Array<{ bucket: string; quota: RemoteQuota }> = [];
-  acquire(bucket = 'default'): Promise<void> {
-    this.acquired.push(bucket);
-    return Promise.resolve();
-  }
-  report(bucket: string, quota: RemoteQuota): void {
-    this.reports.push({ bucket, quota });
-  }
-}
 
 async function failure(promise: Promise<unknown>): Promise<CrmError> {
   try {

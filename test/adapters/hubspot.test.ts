@@ -2,22 +2,11 @@ import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
 import { CrmError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
-import type { BatchItemResult, RemoteQuota, RequestBudget } from '../../src/interfaces.ts';
+import type { BatchItemResult } from '../../src/interfaces.ts';
+import { RecordingBudget } from '../support/recording-budget.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/simulators.ts';
 
 const TOKEN = 'pat-na1-11111111-2222-3333-4444-555555555555';
-
-class RecordingBudget implements RequestBudget {
-  readonly acquired: string[] = [];
-  readonly reports: Array<{ bucket: string; quota: RemoteQuota }> = [];
-  acquire(bucket = 'default'): Promise<void> {
-    this.acquired.push(bucket);
-    return Promise.resolve();
-  }
-  report(bucket: string, quota: RemoteQuota): void {
-    this.reports.push({ bucket, quota });
-  }
-}
 
 function ok(result: BatchItemResult | undefined): { crmId: string; created?: boolean } {
   if (!result?.ok) throw new Error(`expected a successful item, got ${result ? result.error.message : 'nothing'}`);
