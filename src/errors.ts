@@ -14,6 +14,11 @@ export class ConfigurationError extends EtlifyError {
   override name = 'ConfigurationError';
 }
 
+/** The worker's PostgreSQL stayed unreachable longer than `databaseTimeoutMs`: it stopped. */
+export class DatabaseUnavailableError extends EtlifyError {
+  override name = 'DatabaseUnavailableError';
+}
+
 /** The serializer threw or returned something other than a plain object. Counted against the record. */
 export class SerializationError extends EtlifyError {
   override name = 'SerializationError';
