@@ -83,8 +83,8 @@ export function declareCrms<T extends AnyClass>(entity: T, declaration: EtlifyDe
   attachDeclaration(entity, declaration);
 }
 
-/** How long an inline sync or delete waits for its record (held by a worker, or retrying after a transient failure). */
-const INLINE_MAX_WAIT_MS = 10_000;
+/** An inline sync or delete waits for its record (held by a worker, or retrying after a transient failure): this many rounds, this long in all. */
+const INLINE = { attempts: 3, maxWaitMs: 10_000, batch: false };
 
 function contextOf(record: object, crm: string, options: { em?: EntityManager } | undefined) {
   const wrapped = helper(record);
@@ -111,7 +111,7 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
     throw new EtlifyError(`inline sync of ${meta.className} ${id} inside a database transaction would keep it open during the CRM call: queue it (omit { inline: true }) or sync after the commit`);
   }
   // claimed like a worker claims: never at the same time as another sync or delete of this record
-  const [outcome] = await runNow(etlify, em, registered, { type: meta.root.className, entity: meta.className, ids: [id] }, 'sync', INLINE_MAX_WAIT_MS);
+  const [outcome] = await runNow(etlify, em, registered, { type: meta.root.className, entity: meta.className, ids: [id] }, 'sync', INLINE);
   if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);
   // not done within the wait (the CRM failing transiently, the record busy): its queue row keeps it for the worker
   return outcome!.result === 'retry' ? 'error' : outcome!.result as SyncResult;
@@ -129,7 +129,7 @@ async function deleteRecord(record: object, crm: string, options?: InlineOptions
     await enqueueRequests(em, { requests: [{ kind: 'delete', crm, entity: meta.className, id, crmId: item.crmId, objectType: item.objectType }], crms: [registered] });
     return 'queued';
   }
-  const [outcome] = await runNow(etlify, em, registered, { type: item.type, entity: item.entity, ids: [id] }, 'delete', INLINE_MAX_WAIT_MS);
+  const [outcome] = await runNow(etlify, em, registered, { type: item.type, entity: item.entity, ids: [id] }, 'delete', INLINE);
   if (outcome!.result === 'retry' || outcome!.result === 'error') throw outcome!.error ?? new EtlifyError(`${meta.className} ${id} is being synced or deleted elsewhere: try again, or queue the delete (omit { inline: true })`);
   return outcome!.result as DeleteResult;
 }

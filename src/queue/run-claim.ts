@@ -22,6 +22,8 @@ export interface RunClaimOptions {
   signal?: AbortSignal;
   /** The work on a `dependents` claim (the worker's fan-out). */
   fanOut?: (ids: string[]) => Promise<void>;
+  /** Use the adapter's batch calls. Default true. */
+  batch?: boolean;
 }
 
 /**
@@ -59,7 +61,7 @@ async function work(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim
     await options.fanOut!(ids);
     return ids.map(id => ({ id, result: 'queued' }));
   }
-  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: true, context });
+  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context });
   const items = claim.items.map(i => ({ type: claim.type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType }));
   return deleteFromCrm(etlify, em, crm.name, items, { context, remote: claim.kind === 'delete' });
 }
@@ -79,26 +81,34 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
   });
 }
 
+export interface RunNowOptions {
+  /** Rounds of claiming and sending at most. */
+  attempts: number;
+  /** How long to wait, in all, for records that are held or retrying. */
+  maxWaitMs: number;
+  batch: boolean;
+}
+
 /**
  * Syncs or deletes records now, in this process (inline syncs, `syncStale({ inline: true })`), with the
  * same exclusivity as the worker: each record is claimed first. A record another worker holds, or one
- * waiting for a retry, is waited for while `maxWaitMs` allows; what is still not done by then is
- * `retry` (its queue row keeps it, so the worker finishes the job).
+ * waiting for its retry, is waited for while the options allow; what is still not done is `retry`
+ * (its queue row keeps it, so the worker finishes the job).
  */
 export async function runNow(
-  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', maxWaitMs: number,
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', options: RunNowOptions,
 ): Promise<ClaimOutcome[]> {
-  const deadline = Date.now() + maxWaitMs;
+  const deadline = Date.now() + options.maxWaitMs;
   const final = new Map<string, ClaimOutcome>();
   let pending = target.ids;
-  while (pending.length) {
+  for (let round = 1; pending.length && round <= options.attempts; round++) {
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
-    for (const outcome of claim ? await runClaim(etlify, em, crm, claim) : []) final.set(outcome.id, outcome);
+    for (const outcome of claim ? await runClaim(etlify, em, crm, claim, { batch: options.batch }) : []) final.set(outcome.id, outcome);
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
-    if (!pending.length) break;
+    if (!pending.length || round === options.attempts) break;
     const at = (await claimableAt(em, crm.name, target.type, pending)).getTime();
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));
   }
-  return target.ids.map(id => final.get(id) ?? { id, result: 'retry', retryAfterMs: undefined });
+  return target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
 }

@@ -104,5 +104,5 @@ export async function countAll(em: EntityManager, units: StaleUnit[]): Promise<n
  */
 async function syncInline(etlify: Etlify, em: EntityManager, unit: StaleUnit, ids: string[]): Promise<ClaimOutcome[]> {
   const type = em.getMetadata().getByClassName(unit.entity).root.className;
-  return runNow(etlify, em, unit.crm, { type, entity: unit.entity, ids }, 'sync', MAX_RETRY_WAIT_MS);
+  return runNow(etlify, em, unit.crm, { type, entity: unit.entity, ids }, 'sync', { attempts: 5, maxWaitMs: MAX_RETRY_WAIT_MS, batch: true });
 }
