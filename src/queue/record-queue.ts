@@ -18,8 +18,9 @@ import { PROCESS_TASK } from './requests.ts';
  *   for a write whose outcome is unknown; no request makes the record due before it.
  * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
  *   a sync asked for after the removal runs after the delete (`resync`).
- * - **Leases**: a worker renews its claim (`heartbeat`); a claim whose lease ran out is recovered as an
- *   unknown outcome: its record waits out what the dead worker may still have sent.
+ * - **Leases**: a worker renews its claim (`heartbeat`) and stops sending once it cannot; a claim whose
+ *   lease ran out is recovered as an unknown outcome: its record waits out what the dead worker may
+ *   still have sent.
  */
 
 export type QueueKind = 'sync' | 'delete' | 'forget' | 'dependents';
@@ -54,7 +55,7 @@ export interface Settlement {
   error?: string;
 }
 
-/** Leases last 30 s and are renewed every 10 s: a killed worker's records are taken over within a minute. */
+/** Leases last 30 s and are renewed every 10 s: a killed worker's records are sent again within a minute (lease + unknown-outcome wait). */
 export const DEFAULT_LEASE_MS = 30_000;
 
 const roots = new WeakMap<MetadataStorage, string>();
@@ -132,8 +133,8 @@ async function recoverExpiredClaims(em: EntityManager, crm: RegisteredCrm): Prom
     `with expired as (
        update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
               due_at = least(q.due_at, now()), generation = q.generation + 1,
-              -- the worker renewed every third of its lease: it sent nothing after heartbeat + lease / 3
-              not_before = greatest(q.not_before, q.heartbeat_at + (q.claimed_until - q.heartbeat_at) / 3 + make_interval(secs => ? / 1000.0)),
+              -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
+              not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
               last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
         where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
         returning q.kind, q.resource_type, q.resource_id

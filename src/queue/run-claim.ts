@@ -34,9 +34,14 @@ export interface RunClaimOptions {
  */
 export async function runClaim(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, options: RunClaimOptions = {}): Promise<ClaimOutcome[]> {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  // Stop sending once the lease may be lost: taken over, or not renewed for half of it (the database
+  // away). Recovery then waits the lease out and the unknown-outcome wait on top.
   const lost = new AbortController();
+  let renewedAt = Date.now();
   const renew = setInterval(() => {
-    heartbeat(em, claim, leaseMs).then(held => { if (held < claim.items.length) lost.abort(); }, () => {});
+    heartbeat(em, claim, leaseMs).then(
+      held => { if (held < claim.items.length) lost.abort(); else renewedAt = Date.now(); },
+      () => { if (Date.now() - renewedAt >= leaseMs / 2) lost.abort(); });
   }, leaseMs / 3);
   const context: AdapterCallContext = {
     budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
