@@ -131,26 +131,26 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
 }
 
 /**
- * Claims the lease of records whose lease ran out (their worker died or lost the database): their
- * records may have been sent, so each one waits as long as an unknown outcome does and its digest is
- * forgotten (a later sync sends it again even if unchanged).
+ * The first CTEs of every claim: records whose lease ran out (their worker died, or lost the database)
+ * may have been sent, so each waits as long as an unknown outcome does, and its digest is forgotten (a
+ * later sync sends it again even if unchanged). Parameters: unknown-outcome wait, CRM, CRM.
  */
-async function recoverExpiredClaims(em: EntityManager, crm: RegisteredCrm): Promise<void> {
-  await query(em,
-    `with expired as (
-       update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
-              due_at = least(q.due_at, now()), generation = q.generation + 1,
-              -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
-              not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
-              last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
-        where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
-        returning q.kind, q.resource_type, q.resource_id
-     )
-     update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
-       from expired e
-      where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id`,
-    [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name]);
-}
+const RECOVER_EXPIRED_CLAIMS = `
+  expired as (
+    update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
+           due_at = least(q.due_at, now()), generation = q.generation + 1,
+           -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
+           not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
+           last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
+     where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
+     returning q.kind, q.resource_type, q.resource_id
+  ), uncertain as (
+    update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
+      from expired e
+     where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
+  )`;
+
+const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
 
 interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null }
 
@@ -170,10 +170,10 @@ function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | un
  * claim whose worker dies is recovered even if nothing else happens.
  */
 export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
-  await recoverExpiredClaims(em, crm);
   const token = randomUUID();
+  // recovered records are not due before their wait ends: this statement cannot claim them
   const rows = await query<ClaimRow>(em,
-    `with head as (
+    `with ${RECOVER_EXPIRED_CLAIMS}, head as (
        select kind, entity from etlify_record_queue
         where crm_name = ? and claim_token is null and greatest(due_at, not_before) <= now()
         order by (kind = 'sync'), greatest(due_at, not_before) limit 1
@@ -192,7 +192,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
         where exists (select 1 from claimed)
      )
      select claimed.* from claimed left join guard on true`,
-    [crm.name, token, leaseMs, crm.name, max, PROCESS_TASK, crm.name, `etlify:${crm.name}:lease`, leaseMs, crm.jobs.maxAttempts]);
+    [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max, PROCESS_TASK, crm.name, `etlify:${crm.name}:lease`, leaseMs, crm.jobs.maxAttempts]);
   return toClaim(token, crm.name, rows);
 }
 
@@ -204,10 +204,10 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
 export async function claimRecordsById(
   em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
 ): Promise<RecordClaim | undefined> {
-  await recoverExpiredClaims(em, crm);
   const token = randomUUID();
   const rows = await query<ClaimRow>(em,
-    `insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
+    `with ${RECOVER_EXPIRED_CLAIMS}
+     insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
      select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
        from unnest(?::text[]) as id order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
@@ -215,7 +215,7 @@ export async function claimRecordsById(
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
-    [crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+    [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
   return toClaim(token, crm.name, rows);
 }
 

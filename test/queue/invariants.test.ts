@@ -90,6 +90,22 @@ describe('queue invariants', () => {
     expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
   });
 
+  it('deletes win even over a create whose outcome is unknown: the object is found by its unique property', async () => {
+    // the CRM applies the create, then the connection breaks: Etlify never learns the object's id
+    const crm = await hubspotVia({ faults: { resetAfterApplyProbability: 1 } });
+    await start();
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'lost-id@example.test' });
+    await em.flush();
+    await waitFor('the create to land', () => crm.objects('contacts').length === 1);
+    crm.setFaults({});
+    em.remove(user);
+    await em.flush();
+    await drained();
+    expect(crm.objects('contacts')).to.deep.equal([]);
+    expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+  });
+
   it('coalescing: 50 flushes of one record 10 ms apart make at most 3 CRM writes, the last with the last value', async () => {
     app.etlify.registerCrm('hubspot', { adapter: app.hubspot, jobs: { batchDelayMs: 250 } });
     await start(2);
