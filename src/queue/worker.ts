@@ -68,10 +68,12 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   }
   runner.events.on('pool:gracefulShutdown', () => { stopping = true; });
   wake = () => wakePendingCrms(orm, runner);
-  const done = Promise.race([runner.promise, survival.gaveUp.then(async error => {
-    await runner.stop(error.message).catch(() => {});
-    throw error;
-  })]).finally(async () => {
+  let unavailable: DatabaseUnavailableError | undefined;
+  void survival.gaveUp.then(error => { unavailable = error; return runner.stop(error.message); }).catch(() => {});
+  const done = runner.promise.then(
+    () => { if (unavailable) throw unavailable; },
+    error => { throw unavailable ?? error; },
+  ).finally(async () => {
     survival.release();
     await ownPool?.end();
   });

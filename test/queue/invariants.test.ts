@@ -1,10 +1,17 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
-import { HubspotAdapter, RateLimitedError, reset, runWorker, syncStale, TransientCrmError, UnknownOutcomeError, type SyncEvent } from '../../src/index.ts';
+import { Etlify, HubspotAdapter, migrateEtlify, RateLimitedError, reset, runWorker, syncStale, TransientCrmError, UnknownOutcomeError, type SyncEvent } from '../../src/index.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { overlappingWrites } from '../support/convergence/scenario.ts';
-import { User } from '../support/model.ts';
+import { entities, User } from '../support/model.ts';
+import { freePort, startEmbeddedPostgres } from '../support/postgres.ts';
+
+const etlifyTable = (etlify: Etlify) => (etlify.crms.get('hubspot').adapter as RecordingAdapter).table('contacts');
 import { queueDrained, waitFor } from '../support/wait.ts';
 
 /** The convergence invariants of docs/worker.md, one at a time, each against the real queue. */
@@ -189,6 +196,41 @@ describe('queue invariants', () => {
     expect(error?.name).to.equal('ConfigurationError');
     expect(error?.message).to.match(/etlify migrate/).and.to.include('etlify_record_queue');
     expect(Date.now() - started).to.be.below(5_000);
+  });
+
+  it('a worker whose database stays away stops with DatabaseUnavailableError (a shorter outage it rides out)', async function () {
+    this.timeout(60_000);
+    const folder = mkdtempSync(join(tmpdir(), 'etlify-db-away-'));
+    const port = await freePort();
+    let server = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port });
+    const etlify = new Etlify({ crms: { hubspot: { adapter: new RecordingAdapter(), jobs: { batchDelayMs: 0 } }, airtable: { adapter: new RecordingAdapter(), enabled: false } } });
+    const orm = await MikroORM.init({ clientUrl: server.url, entities, extensions: [etlify] });
+    try {
+      await orm.schema.create();
+      await migrateEtlify(orm);
+      const worker = await runWorker(orm, { handleSignals: false, pollInterval: 50, databaseTimeoutMs: 3_000 });
+      let ended: unknown = 'running';
+      worker.promise.then(() => { ended = 'resolved'; }, error => { ended = error; });
+      await server.stop(); // a short outage: ridden out
+      server = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port });
+      await new Promise(resolve => setTimeout(resolve, 1_500));
+      expect(ended).to.equal('running');
+      const em = orm.em.fork();
+      em.create(User, { email: 'after-restart@example.test' });
+      await em.flush();
+      await waitFor('the sync after the restart', () => etlifyTable(etlify).size === 1, 10_000);
+      await server.stop(); // and one that lasts
+      const stoppedAt = Date.now();
+      await waitFor('the worker to give up', () => ended !== 'running', 15_000);
+      expect((ended as Error).name).to.equal('DatabaseUnavailableError');
+      expect((ended as Error).message).to.match(/unreachable for \d+ s/);
+      // counted from the last answer, which came up to one probe interval (750 ms) before the stop
+      expect(Date.now() - stoppedAt).to.be.within(2_000, 12_000);
+    } finally {
+      await orm.close(true).catch(() => {});
+      await server.stop().catch(() => {});
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('UnknownOutcomeError is what an HTTP adapter reports for a write that timed out', async () => {
