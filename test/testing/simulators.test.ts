@@ -232,7 +232,10 @@ describe('Airtable simulator', () => {
     expect((await find('{Email} = "say "hi" \\ there"')).status).to.equal(422);
     expect((await find('{Age} = 42')).body.records).to.have.length(1);
     expect((await find('{Age} = 43')).body.records).to.have.length(0);
-    expect((await find('{fldEmail00000000A} = "say \\"hi\\" \\\\ there"')).body.records).to.have.length(1);
+    // Airtable formulas name fields; a field id is an unknown field name to them.
+    const byFieldId = await find('{fldEmail00000000A} = "say \\"hi\\" \\\\ there"');
+    expect(byFieldId.status).to.equal(422);
+    expect(byFieldId.body.error).to.deep.equal({ type: 'INVALID_FILTER_BY_FORMULA', message: 'The formula for filtering records is invalid: Unknown field names: fldEmail00000000A' });
     expect((await at('PATCH', `${table()}/${created.id}`, { fields: { Age: 43 } })).body.fields).to.deep.equal({ Email: 'say "hi" \\ there', Age: 43 });
     expect((await at('PATCH', `${table()}/recNope`, { fields: {} })).body).to.deep.equal({ error: 'NOT_FOUND' });
     expect((await at('DELETE', `${table()}/${created.id}`)).body).to.deep.equal({ id: created.id, deleted: true });
@@ -276,14 +279,18 @@ describe('Airtable simulator', () => {
     expect((await at('DELETE', `${table()}?${query(Array.from({ length: 11 }, (_, n) => `rec${n}`))}`)).status).to.equal(422);
   });
 
-  it('allows 5 requests per second per base, then answers 429', async () => {
-    const limited = await startAirtableSimulator();
+  it('allows 5 requests per second per base, then answers 429 with Airtable’s body until the penalty is over', async () => {
+    const limited = await startAirtableSimulator({ rateLimitPenaltyMs: 1_500 });
     try {
       const statuses: number[] = [];
       for (let n = 0; n < 6; n += 1) statuses.push((await call(limited.url, 'GET', `/v0/${limited.baseId}/T`)).status);
       expect(statuses).to.deep.equal([200, 200, 200, 200, 200, 429]);
       const last = await call(limited.url, 'GET', `/v0/${limited.baseId}/T`);
-      expect(last.body.error.type).to.equal('RATE_LIMIT_REACHED');
+      expect(last.body).to.deep.equal({ errors: [{ error: 'RATE_LIMIT_REACHED', message: 'Rate limit exceeded. Please try again later' }] });
+      await new Promise((resolve) => setTimeout(resolve, 1_100)); // the 1 s window is free again, the penalty is not over
+      expect((await call(limited.url, 'GET', `/v0/${limited.baseId}/T`)).status).to.equal(429);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await call(limited.url, 'GET', `/v0/${limited.baseId}/T`)).status).to.equal(200);
     } finally {
       await limited.close();
     }
