@@ -84,9 +84,18 @@ export class UnauthorizedError extends CrmError {
   override readonly retryable = true;
 }
 
-/** 404: the object (or the object type) does not exist in the CRM. */
+/** 404: the object does not exist in the CRM. */
 export class NotFoundError extends CrmError {
   override name = 'NotFoundError';
+}
+
+/**
+ * The CRM does not know the object type (or table) an entity declares: a configuration mistake, not
+ * the record's fault. Retried with backoff and never counted, like a bad token, until it is fixed.
+ */
+export class UnknownObjectTypeError extends CrmError {
+  override name = 'UnknownObjectTypeError';
+  override readonly retryable = true;
 }
 
 /**

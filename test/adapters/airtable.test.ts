@@ -41,30 +41,47 @@ describe('AirtableAdapter against the simulator', () => {
   });
 
   describe('upsert', () => {
-    it('searches with filterByFormula, then creates, then updates what it finds', async () => {
+    it('upserts one record through Airtable’s own upsert on idProperty, then updates it', async () => {
       const created = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'ann@example.com', Name: 'Ann' } });
       expect(created.created).to.equal(true);
-      expect(sim.requests[0]!.query).to.deep.equal({ filterByFormula: '{Email} = "ann@example.com"', maxRecords: '2' });
+      expect(sim.requests[0]!.body).to.deep.equal({ records: [{ fields: { Email: 'ann@example.com', Name: 'Ann' } }], performUpsert: { fieldsToMergeOn: ['Email'] } });
       const updated = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'ann@example.com', Name: 'Annie' } });
       expect(updated).to.deep.equal({ crmId: created.crmId, created: false });
-      expect(calls()).to.deep.equal([
-        `GET ${tablePath('People')}`,
-        `POST ${tablePath('People')}`,
-        `GET ${tablePath('People')}`,
-        `PATCH ${tablePath('People')}/${created.crmId}`,
-      ]);
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}`, `PATCH ${tablePath('People')}`]);
       expect(sim.objects('People').map((record) => record.fields)).to.deep.equal([{ Email: 'ann@example.com', Name: 'Annie' }]);
     });
 
-    it('escapes quotes and backslashes in searched values, and numbers stay bare', async () => {
+    it('upserts one record on a field id (formulas would refuse it: "Unknown field names")', async () => {
+      const created = await adapter.upsert({ objectType: 'People', idProperty: EMAIL_FIELD_ID, payload: { [EMAIL_FIELD_ID]: 'fid@example.com' } });
+      const again = await adapter.upsert({ objectType: 'People', idProperty: EMAIL_FIELD_ID, payload: { [EMAIL_FIELD_ID]: 'fid@example.com', Name: 'F' } });
+      expect(again).to.deep.equal({ crmId: created.crmId, created: false });
+      expect(sim.requests.every((request) => request.query.filterByFormula === undefined)).to.equal(true);
+      expect(sim.objects('People').map((record) => record.fields)).to.deep.equal([{ Email: 'fid@example.com', Name: 'F' }]);
+    });
+
+    it('merges on strings with quotes and backslashes and on numbers', async () => {
       const tricky = 'say "hi" \\ back\\"slash';
       const first = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky } });
-      const second = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky, Name: 'found' } });
-      expect(second.crmId).to.equal(first.crmId);
-      expect(sim.requests[0]!.query.filterByFormula).to.equal('{Email} = "say \\"hi\\" \\\\ back\\\\\\"slash"');
+      expect((await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky, Name: 'found' } })).crmId).to.equal(first.crmId);
       const byNumber = await adapter.upsert({ objectType: 'Orders', idProperty: 'Order {no}', payload: { 'Order {no}': 42 } });
-      expect(sim.requests.at(-2)!.query.filterByFormula).to.equal('{Order {no\\}} = 42');
       expect((await adapter.upsert({ objectType: 'Orders', idProperty: 'Order {no}', payload: { 'Order {no}': 42 } })).crmId).to.equal(byNumber.crmId);
+      expect(sim.objects('Orders')).to.have.length(1);
+    });
+
+    it('creates without a merge value, and sends typecast when configured', async () => {
+      const casting = new AirtableAdapter({ accessToken: TOKEN, baseId: sim.baseId, baseUrl: sim.url, typecast: true });
+      try {
+        await casting.upsert({ objectType: 'People', idProperty: 'Email', payload: { Name: 'No email' } });
+        const { crmId } = await casting.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'tc@example.com' } });
+        await casting.upsert({ objectType: 'People', idProperty: 'Email', crmId, payload: { Email: 'tc@example.com' } });
+        await casting.batchUpsert({ objectType: 'People', idProperty: 'Email', items: [{ payload: { Email: 'b@example.com' } }] });
+        expect(calls()).to.deep.equal([`POST ${tablePath('People')}`, `PATCH ${tablePath('People')}`, `PATCH ${tablePath('People')}/${crmId}`, `PATCH ${tablePath('People')}`]);
+        expect(sim.requests.map((request) => (request.body as { typecast?: boolean }).typecast)).to.deep.equal([true, true, true, true]);
+        await adapter.upsert({ objectType: 'People', payload: { Name: 'plain' } });
+        expect(sim.requests.at(-1)!.body).to.deep.equal({ fields: { Name: 'plain' } });
+      } finally {
+        await casting.close();
+      }
     });
 
     it('encodes table names in the path', async () => {
@@ -80,15 +97,15 @@ describe('AirtableAdapter against the simulator', () => {
       expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/${crmId}`]);
     });
 
-    it('falls back to search when the stored id is gone', async () => {
+    it('falls back to Airtable’s upsert when the stored id is gone', async () => {
       const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'cy@example.com' } });
       sim.requests.length = 0;
       const result = await adapter.upsert({ objectType: 'People', idProperty: 'Email', crmId: 'recGone00000000', payload: { Email: 'cy@example.com', Name: 'Cy' } });
       expect(result).to.deep.equal({ crmId, created: false });
-      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/recGone00000000`, `GET ${tablePath('People')}`, `PATCH ${tablePath('People')}/${crmId}`]);
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/recGone00000000`, `PATCH ${tablePath('People')}`]);
     });
 
-    it('refuses to guess between two records with the same unique value', async () => {
+    it('refuses to guess between two records with the same unique value (Airtable’s upsert refuses)', async () => {
       await adapter.upsert({ objectType: 'People', payload: { Email: 'dup@example.com' } });
       await adapter.upsert({ objectType: 'People', payload: { Email: 'dup@example.com' } });
       const error = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'dup@example.com' } }).catch((e: unknown) => e);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
-import { CrmError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
+import { CrmError, UnauthorizedError, UnknownObjectTypeError, ValidationError } from '../../src/errors.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { RecordingBudget } from '../support/recording-budget.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/simulators.ts';
@@ -136,6 +136,53 @@ describe('HubspotAdapter against the simulator', () => {
       expect((error as ValidationError).code).to.equal('VALIDATION_ERROR');
       expect((error as ValidationError).correlationId).to.be.a('string').and.not.equal('');
       expect((error as Error).message).to.include('bogus was not one of the allowed options');
+    });
+  });
+
+  describe('what HubSpot does differently from a naive client', () => {
+    it('clears a property sent as null by sending "" (HubSpot ignores null)', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', payload: { email: 'n@example.com', company: 'Acme' } });
+      await adapter.upsert({ objectType: 'contacts', idProperty: 'email', crmId, payload: { email: 'n@example.com', company: null } });
+      const [batched] = await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: [{ crmId, payload: { email: 'n@example.com', firstname: 'N', company: null } }] });
+      expect(ok(batched).crmId).to.equal(crmId);
+      expect(sim.objects('contacts')[0]!.properties).to.include({ company: '', firstname: 'N' });
+      expect((sim.requests.at(-1)!.body as any).inputs[0].properties.company).to.equal('');
+    });
+
+    it('refuses a value over 65,536 characters before sending, for that record only', async () => {
+      const long = 'x'.repeat(65_537);
+      const error = await adapter.upsert({ objectType: 'contacts', payload: { notes: long } }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ValidationError);
+      expect((error as Error).message).to.equal('HubSpot contacts property "notes" holds 65537 characters; HubSpot accepts at most 65536');
+      expect(sim.requests).to.deep.equal([]);
+      const results = await adapter.batchUpsert({
+        objectType: 'contacts',
+        idProperty: 'email',
+        items: [{ payload: { email: 'long@example.com', notes: long } }, { payload: { email: 'short@example.com', notes: 'ok' } }],
+      });
+      expect(failed(results[0])).to.be.instanceOf(ValidationError);
+      ok(results[1]);
+      expect(sim.objects('contacts').map((contact) => contact.properties.email)).to.deep.equal(['short@example.com']);
+    });
+
+    it('reports an object type HubSpot does not know as an uncounted configuration error naming it', async () => {
+      const strict = await startHubspotSimulator({ accessToken: TOKEN, rateLimit: false, searchRateLimit: false, objectTypes: ['contacts'] });
+      const client = new HubspotAdapter({ accessToken: TOKEN, baseUrl: strict.url });
+      try {
+        for (const attempt of [
+          () => client.upsert({ objectType: 'dealz', idProperty: 'code', payload: { code: 'x' } }),
+          () => client.upsert({ objectType: 'dealz', payload: { dealname: 'x' } }),
+          () => client.batchUpsert({ objectType: 'dealz', idProperty: 'code', items: [{ payload: { code: 'x' } }] }),
+        ]) {
+          const error = await attempt().catch((e: unknown) => e);
+          expect(error).to.be.instanceOf(UnknownObjectTypeError);
+          expect((error as UnknownObjectTypeError).retryable).to.equal(true);
+          expect((error as Error).message).to.match(/^HubSpot has no object type "dealz" \(HubSpot POST \/crm\/v3\/objects\/dealz(\/search|\/batch\/upsert)? failed with status 404/);
+        }
+      } finally {
+        await client.close();
+        await strict.close();
+      }
     });
   });
 
@@ -324,15 +371,20 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
     expect(results[2]).to.deep.equal({ ok: true, crmId: '300', created: false });
   });
 
-  it('fails an input HubSpot does not account for instead of guessing', async () => {
-    agent
-      .get(origin)
+  it('matches results lacking objectWriteTraceId by the normalised unique value, and retries unaccounted inputs alone', async () => {
+    const pool = agent.get(origin);
+    pool
       .intercept({ path: '/crm/v3/objects/contacts/batch/upsert', method: 'POST' })
       .reply(200, { status: 'COMPLETE', results: [{ id: '100', new: true, properties: { email: 'a@example.com' } }] });
-    const results = await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: [{ payload: { email: 'a@example.com' } }] });
-    const error = failed(results[0]);
-    expect(error).to.be.instanceOf(CrmError);
-    expect(error.message).to.include('without a result for item 0');
+    // b@example.com is not accounted for: it is upserted alone (search, then create), never counted.
+    pool.intercept({ path: '/crm/v3/objects/contacts/search', method: 'POST' }).reply(200, { total: 0, results: [] });
+    pool.intercept({ path: '/crm/v3/objects/contacts', method: 'POST' }).reply(201, { id: '200' });
+    const results = await adapter.batchUpsert({
+      objectType: 'contacts',
+      idProperty: 'email',
+      items: [{ payload: { email: ' A@Example.com' } }, { payload: { email: 'b@example.com' } }],
+    });
+    expect(results).to.deep.equal([{ ok: true, crmId: '100', created: true }, { ok: true, crmId: '200', created: true }]);
   });
 
   it('maps a 404 on DELETE to false and other failures to typed errors', async () => {

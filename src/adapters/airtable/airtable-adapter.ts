@@ -14,14 +14,19 @@ import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { idField, isRecord } from '../http/json-values.ts';
-import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
+import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
-import { equalsFormula, isFieldId, mergeKey } from './formula.ts';
+import { isFieldId, mergeKey } from './merge-key.ts';
 
 /** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
 export interface AirtableAdapterOptions extends HttpAdapterOptions {
   /** The base (`app…`) every table lives in. */
   baseId: string;
+  /**
+   * Sent as `typecast: true` with every write, so Airtable converts strings to the field's type
+   * (and adds missing select options) instead of refusing them. Default `false`, as Airtable's.
+   */
+  typecast?: boolean;
 }
 
 const DEFAULT_BASE_URL = 'https://api.airtable.com';
@@ -44,9 +49,9 @@ function records(body: unknown): Array<Record<string, unknown>> {
 /**
  * Airtable Web API v0 (tables by name or `tbl…` id, fields by name or `fld…` id).
  *
- * - `upsert`: PATCH by stored record id; on 404, or without one, find by `filterByFormula` on
- *   `idProperty`, then PATCH or create. More than one match is a `ValidationError`, as for
- *   Airtable's own upsert.
+ * - `upsert`: PATCH by stored record id; on 404, or without one, Airtable's own upsert (`PATCH` with
+ *   `performUpsert.fieldsToMergeOn: [idProperty]`, one record), which takes field names and field
+ *   ids alike (formulas take names only). More than one match is refused by Airtable (422).
  * - `batchUpsert`: `PATCH` with `performUpsert.fieldsToMergeOn`, 10 records per request, results
  *   mapped by position. Airtable batches are atomic: a 422 (or 404) rejects the whole batch and is
  *   thrown as `ValidationError` so the engine retries item by item.
@@ -57,9 +62,11 @@ export class AirtableAdapter implements CrmAdapter {
   readonly defaultRateLimit = { maxRequests: 5, perMs: 1000 };
   readonly #client: JsonClient;
   readonly #baseId: string;
+  readonly #typecast: boolean;
 
   constructor(options: AirtableAdapterOptions) {
     this.#baseId = requireText(options.baseId, 'baseId');
+    this.#typecast = options.typecast === true;
     this.#client = new JsonClient({
       ...options,
       accessToken: requireText(options.accessToken, 'accessToken'),
@@ -68,14 +75,14 @@ export class AirtableAdapter implements CrmAdapter {
     });
   }
 
-  upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
+  async upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
     const { objectType: table, idProperty, payload } = request;
-    return upsertWithFallback(request.crmId, {
-      update: (id) => this.#update(table, id, payload, context),
-      find: () => this.#find(table, idProperty, payload, context),
-      updateFound: (id) => this.#update(table, id, payload, context),
-      create: () => this.#create(table, payload, context),
-    });
+    const id = storedId(request.crmId);
+    if (id && (await orWhenNotFound(this.#update(table, id, payload, context).then(() => true), false))) return { crmId: id, created: false };
+    if (!idProperty || mergeKey(idProperty, payload[idProperty]) === undefined) return this.#create(table, payload, context);
+    const [result] = await this.#batchPatch(table, idProperty, [{ index: 0, record: { fields: payload } }], context);
+    if (!result!.ok) throw result!.error;
+    return { crmId: result!.crmId, created: result!.created };
   }
 
   delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean> {
@@ -143,24 +150,18 @@ export class AirtableAdapter implements CrmAdapter {
     return `${this.#tablePath(table)}/${encodeURIComponent(recordId)}`;
   }
 
-  async #update(table: string, recordId: string, fields: CrmPayload, context?: AdapterCallContext): Promise<void> {
-    await this.#client.request({ method: 'PATCH', path: this.#recordPath(table, recordId), body: { fields } }, context);
+  /** `typecast: true` when the adapter was configured so (Airtable's default is `false`). */
+  #writeOptions(): { typecast?: true } {
+    return this.#typecast ? { typecast: true } : {};
   }
 
-  async #find(table: string, idProperty: string | null | undefined, fields: CrmPayload, context?: AdapterCallContext): Promise<string | undefined> {
-    const value = idProperty ? fields[idProperty] : undefined;
-    if (!idProperty || value === null || value === undefined || value === '') return undefined;
-    // Two records are enough to know the match is ambiguous.
-    const query = new URLSearchParams({ filterByFormula: equalsFormula(idProperty, value), maxRecords: '2' });
-    const { body } = await this.#client.request({ method: 'GET', path: this.#tablePath(table), query }, context);
-    const found = records(body);
-    if (found.length > 1) throw new ValidationError(`Airtable: more than one record of table "${table}" has this ${idProperty}; cannot tell which to update`);
-    return idField(found[0]?.id);
+  async #update(table: string, recordId: string, fields: CrmPayload, context?: AdapterCallContext): Promise<void> {
+    await this.#client.request({ method: 'PATCH', path: this.#recordPath(table, recordId), body: { fields, ...this.#writeOptions() } }, context);
   }
 
   async #create(table: string, fields: CrmPayload, context?: AdapterCallContext): Promise<UpsertResult> {
     const path = this.#tablePath(table);
-    const { status, body } = await this.#client.request({ method: 'POST', path, body: { fields } }, context);
+    const { status, body } = await this.#client.request({ method: 'POST', path, body: { fields, ...this.#writeOptions() } }, context);
     const id = isRecord(body) ? idField(body.id) : undefined;
     if (!id) throw new CrmError(`Airtable POST ${path} answered ${status} without a record id`, { status });
     return { crmId: id, created: true };
@@ -174,7 +175,7 @@ export class AirtableAdapter implements CrmAdapter {
     context?: AdapterCallContext,
   ): Promise<BatchItemResult[]> {
     const path = this.#tablePath(table);
-    const body: Record<string, unknown> = { records: chunk.map(({ record }) => record) };
+    const body: Record<string, unknown> = { records: chunk.map(({ record }) => record), ...this.#writeOptions() };
     if (idProperty) body.performUpsert = { fieldsToMergeOn: [idProperty] };
     // Keeps the answer keyed like the request when merging on a field id (the Ruby gem's 0.11.1 bug).
     if (idProperty && isFieldId(idProperty)) body.returnFieldsByFieldId = true;

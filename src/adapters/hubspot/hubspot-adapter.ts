@@ -1,4 +1,4 @@
-import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
+import { ConfigurationError, CrmError, NotFoundError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -17,7 +17,7 @@ import { headerValue, idField, isRecord } from '../http/json-values.ts';
 import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
-import { normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
+import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
 /** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `https://api.hubapi.com`. */
@@ -80,9 +80,10 @@ export class HubspotAdapter implements CrmAdapter {
     });
   }
 
-  upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
+  async upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
     const { objectType, idProperty } = request;
     const properties = normalizeProperties(request.payload);
+    checkPropertyLengths(objectType, properties);
     return upsertWithFallback(request.crmId, {
       update: (id) => this.#update(objectType, id, properties, context),
       find: async () => {
@@ -109,33 +110,47 @@ export class HubspotAdapter implements CrmAdapter {
   async batchUpsert(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     const { objectType, idProperty, items } = request;
     const results: BatchItemResult[] = new Array(items.length);
+    const properties = items.map(({ payload }, index) => {
+      const normalized = normalizeProperties(payload);
+      try {
+        checkPropertyLengths(objectType, normalized);
+      } catch (error) {
+        results[index] = { ok: false, error: error as Error };
+      }
+      return normalized;
+    });
     const plan = planBatch(items, idProperty, uniqueValue);
-    for (const { index, error } of plan.failed) results[index] = { ok: false, error };
-    const single = [...plan.single];
+    for (const { index, error } of plan.failed) results[index] ??= { ok: false, error };
+    const pending = (entry: { index: number }) => results[entry.index] === undefined;
+    // Items retried one by one: gone ids (without their id), answers HubSpot left unaccounted (as sent).
+    const single = new Map<number, string | null>(plan.single.filter((index) => results[index] === undefined).map((index) => [index, null]));
 
-    for (const chunk of chunks(plan.byId, MAX_BATCH_SIZE)) {
-      const entries = chunk.map(({ index, crmId, payload }) => ({
-        index,
-        key: crmId,
-        input: { id: crmId, properties: normalizeProperties(payload) },
-      }));
-      for (const [index, result] of await this.#batchWrite('update', objectType, entries, context)) {
-        if (!result.ok && result.error instanceof NotFoundError) single.push(index);
+    for (const chunk of chunks(plan.byId.filter(pending), MAX_BATCH_SIZE)) {
+      const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
+      for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
+        if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
+        else if (!result.ok && result.error instanceof NotFoundError) single.set(index, null);
         else results[index] = result;
       }
     }
-    for (const chunk of chunks(plan.byValue, MAX_BATCH_SIZE)) {
-      const entries = chunk.map(({ index, key, payload }) => ({
-        index,
-        key,
-        input: { id: key, idProperty, properties: normalizeProperties(payload) },
-      }));
-      for (const [index, result] of await this.#batchWrite('upsert', objectType, entries, context)) results[index] = result;
+    const unique = (answer: Record<string, unknown>) => {
+      try {
+        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, answer.properties[idProperty]) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+    for (const chunk of chunks(plan.byValue.filter(pending), MAX_BATCH_SIZE)) {
+      const entries = chunk.map(({ index, key }) => ({ index, key, input: { id: key, idProperty, properties: properties[index] } }));
+      for (const [index, result] of await this.#batchWrite('upsert', objectType, entries, unique, context)) {
+        if (result) results[index] = result;
+        else single.set(index, null);
+      }
     }
     // Last, because creates without a unique value are the only writes a retry could duplicate.
-    for (const index of single.sort((a, b) => a - b)) {
+    for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
       const payload = items[index]!.payload;
-      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId: null }, context));
+      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId }, context));
     }
     return results;
   }
@@ -143,10 +158,8 @@ export class HubspotAdapter implements CrmAdapter {
   /** Archives by id, 100 per request. HubSpot answers 204 even for ids already gone. */
   async batchDelete(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     for (const chunk of chunks(request.crmIds, MAX_BATCH_SIZE)) {
-      await this.#client.request(
-        { method: 'POST', path: `${objectsPath(request.objectType)}/batch/archive`, body: { inputs: chunk.map((id) => ({ id })) } },
-        context,
-      );
+      const path = `${objectsPath(request.objectType)}/batch/archive`;
+      await this.#onCollection(request.objectType, this.#client.request({ method: 'POST', path, body: { inputs: chunk.map((id) => ({ id })) } }, context));
     }
     return request.crmIds.map((crmId) => ({ ok: true, crmId }));
   }
@@ -164,10 +177,10 @@ export class HubspotAdapter implements CrmAdapter {
   }
 
   async #search(objectType: string, idProperty: string, value: string, context?: AdapterCallContext): Promise<string | undefined> {
-    const { body } = await this.#client.request(
+    const { body } = await this.#onCollection(objectType, this.#client.request(
       { method: 'POST', path: `${objectsPath(objectType)}/search`, body: searchBody(objectType, idProperty, value), bucket: 'search' },
       context,
-    );
+    ));
     return pickSearchMatch(body, idProperty, value);
   }
 
@@ -175,7 +188,7 @@ export class HubspotAdapter implements CrmAdapter {
     const path = objectsPath(objectType);
     let response;
     try {
-      response = await this.#client.request({ method: 'POST', path, body: { properties } }, context);
+      response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body: { properties } }, context));
     } catch (error) {
       const existing = existingIdFromConflict(error);
       if (existing === undefined) throw error;
@@ -188,26 +201,46 @@ export class HubspotAdapter implements CrmAdapter {
     return { crmId: id, created: true };
   }
 
-  /** Sends one batch request; every input's `objectWriteTraceId` is its index in the caller's items. */
+  /**
+   * A 404 on a collection path (search, create, batches) means HubSpot has no such object type: a
+   * configuration mistake to report as such, never a missing record.
+   */
+  async #onCollection<T>(objectType: string, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      const { status, code, correlationId } = error;
+      throw new UnknownObjectTypeError(`HubSpot has no object type "${objectType}" (${error.message}); check the entity's objectType`, {
+        status, code, correlationId, cause: error,
+      });
+    }
+  }
+
+  /**
+   * Sends one batch request; every input's `objectWriteTraceId` is its index in the caller's items.
+   * An input HubSpot's answer does not account for maps to `undefined`: the caller retries it alone.
+   */
   async #batchWrite(
     kind: BatchKind,
     objectType: string,
     entries: readonly BatchEntry[],
+    resultKey: (result: Record<string, unknown>) => string | undefined,
     context?: AdapterCallContext,
-  ): Promise<Map<number, BatchItemResult>> {
+  ): Promise<Map<number, BatchItemResult | undefined>> {
     const path = `${objectsPath(objectType)}/batch/${kind}`;
     const inputs = entries.map(({ index, input }) => ({ ...input, objectWriteTraceId: String(index) }));
-    const response = await this.#client.request({ method: 'POST', path, body: { inputs } }, context);
-    const outcomes = correlateBatch(entries, response.body, kind === 'update');
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body: { inputs } }, context));
+    const outcomes = correlateBatch(entries, response.body, resultKey);
     const correlationId = headerValue(response.headers, 'x-hubspot-correlation-id');
-    return new Map(
-      entries.map(({ index }) => [index, this.#itemResult(`HubSpot POST ${path}`, index, outcomes.get(index), response.status, correlationId)]),
-    );
+    return new Map(entries.map(({ index }) => {
+      const outcome = outcomes.get(index);
+      return [index, outcome && this.#itemResult(`HubSpot POST ${path}`, index, outcome, response.status, correlationId)];
+    }));
   }
 
-  #itemResult(what: string, index: number, outcome: BatchOutcome | undefined, status: number, correlationId?: string): BatchItemResult {
-    if (outcome?.ok) return { ok: true, crmId: outcome.id, created: outcome.created };
-    if (!outcome) return { ok: false, error: new CrmError(`${what} answered ${status} without a result for item ${index}`, { status, correlationId }) };
+  #itemResult(what: string, index: number, outcome: BatchOutcome, status: number, correlationId?: string): BatchItemResult {
+    if (outcome.ok) return { ok: true, crmId: outcome.id, created: outcome.created };
     const message = this.#client.redact(`${what} rejected item ${index}: ${outcome.message ?? outcome.category ?? 'no reason given'}`);
     const details = {
       status,
