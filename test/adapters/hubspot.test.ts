@@ -220,11 +220,35 @@ describe('HubspotAdapter against the simulator', () => {
       expect(calls()).to.deep.equal([
         'POST /crm/v3/objects/contacts/batch/update',
         'POST /crm/v3/objects/contacts/batch/upsert',
-        'POST /crm/v3/objects/contacts',
+        'POST /crm/v3/objects/contacts/batch/create',
         'POST /crm/v3/objects/contacts/search',
         `PATCH /crm/v3/objects/contacts/${byEmail.get('new@example.com')!.id}`,
       ]);
       expect(sim.requests[1]!.status).to.equal(207);
+    });
+
+    it('creates records with neither a stored id nor a unique value through batch/create, 100 per request, in order', async () => {
+      const items = Array.from({ length: 250 }, (_, index) => ({ payload: { dealname: `Deal ${index}` } }));
+      const results = await adapter.batchUpsert({ objectType: 'deals', idProperty: null, items });
+      expect(calls()).to.deep.equal(Array(3).fill('POST /crm/v3/objects/deals/batch/create'));
+      const names = new Map(sim.objects('deals').map((deal) => [deal.id, deal.properties.dealname]));
+      expect(names.size).to.equal(250);
+      results.forEach((result, index) => {
+        expect(ok(result).created).to.equal(true);
+        expect(names.get(ok(result).crmId)).to.equal(`Deal ${index}`);
+      });
+    });
+
+    it('creates one by one when HubSpot refuses a batch/create whole, so only the culprit fails', async () => {
+      const results = await adapter.batchUpsert({
+        objectType: 'deals',
+        items: [{ payload: { dealname: 'Fine' } }, { payload: { dealname: 'Bad', lifecyclestage: 'bogus' } }, { payload: { dealname: 'Also fine' } }],
+      });
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/deals/batch/create', 'POST /crm/v3/objects/deals', 'POST /crm/v3/objects/deals', 'POST /crm/v3/objects/deals']);
+      ok(results[0]);
+      expect(failed(results[1])).to.be.instanceOf(ValidationError);
+      ok(results[2]);
+      expect(sim.objects('deals').map((deal) => deal.properties.dealname)).to.deep.equal(['Fine', 'Also fine']);
     });
 
     it('sends each input its index as objectWriteTraceId', async () => {

@@ -26,7 +26,7 @@ export type HubspotAdapterOptions = HttpAdapterOptions;
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const MAX_BATCH_SIZE = 100;
 
-type BatchKind = 'update' | 'upsert';
+type BatchKind = 'create' | 'update' | 'upsert';
 
 interface BatchEntry extends SentInput {
   input: Record<string, unknown>;
@@ -55,8 +55,9 @@ function existingIdFromConflict(error: unknown): string | undefined {
  *
  * - `upsert`: PATCH by stored id; on 404, or without a stored id, search by `idProperty`, then PATCH
  *   or create. A create refused with 409 "Existing ID" updates that object instead.
- * - `batchUpsert`: items with a stored id go through `batch/update` (by id), the others through
- *   `batch/upsert` on `idProperty`; items that neither can carry go through `upsert`.
+ * - `batchUpsert`: items with a stored id go through `batch/update` (by id), items with a unique
+ *   value through `batch/upsert` on `idProperty`, items with neither through `batch/create`; items
+ *   repeating a unique value already in the batch go through `upsert`.
  * - Emails are sent trimmed and lowercased, as HubSpot stores them.
  */
 export class HubspotAdapter implements CrmAdapter {
@@ -147,7 +148,14 @@ export class HubspotAdapter implements CrmAdapter {
         else single.set(index, null);
       }
     }
-    // Last, because creates without a unique value are the only writes a retry could duplicate.
+    // Creates come last: without a unique value they are the only writes a retry could duplicate.
+    const creates = [...single.keys()].filter((index) => single.get(index) === null && !this.#hasUniqueValue(idProperty, items[index]!.payload));
+    for (const chunk of chunks(creates, MAX_BATCH_SIZE)) {
+      for (const [index, result] of await this.#batchCreate(objectType, chunk.map((index) => ({ index, key: '', input: { properties: properties[index] } })), context)) {
+        results[index] = result;
+        single.delete(index);
+      }
+    }
     for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
       const payload = items[index]!.payload;
       results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId }, context));
@@ -166,6 +174,37 @@ export class HubspotAdapter implements CrmAdapter {
 
   secrets(): string[] {
     return this.#client.secrets();
+  }
+
+  #hasUniqueValue(idProperty: string | null | undefined, payload: CrmPayload): boolean {
+    try {
+      return !!idProperty && uniqueValue(idProperty, payload[idProperty]) !== undefined;
+    } catch {
+      return true; // planned as failed already
+    }
+  }
+
+  /**
+   * `batch/create`, all or nothing on HubSpot's side: when HubSpot refuses the request (one invalid
+   * input, a duplicate unique value), its inputs are created one by one so only the culprit fails.
+   * An input the answer does not account for fails rather than being retried: it may exist already,
+   * and nothing identifies it but the trace id HubSpot left out.
+   */
+  async #batchCreate(objectType: string, entries: readonly BatchEntry[], context?: AdapterCallContext): Promise<Map<number, BatchItemResult>> {
+    let answered: Map<number, BatchItemResult | undefined>;
+    try {
+      answered = await this.#batchWrite('create', objectType, entries, () => undefined, context);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      const out = new Map<number, BatchItemResult>();
+      for (const { index, input } of entries) out.set(index, await settle(() => this.#create(objectType, input.properties as CrmPayload, context)));
+      return out;
+    }
+    const path = `${objectsPath(objectType)}/batch/create`;
+    return new Map([...answered].map(([index, result]) => [
+      index,
+      result?.ok ? { ...result, created: true } : (result ?? { ok: false, error: new CrmError(`HubSpot POST ${path} answered without a result for item ${index}; not retried, as it may have been created`) }),
+    ]));
   }
 
   close(): Promise<void> {
