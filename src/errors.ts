@@ -84,6 +84,15 @@ export class UnauthorizedError extends CrmError {
   override readonly retryable = true;
 }
 
+/**
+ * The adapter has no usable credentials: an empty token (an unset environment variable), or a token
+ * function that failed or returned nothing. Checked when a token is first needed, and by
+ * `checkCredentials()` (the worker calls it at start); retried like any credential problem.
+ */
+export class MissingCredentialsError extends UnauthorizedError {
+  override name = 'MissingCredentialsError';
+}
+
 /** 404: the object does not exist in the CRM. */
 export class NotFoundError extends CrmError {
   override name = 'NotFoundError';

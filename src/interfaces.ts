@@ -116,6 +116,13 @@ export interface CrmAdapter {
   readonly defaultRateLimit?: RateLimitOptions;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
+  /**
+   * Checks, without calling the CRM, that the adapter has what it needs to authenticate (a token, or
+   * a token function that answers one); rejects with `MissingCredentialsError` naming what is
+   * missing. Adapters otherwise check when a token is first needed, so commands that never call the
+   * CRM work without one; `etlify worker` calls this at start to fail fast.
+   */
+  checkCredentials?(): Promise<void>;
   /** Releases connections (`etlify.close()` calls it for every registered CRM). */
   close?(): Promise<void>;
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { AirtableAdapter } from '../../src/adapters/airtable/index.ts';
-import { ConfigurationError, CrmError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
+import { ConfigurationError, CrmError, MissingCredentialsError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { startAirtableSimulator, type AirtableSimulator } from '../../src/testing/simulators.ts';
 
@@ -35,9 +35,14 @@ describe('AirtableAdapter against the simulator', () => {
   const calls = () => sim.requests.map((request) => `${request.method} ${decodeURIComponent(request.path)}`);
   const tablePath = (table: string) => `/v0/${sim.baseId}/${table}`;
 
-  it('refuses to start without a token or a base', () => {
-    expect(() => new AirtableAdapter({ accessToken: '', baseId: 'app1' })).to.throw(ConfigurationError, /accessToken/);
+  it('refuses to start without a base; a missing token is reported when first needed', async () => {
     expect(() => new AirtableAdapter({ accessToken: TOKEN, baseId: ' ' })).to.throw(ConfigurationError, /baseId/);
+    const tokenless = new AirtableAdapter({ accessToken: '', baseId: sim.baseId, baseUrl: sim.url });
+    const error = await tokenless.upsert({ objectType: 'People', payload: { Name: 'x' } }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(MissingCredentialsError);
+    expect((error as Error).message).to.equal('Airtable: no access token (`accessToken` is empty; is the environment variable your configuration reads set?)');
+    expect(sim.requests).to.deep.equal([]);
+    await tokenless.close();
   });
 
   describe('upsert', () => {

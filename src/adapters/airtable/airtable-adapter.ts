@@ -69,7 +69,6 @@ export class AirtableAdapter implements CrmAdapter {
     this.#typecast = options.typecast === true;
     this.#client = new JsonClient({
       ...options,
-      accessToken: requireText(options.accessToken, 'accessToken'),
       dialect: airtableDialect,
       baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
     });
@@ -136,6 +135,11 @@ export class AirtableAdapter implements CrmAdapter {
 
   secrets(): string[] {
     return this.#client.secrets();
+  }
+
+  /** Resolves when a token is at hand (asking the token function); rejects with `MissingCredentialsError`. No request is made. */
+  checkCredentials(): Promise<void> {
+    return this.#client.checkCredentials();
   }
 
   close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { ConfigurationError, CrmError, NotFoundError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
+import { CrmError, NotFoundError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -71,9 +71,6 @@ export class HubspotAdapter implements CrmAdapter {
   readonly #client: JsonClient;
 
   constructor(options: HubspotAdapterOptions) {
-    if (typeof options.accessToken !== 'string' || options.accessToken.trim() === '') {
-      throw new ConfigurationError('HubspotAdapter: `accessToken` must be a non-empty string');
-    }
     this.#client = new JsonClient({
       ...options,
       dialect: hubspotDialect,
@@ -174,6 +171,11 @@ export class HubspotAdapter implements CrmAdapter {
 
   secrets(): string[] {
     return this.#client.secrets();
+  }
+
+  /** Resolves when a token is at hand (asking the token function); rejects with `MissingCredentialsError`. No request is made. */
+  checkCredentials(): Promise<void> {
+    return this.#client.checkCredentials();
   }
 
   #hasUniqueValue(idProperty: string | null | undefined, payload: CrmPayload): boolean {
