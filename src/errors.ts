@@ -108,6 +108,14 @@ export class UnknownObjectTypeError extends CrmError {
 }
 
 /**
+ * Sync mode `update` found no object in the CRM to update, so nothing was written. Not a failure: the
+ * engine records the record as `skipped` (it is tried again when it changes).
+ */
+export class NotInCrmError extends CrmError {
+  override name = 'NotInCrmError';
+}
+
+/**
  * 400/409/422: the CRM rejected the payload. For a batch call it means "the batch as a whole was
  * rejected": the engine falls back to one call per record so only the bad record is counted.
  */

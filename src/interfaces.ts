@@ -43,6 +43,15 @@ export interface AdapterCallContext {
   signal?: AbortSignal;
 }
 
+/**
+ * How records are written, as reverse-ETL tools offer it:
+ * - `upsert` (default): update the object found (by stored id, then `idProperty`), else create one;
+ * - `update`: only enrich objects that already exist; never create (the record is `skipped` instead);
+ * - `create`: only create; an object that exists (stored id, or found by `idProperty`) is never
+ *   written, but its id is kept, so dependants can link to it.
+ */
+export type SyncMode = 'upsert' | 'update' | 'create';
+
 export interface UpsertRequest {
   /** CRM object type: HubSpot `contacts`, `companies`, a custom object name; an Airtable table. */
   objectType: string;
@@ -54,6 +63,8 @@ export interface UpsertRequest {
    * falls back to the `idProperty` search (then create) only if the CRM answers 404.
    */
   crmId?: string | null;
+  /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
+  mode?: SyncMode;
 }
 
 export interface UpsertResult {
@@ -72,6 +83,8 @@ export interface BatchUpsertRequest {
   objectType: string;
   idProperty?: string | null;
   items: BatchUpsertItem[];
+  /** Default `upsert`. With `update`, an item with nothing to update fails with `NotInCrmError`. */
+  mode?: SyncMode;
 }
 
 /** One result per input item, in input order (positional mapping, never by value). */
@@ -109,6 +122,8 @@ export interface CrmAdapter {
   batchDelete?(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
   /** Largest number of items the CRM takes in one batch request (HubSpot 100, Airtable 10). */
   readonly maxBatchSize?: number;
+  /** Sync modes the adapter honours (`mode` in requests). Default: `['upsert']` only. */
+  readonly syncModes?: readonly SyncMode[];
   /**
    * The CRM's documented limits, used when the registration gives no `rateLimit` (and for the buckets
    * it leaves out, e.g. HubSpot's search endpoint).
@@ -208,6 +223,8 @@ export interface EntityCrmConfig<T = any> {
   staleScope?: StaleScope;
   /** Timestamp property compared with the last sync. Default `updatedAt`. */
   timestampProperty?: string;
+  /** How records are written (see `SyncMode`). Default `upsert`; others need an adapter that lists them in `syncModes`. */
+  mode?: SyncMode;
 }
 
 /** Per-CRM declarations of one entity: `{ hubspot: {...}, airtable: {...} }`. */

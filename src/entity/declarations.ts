@@ -1,14 +1,15 @@
 import { ReferenceKind, type EntityMetadata, type MetadataStorage } from '@mikro-orm/core';
 import { rejectUnknownKeys, type CrmRegistry } from '../crms/registry.ts';
 import { ConfigurationError } from '../errors.ts';
-import type { EntityCrmConfig, EtlifyDeclaration } from '../interfaces.ts';
+import type { EntityCrmConfig, EtlifyDeclaration, SyncMode } from '../interfaces.ts';
 
 /** Declarations by the class that made them; a class's effective set includes its ancestors' (STI). */
 const declarations = new WeakMap<Function, EtlifyDeclaration>();
 /** Effective sets, computed once per class (every flush asks for each changed entity's). */
 let effective = new WeakMap<Function, Map<string, EntityCrmConfig>>();
 
-const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty']);
+const SYNC_MODES: readonly SyncMode[] = ['upsert', 'update', 'create'];
+const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty', 'mode']);
 
 /** Records `declaration` on `target`, after checking what can be checked without ORM metadata. */
 export function attachDeclaration(target: Function, declaration: EtlifyDeclaration): void {
@@ -57,6 +58,7 @@ function validateShape(config: EntityCrmConfig, where: string): void {
     throw new ConfigurationError(`${where}.staleScope must be a MikroORM filter object or a function returning one`);
   }
   if (config.timestampProperty !== undefined && typeof config.timestampProperty !== 'string') throw new ConfigurationError(`${where}.timestampProperty must be a property name`);
+  if (config.mode !== undefined && !SYNC_MODES.includes(config.mode)) throw new ConfigurationError(`${where}.mode must be one of ${SYNC_MODES.join(', ')} (got ${JSON.stringify(config.mode)})`);
 }
 
 /**
@@ -87,6 +89,10 @@ export function validateDeclarations(metadata: MetadataStorage, registry: CrmReg
         if (!declarationsOf(target.class).has(crm) && !target.properties[`${crm}Id`]) {
           throw new ConfigurationError(`${where}: sync dependency \`${name}\` points to ${target.className}, which is neither etlified for \`${crm}\` nor has a \`${crm}Id\` property, so it can never obtain a CRM id`);
         }
+      }
+      const modes = registry.get(crm).adapter.syncModes ?? ['upsert'];
+      if (config.mode && !modes.includes(config.mode)) {
+        throw new ConfigurationError(`${where}: mode \`${config.mode}\` is not supported by the adapter of \`${crm}\` (it supports: ${modes.join(', ')})`);
       }
       if (config.timestampProperty && !meta.properties[config.timestampProperty]) {
         throw new ConfigurationError(`${where}: timestampProperty \`${config.timestampProperty}\` is not a property of ${meta.className}`);

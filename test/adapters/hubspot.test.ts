@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
-import { CrmError, UnauthorizedError, UnknownObjectTypeError, ValidationError } from '../../src/errors.ts';
+import { CrmError, NotInCrmError, UnauthorizedError, UnknownObjectTypeError, ValidationError } from '../../src/errors.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { RecordingBudget } from '../support/recording-budget.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/simulators.ts';
@@ -183,6 +183,73 @@ describe('HubspotAdapter against the simulator', () => {
         await client.close();
         await strict.close();
       }
+    });
+  });
+
+  describe('sync modes', () => {
+    const contact = (email: string) => sim.objects('contacts').find((object) => object.properties.email === email);
+
+    it('update: enriches what exists (by stored id or unique value) and never creates', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'contacts', payload: { email: 'there@example.com' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'update', payload: { email: 'there@example.com', firstname: 'T' } }))
+        .to.deep.equal({ crmId, created: false });
+      const missing = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'update', payload: { email: 'absent@example.com' } }).catch((e: unknown) => e);
+      expect(missing).to.be.instanceOf(NotInCrmError);
+      expect((missing as Error).message).to.equal('HubSpot has no contacts object with this record\'s email to update; sync mode "update" never creates');
+      expect(await adapter.upsert({ objectType: 'deals', mode: 'update', payload: { dealname: 'x' } }).catch((e: unknown) => e)).to.be.instanceOf(NotInCrmError);
+      expect(sim.objects('contacts').map((object) => object.properties.email)).to.deep.equal(['there@example.com']);
+      expect(contact('there@example.com')!.properties.firstname).to.equal('T');
+
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'contacts',
+        idProperty: 'email',
+        mode: 'update',
+        items: [
+          { payload: { email: 'THERE@example.com', lastname: 'Batch' } },
+          { payload: { email: 'absent@example.com' } },
+          { crmId, payload: { email: 'there@example.com', phone: '1' } },
+          { payload: { firstname: 'No email' } },
+        ],
+      });
+      expect(ok(results[0])).to.deep.equal({ crmId, created: false });
+      expect(failed(results[1])).to.be.instanceOf(NotInCrmError);
+      expect(ok(results[2]).crmId).to.equal(crmId);
+      expect(failed(results[3])).to.be.instanceOf(NotInCrmError);
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/update', 'POST /crm/v3/objects/contacts/batch/read', 'POST /crm/v3/objects/contacts/batch/update']);
+      expect(contact('there@example.com')!.properties).to.include({ lastname: 'Batch', phone: '1' });
+      expect(sim.objects('contacts')).to.have.length(1);
+    });
+
+    it('create: creates what is new and never writes an existing object, keeping its id', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'contacts', payload: { email: 'old@example.com', firstname: 'Original' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'create', payload: { email: 'old@example.com', firstname: 'Changed' } }))
+        .to.deep.equal({ crmId, created: false });
+      expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'create', crmId, payload: { email: 'old@example.com', firstname: 'Changed' } }))
+        .to.deep.equal({ crmId, created: false });
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/search']);
+
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'contacts',
+        idProperty: 'email',
+        mode: 'create',
+        items: [
+          { payload: { email: 'old@example.com', firstname: 'Changed' } },
+          { payload: { email: 'new@example.com', firstname: 'New' } },
+          { crmId, payload: { email: 'old@example.com', firstname: 'Changed' } },
+          { payload: { firstname: 'No email' } },
+        ],
+      });
+      expect(ok(results[0])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[1]).created).to.equal(true);
+      expect(ok(results[2])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[3]).created).to.equal(true);
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/read', 'POST /crm/v3/objects/contacts/batch/create']);
+      expect(contact('old@example.com')!.properties.firstname).to.equal('Original');
+      expect(contact('new@example.com')!.properties.firstname).to.equal('New');
     });
   });
 

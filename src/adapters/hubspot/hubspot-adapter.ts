@@ -1,4 +1,4 @@
-import { CrmError, NotFoundError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
+import { CrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -7,6 +7,7 @@ import type {
   CrmAdapter,
   CrmPayload,
   DeleteRequest,
+  SyncMode,
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
@@ -14,7 +15,7 @@ import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { headerValue, idField, isRecord } from '../http/json-values.ts';
-import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
+import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
@@ -30,6 +31,11 @@ type BatchKind = 'create' | 'update' | 'upsert';
 
 interface BatchEntry extends SentInput {
   input: Record<string, unknown>;
+}
+
+function notInCrm(objectType: string, idProperty: string | null | undefined): NotInCrmError {
+  const by = idProperty ? `with this record's ${idProperty}` : 'for this record (no stored id, no idProperty)';
+  return new NotInCrmError(`HubSpot has no ${objectType} object ${by} to update; sync mode "update" never creates`);
 }
 
 function objectsPath(objectType: string): string {
@@ -62,6 +68,7 @@ function existingIdFromConflict(error: unknown): string | undefined {
  */
 export class HubspotAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
+  readonly syncModes = ['upsert', 'update', 'create'] as const;
   /**
    * HubSpot's Free/Starter burst limit (100 per 10 s per app; Pro and Enterprise allow 190: register
    * `rateLimit: { maxRequests: 190, perMs: 10_000 }`), and the search endpoint's own 5 per second per
@@ -80,17 +87,26 @@ export class HubspotAdapter implements CrmAdapter {
 
   async upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
     const { objectType, idProperty } = request;
+    const mode = request.mode ?? 'upsert';
     const properties = normalizeProperties(request.payload);
     checkPropertyLengths(objectType, properties);
-    return upsertWithFallback(request.crmId, {
+    const stored = storedId(request.crmId);
+    // `create` never writes an object that exists; the stored id says it does.
+    if (mode === 'create' && stored) return { crmId: stored, created: false };
+    return upsertWithFallback(stored, {
       update: (id) => this.#update(objectType, id, properties, context),
       find: async () => {
         const value = idProperty ? uniqueValue(idProperty, properties[idProperty]) : undefined;
         return idProperty && value !== undefined ? this.#search(objectType, idProperty, value, context) : undefined;
       },
       // The object already holds the value (maybe cased differently), and the property may be read-only.
-      updateFound: (id) => this.#update(objectType, id, idProperty ? withoutProperty(properties, idProperty) : properties, context),
-      create: () => this.#create(objectType, properties, context),
+      updateFound: async (id) => {
+        if (mode !== 'create') await this.#update(objectType, id, idProperty ? withoutProperty(properties, idProperty) : properties, context);
+      },
+      create: async () => {
+        if (mode === 'update') throw notInCrm(objectType, idProperty);
+        return this.#create(objectType, properties, mode, context);
+      },
     });
   }
 
@@ -102,11 +118,14 @@ export class HubspotAdapter implements CrmAdapter {
   /**
    * One result per item, in order. Items with a stored id are updated by id (`batch/update`); if
    * HubSpot reports one gone, it is upserted alone without its id. Items with a unique value go
-   * through `batch/upsert`. Items with neither, or repeating a unique value already in the batch,
-   * go through `upsert` one by one. A batch HubSpot rejects as a whole throws `ValidationError`.
+   * through `batch/upsert` (modes `update` and `create`: `batch/read` by that value first, then
+   * `batch/update` of what exists, or `batch/create` of what does not). Items with neither go through
+   * `batch/create`; items repeating a unique value already in the batch through `upsert`. A batch
+   * HubSpot rejects as a whole throws `ValidationError`.
    */
   async batchUpsert(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     const { objectType, idProperty, items } = request;
+    const mode = request.mode ?? 'upsert';
     const results: BatchItemResult[] = new Array(items.length);
     const properties = items.map(({ payload }, index) => {
       const normalized = normalizeProperties(payload);
@@ -122,40 +141,64 @@ export class HubspotAdapter implements CrmAdapter {
     const pending = (entry: { index: number }) => results[entry.index] === undefined;
     // Items retried one by one: gone ids (without their id), answers HubSpot left unaccounted (as sent).
     const single = new Map<number, string | null>(plan.single.filter((index) => results[index] === undefined).map((index) => [index, null]));
+    const creates: number[] = [];
 
-    for (const chunk of chunks(plan.byId.filter(pending), MAX_BATCH_SIZE)) {
-      const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
-      for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
-        if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
-        else if (!result.ok && result.error instanceof NotFoundError) single.set(index, null);
-        else results[index] = result;
+    if (mode === 'create') {
+      for (const { index, crmId } of plan.byId.filter(pending)) results[index] = { ok: true, crmId, created: false };
+    } else {
+      for (const chunk of chunks(plan.byId.filter(pending), MAX_BATCH_SIZE)) {
+        const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
+        for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
+          if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
+          else if (!result.ok && result.error instanceof NotFoundError) single.set(index, null);
+          else results[index] = result;
+        }
       }
     }
-    const unique = (answer: Record<string, unknown>) => {
-      try {
-        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, answer.properties[idProperty]) : undefined;
-      } catch {
-        return undefined;
-      }
-    };
+
     for (const chunk of chunks(plan.byValue.filter(pending), MAX_BATCH_SIZE)) {
-      const entries = chunk.map(({ index, key }) => ({ index, key, input: { id: key, idProperty, properties: properties[index] } }));
-      for (const [index, result] of await this.#batchWrite('upsert', objectType, entries, unique, context)) {
+      if (mode === 'upsert') {
+        const entries = chunk.map(({ index, key }) => ({ index, key, input: { id: key, idProperty, properties: properties[index] } }));
+        for (const [index, result] of await this.#batchWrite('upsert', objectType, entries, this.#uniqueKeyOf(idProperty), context)) {
+          if (result) results[index] = result;
+          else single.set(index, null);
+        }
+        continue;
+      }
+      const found = await this.#batchRead(objectType, idProperty!, chunk, context);
+      const updates: BatchEntry[] = [];
+      for (const { index } of chunk) {
+        const id = found.get(index);
+        if (id === undefined && mode === 'create') creates.push(index);
+        else if (id === undefined) results[index] = { ok: false, error: notInCrm(objectType, idProperty) };
+        else if (mode === 'create') results[index] = { ok: true, crmId: id, created: false };
+        else updates.push({ index, key: id, input: { id, properties: withoutProperty(properties[index]!, idProperty!) } });
+      }
+      if (updates.length === 0) continue;
+      for (const [index, result] of await this.#batchWrite('update', objectType, updates, (answer) => idField(answer.id), context)) {
         if (result) results[index] = result;
         else single.set(index, null);
       }
     }
+
     // Creates come last: without a unique value they are the only writes a retry could duplicate.
-    const creates = [...single.keys()].filter((index) => single.get(index) === null && !this.#hasUniqueValue(idProperty, items[index]!.payload));
-    for (const chunk of chunks(creates, MAX_BATCH_SIZE)) {
-      for (const [index, result] of await this.#batchCreate(objectType, chunk.map((index) => ({ index, key: '', input: { properties: properties[index] } })), context)) {
-        results[index] = result;
-        single.delete(index);
+    for (const [index, crmId] of single) {
+      if (crmId !== null || this.#hasUniqueValue(idProperty, items[index]!.payload)) continue;
+      creates.push(index);
+      single.delete(index);
+    }
+    if (mode === 'update') {
+      for (const index of creates) results[index] = { ok: false, error: notInCrm(objectType, idProperty) };
+    } else {
+      for (const chunk of chunks(creates.sort((a, b) => a - b), MAX_BATCH_SIZE)) {
+        for (const [index, result] of await this.#batchCreate(objectType, chunk.map((index) => ({ index, key: '', input: { properties: properties[index] } })), mode, context)) {
+          results[index] = result;
+        }
       }
     }
     for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
       const payload = items[index]!.payload;
-      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId }, context));
+      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode }, context));
     }
     return results;
   }
@@ -178,6 +221,31 @@ export class HubspotAdapter implements CrmAdapter {
     return this.#client.checkCredentials();
   }
 
+  /** The normalised unique value of a batch answer's object, to match results lacking a trace id. */
+  #uniqueKeyOf(idProperty: string | null | undefined): (answer: Record<string, unknown>) => string | undefined {
+    return (answer) => {
+      try {
+        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, answer.properties[idProperty]) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+  }
+
+  /** `batch/read` by unique value: the id of each item's existing object, undefined when there is none. */
+  async #batchRead(objectType: string, idProperty: string, chunk: ReadonlyArray<{ index: number; key: string }>, context?: AdapterCallContext): Promise<Map<number, string | undefined>> {
+    const path = `${objectsPath(objectType)}/batch/read`;
+    const body = { idProperty, properties: [idProperty], inputs: chunk.map(({ key }) => ({ id: key })) };
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body }, context));
+    const byKey = new Map<string, string>();
+    const keyOf = this.#uniqueKeyOf(idProperty);
+    for (const result of isRecord(response.body) && Array.isArray(response.body.results) ? response.body.results.filter(isRecord) : []) {
+      const [key, id] = [keyOf(result), idField(result.id)];
+      if (key !== undefined && id !== undefined && !byKey.has(key)) byKey.set(key, id);
+    }
+    return new Map(chunk.map(({ index, key }) => [index, byKey.get(key)]));
+  }
+
   #hasUniqueValue(idProperty: string | null | undefined, payload: CrmPayload): boolean {
     try {
       return !!idProperty && uniqueValue(idProperty, payload[idProperty]) !== undefined;
@@ -192,14 +260,14 @@ export class HubspotAdapter implements CrmAdapter {
    * An input the answer does not account for fails rather than being retried: it may exist already,
    * and nothing identifies it but the trace id HubSpot left out.
    */
-  async #batchCreate(objectType: string, entries: readonly BatchEntry[], context?: AdapterCallContext): Promise<Map<number, BatchItemResult>> {
+  async #batchCreate(objectType: string, entries: readonly BatchEntry[], mode: SyncMode, context?: AdapterCallContext): Promise<Map<number, BatchItemResult>> {
     let answered: Map<number, BatchItemResult | undefined>;
     try {
       answered = await this.#batchWrite('create', objectType, entries, () => undefined, context);
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       const out = new Map<number, BatchItemResult>();
-      for (const { index, input } of entries) out.set(index, await settle(() => this.#create(objectType, input.properties as CrmPayload, context)));
+      for (const { index, input } of entries) out.set(index, await settle(() => this.#create(objectType, input.properties as CrmPayload, mode, context)));
       return out;
     }
     const path = `${objectsPath(objectType)}/batch/create`;
@@ -225,7 +293,8 @@ export class HubspotAdapter implements CrmAdapter {
     return pickSearchMatch(body, idProperty, value);
   }
 
-  async #create(objectType: string, properties: CrmPayload, context?: AdapterCallContext): Promise<UpsertResult> {
+  /** Creates; a 409 naming the existing object updates it instead (`create` mode: leaves it alone). */
+  async #create(objectType: string, properties: CrmPayload, mode: SyncMode, context?: AdapterCallContext): Promise<UpsertResult> {
     const path = objectsPath(objectType);
     let response;
     try {
@@ -233,7 +302,7 @@ export class HubspotAdapter implements CrmAdapter {
     } catch (error) {
       const existing = existingIdFromConflict(error);
       if (existing === undefined) throw error;
-      await this.#update(objectType, existing, properties, context);
+      if (mode !== 'create') await this.#update(objectType, existing, properties, context);
       return { crmId: existing, created: false };
     }
     const id = isRecord(response.body) ? idField(response.body.id) : undefined;
