@@ -65,6 +65,27 @@ export interface UpsertRequest {
   crmId?: string | null;
   /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
   mode?: SyncMode;
+  /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
+  associations?: AssociationTarget[];
+}
+
+/**
+ * The associations a record must have with the objects of one declared association (HubSpot), as
+ * CRM ids: the adapter creates the missing ones and removes the others of the same type.
+ */
+export interface AssociationTarget {
+  /** The associated object's type (`companies`). */
+  toObjectType: string;
+  /** CRM ids the record must be associated with; empty: none (existing ones of this type are removed). */
+  toIds: string[];
+  /** Association type; absent: the CRM's default (unlabelled) association between the two types. */
+  type?: AssociationType;
+}
+
+/** A HubSpot association type: a HubSpot-defined one, or a label of yours (`USER_DEFINED`) by its id. */
+export interface AssociationType {
+  category: 'HUBSPOT_DEFINED' | 'USER_DEFINED' | 'INTEGRATOR_DEFINED';
+  typeId: number;
 }
 
 export interface UpsertResult {
@@ -77,6 +98,8 @@ export interface UpsertResult {
 export interface BatchUpsertItem {
   payload: CrmPayload;
   crmId?: string | null;
+  /** As in `UpsertRequest`: a failure to set them fails the item. */
+  associations?: AssociationTarget[];
 }
 
 export interface BatchUpsertRequest {
@@ -122,6 +145,8 @@ export interface CrmAdapter {
   batchDelete?(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
   /** Largest number of items the CRM takes in one batch request (HubSpot 100, Airtable 10). */
   readonly maxBatchSize?: number;
+  /** The adapter sets the `associations` of requests. Entities may declare `associations` only for such CRMs. */
+  readonly supportsAssociations?: boolean;
   /** Sync modes the adapter honours (`mode` in requests). Default: `['upsert']` only. */
   readonly syncModes?: readonly SyncMode[];
   /**
@@ -225,6 +250,20 @@ export interface EntityCrmConfig<T = any> {
   timestampProperty?: string;
   /** How records are written (see `SyncMode`). Default `upsert`; others need an adapter that lists them in `syncModes`. */
   mode?: SyncMode;
+  /**
+   * CRM associations to other etlified records (HubSpot): each through a many-to-one or one-to-one
+   * relation, with HubSpot's default association or a given type. The relation is waited for like a
+   * sync dependency; the association is created once both objects have CRM ids, replaced when the
+   * relation changes, and removed when it is emptied.
+   */
+  associations?: AssociationDeclaration[];
+}
+
+export interface AssociationDeclaration {
+  /** A many-to-one or one-to-one relation to an entity etlified for the same CRM (`'company'`). */
+  relation: string;
+  /** Default: HubSpot's default association between the two object types. */
+  type?: AssociationType;
 }
 
 /** Per-CRM declarations of one entity: `{ hubspot: {...}, airtable: {...} }`. */

@@ -212,7 +212,7 @@ async function send(
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
-          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId })),
+          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
         }, options.context);
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
@@ -243,6 +243,7 @@ async function sendOneByOne(
     try {
       succeed(c, await crm.adapter.upsert({
         objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode,
+        associations: c.prepared!.associations,
       }, options.context));
     } catch (error) {
       fail(c, error);

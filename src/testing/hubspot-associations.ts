@@ -4,27 +4,12 @@
  * (`associations: [{ to: { id }, types }]`), and the v4 batch endpoints
  * `/crm/v4/associations/{from}/{to}/batch/{create,associate/default,archive,labels/archive,read}`.
  */
+import { HUBSPOT_DEFINED_TYPES as HUBSPOT_DEFINED } from '../adapters/hubspot/association-types.ts';
 
 export interface AssociationType {
   associationCategory: string;
   associationTypeId: number;
 }
-
-/** HubSpot-defined type ids, from → to: [unlabelled (the default), primary?]. */
-const HUBSPOT_DEFINED: Record<string, { default: number; primary?: number }> = {
-  'contacts→companies': { default: 279, primary: 1 },
-  'companies→contacts': { default: 280, primary: 2 },
-  'deals→contacts': { default: 3 },
-  'contacts→deals': { default: 4 },
-  'deals→companies': { default: 341, primary: 5 },
-  'companies→deals': { default: 342, primary: 6 },
-  'contacts→tickets': { default: 15 },
-  'tickets→contacts': { default: 16 },
-  'tickets→companies': { default: 339, primary: 26 },
-  'companies→tickets': { default: 340, primary: 25 },
-  'deals→tickets': { default: 27 },
-  'tickets→deals': { default: 28 },
-};
 
 const OBJECT_TYPE_IDS: Record<string, string> = { contacts: '0-1', companies: '0-2', deals: '0-3', tickets: '0-5' };
 
@@ -52,6 +37,11 @@ function inverseOf(from: string, to: string, type: AssociationType): Association
   const back = HUBSPOT_DEFINED[`${to}→${from}`];
   const id = type.associationTypeId === there?.primary ? back?.primary : back?.default;
   return { associationCategory: 'HUBSPOT_DEFINED', associationTypeId: id ?? type.associationTypeId };
+}
+
+/** HubSpot labels its primary types ("Primary") and leaves the default one unlabelled. */
+export function labelOf(from: string, to: string, type: AssociationType): string | null {
+  return type.associationCategory === 'HUBSPOT_DEFINED' && HUBSPOT_DEFINED[`${from}→${to}`]?.primary === type.associationTypeId ? 'Primary' : null;
 }
 
 /** Why a type cannot link `from` to `to`, or undefined when it can. */

@@ -10,6 +10,7 @@ import {
   canonicalType,
   defaultType,
   invalidType,
+  labelOf,
   objectTypeId,
   type AssociationType,
 } from './hubspot-associations.ts';
@@ -544,7 +545,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
             from: { id: fromId },
             to: [...found].map(([toObjectId, types]) => ({
               toObjectId,
-              associationTypes: types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId })),
+              associationTypes: types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId, label: labelOf(from, to, t) })),
             })),
           });
         }

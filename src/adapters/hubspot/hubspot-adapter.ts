@@ -16,6 +16,7 @@ import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { headerValue, idField, isRecord } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
+import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
@@ -69,6 +70,7 @@ function existingIdFromConflict(error: unknown): string | undefined {
 export class HubspotAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
   readonly syncModes = ['upsert', 'update', 'create'] as const;
+  readonly supportsAssociations = true;
   /**
    * HubSpot's Free/Starter burst limit (100 per 10 s per app; Pro and Enterprise allow 190: register
    * `rateLimit: { maxRequests: 190, perMs: 10_000 }`), and the search endpoint's own 5 per second per
@@ -93,7 +95,8 @@ export class HubspotAdapter implements CrmAdapter {
     const stored = storedId(request.crmId);
     // `create` never writes an object that exists; the stored id says it does.
     if (mode === 'create' && stored) return { crmId: stored, created: false };
-    return upsertWithFallback(stored, {
+    const { inline, rest } = inlineAssociations(objectType, request.associations);
+    const result = await upsertWithFallback(stored, {
       update: (id) => this.#update(objectType, id, properties, context),
       find: async () => {
         const value = idProperty ? uniqueValue(idProperty, properties[idProperty]) : undefined;
@@ -105,9 +108,15 @@ export class HubspotAdapter implements CrmAdapter {
       },
       create: async () => {
         if (mode === 'update') throw notInCrm(objectType, idProperty);
-        return this.#create(objectType, properties, mode, context);
+        return this.#create(objectType, properties, mode, context, inline);
       },
     });
+    const targets = result.created ? rest : mode === 'create' ? [] : (request.associations ?? []);
+    if (targets.length > 0) {
+      const failed = (await syncAssociations(this.#client, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
+      if (failed) throw failed;
+    }
+    return result;
   }
 
   delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean> {
@@ -142,6 +151,7 @@ export class HubspotAdapter implements CrmAdapter {
     // Items retried one by one: gone ids (without their id), answers HubSpot left unaccounted (as sent).
     const single = new Map<number, string | null>(plan.single.filter((index) => results[index] === undefined).map((index) => [index, null]));
     const creates: number[] = [];
+    const createdInline = new Set<number>();
 
     if (mode === 'create') {
       for (const { index, crmId } of plan.byId.filter(pending)) results[index] = { ok: true, crmId, created: false };
@@ -191,14 +201,25 @@ export class HubspotAdapter implements CrmAdapter {
       for (const index of creates) results[index] = { ok: false, error: notInCrm(objectType, idProperty) };
     } else {
       for (const chunk of chunks(creates.sort((a, b) => a - b), MAX_BATCH_SIZE)) {
-        for (const [index, result] of await this.#batchCreate(objectType, chunk.map((index) => ({ index, key: '', input: { properties: properties[index] } })), mode, context)) {
+        const entries = chunk.map((index) => ({ index, key: '', input: { properties: properties[index], associations: inlineAssociations(objectType, items[index]!.associations).inline } }));
+        for (const [index, result] of await this.#batchCreate(objectType, entries, mode, context)) {
           results[index] = result;
+          if (result.ok && result.created) createdInline.add(index);
         }
       }
     }
+    const associated: AssociationWork[] = [];
+    results.forEach((result, index) => {
+      const targets = items[index]!.associations;
+      if (!result?.ok || !targets?.length || single.has(index) || (mode === 'create' && !result.created)) return;
+      // batch/create carried the associations HubSpot could take inline
+      const remaining = createdInline.has(index) ? inlineAssociations(objectType, targets).rest : targets;
+      if (remaining.length > 0) associated.push({ index, fromId: result.crmId, created: result.created === true, targets: remaining });
+    });
+    for (const [index, error] of await syncAssociations(this.#client, objectType, associated, context)) results[index] = { ok: false, error };
     for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
-      const payload = items[index]!.payload;
-      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode }, context));
+      const { payload, associations } = items[index]!;
+      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode, associations }, context));
     }
     return results;
   }
@@ -267,7 +288,9 @@ export class HubspotAdapter implements CrmAdapter {
     } catch (error) {
       if (!(error instanceof ValidationError)) throw error;
       const out = new Map<number, BatchItemResult>();
-      for (const { index, input } of entries) out.set(index, await settle(() => this.#create(objectType, input.properties as CrmPayload, mode, context)));
+      for (const { index, input } of entries) {
+        out.set(index, await settle(() => this.#create(objectType, input.properties as CrmPayload, mode, context, input.associations as unknown[])));
+      }
       return out;
     }
     const path = `${objectsPath(objectType)}/batch/create`;
@@ -294,11 +317,12 @@ export class HubspotAdapter implements CrmAdapter {
   }
 
   /** Creates; a 409 naming the existing object updates it instead (`create` mode: leaves it alone). */
-  async #create(objectType: string, properties: CrmPayload, mode: SyncMode, context?: AdapterCallContext): Promise<UpsertResult> {
+  async #create(objectType: string, properties: CrmPayload, mode: SyncMode, context?: AdapterCallContext, associations: unknown[] = []): Promise<UpsertResult> {
     const path = objectsPath(objectType);
     let response;
     try {
-      response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body: { properties } }, context));
+      const body = associations.length > 0 ? { properties, associations } : { properties };
+      response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body }, context));
     } catch (error) {
       const existing = existingIdFromConflict(error);
       if (existing === undefined) throw error;
