@@ -66,6 +66,8 @@ export interface JsonRequest {
   body?: unknown;
   /** Request-budget bucket. Default `'default'`. */
   bucket?: string;
+  /** A POST that only reads (batch reads): a network failure leaves no unknown outcome. */
+  readOnly?: boolean;
 }
 
 export interface JsonResponse<T> {
@@ -142,6 +144,8 @@ export class JsonClient {
   /** One HTTP exchange, after a slot of the request budget. */
   async #send(what: string, request: JsonRequest, token: string, context: AdapterCallContext): Promise<{ status: number; headers: ResponseHeaders; text: string }> {
     await context.budget?.acquire(request.bucket ?? 'default');
+    // aborted before it left: nothing was sent, so the outcome is known
+    if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
     try {
       const query = request.query?.toString();
       const response = await this.#dispatcher.request({
@@ -157,7 +161,8 @@ export class JsonClient {
       return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
     } catch (error) {
       const reason = error instanceof Error ? `: ${error.message}` : '';
-      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error);
+      // reads (GET, search, batch reads) change nothing: only writes can have an unknown outcome
+      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search' || request.readOnly === true);
     }
   }
 
