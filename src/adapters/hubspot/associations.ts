@@ -79,7 +79,7 @@ export async function syncAssociations(
     const current = new Map<string, Current[]>();
     for (const chunk of chunks(existing, MAX_ASSOCIATION_INPUTS)) {
       const body = await run(chunk.map(({ item }) => item), () =>
-        client.request({ method: 'POST', path: `${base}/read`, body: { inputs: chunk.map(({ item }) => ({ id: item.fromId })) } }, context));
+        client.request({ method: 'POST', path: `${base}/read`, body: { inputs: chunk.map(({ item }) => ({ id: item.fromId })) }, readOnly: true }, context));
       for (const [fromId, targets] of readAnswer(body)) current.set(fromId, targets);
     }
 

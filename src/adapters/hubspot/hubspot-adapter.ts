@@ -263,7 +263,7 @@ export class HubspotAdapter implements CrmAdapter {
   async #batchRead(objectType: string, idProperty: string, chunk: ReadonlyArray<{ index: number; key: string }>, context?: AdapterCallContext): Promise<Map<number, string | undefined>> {
     const path = `${objectsPath(objectType)}/batch/read`;
     const body = { idProperty, properties: [idProperty], inputs: chunk.map(({ key }) => ({ id: key })) };
-    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body }, context));
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body, readOnly: true }, context));
     const byKey = new Map<string, string>();
     const keyOf = this.#uniqueKeyOf(idProperty);
     for (const result of isRecord(response.body) && Array.isArray(response.body.results) ? response.body.results.filter(isRecord) : []) {
