@@ -80,6 +80,8 @@ export interface AssociationTarget {
   toIds: string[];
   /** Association type; absent: the CRM's default (unlabelled) association between the two types. */
   type?: AssociationType;
+  /** Airtable: the linked-record field that holds the associated records. */
+  field?: string;
 }
 
 /** A HubSpot association type: a HubSpot-defined one, or a label of yours (`USER_DEFINED`) by its id. */
@@ -147,6 +149,11 @@ export interface CrmAdapter {
   readonly maxBatchSize?: number;
   /** The adapter sets the `associations` of requests. Entities may declare `associations` only for such CRMs. */
   readonly supportsAssociations?: boolean;
+  /**
+   * Adapter-specific checks of an entity's declaration, run by `MikroORM.init`: a message describing
+   * what is wrong (it becomes a `ConfigurationError` naming the entity and the CRM), or undefined.
+   */
+  checkDeclaration?(config: EntityCrmConfig): string | undefined;
   /** Sync modes the adapter honours (`mode` in requests). Default: `['upsert']` only. */
   readonly syncModes?: readonly SyncMode[];
   /**
@@ -267,7 +274,7 @@ export interface EntityCrmConfig<T = any> {
   /** How records are written (see `SyncMode`). Default `upsert`; others need an adapter that lists them in `syncModes`. */
   mode?: SyncMode;
   /**
-   * CRM associations to other etlified records (HubSpot): each through a many-to-one or one-to-one
+   * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a many-to-one or one-to-one
    * relation, with HubSpot's default association or a given type. The relation is waited for like a
    * sync dependency; the association is created once both objects have CRM ids, replaced when the
    * relation changes, and removed when it is emptied.
@@ -278,8 +285,10 @@ export interface EntityCrmConfig<T = any> {
 export interface AssociationDeclaration {
   /** A many-to-one or one-to-one relation to an entity etlified for the same CRM (`'company'`). */
   relation: string;
-  /** Default: HubSpot's default association between the two object types. */
+  /** HubSpot: the association type. Default: HubSpot's default association between the two object types. */
   type?: AssociationType;
+  /** Airtable (required there): the linked-record field that holds the associated record. */
+  field?: string;
 }
 
 /** Per-CRM declarations of one entity: `{ hubspot: {...}, airtable: {...} }`. */

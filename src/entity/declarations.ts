@@ -44,7 +44,8 @@ function validateAssociations(associations: unknown, where: string): void {
     if (association === null || typeof association !== 'object' || typeof association.relation !== 'string' || !association.relation) {
       throw new ConfigurationError(`${at} must name a relation, e.g. ${example}`);
     }
-    rejectUnknownKeys(association, new Set(['relation', 'type']), at);
+    rejectUnknownKeys(association, new Set(['relation', 'type', 'field']), at);
+    if (association.field !== undefined && (typeof association.field !== 'string' || !association.field)) throw new ConfigurationError(`${at}.field must be the name (or id) of a linked-record field`);
     const { type } = association;
     if (type !== undefined && (type === null || !['HUBSPOT_DEFINED', 'USER_DEFINED', 'INTEGRATOR_DEFINED'].includes(type.category) || !Number.isInteger(type.typeId))) {
       throw new ConfigurationError(`${at}.type must be { category: 'HUBSPOT_DEFINED' | 'USER_DEFINED' | 'INTEGRATOR_DEFINED', typeId: <integer> }`);
@@ -121,6 +122,8 @@ export function validateDeclarations(metadata: MetadataStorage, registry: CrmReg
           throw new ConfigurationError(`${where}: association \`${relation}\` points to ${prop.targetMeta!.className}, which is not etlified for \`${crm}\``);
         }
       }
+      const refused = registry.get(crm).adapter.checkDeclaration?.(config);
+      if (refused) throw new ConfigurationError(`${where}: ${refused}`);
       const modes = registry.get(crm).adapter.syncModes ?? ['upsert'];
       if (config.mode && !modes.includes(config.mode)) {
         throw new ConfigurationError(`${where}: mode \`${config.mode}\` is not supported by the adapter of \`${crm}\` (it supports: ${modes.join(', ')})`);

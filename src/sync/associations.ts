@@ -10,10 +10,10 @@ import type { AssociationTarget, EntityCrmConfig, SerializeContext } from '../in
 export function desiredAssociations(record: object, config: EntityCrmConfig, context: SerializeContext): AssociationTarget[] | undefined {
   if (!config.associations?.length) return undefined;
   const meta = helper(record).__meta;
-  return config.associations.map(({ relation, type }) => {
+  return config.associations.map(({ relation, type, field }) => {
     const target = (meta.properties as Record<string, { targetMeta?: { class: Function } }>)[relation]!.targetMeta!;
     const toObjectType = declarationsOf(target.class).get(context.crm)!.objectType;
     const toId = context.crmIdOf((record as Record<string, unknown>)[relation] as object | null | undefined);
-    return { toObjectType, toIds: toId ? [toId] : [], ...(type ? { type } : {}) };
+    return { toObjectType, toIds: toId ? [toId] : [], ...(type ? { type } : {}), ...(field ? { field } : {}) };
   });
 }

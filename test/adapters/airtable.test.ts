@@ -192,6 +192,28 @@ describe('AirtableAdapter against the simulator', () => {
     });
   });
 
+  describe('associations as linked-record fields', () => {
+    it('writes the associated record ids into the declared field, and [] unlinks', async () => {
+      const [acme] = (await adapter.batchUpsert({ objectType: 'Companies', idProperty: 'Domain', items: [{ payload: { Domain: 'acme.example' } }] })).map(ok);
+      const link = (toIds: string[]) => [{ toObjectType: 'Companies', toIds, field: 'Company' }];
+      const [ann] = (await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        items: [{ payload: { Email: 'ann@example.com' }, associations: link([acme!.crmId]) }],
+      })).map(ok);
+      expect(sim.objects('People')[0]!.fields).to.deep.equal({ Email: 'ann@example.com', Company: [acme!.crmId] });
+      await adapter.upsert({ objectType: 'People', idProperty: 'Email', crmId: ann!.crmId, payload: { Email: 'ann@example.com' }, associations: link([]) });
+      expect(sim.objects('People')[0]!.fields).to.deep.equal({ Email: 'ann@example.com', Company: [] });
+    });
+
+    it('asks declarations for the field and refuses HubSpot association types', () => {
+      const config = (association: object) => ({ serializer: () => ({}), objectType: 'People', associations: [association] }) as never;
+      expect(adapter.checkDeclaration(config({ relation: 'org', field: 'Company' }))).to.equal(undefined);
+      expect(adapter.checkDeclaration(config({ relation: 'org' }))).to.equal('association `org`: Airtable links records through a linked-record field: give its `field` (and no `type`)');
+      expect(adapter.checkDeclaration(config({ relation: 'org', field: 'Company', type: { category: 'HUBSPOT_DEFINED', typeId: 1 } }))).to.be.a('string');
+    });
+  });
+
   describe('delete', () => {
     it('deletes by id and reports an id already gone as false', async () => {
       const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Name: 'x' } });

@@ -98,6 +98,11 @@ describe('HubSpot associations', () => {
     expect(sim.objects('contacts')).to.have.length(2);
   });
 
+  it('refuses an Airtable-style `field` in a HubSpot declaration', () => {
+    const config = { serializer: () => ({}), objectType: 'contacts', associations: [{ relation: 'org', field: 'Company' }] } as never;
+    expect(adapter.checkDeclaration(config)).to.equal('association `org`: `field` is for Airtable\'s linked-record fields; HubSpot associations take a `type`');
+  });
+
   describe('declared on entities', () => {
     let orm: MikroORM;
     let drop: () => Promise<void>;

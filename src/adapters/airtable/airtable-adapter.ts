@@ -1,12 +1,14 @@
 import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
+  AssociationTarget,
   BatchDeleteRequest,
   BatchItemResult,
   BatchUpsertRequest,
   CrmAdapter,
   CrmPayload,
   DeleteRequest,
+  EntityCrmConfig,
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
@@ -42,6 +44,12 @@ function requireText(value: unknown, option: string): string {
   return value;
 }
 
+/** The fields with each declared association written into its linked-record field (`[]` unlinks). */
+function withLinks(payload: CrmPayload, associations: readonly AssociationTarget[] | undefined): CrmPayload {
+  if (!associations?.length) return payload;
+  return { ...payload, ...Object.fromEntries(associations.map((association) => [association.field!, association.toIds])) };
+}
+
 function records(body: unknown): Array<Record<string, unknown>> {
   return isRecord(body) && Array.isArray(body.records) ? body.records.filter(isRecord) : [];
 }
@@ -60,6 +68,7 @@ export class AirtableAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
   /** Airtable allows 5 requests per second per base (then 429 and a 30 s penalty). */
   readonly defaultRateLimit = { maxRequests: 5, perMs: 1000 };
+  readonly supportsAssociations = true;
   readonly #client: JsonClient;
   readonly #baseId: string;
   readonly #typecast: boolean;
@@ -74,8 +83,16 @@ export class AirtableAdapter implements CrmAdapter {
     });
   }
 
+  /** Airtable associations are linked-record fields: each needs its `field`, and has no HubSpot `type`. */
+  checkDeclaration(config: EntityCrmConfig): string | undefined {
+    const wrong = config.associations?.find((association) => !association.field || association.type);
+    if (!wrong) return undefined;
+    return `association \`${wrong.relation}\`: Airtable links records through a linked-record field: give its \`field\` (and no \`type\`)`;
+  }
+
   async upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
-    const { objectType: table, idProperty, payload } = request;
+    const { objectType: table, idProperty } = request;
+    const payload = withLinks(request.payload, request.associations);
     const id = storedId(request.crmId);
     if (id && (await orWhenNotFound(this.#update(table, id, payload, context).then(() => true), false))) return { crmId: id, created: false };
     if (!idProperty || mergeKey(idProperty, payload[idProperty]) === undefined) return this.#create(table, payload, context);
@@ -100,17 +117,18 @@ export class AirtableAdapter implements CrmAdapter {
     const plan = planBatch(items, idProperty, mergeKey);
     for (const { index, error } of plan.failed) results[index] = { ok: false, error };
 
+    const fields = (index: number, payload: CrmPayload) => withLinks(payload, items[index]!.associations);
     const batched: BatchRecord[] = [
-      ...plan.byId.map(({ index, crmId, payload }) => ({ index, record: { id: crmId, fields: payload } })),
-      ...plan.byValue.map(({ index, payload }) => ({ index, record: { fields: payload } })),
+      ...plan.byId.map(({ index, crmId, payload }) => ({ index, record: { id: crmId, fields: fields(index, payload) } })),
+      ...plan.byValue.map(({ index, payload }) => ({ index, record: { fields: fields(index, payload) } })),
     ].sort((a, b) => a.index - b.index);
     for (const chunk of chunks(batched, MAX_BATCH_SIZE)) {
       const chunkResults = await this.#batchPatch(table, idProperty, chunk, context);
       chunk.forEach(({ index }, position) => (results[index] = chunkResults[position]!));
     }
     for (const index of plan.single) {
-      const payload = items[index]!.payload;
-      results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId: null }, context));
+      const { payload, associations } = items[index]!;
+      results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId: null, associations }, context));
     }
     return results;
   }

@@ -7,6 +7,7 @@ import type {
   CrmAdapter,
   CrmPayload,
   DeleteRequest,
+  EntityCrmConfig,
   SyncMode,
   UpsertRequest,
   UpsertResult,
@@ -71,6 +72,12 @@ export class HubspotAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
   readonly syncModes = ['upsert', 'update', 'create'] as const;
   readonly supportsAssociations = true;
+
+  /** HubSpot associations are typed, not fields: `field` belongs to Airtable declarations. */
+  checkDeclaration(config: EntityCrmConfig): string | undefined {
+    const withField = config.associations?.find((association) => association.field !== undefined);
+    return withField ? `association \`${withField.relation}\`: \`field\` is for Airtable's linked-record fields; HubSpot associations take a \`type\`` : undefined;
+  }
   /**
    * HubSpot's Free/Starter burst limit (100 per 10 s per app; Pro and Enterprise allow 190: register
    * `rateLimit: { maxRequests: 190, perMs: 10_000 }`), and the search endpoint's own 5 per second per
