@@ -1,7 +1,7 @@
 /**
  * A local Airtable Web API (v0) for one base, for tests: records CRUD (PATCH and destructive PUT),
  * listing with `pageSize`/`offset`/`maxRecords`/`sort`/`fields` (GET, or POST `…/listRecords`),
- * `filterByFormula` for the `{Field} = "text"` / `{Field} = 123` forms, upserts with
+ * `filterByFormula` for the `{Field} = "text"` / `{Field} = 123` forms and `OR` of them, upserts with
  * `performUpsert.fieldsToMergeOn`, `typecast` for select options, the 10-record limit, atomic
  * batches, field ids, 5 requests/s per base with the 30 s penalty, and seeded fault injection.
  * Every behaviour is sourced in docs/adapters.md ("What the simulators reproduce").
@@ -56,7 +56,9 @@ type Failure = { status: number; type: string; message: string };
 
 const MAX_RECORDS_PER_REQUEST = 10;
 const PAGE_SIZE = 100;
-const FORMULA = /^\s*\{((?:[^}\\]|\\.)*)\}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?))\s*$/;
+const EQUALS = /\{((?:[^}\\]|\\.)*)\}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?))/;
+const FORMULA = new RegExp(`^\\s*${EQUALS.source}\\s*$`);
+const ANY_OF = new RegExp(`^\\s*OR\\(\\s*(${EQUALS.source}(?:\\s*,\\s*${EQUALS.source})*)\\s*\\)\\s*$`);
 const FIELD_ID = /^fld[A-Za-z0-9]{14}$/;
 
 function isFields(value: unknown): value is Fields {
@@ -204,9 +206,20 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
       .filter((record) => rest.every((field) => cellText(record.fields[field]) === cellText(fields[field])));
   };
 
-  /** Records matching the formula, or a failure for formulas outside the supported `{F} = v` form. */
+  /** Records matching the formula, or a failure for formulas outside the supported `{F} = v` and `OR({F} = v, …)` forms. */
   const filter = (tableName: string, formula: string | undefined): AirtableRecord[] | Failure => {
     if (formula === undefined || formula === '') return [...table(tableName).records.values()];
+    const anyOf = ANY_OF.exec(formula);
+    if (anyOf) {
+      const terms = anyOf[1]!.match(new RegExp(EQUALS.source, 'g')) ?? [];
+      const found = new Set<AirtableRecord>();
+      for (const term of terms) {
+        const matched = filter(tableName, term);
+        if (isFailure(matched)) return matched;
+        for (const record of matched) found.add(record);
+      }
+      return [...found];
+    }
     const parsed = FORMULA.exec(formula);
     if (!parsed) return { status: 422, type: 'INVALID_FILTER_BY_FORMULA', message: 'The formula for filtering records is invalid: Invalid formula. Please check your formula text.' };
     const field = unescape(parsed[1]!);

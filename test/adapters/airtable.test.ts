@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { AirtableAdapter } from '../../src/adapters/airtable/index.ts';
-import { ConfigurationError, CrmError, MissingCredentialsError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
+import { ConfigurationError, CrmError, MissingCredentialsError, NotInCrmError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { startAirtableSimulator, type AirtableSimulator } from '../../src/testing/simulators.ts';
 
@@ -189,6 +189,55 @@ describe('AirtableAdapter against the simulator', () => {
         .batchUpsert({ objectType: 'People', idProperty: 'Email', items: [{ payload: { Email: 'x@example.com' }, crmId: 'recGone00000000' }] })
         .catch((e: unknown) => e);
       expect(error).to.be.instanceOf(ValidationError);
+    });
+  });
+
+  describe('sync modes', () => {
+    const names = () => sim.objects('People').map((record) => [record.fields.Email, record.fields.Name]);
+
+    it('update: patches what exists (stored id, or found with one OR formula per 10 values), never creates', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'there@example.com', Name: 'Old' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'People', idProperty: 'Email', mode: 'update', payload: { Email: 'there@example.com', Name: 'New' } }))
+        .to.deep.equal({ crmId, created: false });
+      expect(sim.requests[0]!.query).to.deep.equal({ filterByFormula: 'OR({Email} = "there@example.com")', 'fields[]': ['Email'] });
+      expect(await adapter.upsert({ objectType: 'People', idProperty: 'Email', mode: 'update', payload: { Email: 'absent@example.com' } }).catch((e: unknown) => e))
+        .to.be.instanceOf(NotInCrmError);
+
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        mode: 'update',
+        items: [{ payload: { Email: 'there@example.com', Name: 'Batch' } }, { payload: { Email: 'absent@example.com' } }, { payload: { Name: 'No email' } }, { crmId, payload: { Email: 'there@example.com', Role: 'x' } }],
+      });
+      expect(ok(results[0]).crmId).to.equal(crmId);
+      expect(results.slice(1, 3).map((result) => !result.ok && result.error instanceof NotInCrmError)).to.deep.equal([true, true]);
+      expect(ok(results[3]).crmId).to.equal(crmId);
+      expect(calls()).to.deep.equal([`GET ${tablePath('People')}`, `PATCH ${tablePath('People')}`]);
+      expect(names()).to.deep.equal([['there@example.com', 'Batch']]);
+    });
+
+    it('create: creates what is new, 10 per request, and never writes what exists', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'old@example.com', Name: 'Original' } });
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        mode: 'create',
+        items: [{ payload: { Email: 'old@example.com', Name: 'Changed' } }, { payload: { Email: 'new@example.com', Name: 'New' } }, { crmId, payload: { Email: 'old@example.com', Name: 'Changed' } }, { payload: { Name: 'No email' } }],
+      });
+      expect(ok(results[0])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[1]).created).to.equal(true);
+      expect(ok(results[2])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[3]).created).to.equal(true);
+      expect(calls()).to.deep.equal([`GET ${tablePath('People')}`, `POST ${tablePath('People')}`]);
+      expect(names()).to.deep.equal([['old@example.com', 'Original'], ['new@example.com', 'New'], [undefined, 'No email']]);
+    });
+
+    it('refuses, in declarations, a field id as idProperty for modes that look records up', () => {
+      const config = { serializer: () => ({}), objectType: 'People', idProperty: EMAIL_FIELD_ID, mode: 'update' } as never;
+      expect(adapter.checkDeclaration(config)).to.equal(`mode \`update\` finds records with filterByFormula, which takes field names only: give idProperty as the field's name, not ${EMAIL_FIELD_ID}`);
     });
   });
 

@@ -1,4 +1,4 @@
-import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
+import { ConfigurationError, CrmError, NotFoundError, NotInCrmError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   AssociationTarget,
@@ -9,15 +9,17 @@ import type {
   CrmPayload,
   DeleteRequest,
   EntityCrmConfig,
+  SyncMode,
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { idField, isRecord } from '../http/json-values.ts';
+import { idField, isRecord, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
+import { anyEquals } from './formula.ts';
 import { isFieldId, mergeKey } from './merge-key.ts';
 
 /** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
@@ -42,6 +44,11 @@ interface BatchRecord {
 function requireText(value: unknown, option: string): string {
   if (typeof value !== 'string' || value.trim() === '') throw new ConfigurationError(`AirtableAdapter: \`${option}\` must be a non-empty string`);
   return value;
+}
+
+function notInCrm(table: string, idProperty: string | null | undefined): NotInCrmError {
+  const by = idProperty ? `with this record's ${idProperty}` : 'for this record (no stored id, no idProperty)';
+  return new NotInCrmError(`Airtable table "${table}" has no record ${by} to update; sync mode "update" never creates`);
 }
 
 /** The fields with each declared association written into its linked-record field (`[]` unlinks). */
@@ -69,6 +76,7 @@ export class AirtableAdapter implements CrmAdapter {
   /** Airtable allows 5 requests per second per base (then 429 and a 30 s penalty). */
   readonly defaultRateLimit = { maxRequests: 5, perMs: 1000 };
   readonly supportsAssociations = true;
+  readonly syncModes = ['upsert', 'update', 'create'] as const;
   readonly #client: JsonClient;
   readonly #baseId: string;
   readonly #typecast: boolean;
@@ -86,16 +94,33 @@ export class AirtableAdapter implements CrmAdapter {
   /** Airtable associations are linked-record fields: each needs its `field`, and has no HubSpot `type`. */
   checkDeclaration(config: EntityCrmConfig): string | undefined {
     const wrong = config.associations?.find((association) => !association.field || association.type);
-    if (!wrong) return undefined;
-    return `association \`${wrong.relation}\`: Airtable links records through a linked-record field: give its \`field\` (and no \`type\`)`;
+    if (wrong) return `association \`${wrong.relation}\`: Airtable links records through a linked-record field: give its \`field\` (and no \`type\`)`;
+    // modes `update` and `create` look records up with a formula, and formulas name fields
+    if (config.mode && config.mode !== 'upsert' && config.idProperty && isFieldId(config.idProperty)) {
+      return `mode \`${config.mode}\` finds records with filterByFormula, which takes field names only: give idProperty as the field's name, not ${config.idProperty}`;
+    }
+    return undefined;
   }
 
   async upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
     const { objectType: table, idProperty } = request;
+    const mode = request.mode ?? 'upsert';
     const payload = withLinks(request.payload, request.associations);
     const id = storedId(request.crmId);
+    // `create` never writes an object that exists; the stored id says it does.
+    if (mode === 'create' && id) return { crmId: id, created: false };
     if (id && (await orWhenNotFound(this.#update(table, id, payload, context).then(() => true), false))) return { crmId: id, created: false };
-    if (!idProperty || mergeKey(idProperty, payload[idProperty]) === undefined) return this.#create(table, payload, context);
+    const key = idProperty ? mergeKey(idProperty, payload[idProperty]) : undefined;
+    if (mode !== 'upsert') {
+      const found = key === undefined ? undefined : (await this.#lookup(table, idProperty!, [payload[idProperty!]], context)).get(key);
+      if (found === undefined) {
+        if (mode === 'update') throw notInCrm(table, idProperty);
+        return this.#create(table, payload, context);
+      }
+      if (mode === 'update') await this.#update(table, found, payload, context);
+      return { crmId: found, created: false };
+    }
+    if (key === undefined) return this.#create(table, payload, context);
     const [result] = await this.#batchPatch(table, idProperty, [{ index: 0, record: { fields: payload } }], context);
     if (!result!.ok) throw result!.error;
     return { crmId: result!.crmId, created: result!.created };
@@ -113,6 +138,8 @@ export class AirtableAdapter implements CrmAdapter {
    */
   async batchUpsert(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     const { objectType: table, idProperty, items } = request;
+    const mode = request.mode ?? 'upsert';
+    if (mode !== 'upsert') return this.#batchWithMode(request, mode, context);
     const results: BatchItemResult[] = new Array(items.length);
     const plan = planBatch(items, idProperty, mergeKey);
     for (const { index, error } of plan.failed) results[index] = { ok: false, error };
@@ -130,6 +157,68 @@ export class AirtableAdapter implements CrmAdapter {
       const { payload, associations } = items[index]!;
       results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId: null, associations }, context));
     }
+    return results;
+  }
+
+  /**
+   * Modes `update` and `create`: stored ids are trusted (`create` writes nothing for them, `update`
+   * patches them, 10 per request); merge values are looked up 10 at a time with one `OR(…)` formula,
+   * then patched by id (`update`) or left alone (`create`); what does not exist is created 10 per
+   * request (`create`) or skipped (`update`). A request Airtable refuses whole (a stored id gone, an
+   * invalid record) is redone item by item, so only the culprit fails and nothing is created twice.
+   */
+  async #batchWithMode(request: BatchUpsertRequest, mode: SyncMode, context?: AdapterCallContext): Promise<BatchItemResult[]> {
+    const { objectType: table, idProperty, items } = request;
+    const results: BatchItemResult[] = new Array(items.length);
+    const plan = planBatch(items, idProperty, mergeKey);
+    for (const { index, error } of plan.failed) results[index] = { ok: false, error };
+    const fields = (index: number) => withLinks(items[index]!.payload, items[index]!.associations);
+    const alone = async (indexes: readonly number[]) => {
+      for (const index of indexes) {
+        const { payload, associations, crmId } = items[index]!;
+        results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId, associations, mode }, context));
+      }
+    };
+    const writeAll = async (method: 'PATCH' | 'POST', chunk: BatchRecord[]) => {
+      try {
+        const { body } = await this.#client.request({ method, path: this.#tablePath(table), body: { records: chunk.map(({ record }) => record), ...this.#writeOptions() } }, context);
+        const answered = records(body);
+        chunk.forEach(({ index }, position) => {
+          const id = answered.length === chunk.length ? idField(answered[position]?.id) : undefined;
+          results[index] = id ? { ok: true, crmId: id, created: method === 'POST' } : { ok: false, error: new CrmError(`Airtable ${method} ${this.#tablePath(table)} answered without a record for item ${index}`) };
+        });
+      } catch (error) {
+        if (!(error instanceof ValidationError || error instanceof NotFoundError)) throw error;
+        await alone(chunk.map(({ index }) => index));
+      }
+    };
+
+    const updates: BatchRecord[] = [];
+    const creates: BatchRecord[] = [];
+    for (const { index, crmId } of plan.byId) {
+      if (mode === 'create') results[index] = { ok: true, crmId, created: false };
+      else updates.push({ index, record: { id: crmId, fields: fields(index) } });
+    }
+    for (const chunk of chunks(plan.byValue, MAX_BATCH_SIZE)) {
+      const found = await this.#lookup(table, idProperty!, chunk.map(({ payload }) => payload[idProperty!]), context);
+      for (const { index, key } of chunk) {
+        const id = found.get(key);
+        if (id === undefined && mode === 'update') results[index] = { ok: false, error: notInCrm(table, idProperty) };
+        else if (id === undefined) creates.push({ index, record: { fields: fields(index) } });
+        else if (mode === 'create') results[index] = { ok: true, crmId: id, created: false };
+        else updates.push({ index, record: { id, fields: fields(index) } });
+      }
+    }
+    const repeated: number[] = [];
+    for (const index of plan.single) {
+      const hasValue = idProperty ? mergeKey(idProperty, items[index]!.payload[idProperty]) !== undefined : false;
+      if (hasValue) repeated.push(index); // a value already in this batch: alone, after it was written
+      else if (mode === 'update') results[index] = { ok: false, error: notInCrm(table, idProperty) };
+      else creates.push({ index, record: { fields: fields(index) } });
+    }
+    for (const chunk of chunks(updates, MAX_BATCH_SIZE)) await writeAll('PATCH', chunk);
+    for (const chunk of chunks(creates.sort((a, b) => a.index - b.index), MAX_BATCH_SIZE)) await writeAll('POST', chunk);
+    await alone(repeated);
     return results;
   }
 
@@ -170,6 +259,32 @@ export class AirtableAdapter implements CrmAdapter {
 
   #recordPath(table: string, recordId: string): string {
     return `${this.#tablePath(table)}/${encodeURIComponent(recordId)}`;
+  }
+
+  /**
+   * The record holding each value (by merge key), with one `OR(…)` formula. A value two records hold
+   * fails the lookup, as Airtable's own upsert would (in a batch, Etlify then retries record by record).
+   */
+  async #lookup(table: string, field: string, values: readonly unknown[], context?: AdapterCallContext): Promise<Map<string, string>> {
+    const query = new URLSearchParams({ filterByFormula: anyEquals(field, values) });
+    query.append('fields[]', field);
+    const found = new Map<string, string>();
+    const ambiguous = new Set<string>();
+    let offset: string | undefined;
+    do {
+      if (offset) query.set('offset', offset);
+      const { body } = await this.#client.request({ method: 'GET', path: this.#tablePath(table), query }, context);
+      for (const record of records(body)) {
+        const fieldsOf = isRecord(record.fields) ? record.fields : {};
+        const [key, id] = [mergeKey(field, fieldsOf[field]), idField(record.id)];
+        if (key === undefined || id === undefined) continue;
+        if (found.has(key)) ambiguous.add(key);
+        found.set(key, id);
+      }
+      offset = isRecord(body) ? stringField(body.offset) : undefined;
+    } while (offset);
+    if (ambiguous.size > 0) throw new ValidationError(`Airtable: more than one record of table "${table}" has this ${field}; cannot tell which to write`);
+    return found;
   }
 
   /** `typecast: true` when the adapter was configured so (Airtable's default is `false`). */
