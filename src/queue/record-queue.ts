@@ -13,7 +13,9 @@ import { PROCESS_TASK } from './requests.ts';
  *   job or inline sync at a time, across every process.
  * - **Coalescing**: requests merged into a row bump its `generation`. A claim that ends with the
  *   generation it took deletes the row; otherwise the row stays, so a change made while the record was
- *   in flight is synced after it. `due_at` is the batching delay, anchored at the first change.
+ *   in flight is synced after it. `due_at` is `batchDelayMs` after the last change (a burst becomes
+ *   one write), but never more than four times that after the first one (a record that never stops
+ *   changing is still sent).
  * - **Per-record waits**: `not_before` is the record's own backoff, the CRM's Retry-After, or the wait
  *   for a write whose outcome is unknown; no request makes the record due before it.
  * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
@@ -99,12 +101,13 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
               (array_agg(crm_id order by seq desc) filter (where crm_id is not null))[1] as crm_id,
               (array_agg(object_type order by seq desc) filter (where object_type is not null))[1] as object_type,
               coalesce(max(seq) filter (where kind = 'sync') > max(seq) filter (where kind in ('delete', 'forget')), false) as resync,
-              min(requested_at) as first_at
+              min(requested_at) as first_at, max(requested_at) as last_at
          from exploded group by lane, type, rid
      ), merged as (
-       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, due_at)
-       select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at + make_interval(secs => ? / 1000.0)
-         from items order by lane, type, rid
+       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at)
+       select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at,
+              least(first_at + 4 * d.delay, last_at + d.delay)
+         from items, (select make_interval(secs => ? / 1000.0) as delay) d order by lane, type, rid
        on conflict (crm_name, lane, resource_type, resource_id) do update set
          kind = case when q.kind = 'delete' or excluded.kind = 'delete' then 'delete'
                      when excluded.kind = 'forget' then 'forget'
@@ -115,11 +118,15 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
          crm_id = coalesce(excluded.crm_id, q.crm_id),
          object_type = coalesce(excluded.object_type, q.object_type),
          generation = q.generation + 1,
-         due_at = least(q.due_at, excluded.due_at)
+         first_requested_at = coalesce(q.first_requested_at, excluded.first_requested_at),
+         -- debounced from the newest change, capped from the oldest one still waiting (a claimed row's
+         -- infinite due time is not a change: the excluded row's own time counts then)
+         due_at = least(coalesce(q.first_requested_at, excluded.first_requested_at) + 4 * make_interval(secs => ? / 1000.0),
+                        greatest(nullif(q.due_at, 'infinity'), excluded.due_at))
        returning 1
      )
      select (select count(*) from taken)::int as n, (select count(*) from merged)::int as merged`,
-    [crm.name, INGEST_ROWS, rootsOf(em.getMetadata()), crm.name, crm.jobs.batchDelayMs]);
+    [crm.name, INGEST_ROWS, rootsOf(em.getMetadata()), crm.name, crm.jobs.batchDelayMs, crm.jobs.batchDelayMs]);
   return row!.n;
 }
 
@@ -172,7 +179,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
         order by (kind = 'sync'), greatest(due_at, not_before) limit 1
      ), claimed as (
        update etlify_record_queue q set claim_token = ?, claimed_until = now() + make_interval(secs => ? / 1000.0),
-              heartbeat_at = now(), due_at = 'infinity'
+              heartbeat_at = now(), due_at = 'infinity', first_requested_at = null
         where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (
           -- the claim condition is re-checked on the locked row version: two workers never claim one record
           select r.crm_name, r.lane, r.resource_type, r.resource_id from etlify_record_queue r join head on head.kind = r.kind and head.entity = r.entity
@@ -205,17 +212,21 @@ export async function claimRecordsById(
        from unnest(?::text[]) as id order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
-       kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
+       first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
     [crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
   return toClaim(token, crm.name, rows);
 }
 
-/** The earliest time one of these records can be claimed again (now, if one of them is free). */
+/**
+ * When to try claiming these records again: when the first one's wait ends, or shortly while another
+ * worker holds them (a claim usually ends long before its lease does).
+ */
 export async function claimableAt(em: EntityManager, crm: string, type: string, ids: string[]): Promise<Date> {
   const [row] = await query<{ at: Date }>(em,
-    `select coalesce(min(case when claim_token is not null then claimed_until else greatest(not_before, now()) end), now()) as at
+    `select coalesce(min(case when claim_token is not null then least(claimed_until, now() + interval '100 milliseconds')
+                              else greatest(not_before, now()) end), now()) as at
        from etlify_record_queue where crm_name = ? and lane = 'record' and resource_type = ? and resource_id = any(?::text[])`,
     [crm, type, ids]);
   return new Date(row!.at);

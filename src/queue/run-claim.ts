@@ -87,7 +87,7 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
 }
 
 export interface RunNowOptions {
-  /** Rounds of claiming and sending at most. */
+  /** Rounds of sending at most (waiting for a busy record is not one). */
   attempts: number;
   /** How long to wait, in all, for records that are held or retrying. */
   maxWaitMs: number;
@@ -106,11 +106,14 @@ export async function runNow(
   const deadline = Date.now() + options.maxWaitMs;
   const final = new Map<string, ClaimOutcome>();
   let pending = target.ids;
-  for (let round = 1; pending.length && round <= options.attempts; round++) {
+  for (let attempts = 0; pending.length;) {
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
-    for (const outcome of claim ? await runClaim(etlify, em, crm, claim, { batch: options.batch }) : []) final.set(outcome.id, outcome);
+    if (claim) {
+      attempts++;
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch })) final.set(outcome.id, outcome);
+    }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
-    if (!pending.length || round === options.attempts) break;
+    if (!pending.length || attempts >= options.attempts) break;
     const at = (await claimableAt(em, crm.name, target.type, pending)).getTime();
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));

@@ -56,8 +56,8 @@ export async function runConvergenceScenario(options: ScenarioOptions): Promise<
   const simulator = await startHubspotSimulator({
     rateLimit: { maxRequests: 100, perMs: 10_000 },
     faults: {
-      rateLimitProbability: 0.03, serverErrorProbability: 0.03, resetProbability: 0.02,
-      resetAfterApplyProbability: 0.03, lateProbability: 0.03, lateMs: LATE_MS,
+      rateLimitProbability: 0.08, serverErrorProbability: 0.08, resetProbability: 0.05,
+      resetAfterApplyProbability: 0.08, lateProbability: 0.08, lateMs: LATE_MS,
     },
   });
   const children: ChildProcess[] = [];
