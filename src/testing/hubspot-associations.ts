@@ -5,6 +5,11 @@
  * `/crm/v4/associations/{from}/{to}/batch/{create,associate/default,archive,labels/archive,read}`.
  */
 import { HUBSPOT_DEFINED_TYPES as HUBSPOT_DEFINED } from '../adapters/hubspot/association-types.ts';
+import { batchAnswer, errorResponse, inputsOf, isInput } from './hubspot-answers.ts';
+import type { SimulatorResponse } from './simulator-server.ts';
+
+/** Inputs per v4 association batch request. */
+const MAX_ASSOCIATION_INPUTS = 2_000;
 
 export interface AssociationType {
   associationCategory: string;
@@ -21,12 +26,12 @@ export function canonicalType(type: string): string {
   return lower in OBJECT_TYPE_IDS ? lower : `${lower}s` in OBJECT_TYPE_IDS ? `${lower}s` : type;
 }
 
-export function objectTypeId(type: string): string {
+function objectTypeId(type: string): string {
   return OBJECT_TYPE_IDS[type] ?? type;
 }
 
 /** The default (unlabelled) type from → to, when HubSpot defines one. */
-export function defaultType(from: string, to: string): AssociationType | undefined {
+function defaultType(from: string, to: string): AssociationType | undefined {
   const known = HUBSPOT_DEFINED[`${from}→${to}`];
   return known ? { associationCategory: 'HUBSPOT_DEFINED', associationTypeId: known.default } : undefined;
 }
@@ -40,7 +45,7 @@ function inverseOf(from: string, to: string, type: AssociationType): Association
 }
 
 /** HubSpot labels its primary types ("Primary") and leaves the default one unlabelled. */
-export function labelOf(from: string, to: string, type: AssociationType): string | null {
+function labelOf(from: string, to: string, type: AssociationType): string | null {
   return type.associationCategory === 'HUBSPOT_DEFINED' && HUBSPOT_DEFINED[`${from}→${to}`]?.primary === type.associationTypeId ? 'Primary' : null;
 }
 
@@ -115,5 +120,79 @@ export class AssociationStore {
 
   clear(): void {
     this.#edges.clear();
+  }
+}
+
+const idOf = (value: unknown) => (isInput(value) ? String(value.id ?? '') : '');
+
+/** `POST /crm/v4/associations/{from}/{to}/batch/{action}`; `exists` tells whether an object is live. */
+export function associationBatch(
+  links: AssociationStore,
+  exists: (type: string, id: string) => boolean,
+  from: string,
+  to: string,
+  action: string,
+  body: unknown,
+): SimulatorResponse {
+  const inputs = inputsOf(body, MAX_ASSOCIATION_INPUTS);
+  if (!Array.isArray(inputs)) return inputs;
+  const results: unknown[] = [];
+  const errors: unknown[] = [];
+  const missing = (fromId: string, toIds: string[]) => {
+    const gone = [!exists(from, fromId) ? fromId : undefined, ...toIds.filter((id) => !exists(to, id))].filter((id) => id !== undefined);
+    if (gone.length === 0) return false;
+    errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: `No object with id ${gone.join(', ')}`, context: { ids: gone } });
+    return true;
+  };
+  switch (action) {
+    case 'create':
+    case 'associate/default':
+      for (const input of inputs) {
+        const [fromId, toId] = [idOf(input.from), idOf(input.to)];
+        const types = action === 'create' ? (Array.isArray(input.types) ? (input.types.filter(isInput) as unknown as AssociationType[]) : []) : [defaultType(from, to)].filter((t) => t !== undefined);
+        const invalid = types.length === 0 ? `No association type given between ${from} and ${to}` : types.map((t) => invalidType(from, to, t)).find(Boolean);
+        if (invalid) {
+          errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: invalid, context: { ids: [fromId] } });
+          continue;
+        }
+        if (missing(fromId, [toId])) continue;
+        for (const type of types) links.add(from, fromId, to, toId, type);
+        results.push(
+          action === 'create'
+            ? { fromObjectTypeId: objectTypeId(from), fromObjectId: fromId, toObjectTypeId: objectTypeId(to), toObjectId: toId, labels: [] }
+            : { associationSpec: types[0], from: { id: fromId }, to: { id: toId } },
+        );
+      }
+      if (action === 'create') return batchAnswer(results, errors, 201);
+      // The default-association endpoint answers 200 with any errors in the body (no 207 in its contract).
+      return { ...batchAnswer(results, errors), status: 200 };
+    case 'archive':
+      for (const input of inputs) {
+        const toIds = Array.isArray(input.to) ? input.to.map(idOf) : [];
+        for (const toId of toIds) links.remove(from, idOf(input.from), to, toId);
+      }
+      return { status: 204 };
+    case 'labels/archive':
+      for (const input of inputs) {
+        const types = Array.isArray(input.types) ? (input.types.filter(isInput) as unknown as AssociationType[]) : [];
+        links.remove(from, idOf(input.from), to, idOf(input.to), types);
+      }
+      return { status: 204 };
+    case 'read':
+      for (const input of inputs) {
+        const fromId = String(input.id ?? '');
+        if (missing(fromId, [])) continue;
+        const found = links.of(from, fromId, to);
+        results.push({
+          from: { id: fromId },
+          to: [...found].map(([toObjectId, types]) => ({
+            toObjectId,
+            associationTypes: types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId, label: labelOf(from, to, t) })),
+          })),
+        });
+      }
+      return batchAnswer(results, errors);
+    default:
+      return errorResponse(404, 'OBJECT_NOT_FOUND', `Unknown association batch action: ${action}`);
   }
 }

@@ -5,15 +5,8 @@
  * injection. Every behaviour is sourced in docs/adapters.md ("What the simulators reproduce").
  */
 import { randomUUID } from 'node:crypto';
-import {
-  AssociationStore,
-  canonicalType,
-  defaultType,
-  invalidType,
-  labelOf,
-  objectTypeId,
-  type AssociationType,
-} from './hubspot-associations.ts';
+import { batchAnswer, errorResponse, inputsOf, isInput, itemError, type Input } from './hubspot-answers.ts';
+import { associationBatch, AssociationStore, canonicalType, invalidType, type AssociationType } from './hubspot-associations.ts';
 import { byId, comparable, ObjectStore, tokensOf, type StoredObject } from './hubspot-store.ts';
 import {
   SlidingWindow,
@@ -67,10 +60,7 @@ export interface HubspotSimulator extends SimulatorControls {
   associations(fromType: string, fromId: string, toType: string): HubspotAssociation[];
 }
 
-type Input = Record<string, unknown>;
-
 const MAX_BATCH_INPUTS = 100;
-const MAX_ASSOCIATION_INPUTS = 2_000;
 const MAX_LIST_LIMIT = 100;
 const MAX_SEARCH_LIMIT = 200;
 const MAX_SEARCH_RESULTS = 10_000;
@@ -82,23 +72,6 @@ const MAX_PROPERTY_LENGTH = 65_536;
 const AUTH_MESSAGE =
   'Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview';
 const LABELS: Record<string, string> = { contacts: 'Contact', companies: 'Company', deals: 'Deal', tickets: 'Ticket' };
-
-function isInput(value: unknown): value is Input {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function errorResponse(status: number, category: string, message: string, extra: Record<string, unknown> = {}): SimulatorResponse {
-  const correlationId = randomUUID();
-  return {
-    status,
-    body: { status: 'error', message, correlationId, category, ...extra },
-    headers: { 'x-hubspot-correlation-id': correlationId },
-  };
-}
-
-function itemError(category: string, message: string, id: unknown, objectWriteTraceId?: unknown): Input {
-  return { status: 'error', category, message, context: { ids: [String(id)] }, ...(objectWriteTraceId === undefined ? {} : { objectWriteTraceId }) };
-}
 
 /** Query values that may be repeated (`properties=a&properties=b`) or comma-separated. */
 function listParam(value: string | string[] | undefined): string[] | undefined {
@@ -357,21 +330,6 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
 
   // ─── batch endpoints ────────────────────────────────────────────────────────────────────────
 
-  const batchAnswer = (results: unknown[], errors: unknown[], okStatus = 200): SimulatorResponse => {
-    const now = new Date().toISOString();
-    return {
-      status: errors.length > 0 ? 207 : okStatus,
-      body: {
-        status: 'COMPLETE',
-        results,
-        ...(errors.length > 0 ? { numErrors: errors.length, errors } : {}),
-        requestedAt: now,
-        startedAt: now,
-        completedAt: now,
-      },
-    };
-  };
-
   const written = (object: StoredObject, input: Input, extra: Input = {}) => ({
     ...view(object),
     ...extra,
@@ -459,14 +417,6 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     return batchAnswer(results, errors);
   };
 
-  const inputsOf = (body: unknown, max: number): Input[] | SimulatorResponse => {
-    if (!isInput(body) || !Array.isArray(body.inputs)) return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `inputs` is required');
-    if (body.inputs.length > max) {
-      return errorResponse(400, 'VALIDATION_ERROR', `The maximum number of inputs supported in a batch request is ${max}. Please reduce the number of items and try again`);
-    }
-    return body.inputs.filter(isInput);
-  };
-
   const batch = (type: string, action: string, body: unknown): SimulatorResponse => {
     const inputs = inputsOf(body, MAX_BATCH_INPUTS);
     if (!Array.isArray(inputs)) return inputs;
@@ -487,74 +437,6 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
   };
 
-  // ─── v4 association batches ─────────────────────────────────────────────────────────────────
-
-  const idOf = (value: unknown) => (isInput(value) ? String(value.id ?? '') : '');
-
-  const associationBatch = (from: string, to: string, action: string, body: unknown): SimulatorResponse => {
-    const inputs = inputsOf(body, MAX_ASSOCIATION_INPUTS);
-    if (!Array.isArray(inputs)) return inputs;
-    const results: unknown[] = [];
-    const errors: unknown[] = [];
-    const missing = (fromId: string, toIds: string[]) => {
-      const gone = [!store.get(from, fromId) ? fromId : undefined, ...toIds.filter((id) => !store.get(to, id))].filter((id) => id !== undefined);
-      if (gone.length === 0) return false;
-      errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: `No object with id ${gone.join(', ')}`, context: { ids: gone } });
-      return true;
-    };
-    switch (action) {
-      case 'create':
-      case 'associate/default':
-        for (const input of inputs) {
-          const [fromId, toId] = [idOf(input.from), idOf(input.to)];
-          const types = action === 'create' ? (Array.isArray(input.types) ? (input.types.filter(isInput) as unknown as AssociationType[]) : []) : [defaultType(from, to)].filter((t) => t !== undefined);
-          const invalid = types.length === 0 ? `No association type given between ${from} and ${to}` : types.map((t) => invalidType(from, to, t)).find(Boolean);
-          if (invalid) {
-            errors.push({ status: 'error', category: 'VALIDATION_ERROR', message: invalid, context: { ids: [fromId] } });
-            continue;
-          }
-          if (missing(fromId, [toId])) continue;
-          for (const type of types) links.add(from, fromId, to, toId, type);
-          results.push(
-            action === 'create'
-              ? { fromObjectTypeId: objectTypeId(from), fromObjectId: fromId, toObjectTypeId: objectTypeId(to), toObjectId: toId, labels: [] }
-              : { associationSpec: types[0], from: { id: fromId }, to: { id: toId } },
-          );
-        }
-        if (action === 'create') return batchAnswer(results, errors, 201);
-        // The default-association endpoint answers 200 with any errors in the body (no 207 in its contract).
-        return { ...batchAnswer(results, errors), status: 200 };
-      case 'archive':
-        for (const input of inputs) {
-          const toIds = Array.isArray(input.to) ? input.to.map(idOf) : [];
-          for (const toId of toIds) links.remove(from, idOf(input.from), to, toId);
-        }
-        return { status: 204 };
-      case 'labels/archive':
-        for (const input of inputs) {
-          const types = Array.isArray(input.types) ? (input.types.filter(isInput) as unknown as AssociationType[]) : [];
-          links.remove(from, idOf(input.from), to, idOf(input.to), types);
-        }
-        return { status: 204 };
-      case 'read':
-        for (const input of inputs) {
-          const fromId = String(input.id ?? '');
-          if (missing(fromId, [])) continue;
-          const found = links.of(from, fromId, to);
-          results.push({
-            from: { id: fromId },
-            to: [...found].map(([toObjectId, types]) => ({
-              toObjectId,
-              associationTypes: types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId, label: labelOf(from, to, t) })),
-            })),
-          });
-        }
-        return batchAnswer(results, errors);
-      default:
-        return errorResponse(404, 'OBJECT_NOT_FOUND', `Unknown association batch action: ${action}`);
-    }
-  };
-
   // ─── routing ────────────────────────────────────────────────────────────────────────────────
 
   const knownType = (type: string) => options.objectTypes === undefined || options.objectTypes.includes(type);
@@ -567,7 +449,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       const [from, to] = [canonicalType(segments[3]!), canonicalType(segments[4]!)];
       if (!knownType(from)) return unknownType(from);
       if (!knownType(to)) return unknownType(to);
-      return associationBatch(from, to, segments.slice(6).join('/'), body);
+      return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, segments.slice(6).join('/'), body);
     }
     if (segments[0] !== 'crm' || segments[1] !== 'v3' || segments[2] !== 'objects' || !segments[3]) {
       return errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
