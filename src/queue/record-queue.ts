@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { query } from '../state/sql.ts';
-import { PROCESS_TASK } from './requests.ts';
 
 /**
  * The per-record queue: where ordering and exclusivity live, and nowhere else.
@@ -49,10 +48,13 @@ export interface RecordClaim {
   items: ClaimedItem[];
 }
 
-/** How a claimed record ended: `done` (whatever the result), or to be tried again after `delayMs`. */
+/**
+ * How a claimed record ended: `done` (whatever the result), to be tried again after `delayMs`
+ * (`retry`, `uncertain`), or handed back untried (`release`: a shutdown began).
+ */
 export interface Settlement {
   item: ClaimedItem;
-  outcome: 'done' | 'retry' | 'uncertain';
+  outcome: 'done' | 'retry' | 'uncertain' | 'release';
   delayMs?: number;
   error?: string;
 }
@@ -166,8 +168,7 @@ function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | un
 
 /**
  * Claims up to `max` due records of one CRM that share the kind and entity of the most urgent one
- * (removals and dependency fan-outs first). Leaves behind a wake-up job at the end of the lease, so a
- * claim whose worker dies is recovered even if nothing else happens.
+ * (removals and dependency fan-outs first).
  */
 export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
   const token = randomUUID();
@@ -186,13 +187,9 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
            where r.crm_name = ? and r.claim_token is null and greatest(r.due_at, r.not_before) <= now()
            order by greatest(r.due_at, r.not_before), r.resource_id limit ? for update of r skip locked)
         returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type
-     ), guard as (
-       select graphile_worker.add_job(?, json_build_object('crm', ?::text), job_key => ?,
-                run_at => now() + make_interval(secs => ? / 1000.0 + 1), max_attempts => ?)
-        where exists (select 1 from claimed)
      )
-     select claimed.* from claimed left join guard on true`,
-    [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max, PROCESS_TASK, crm.name, `etlify:${crm.name}:lease`, leaseMs, crm.jobs.maxAttempts]);
+     select * from claimed`,
+    [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max]);
   return toClaim(token, crm.name, rows);
 }
 
@@ -264,12 +261,12 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
             due_at = case when s.outcome = 'done' then q.due_at else least(q.due_at, now()) end,
             kind = case when s.outcome = 'done' and q.kind in ('delete', 'forget') then (case when q.resync then 'sync' else q.kind end) else q.kind end,
             resync = case when s.outcome = 'done' then false else q.resync end,
-            attempts = case when s.outcome = 'done' then 0 else q.attempts + 1 end,
+            attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts else q.attempts + 1 end,
             -- rounded up to the next half second: records failing around the same time come back
             -- together, as one batch, instead of one request each
-            not_before = case when s.outcome = 'done' then '-infinity'::timestamptz
+            not_before = case s.outcome when 'done' then '-infinity'::timestamptz when 'release' then q.not_before
                               else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) * 2) / 2)) end,
-            last_error = case when s.outcome = 'done' then null else s.error end
+            last_error = case s.outcome when 'done' then null when 'release' then q.last_error else s.error end
        from s
       where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
         and not (s.outcome = 'done' and q.generation = s.generation)`,

@@ -24,6 +24,10 @@ export interface RunClaimOptions {
   fanOut?: (ids: string[]) => Promise<void>;
   /** Use the adapter's batch calls. Default true. */
   batch?: boolean;
+  /** Records sent together (the claim is worked on in chunks of this size). Default: the whole claim. */
+  chunkSize?: number;
+  /** A graceful shutdown began: the chunks not started yet are handed back, due at once. */
+  stopping?: () => boolean;
 }
 
 /**
@@ -60,14 +64,31 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   }
 }
 
+/** The claim's work, chunk by chunk; chunks not started when a shutdown begins are `released`. */
 async function work(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, context: AdapterCallContext, options: RunClaimOptions): Promise<ClaimOutcome[]> {
-  const ids = claim.items.map(i => i.id);
+  const outcomes: ClaimOutcome[] = [];
+  const size = options.chunkSize ?? claim.items.length;
+  for (let start = 0; start < claim.items.length; start += size) {
+    const chunk = claim.items.slice(start, start + size);
+    if (start > 0 && (options.stopping?.() || context.signal?.aborted)) {
+      outcomes.push(...chunk.map(i => ({ id: i.id, result: 'released' })));
+      continue;
+    }
+    outcomes.push(...await workOn(etlify, em, crm, claim, chunk, context, options));
+  }
+  return outcomes;
+}
+
+async function workOn(
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, chunk: RecordClaim['items'], context: AdapterCallContext, options: RunClaimOptions,
+): Promise<ClaimOutcome[]> {
+  const ids = chunk.map(i => i.id);
   if (claim.kind === 'dependents') {
     await options.fanOut!(ids);
     return ids.map(id => ({ id, result: 'queued' }));
   }
   if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context });
-  const items = claim.items.map(i => ({ type: claim.type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType }));
+  const items = chunk.map(i => ({ type: claim.type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType }));
   return deleteFromCrm(etlify, em, crm.name, items, { context, remote: claim.kind === 'delete' });
 }
 
@@ -77,6 +98,7 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
   const jitters = new Map<unknown, number>();
   return claim.items.map((item, i): Settlement => {
     const outcome = outcomes[i]!;
+    if (outcome.result === 'released') return { item, outcome: 'release' };
     if (outcome.result !== 'retry') return { item, outcome: 'done' };
     let jitter = jitters.get(outcome.error);
     if (jitter === undefined) jitters.set(outcome.error, jitter = Math.random());

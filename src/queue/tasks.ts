@@ -16,7 +16,7 @@ export interface TaskOptions {
    * killed worker's records are taken over once it has passed. Default 30 s.
    */
   claimLeaseMs?: number;
-  /** Chunks a job processes before it hands over to a fresh job (fairness, shutdown latency). Default 50. */
+  /** Claims (of up to ten batches each) a job processes before it hands over to a fresh job (fairness). Default 50. */
   chunksPerJob?: number;
   /** Set when the worker begins a graceful shutdown: jobs finish their chunk and stop claiming. */
   stopping?: () => boolean;
@@ -37,7 +37,10 @@ export function etlifyTaskList(orm: MikroORM, options: TaskOptions = {}): TaskLi
   };
 }
 
-/** Claims and processes the due records of one CRM, a batch at a time, until none is due. */
+/** Batches claimed at once: one claim and one release per ten batch requests. */
+const BATCHES_PER_CLAIM = 10;
+
+/** Claims and processes the due records of one CRM, a claim at a time, until none is due. */
 async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, helpers: JobHelpers): Promise<void> {
   const etlify = Etlify.of(orm);
   if (!etlify.crms.has(crmName)) {
@@ -48,14 +51,23 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
   if (!crm.enabled) return;
   const leaseMs = options.claimLeaseMs ?? DEFAULT_LEASE_MS;
   const em = orm.em.fork({ clear: true, useContext: false });
-  for (let chunks = 0; chunks < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted; chunks++) {
+  const wake = (jobKey: string, runAt?: Date) => helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:${jobKey}`, runAt, maxAttempts: crm.jobs.maxAttempts });
+  const claimSize = crm.jobs.batchSize * BATCHES_PER_CLAIM;
+  for (let claims = 0; claims < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted; claims++) {
     await ingest(em, crm);
-    const claim = await claimRecords(em, crm, crm.jobs.batchSize, leaseMs);
+    const claim = await claimRecords(em, crm, claimSize, leaseMs);
     if (!claim) break;
-    await runClaim(etlify, em, crm, claim, { leaseMs, signal: helpers.abortSignal, fanOut: ids => queueDependents(em, crm, claim.entity, ids) });
+    // should this worker die, a job at the end of the lease recovers its claims even if nothing else runs
+    if (claims === 0) await wake('lease', new Date(Date.now() + leaseMs + 1000));
+    // a full claim: there may be more, for another lane of this CRM (one record is still never in two)
+    if (claim.items.length === claimSize) await wake('lane');
+    await runClaim(etlify, em, crm, claim, {
+      leaseMs, signal: helpers.abortSignal, stopping: options.stopping, chunkSize: crm.jobs.batchSize,
+      fanOut: ids => queueDependents(em, crm, claim.entity, ids),
+    });
   }
   const due = await nextDueAt(em, crm);
-  if (due) await helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:at:${due.getTime()}`, runAt: due, maxAttempts: crm.jobs.maxAttempts });
+  if (due) await wake(`at:${due.getTime()}`, due);
 }
 
 /**
