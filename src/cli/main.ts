@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // The `etlify` command: migrate, worker, sync, status, plan, reset, init. Run `etlify --help`.
+import './check-node.ts';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { describeError } from '../errors.ts';
 import { EXIT, UsageError } from './output.ts';
