@@ -6,7 +6,7 @@ export { CrmSynchronisation, PendingSync } from './state/entities.ts';
 export { migrateEtlify } from './state/migrate.ts';
 export { etlifyMigrations } from '../migrations/index.ts';
 export { payloadDigest, normalizePayload } from './sync/digest.ts';
-export { runWorker, type WorkerOptions } from './queue/worker.ts';
+export { runWorker, runWorkerOnce, type WorkerOptions } from './queue/worker.ts';
 export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
 export { PROCESS_TASK } from './queue/requests.ts';
 export {

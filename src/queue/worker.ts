@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/core';
-import { Logger, makeWorkerUtils, run, type Runner, type TaskList } from 'graphile-worker';
+import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList } from 'graphile-worker';
 import pg from 'pg';
 import { pgPoolOf } from '../state/migrate.ts';
 import { wakePendingCrms } from './sweep.ts';
@@ -53,4 +53,16 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   const utils = await makeWorkerUtils({ pgPool, logger: options.logger ?? quietLogger });
   try { await wakePendingCrms(orm, utils); } finally { await utils.release(); }
   return runner;
+}
+
+/**
+ * Runs the jobs that are due now (Etlify's, after waking CRMs with leftover requests, and the
+ * application's), then returns: `etlify worker --once`, for cron and CI. Jobs due later are left.
+ */
+export async function runWorkerOnce(orm: MikroORM, options: Pick<WorkerOptions, 'concurrency' | 'taskList' | 'logger' | 'claimLeaseMs' | 'chunksPerJob'> = {}): Promise<void> {
+  const pgPool = await pgPoolOf(orm);
+  const logger = options.logger ?? quietLogger;
+  const utils = await makeWorkerUtils({ pgPool, logger });
+  try { await wakePendingCrms(orm, utils); } finally { await utils.release(); }
+  await runOnce({ pgPool, concurrency: options.concurrency ?? 4, logger, taskList: { ...options.taskList, ...etlifyTaskList(orm, options) } });
 }

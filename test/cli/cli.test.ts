@@ -101,7 +101,7 @@ describe('etlify CLI', function () {
     const { code, stdout } = await cli(['sync', '--json', '--entity', 'User']);
     expect(code).to.equal(0);
     expect(JSON.parse(stdout)).to.include({ total: 1 });
-    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--concurrency', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--jobs', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     worker.stdout!.on('data', chunk => { output += chunk; });
     const exited = new Promise<number | null>(resolve => worker.once('exit', resolve));
