@@ -69,7 +69,7 @@ describe('documentation samples', function () {
             // in its scratch folder, as in a user's project: files MikroORM writes next to the working
             // directory (a migration snapshot) stay out of the checkout
             cwd: folder, timeout: 90_000,
-            env: { ...process.env, DATABASE_URL: db.url, HUBSPOT_TOKEN: 'docs-token', AIRTABLE_TOKEN: 'docs-token', ETLIFY_DOCS_HUBSPOT_URL: simulator.url },
+            env: { ...process.env, DATABASE_URL: db.url, HUBSPOT_TOKEN: 'docs-token', AIRTABLE_TOKEN: 'docs-token', ETLIFY_DOCS_HUBSPOT_URL: simulator.url, HUBSPOT_BASE_URL: simulator.url },
           });
         } catch (error) {
           const e = error as { stderr?: string; stdout?: string; message: string };
