@@ -114,6 +114,15 @@ export interface CrmAdapter {
    * it leaves out, e.g. HubSpot's search endpoint).
    */
   readonly defaultRateLimit?: RateLimitOptions;
+  /** Default of the CRM's `jobs.unknownOutcomeWaitMs` (see there). */
+  readonly unknownOutcomeWaitMs?: number;
+  /**
+   * The value under which the CRM files an object's unique property, when the CRM treats different
+   * values as equal (HubSpot: emails are trimmed and lower-cased). Two records with the same identity
+   * would write to one CRM object: the second is refused before anything is sent. Default: the value
+   * as a string.
+   */
+  identityOf?(objectType: string, idProperty: string, value: unknown): string | undefined;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
   /** Releases connections (`etlify.close()` calls it for every registered CRM). */
@@ -156,6 +165,13 @@ export interface CrmJobOptions {
   batchDelayMs?: number;
   /** Records per batch job. Default: the adapter's `maxBatchSize`, else 100. */
   batchSize?: number;
+  /**
+   * How long a write whose outcome is unknown (timed out, connection lost after sending, worker killed)
+   * may still be applied by the CRM, counted from when the client gave up. The record is not sent again
+   * before this wait is over, so the late write can never land after a newer one. Default: the
+   * adapter's `unknownOutcomeWaitMs`, else 20 s.
+   */
+  unknownOutcomeWaitMs?: number;
 }
 
 // ─── Entity declaration ──────────────────────────────────────────────────────────────────────────

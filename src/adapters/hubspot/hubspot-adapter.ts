@@ -151,6 +151,12 @@ export class HubspotAdapter implements CrmAdapter {
     return request.crmIds.map((crmId) => ({ ok: true, crmId }));
   }
 
+  /** HubSpot files contact emails trimmed and lower-cased: `USER5@example.com ` and `user5@example.com` are one contact. */
+  identityOf(_objectType: string, idProperty: string, value: unknown): string | undefined {
+    if (value == null || value === '') return undefined;
+    return idProperty === 'email' ? String(value).trim().toLowerCase() : String(value);
+  }
+
   secrets(): string[] {
     return this.#client.secrets();
   }
