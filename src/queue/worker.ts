@@ -141,6 +141,7 @@ function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number) {
  */
 export async function runWorkerOnce(orm: MikroORM, options: Pick<WorkerOptions, 'concurrency' | 'taskList' | 'logger' | 'claimLeaseMs' | 'chunksPerJob'> = {}): Promise<void> {
   const pgPool = await pgPoolOf(orm);
+  await assertMigrated(pgPool);
   const logger = options.logger ?? quietLogger;
   const utils = await makeWorkerUtils({ pgPool, logger });
   try { await wakePendingCrms(orm, utils); } finally { await utils.release(); }
