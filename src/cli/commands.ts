@@ -67,6 +67,16 @@ function checkSelection(orm: MikroORM, selection: Selection): void {
   }
 }
 
+/**
+ * The worker fails fast on a missing token, where the other commands (which never call a CRM) do
+ * not need one: adapters that can tell without calling the CRM say so through `checkCredentials()`.
+ */
+async function checkCredentials(etlify: Etlify): Promise<void> {
+  for (const crm of etlify.crms.all()) {
+    if (crm.enabled) await (crm.adapter as { checkCredentials?(): Promise<void> }).checkCredentials?.();
+  }
+}
+
 /** graphile-worker's own messages: warnings and errors, plus its job lines at `debug`. */
 function graphileLogger(level: LogLevel): Logger {
   const shown: GraphileLogLevel[] = level === 'debug' ? ['error', 'warning', 'info', 'debug'] : ['error', 'warning'];
@@ -100,6 +110,7 @@ export function commands(program: Command): void {
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
     .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
+      await checkCredentials(etlify);
       const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
       const stopLogging = logBatches(etlify.events, opts.logLevel, line => console.log(opts.json ? JSON.stringify(line) : formatBatch(line)));
       const logger = graphileLogger(opts.logLevel);

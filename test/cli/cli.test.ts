@@ -233,6 +233,18 @@ export default [config, { ...config, contextName: 'bare', extensions: [] }, name
       expect(unknown.stderr.trim()).to.match(/mikro-orm\.config\.js: no MikroORM configuration named 'nope' \(found: default, bare\); pick one with --context or MIKRO_ORM_CONTEXT_NAME$/);
     });
 
+    it('worker checks the credentials of the enabled CRMs at start (adapters that can tell)', async () => {
+      write('mikro-orm.config.js', `import config from ${fixtureConfig};
+import { Etlify, NullAdapter } from ${JSON.stringify(join(root, 'src/index.ts'))};
+class Tokenless extends NullAdapter { async checkCredentials() { throw new Error('HubSpot needs a token: set HUBSPOT_TOKEN'); } }
+const etlify = new Etlify({ crms: { hubspot: { adapter: new Tokenless() }, airtable: { adapter: new Tokenless(), enabled: false } } });
+export default { ...config, extensions: [etlify] };`);
+      const worker = await cli(['worker', '--once'], dir);
+      expect(worker.code).to.equal(1);
+      expect(worker.stderr).to.match(/^etlify: .*HubSpot needs a token: set HUBSPOT_TOKEN/);
+      expect((await cli(['status', '--json'], dir)).code, 'commands that call no CRM need no token').to.equal(0);
+    });
+
     it('a configuration that fails to load exits 2 with its file and the reason; decorators get the TS loader hint', async () => {
       write('mikro-orm.config.js', "throw new Error('DATABASE_URL is not set');");
       const failing = await cli(['status'], dir);
