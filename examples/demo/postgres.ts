@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { startEmbeddedPostgres } from 'etlify/testing';
 
-export async function startDemoPostgres(folder = resolve('.etlify-demo')) {
-  const server = await startEmbeddedPostgres({ dataDir: resolve(folder, 'pg'), port: 54329 });
+export async function startDemoPostgres(folder = resolve('.etlify-demo'), port = Number(process.env.DEMO_PG_PORT ?? 54329)) {
+  const server = await startEmbeddedPostgres({ dataDir: resolve(folder, 'pg'), port });
   return { url: await server.createDatabase('demo'), fresh: server.fresh, stop: server.stop };
 }

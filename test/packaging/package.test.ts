@@ -3,7 +3,7 @@
 // type-check of the Quick start, the Quick start run against `etlify simulate hubspot`, and the
 // installed CLI. Everything happens in a temporary folder, with this repository's pinned Node.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { once } from 'node:events';
@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { HubspotAdapter } from '../../src/index.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createTestDatabase, freePort } from '../support/postgres.ts';
 
 const run = promisify(execFile);
 const root = new URL('../../', import.meta.url).pathname;
@@ -177,6 +177,23 @@ describe('the package, installed in a fresh application', function () {
     expect(worker.stdout).to.match(/^hubspot Contact: 2 record\(s\) in \d+ ms: synced 2$/m);
     const after = JSON.parse((await etlify(['status', '--json'], env)).stdout);
     expect(after[0]).to.include({ total: 2, synced: 2, stale: 0 });
+  });
+
+  it('runs the demo copied as is, with the installs its header lists', async () => {
+    const header = readFileSync(join(root, 'examples/demo/main.ts'), 'utf8');
+    const installs = [...header.matchAll(/^\/\/ {3}(npm install .*)$/gm)].map(m => m[1]!);
+    expect(installs).to.have.length(2);
+    expect(installs[0], 'the README install line').to.equal(installLine);
+    const dev = await sh('npm', [...installs[1]!.split(' ').slice(1), '--no-audit', '--no-fund']);
+    expect(dev.code, dev.stderr).to.equal(0);
+    const demo = join(app, 'demo');
+    mkdirSync(demo);
+    for (const file of readdirSync(join(root, 'examples/demo'))) copyFileSync(join(root, 'examples/demo', file), join(demo, file));
+    const { code, stdout, stderr } = await run(process.execPath, ['main.ts'], { cwd: demo, env: appEnv({ DEMO_PG_PORT: String(await freePort()) }), timeout: 120_000 })
+      .then(r => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+    expect(code, stderr).to.equal(0);
+    expect(stdout).to.match(/HTTP requests for 3400 records/);
+    expect(stdout).to.match(/│ User +│ 2900 +│ 100 +│ 0 +│ 2900 +│/);
   });
 
   it('migrates and reports without a CRM token (pending until adapters check tokens when first used)', async function () {
