@@ -70,6 +70,8 @@ describe('etlify CLI', function () {
     expect(stdout).to.match(/error {5}User 1: SerializationError/);
     expect(stdout).to.match(/create {4}User 2\n {12}\{[^\n]*"email":"cli1@example.test"/);
     expect(simulator.requests.length).to.equal(before);
+    // with nothing stale: that line only, without the note about digests
+    expect((await cli(['plan', '--entity', 'Company'])).stdout).to.equal('nothing is stale\n');
   });
 
   it('sync --inline syncs the stale records and exits 3 because one record failed', async () => {
