@@ -28,6 +28,7 @@ export class Migration20261129000003_EtlifyRecordQueue extends EtlifyMigration {
       object_type text null,
       resync boolean not null default false,
       generation integer not null default 1,
+      first_requested_at timestamptz null,
       due_at timestamptz not null,
       not_before timestamptz not null default '-infinity',
       attempts integer not null default 0,

@@ -79,6 +79,12 @@ export type BatchItemResult =
   | { ok: true; crmId: string; created?: boolean }
   | { ok: false; error: Error };
 
+export interface FindRequest {
+  objectType: string;
+  idProperty: string;
+  value: string;
+}
+
 export interface DeleteRequest {
   objectType: string;
   crmId: string;
@@ -114,6 +120,11 @@ export interface CrmAdapter {
    * it leaves out, e.g. HubSpot's search endpoint).
    */
   readonly defaultRateLimit?: RateLimitOptions;
+  /**
+   * Finds an object by its unique property. Used to delete the object of a removed record whose create
+   * had an unknown outcome (the CRM may hold an object Etlify never learnt the id of).
+   */
+  findId?(request: FindRequest, context?: AdapterCallContext): Promise<string | undefined>;
   /** Default of the CRM's `jobs.unknownOutcomeWaitMs` (see there). */
   readonly unknownOutcomeWaitMs?: number;
   /**

@@ -87,7 +87,9 @@ export class CaptureSubscriber implements EventSubscriber {
       }
     }
     for (const link of links) requests.push(...linkRequests(index, link, enabled));
-    return { requests, removed };
+    // both sides of a link change report it: one request per record is enough
+    const unique = new Map(requests.map(r => [`${r.kind}\u0000${r.crm}\u0000${r.entity}\u0000${r.id}`, r]));
+    return { requests: [...unique.values()], removed };
   }
 }
 

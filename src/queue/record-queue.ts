@@ -13,13 +13,16 @@ import { PROCESS_TASK } from './requests.ts';
  *   job or inline sync at a time, across every process.
  * - **Coalescing**: requests merged into a row bump its `generation`. A claim that ends with the
  *   generation it took deletes the row; otherwise the row stays, so a change made while the record was
- *   in flight is synced after it. `due_at` is the batching delay, anchored at the first change.
+ *   in flight is synced after it. `due_at` is `batchDelayMs` after the last change (a burst becomes
+ *   one write), but never more than four times that after the first one (a record that never stops
+ *   changing is still sent).
  * - **Per-record waits**: `not_before` is the record's own backoff, the CRM's Retry-After, or the wait
  *   for a write whose outcome is unknown; no request makes the record due before it.
  * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
  *   a sync asked for after the removal runs after the delete (`resync`).
- * - **Leases**: a worker renews its claim (`heartbeat`); a claim whose lease ran out is recovered as an
- *   unknown outcome: its record waits out what the dead worker may still have sent.
+ * - **Leases**: a worker renews its claim (`heartbeat`) and stops sending once it cannot; a claim whose
+ *   lease ran out is recovered as an unknown outcome: its record waits out what the dead worker may
+ *   still have sent.
  */
 
 export type QueueKind = 'sync' | 'delete' | 'forget' | 'dependents';
@@ -54,7 +57,7 @@ export interface Settlement {
   error?: string;
 }
 
-/** Leases last 30 s and are renewed every 10 s: a killed worker's records are taken over within a minute. */
+/** Leases last 30 s and are renewed every 10 s: a killed worker's records are sent again within a minute (lease + unknown-outcome wait). */
 export const DEFAULT_LEASE_MS = 30_000;
 
 const roots = new WeakMap<MetadataStorage, string>();
@@ -98,12 +101,13 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
               (array_agg(crm_id order by seq desc) filter (where crm_id is not null))[1] as crm_id,
               (array_agg(object_type order by seq desc) filter (where object_type is not null))[1] as object_type,
               coalesce(max(seq) filter (where kind = 'sync') > max(seq) filter (where kind in ('delete', 'forget')), false) as resync,
-              min(requested_at) as first_at
+              min(requested_at) as first_at, max(requested_at) as last_at
          from exploded group by lane, type, rid
      ), merged as (
-       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, due_at)
-       select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at + make_interval(secs => ? / 1000.0)
-         from items order by lane, type, rid
+       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at)
+       select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at,
+              least(first_at + 4 * d.delay, last_at + d.delay)
+         from items, (select make_interval(secs => ? / 1000.0) as delay) d order by lane, type, rid
        on conflict (crm_name, lane, resource_type, resource_id) do update set
          kind = case when q.kind = 'delete' or excluded.kind = 'delete' then 'delete'
                      when excluded.kind = 'forget' then 'forget'
@@ -114,35 +118,39 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
          crm_id = coalesce(excluded.crm_id, q.crm_id),
          object_type = coalesce(excluded.object_type, q.object_type),
          generation = q.generation + 1,
-         due_at = least(q.due_at, excluded.due_at)
+         first_requested_at = coalesce(q.first_requested_at, excluded.first_requested_at),
+         -- debounced from the newest change, capped from the oldest one still waiting (a claimed row's
+         -- infinite due time is not a change: the excluded row's own time counts then)
+         due_at = least(coalesce(q.first_requested_at, excluded.first_requested_at) + 4 * make_interval(secs => ? / 1000.0),
+                        greatest(nullif(q.due_at, 'infinity'), excluded.due_at))
        returning 1
      )
      select (select count(*) from taken)::int as n, (select count(*) from merged)::int as merged`,
-    [crm.name, INGEST_ROWS, rootsOf(em.getMetadata()), crm.name, crm.jobs.batchDelayMs]);
+    [crm.name, INGEST_ROWS, rootsOf(em.getMetadata()), crm.name, crm.jobs.batchDelayMs, crm.jobs.batchDelayMs]);
   return row!.n;
 }
 
 /**
- * Claims the lease of records whose lease ran out (their worker died or lost the database): their
- * records may have been sent, so each one waits as long as an unknown outcome does and its digest is
- * forgotten (a later sync sends it again even if unchanged).
+ * The first CTEs of every claim: records whose lease ran out (their worker died, or lost the database)
+ * may have been sent, so each waits as long as an unknown outcome does, and its digest is forgotten (a
+ * later sync sends it again even if unchanged). Parameters: unknown-outcome wait, CRM, CRM.
  */
-async function recoverExpiredClaims(em: EntityManager, crm: RegisteredCrm): Promise<void> {
-  await query(em,
-    `with expired as (
-       update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
-              due_at = least(q.due_at, now()), generation = q.generation + 1,
-              -- the worker renewed every third of its lease: it sent nothing after heartbeat + lease / 3
-              not_before = greatest(q.not_before, q.heartbeat_at + (q.claimed_until - q.heartbeat_at) / 3 + make_interval(secs => ? / 1000.0)),
-              last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
-        where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
-        returning q.kind, q.resource_type, q.resource_id
-     )
-     update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
-       from expired e
-      where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id`,
-    [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name]);
-}
+const RECOVER_EXPIRED_CLAIMS = `
+  expired as (
+    update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
+           due_at = least(q.due_at, now()), generation = q.generation + 1,
+           -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
+           not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
+           last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
+     where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
+     returning q.kind, q.resource_type, q.resource_id
+  ), uncertain as (
+    update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
+      from expired e
+     where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
+  )`;
+
+const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
 
 interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null }
 
@@ -162,16 +170,16 @@ function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | un
  * claim whose worker dies is recovered even if nothing else happens.
  */
 export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
-  await recoverExpiredClaims(em, crm);
   const token = randomUUID();
+  // recovered records are not due before their wait ends: this statement cannot claim them
   const rows = await query<ClaimRow>(em,
-    `with head as (
+    `with ${RECOVER_EXPIRED_CLAIMS}, head as (
        select kind, entity from etlify_record_queue
         where crm_name = ? and claim_token is null and greatest(due_at, not_before) <= now()
         order by (kind = 'sync'), greatest(due_at, not_before) limit 1
      ), claimed as (
        update etlify_record_queue q set claim_token = ?, claimed_until = now() + make_interval(secs => ? / 1000.0),
-              heartbeat_at = now(), due_at = 'infinity'
+              heartbeat_at = now(), due_at = 'infinity', first_requested_at = null
         where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (
           -- the claim condition is re-checked on the locked row version: two workers never claim one record
           select r.crm_name, r.lane, r.resource_type, r.resource_id from etlify_record_queue r join head on head.kind = r.kind and head.entity = r.entity
@@ -184,7 +192,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
         where exists (select 1 from claimed)
      )
      select claimed.* from claimed left join guard on true`,
-    [crm.name, token, leaseMs, crm.name, max, PROCESS_TASK, crm.name, `etlify:${crm.name}:lease`, leaseMs, crm.jobs.maxAttempts]);
+    [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max, PROCESS_TASK, crm.name, `etlify:${crm.name}:lease`, leaseMs, crm.jobs.maxAttempts]);
   return toClaim(token, crm.name, rows);
 }
 
@@ -196,25 +204,29 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
 export async function claimRecordsById(
   em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
 ): Promise<RecordClaim | undefined> {
-  await recoverExpiredClaims(em, crm);
   const token = randomUUID();
   const rows = await query<ClaimRow>(em,
-    `insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
+    `with ${RECOVER_EXPIRED_CLAIMS}
+     insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
      select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
        from unnest(?::text[]) as id order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
-       kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
+       first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
-    [crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+    [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
   return toClaim(token, crm.name, rows);
 }
 
-/** The earliest time one of these records can be claimed again (now, if one of them is free). */
+/**
+ * When to try claiming these records again: when the first one's wait ends, or shortly while another
+ * worker holds them (a claim usually ends long before its lease does).
+ */
 export async function claimableAt(em: EntityManager, crm: string, type: string, ids: string[]): Promise<Date> {
   const [row] = await query<{ at: Date }>(em,
-    `select coalesce(min(case when claim_token is not null then claimed_until else greatest(not_before, now()) end), now()) as at
+    `select coalesce(min(case when claim_token is not null then least(claimed_until, now() + interval '100 milliseconds')
+                              else greatest(not_before, now()) end), now()) as at
        from etlify_record_queue where crm_name = ? and lane = 'record' and resource_type = ? and resource_id = any(?::text[])`,
     [crm, type, ids]);
   return new Date(row!.at);

@@ -34,9 +34,14 @@ export interface RunClaimOptions {
  */
 export async function runClaim(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, options: RunClaimOptions = {}): Promise<ClaimOutcome[]> {
   const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  // Stop sending once the lease may be lost: taken over, or not renewed for half of it (the database
+  // away). Recovery then waits the lease out and the unknown-outcome wait on top.
   const lost = new AbortController();
+  let renewedAt = Date.now();
   const renew = setInterval(() => {
-    heartbeat(em, claim, leaseMs).then(held => { if (held < claim.items.length) lost.abort(); }, () => {});
+    heartbeat(em, claim, leaseMs).then(
+      held => { if (held < claim.items.length) lost.abort(); else renewedAt = Date.now(); },
+      () => { if (Date.now() - renewedAt >= leaseMs / 2) lost.abort(); });
   }, leaseMs / 3);
   const context: AdapterCallContext = {
     budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
@@ -82,7 +87,7 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
 }
 
 export interface RunNowOptions {
-  /** Rounds of claiming and sending at most. */
+  /** Rounds of sending at most (waiting for a busy record is not one). */
   attempts: number;
   /** How long to wait, in all, for records that are held or retrying. */
   maxWaitMs: number;
@@ -101,11 +106,14 @@ export async function runNow(
   const deadline = Date.now() + options.maxWaitMs;
   const final = new Map<string, ClaimOutcome>();
   let pending = target.ids;
-  for (let round = 1; pending.length && round <= options.attempts; round++) {
+  for (let attempts = 0; pending.length;) {
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
-    for (const outcome of claim ? await runClaim(etlify, em, crm, claim, { batch: options.batch }) : []) final.set(outcome.id, outcome);
+    if (claim) {
+      attempts++;
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch })) final.set(outcome.id, outcome);
+    }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
-    if (!pending.length || round === options.attempts) break;
+    if (!pending.length || attempts >= options.attempts) break;
     const at = (await claimableAt(em, crm.name, target.type, pending)).getTime();
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));

@@ -45,7 +45,9 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   const pgPool = ownPool ?? await pgPoolOf(orm);
   await assertMigrated(pgPool);
   const logger = options.logger ?? quietLogger;
-  const survival = surviveDatabaseOutages(pgPool, options.databaseTimeoutMs ?? 60_000);
+  // back from an outage: wake-up jobs whose bookkeeping was lost meanwhile are replaced
+  let wake: () => Promise<void> = async () => {};
+  const survival = surviveDatabaseOutages(pgPool, options.databaseTimeoutMs ?? 60_000, () => wake());
   let stopping = false;
   const crontab = [options.crontab, options.sweepSchedule ? `${options.sweepSchedule} ${SWEEP_TASK} ?id=etlify_sweep` : undefined].filter(Boolean).join('\n');
   let runner: Runner;
@@ -65,10 +67,13 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
     throw error;
   }
   runner.events.on('pool:gracefulShutdown', () => { stopping = true; });
-  const done = Promise.race([runner.promise, survival.gaveUp.then(async error => {
-    await runner.stop(error.message).catch(() => {});
-    throw error;
-  })]).finally(async () => {
+  wake = () => wakePendingCrms(orm, runner);
+  let unavailable: DatabaseUnavailableError | undefined;
+  void survival.gaveUp.then(error => { unavailable = error; return runner.stop(error.message); }).catch(() => {});
+  const done = runner.promise.then(
+    () => { if (unavailable) throw unavailable; },
+    error => { throw unavailable ?? error; },
+  ).finally(async () => {
     survival.release();
     await ownPool?.end();
   });
@@ -101,11 +106,13 @@ function isConnectionError(error: unknown): boolean {
 /**
  * Keeps the process alive through a database outage: idle pool clients dying and graphile-worker's
  * job bookkeeping failing during the outage are logged, not fatal (a job whose completion was lost
- * stays locked and is harmless: Etlify's state lives in its own tables). A probe every few seconds
- * gives up after `timeoutMs` without an answer.
+ * stays locked and is harmless: Etlify's state lives in its own tables, and every CRM with work is
+ * woken again once the database answers). A probe every few seconds gives up after `timeoutMs`
+ * without an answer.
  */
-function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number) {
+function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number, onReconnect: () => Promise<void>) {
   let lastAnswer = Date.now();
+  let down = false;
   let giveUp!: (error: DatabaseUnavailableError) => void;
   const gaveUp = new Promise<DatabaseUnavailableError>(resolve => { giveUp = resolve; });
   const onPoolError = (error: Error) => { if (!isConnectionError(error)) console.error(`etlify worker: idle database connection failed: ${error.message}`); };
@@ -120,7 +127,11 @@ function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number) {
   pool.on('error', onPoolError);
   process.on('unhandledRejection', onRejection);
   const probe = setInterval(() => {
-    pool.query('select 1').then(() => { lastAnswer = Date.now(); }, () => {
+    pool.query('select 1').then(() => {
+      lastAnswer = Date.now();
+      if (down) onReconnect().then(() => { down = false; }, () => {});
+    }, () => {
+      down = true;
       if (Date.now() - lastAnswer > timeoutMs) giveUp(new DatabaseUnavailableError(`PostgreSQL has been unreachable for ${Math.round((Date.now() - lastAnswer) / 1000)} s: the worker stops (a supervisor should restart it)`));
     });
   }, Math.min(5_000, Math.max(100, timeoutMs / 4)));

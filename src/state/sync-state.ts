@@ -10,6 +10,8 @@ export interface SyncStateRow {
   errorCount: number;
   lastSyncedAt: string | null;
   lastOutcome: string | null;
+  /** The identity the record holds in the CRM (see sync/identity.ts). */
+  idKey: string | null;
 }
 
 /** The result of one attempt, to be written to the record's sync-state row. */
@@ -39,7 +41,7 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
     `select statement_timestamp() as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
                  'payloadVersion', payload_version, 'errorCount', error_count,
-                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome))
+                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key))
           from crm_synchronisations
          where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
     [resourceType, crmName, ids]);
@@ -79,11 +81,11 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[])
 }
 
 /** The CRM objects the sync state knows for `ids` (deletes read them when they run, not when queued). */
-export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null }>> {
-  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null }>(em,
-    'select resource_id as id, crm_id, object_type from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
+export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null; idKey: string | null }>> {
+  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null; id_key: string | null }>(em,
+    'select resource_id as id, crm_id, object_type, id_key from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
     [resourceType, crmName, ids]);
-  return new Map(rows.map(r => [r.id, { crmId: r.crm_id, objectType: r.object_type }]));
+  return new Map(rows.map(r => [r.id, { crmId: r.crm_id, objectType: r.object_type, idKey: r.id_key }]));
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { describeError, isRetryable } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
-import type { AdapterCallContext, DeleteResult } from '../interfaces.ts';
+import { declarationsOf } from '../entity/declarations.ts';
+import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces.ts';
 import { forgetCrmObjects, loadCrmObjects } from '../state/sync-state.ts';
 
 export interface DeleteItem {
@@ -40,15 +41,15 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
   const known = await loadCrmObjects(em, type, crmName, items.map(i => i.id));
   const outcomes = new Map<DeleteItem, DeleteOutcome>();
   const targets = items.map(i => ({ ...i, crmId: known.get(i.id)?.crmId ?? i.crmId, objectType: known.get(i.id)?.objectType ?? i.objectType }));
+  if (options.remote !== false) await findUnknownObjects(crm.adapter, entity, crmName, em, targets, known, options.context, (item, error) => outcomes.set(item, failure(item, error)));
   const deletable = targets.filter(i => {
+    if (outcomes.has(i)) return false;
     if (options.remote !== false && i.crmId && i.objectType) return true;
     outcomes.set(i, { id: i.id, result: 'noop' });
     return false;
   });
   const settle = (item: DeleteItem, ok: boolean | undefined, error?: unknown) => {
-    if (error === undefined) outcomes.set(item, { id: item.id, result: ok ? 'deleted' : 'noop' });
-    else if (isRetryable(error)) outcomes.set(item, { id: item.id, result: 'retry', error, retryAfterMs: error.retryAfterMs });
-    else outcomes.set(item, { id: item.id, result: 'error', error });
+    outcomes.set(item, error === undefined ? { id: item.id, result: ok ? 'deleted' : 'noop' } : failure(item, error));
   };
   const started = performance.now();
   for (const group of Map.groupBy(deletable, i => i.objectType!).values()) {
@@ -89,4 +90,30 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
     }
   }
   return targets.map(i => outcomes.get(i)!);
+}
+
+function failure(item: DeleteItem, error: unknown): DeleteOutcome {
+  return isRetryable(error) ? { id: item.id, result: 'retry', error, retryAfterMs: error.retryAfterMs } : { id: item.id, result: 'error', error };
+}
+
+/**
+ * A record whose create had an unknown outcome may have an object in the CRM that Etlify never learnt
+ * the id of. Its sync row still holds the identity it reserved (`id_key`): look the object up by it.
+ */
+async function findUnknownObjects(
+  adapter: CrmAdapter, entity: string, crmName: string, em: EntityManager, targets: DeleteItem[],
+  known: Map<string, { idKey: string | null }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
+): Promise<void> {
+  const config = declarationsOf(em.getMetadata().getByClassName(entity).class).get(crmName);
+  if (!adapter.findId || !config?.idProperty) return;
+  for (const item of targets) {
+    const idKey = known.get(item.id)?.idKey;
+    if (item.crmId || !idKey) continue;
+    try {
+      item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value: idKey }, context)) ?? null;
+      item.objectType ??= config.objectType;
+    } catch (error) {
+      fail(item, error);
+    }
+  }
 }

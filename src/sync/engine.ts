@@ -117,7 +117,7 @@ export async function syncChunk(
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
   };
-  const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })));
+  const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
   for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
   await send(crm, ready.filter(c => !conflicts.has(c.id)), options, succeed, fail);
 

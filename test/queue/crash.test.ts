@@ -19,7 +19,7 @@ describe('worker crash (kill -9 in the middle of a batch)', () => {
     app = await createTestApp({
       etlify: {
         crms: {
-          hubspot: { adapter: new HubspotAdapter({ accessToken: 'crash-test-token', baseUrl: simulator.url }), jobs: { batchDelayMs: 0 } },
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'crash-test-token', baseUrl: simulator.url }), jobs: { batchDelayMs: 0, unknownOutcomeWaitMs: 2_000 } },
           airtable: { adapter: new NullAdapter(), enabled: false },
         },
       },
