@@ -198,11 +198,11 @@ describe('the package, installed in a fresh application', function () {
     expect(stdout).to.match(/│ User +│ 2900 +│ 100 +│ 0 +│ 2900 +│/);
   });
 
-  it('migrates and reports without a CRM token (pending until adapters check tokens when first used)', async function () {
+  it('migrates and reports without a CRM token', async function () {
     try {
       new HubspotAdapter({ accessToken: '' });
     } catch {
-      this.skip(); // issue 11 item 4: the adapters still check the token in their constructor
+      this.skip(); // pending while the adapters check the token in their constructor (issue 11 item 4)
     }
     const env = { DATABASE_URL: await database() };
     const migrate = await etlify(['migrate'], env);
