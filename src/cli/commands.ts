@@ -73,7 +73,7 @@ function checkSelection(orm: MikroORM, selection: Selection): void {
  */
 async function checkCredentials(etlify: Etlify): Promise<void> {
   for (const crm of etlify.crms.all()) {
-    if (crm.enabled) await (crm.adapter as { checkCredentials?(): Promise<void> }).checkCredentials?.();
+    if (crm.enabled) await crm.adapter.checkCredentials?.();
   }
 }
 
