@@ -211,7 +211,9 @@ async function queueState(orm: MikroORM): Promise<string> {
             extract(epoch from max(greatest(due_at, not_before)) filter (where claim_token is null) - now())::int as last_due_in_s,
             (select count(*) from graphile_worker.jobs where locked_at is null)::int as jobs,
             (select count(*) from graphile_worker.jobs where locked_at is not null)::int as locked_jobs,
-            extract(epoch from (select min(run_at) from graphile_worker.jobs where locked_at is null) - now())::int as next_job_in_s
+            extract(epoch from (select min(run_at) from graphile_worker.jobs where locked_at is null) - now())::int as next_job_in_s,
+            mode() within group (order by left(last_error, 120)) as usual_error,
+            mode() within group (order by kind) as usual_kind
        from etlify_record_queue`);
   return JSON.stringify(row);
 }
