@@ -1,7 +1,7 @@
-import { Migration } from '@mikro-orm/migrations';
+import { EtlifyMigration } from '../src/state/migration.ts';
 
 /** Sync state (one row per record × CRM) and the pending-dependency buffer. */
-export class Migration20261122000001_EtlifySyncState extends Migration {
+export class Migration20261122000001_EtlifySyncState extends EtlifyMigration {
   override name = 'Migration20261122000001_EtlifySyncState';
 
   override up(): void {

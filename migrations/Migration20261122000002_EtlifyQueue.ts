@@ -1,10 +1,10 @@
-import { Migration } from '@mikro-orm/migrations';
+import { EtlifyMigration } from '../src/state/migration.ts';
 
 /**
  * Sync requests (the coalescing queue behind graphile-worker's wake-up jobs) and the shared request
  * budgets of rate-limited CRMs.
  */
-export class Migration20261122000002_EtlifyQueue extends Migration {
+export class Migration20261122000002_EtlifyQueue extends EtlifyMigration {
   override name = 'Migration20261122000002_EtlifyQueue';
 
   override up(): void {

@@ -1,11 +1,11 @@
-import { Migration } from '@mikro-orm/migrations';
+import { EtlifyMigration } from '../src/state/migration.ts';
 
 /**
  * The per-record queue that makes syncs exclusive per (CRM, record), coalesces bursts and keeps
  * retries per record (see src/queue/record-queue.ts), and the identity key that stops two records from
  * writing to the one CRM object (see src/sync/identity.ts).
  */
-export class Migration20261129000003_EtlifyRecordQueue extends Migration {
+export class Migration20261129000003_EtlifyRecordQueue extends EtlifyMigration {
   override name = 'Migration20261129000003_EtlifyRecordQueue';
 
   override up(): void {

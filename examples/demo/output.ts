@@ -1,7 +1,6 @@
-// Terminal output for the demo: a progress bar on a terminal, plain lines otherwise.
+// Terminal output for the demo: a progress line rewritten in place on a terminal, plain lines
+// otherwise (no escape codes in a log file).
 import type { MikroORM } from '@mikro-orm/postgresql';
-import cliProgress from 'cli-progress';
-import Table from 'cli-table3';
 import type { HubspotSimulator, RecordedRequest } from 'etlify/testing';
 
 export function say(message: string): void {
@@ -13,16 +12,14 @@ export function say(message: string): void {
  * count is reached and the queue is empty.
  */
 export async function showProgress(orm: MikroORM, label: string, total: number, count: () => number | Promise<number>): Promise<void> {
-  const bar = process.stdout.isTTY
-    ? new cliProgress.SingleBar({ format: `  ${label} [{bar}] {value}/{total} records | {duration}s`, hideCursor: true }, cliProgress.Presets.shades_classic)
-    : undefined;
-  bar?.start(total, 0);
+  const tty = process.stdout.isTTY;
+  const startedAt = Date.now();
   let quarter = 1;
   let idleSince: number | undefined;
   for (;;) {
     const done = await count();
-    bar?.update(Math.min(done, total));
-    if (!bar && quarter <= 4 && done >= (total * quarter) / 4) {
+    if (tty) process.stdout.write(`\r  ${label}: ${Math.min(done, total)}/${total} records, ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+    else if (quarter <= 4 && done >= (total * quarter) / 4) {
       console.log(`  ${label}: ${done}/${total}`);
       while (quarter <= 4 && done >= (total * quarter) / 4) quarter++;
     }
@@ -32,7 +29,7 @@ export async function showProgress(orm: MikroORM, label: string, total: number, 
     if (idle && (done >= total || Date.now() - idleSince! > 3000)) break;
     await new Promise(resolve => setTimeout(resolve, 100));
   }
-  bar?.stop();
+  if (tty) process.stdout.write('\n');
 }
 
 /** Records whose current state reached the CRM (or that their syncIf keeps out of it). */
@@ -56,9 +53,9 @@ export async function printSummary(orm: MikroORM, hubspot: HubspotSimulator): Pr
             count(*) filter (where error_count > 0)::int as failing
        from crm_synchronisations where crm_name = 'hubspot' group by 1 order by 1`);
   const objectTypes: Record<string, string> = { Company: 'companies', Deal: 'deals', User: 'contacts' };
-  const table = new Table({ head: ['entity', 'synced', 'skipped (syncIf)', 'failing', 'objects in HubSpot'] });
-  for (const row of rows) table.push([row.entity, row.synced, row.skipped, row.failing, hubspot.objects(objectTypes[row.entity]!).length]);
-  console.log(table.toString());
+  console.table(Object.fromEntries(rows.map(row => [row.entity, {
+    synced: row.synced, 'skipped (syncIf)': row.skipped, failing: row.failing, 'objects in HubSpot': hubspot.objects(objectTypes[row.entity]!).length,
+  }])));
 }
 
 /** Requests per endpoint (ids folded), e.g. "POST /crm/v3/objects/contacts/batch/upsert × 29". */

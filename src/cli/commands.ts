@@ -1,17 +1,19 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InvalidArgumentError, type Command } from 'commander';
-import type { TaskList } from 'graphile-worker';
+import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
+import { Logger, parseCrontab, type LogLevel as GraphileLogLevel, type TaskList } from 'graphile-worker';
 import type { MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
-import { runWorker } from '../queue/worker.ts';
+import { runWorker, runWorkerOnce } from '../queue/worker.ts';
 import { migrateEtlify } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
 import { planSync } from '../sync/plan.ts';
-import { loadOrm } from './config.ts';
+import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
-import { EXIT, progressReporter, table, UsageError } from './output.ts';
+import { EXIT, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
+import { describeSimulator, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
+import { formatBatch, LOG_LEVELS, logBatches, type LogLevel } from './worker-log.ts';
 
 interface Selection { crm?: string; entity?: string[] }
 
@@ -21,11 +23,27 @@ const positiveInt = (value: string) => {
   return n;
 };
 
-/** Runs `action` with the application's ORM, always closing it. */
-async function withOrm(program: Command, action: (orm: MikroORM) => Promise<number | void>): Promise<void> {
-  const { orm } = await loadOrm(program.opts().config);
+const port = (value: string) => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number (0 for any free port)');
+  return n;
+};
+
+/** A crontab timing, checked by graphile-worker's own parser. */
+const crontabTiming = (value: string) => {
   try {
-    process.exitCode = (await action(orm)) ?? EXIT.ok;
+    parseCrontab(`${value} etlify_sweep`);
+  } catch (error) {
+    throw new InvalidArgumentError(`must be a crontab timing such as "*/10 * * * *" (${(error as Error).message})`);
+  }
+  return value;
+};
+
+/** Runs `action` with the application's ORM, always closing it. */
+async function withOrm(program: Command, action: (orm: MikroORM, etlify: Etlify) => Promise<number | void>): Promise<void> {
+  const { orm, etlify } = await loadOrm(program.opts<ConfigSelection>());
+  try {
+    process.exitCode = (await action(orm, etlify)) ?? EXIT.ok;
   } finally {
     await orm.close();
   }
@@ -49,38 +67,74 @@ function checkSelection(orm: MikroORM, selection: Selection): void {
   }
 }
 
+/**
+ * The worker fails fast on a missing token, where the other commands (which never call a CRM) do
+ * not need one: adapters that can tell without calling the CRM say so through `checkCredentials()`.
+ */
+async function checkCredentials(etlify: Etlify): Promise<void> {
+  for (const crm of etlify.crms.all()) {
+    if (crm.enabled) await crm.adapter.checkCredentials?.();
+  }
+}
+
+/** graphile-worker's own messages: warnings and errors, plus its job lines at `debug`. */
+function graphileLogger(level: LogLevel): Logger {
+  const shown: GraphileLogLevel[] = level === 'debug' ? ['error', 'warning', 'info', 'debug'] : ['error', 'warning'];
+  return new Logger(() => (messageLevel, message) => {
+    if (shown.includes(messageLevel)) console.error(`[graphile-worker] ${message}`);
+  });
+}
+
+const json = (cmd: Command) => cmd.option('--json', 'print JSON on stdout');
+
 export function commands(program: Command): void {
   const selection = (cmd: Command) => cmd
     .option('--crm <name>', 'only this CRM')
     .option('--entity <name...>', 'only these entities');
 
-  program.command('migrate')
+  json(program.command('migrate'))
     .description("install or upgrade Etlify's tables and graphile-worker's schema")
-    .action(() => withOrm(program, async orm => {
+    .action((opts: { json?: boolean }) => withOrm(program, async orm => {
       const applied = await migrateEtlify(orm);
-      console.log(applied.length ? `applied: ${applied.join(', ')}` : 'Etlify tables are up to date');
+      if (opts.json) console.log(JSON.stringify({ applied }));
+      else console.log(applied.length ? `applied: ${applied.join(', ')}` : 'Etlify tables are up to date');
     }));
 
-  program.command('worker')
-    .description("run the worker (Etlify's tasks, on graphile-worker) until SIGTERM/SIGINT")
-    .option('--concurrency <n>', 'jobs at once', positiveInt, 4)
-    .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: off)')
+  json(program.command('worker'))
+    .description("run the worker (Etlify's tasks, on graphile-worker) until SIGTERM/SIGINT, or --once")
+    .option('-j, --jobs <n>', 'jobs run at once (graphile-worker\'s concurrency)', positiveInt, 4)
+    .option('--poll-interval <ms>', 'how often future and retried jobs are polled for', positiveInt, 250)
+    .option('--once', 'run the jobs that are due, then exit (for cron and CI)')
+    .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: off)', crontabTiming)
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
-    .action(opts => withOrm(program, async orm => {
+    .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
+    .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
+      if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
+      await checkCredentials(etlify);
       const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
-      const runner = await runWorker(orm, { concurrency: opts.concurrency, sweepSchedule: opts.sweep ?? false, handleSignals: false, taskList });
-      const stop = () => { void runner.stop(); };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-      console.error(`etlify worker running (concurrency ${opts.concurrency}); SIGTERM or Ctrl-C stops it after the running syncs`);
-      await runner.promise;
+      const stopLogging = logBatches(etlify.events, opts.logLevel, line => console.log(opts.json ? JSON.stringify(line) : formatBatch(line)));
+      const logger = graphileLogger(opts.logLevel);
+      try {
+        if (opts.once) {
+          await runWorkerOnce(orm, { concurrency: opts.jobs, taskList, logger });
+          return;
+        }
+        const runner = await runWorker(orm, { concurrency: opts.jobs, pollInterval: opts.pollInterval, sweepSchedule: opts.sweep ?? false, handleSignals: false, taskList, logger });
+        const stop = () => { void runner.stop(); };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+        console.error(`etlify worker running (${opts.jobs} jobs at once); SIGTERM or Ctrl-C stops it after the running syncs`);
+        await runner.promise;
+      } finally {
+        await new Promise(resolve => setImmediate(resolve)); // the last batch's line
+        stopLogging();
+      }
     }));
 
-  selection(program.command('sync'))
+  json(selection(program.command('sync')))
     .description('sync stale records: queued for the worker, or --inline in this process')
     .option('--inline', 'sync in this process now')
     .option('--batch-size <n>', 'records per chunk', positiveInt, 1000)
-    .option('--json', 'print the stats as JSON')
     .action((opts: Selection & { inline?: boolean; batchSize: number; json?: boolean }) => withOrm(program, async orm => {
       checkSelection(orm, opts);
       const progress = opts.json ? undefined : progressReporter(opts.inline ? 'syncing' : 'queuing');
@@ -90,28 +144,25 @@ export function commands(program: Command): void {
       });
       progress?.stop();
       if (opts.json) console.log(JSON.stringify(stats));
-      else {
-        console.log(`${opts.inline ? 'synced' : 'queued'} ${stats.total} stale record(s)`);
-        if (opts.inline) console.log(Object.entries(stats.results).map(([k, v]) => `${k}: ${v}`).join(', '));
-      }
+      else if (!stats.total) console.log('nothing is stale');
+      else if (opts.inline) console.log(`${summarizeResults(stats.results)} (${stats.total} stale record(s))`);
+      else console.log(`queued ${stats.total} stale record(s) for the worker`);
       return stats.errors > 0 ? EXIT.recordsFailed : EXIT.ok;
     }));
 
-  selection(program.command('status'))
+  json(selection(program.command('status')))
     .description('per entity × CRM: synced, stale, failing, parked, buffered')
-    .option('--json', 'print JSON')
-    .action((opts: Selection & { json?: boolean }) => withOrm(program, async orm => {
+    .option('--wide', 'show whole error messages (the table is cut to the terminal width otherwise)')
+    .action((opts: Selection & { json?: boolean; wide?: boolean }) => withOrm(program, async orm => {
       checkSelection(orm, opts);
       const rows = await status(orm, { crm: opts.crm, entities: opts.entity });
-      if (opts.json) { console.log(JSON.stringify(rows)); return; }
-      console.log(table(['entity', 'crm', 'total', 'synced', 'stale', 'failing', 'parked', 'buffered', 'last error'],
-        rows.map(r => [r.entity, r.crm, r.total, r.synced, r.stale, r.failing, r.parked, r.buffered, (r.lastError ?? '').slice(0, 60)])));
+      if (opts.json) console.log(JSON.stringify(rows));
+      else console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
     }));
 
-  selection(program.command('plan'))
+  json(selection(program.command('plan')))
     .description('dry run: what a sync of the stale records would create or update (no remote call)')
     .option('--limit <n>', 'records shown per entity × CRM', positiveInt, 5)
-    .option('--json', 'print JSON')
     .action((opts: Selection & { limit: number; json?: boolean }) => withOrm(program, async orm => {
       checkSelection(orm, opts);
       const units = await status(orm, { crm: opts.crm, entities: opts.entity });
@@ -121,7 +172,7 @@ export function commands(program: Command): void {
         planned.push({ ...unit, records: await planSync(orm, unit.crm, unit.entity, ids) });
       }
       if (opts.json) { console.log(JSON.stringify(planned)); return; }
-      if (!planned.length) console.log('nothing is stale');
+      if (!planned.length) { console.log('nothing is stale'); return; }
       for (const unit of planned) {
         console.log(`${unit.entity} → ${unit.crm}: ${unit.stale} stale record(s), first ${unit.records.length}:`);
         for (const r of unit.records) {
@@ -132,23 +183,43 @@ export function commands(program: Command): void {
       console.log('Only a digest of the last payload sent is stored, so changes are shown as the full payload to send, not a field diff.');
     }));
 
-  program.command('reset')
+  json(program.command('reset'))
     .description('un-park failed records (error_count back to 0) so they are synced again')
     .option('--crm <name>', 'only this CRM')
     .option('--entity <name>', 'only this entity')
     .option('--id <id...>', 'only these record ids (needs --entity)')
-    .action((opts: { crm?: string; entity?: string; id?: string[] }) => withOrm(program, async orm => {
+    .action((opts: { crm?: string; entity?: string; id?: string[]; json?: boolean }) => withOrm(program, async orm => {
       if (opts.id && !opts.entity) throw new UsageError('--id needs --entity');
       checkSelection(orm, { crm: opts.crm, entity: opts.entity ? [opts.entity] : undefined });
       const count = await reset(orm, { crm: opts.crm, entity: opts.entity, ids: opts.id });
-      console.log(`reset ${count} record(s)`);
+      console.log(opts.json ? JSON.stringify({ reset: count }) : `reset ${count} record(s)`);
     }));
 
-  program.command('init')
+  json(program.command('init'))
     .description('write a starter Etlify configuration and an example etlified entity (never overwrites)')
     .option('--dir <folder>', 'where to write them', 'src')
-    .action((opts: { dir: string }) => {
-      for (const file of writeStarterFiles(opts.dir)) console.log(`wrote ${file}`);
+    .action((opts: { dir: string; json?: boolean }) => {
+      const written = writeStarterFiles(opts.dir);
+      if (opts.json) { console.log(JSON.stringify({ written })); return; }
+      for (const file of written) console.log(`wrote ${file}`);
       console.log('Next: add `extensions: [etlify]` to your MikroORM config, then run `etlify migrate`.');
+    });
+
+  json(program.command('simulate'))
+    .description('run a local CRM simulator (HubSpot or Airtable API) until Ctrl-C, to try Etlify without an account')
+    .addArgument(new Argument('<crm>', 'which CRM').choices(SIMULATORS))
+    .option('--port <n>', `port to listen on, 0 for any free one (default: hubspot ${SIMULATOR_PORTS.hubspot}, airtable ${SIMULATOR_PORTS.airtable})`, port)
+    .option('--token <token>', 'the only access token it accepts', SIMULATOR_TOKEN)
+    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean }) => {
+      const listenOn = opts.port ?? SIMULATOR_PORTS[crm];
+      const simulator = await startSimulator(crm, listenOn, opts.token).catch((error: NodeJS.ErrnoException) => {
+        throw error.code === 'EADDRINUSE' ? new UsageError(`port ${listenOn} is in use: pass --port <n> (0 for any free port)`) : error;
+      });
+      console.log(opts.json ? JSON.stringify({ crm, baseUrl: simulator.baseUrl, token: simulator.token, env: simulator.env }) : describeSimulator(simulator));
+      await new Promise<void>(resolve => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await simulator.close();
     });
 }

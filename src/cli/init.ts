@@ -9,7 +9,8 @@ import { Etlify, HubspotAdapter } from 'etlify';
 export const etlify = new Etlify({
   crms: {
     hubspot: {
-      adapter: new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '' }),
+      // HUBSPOT_BASE_URL unset: the real HubSpot; to try without an account, run \`npx etlify simulate hubspot\`
+      adapter: new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '', baseUrl: process.env.HUBSPOT_BASE_URL }),
       // enabled: process.env.NODE_ENV === 'production',
       // rateLimit: { maxRequests: 190, perMs: 10_000 }, // HubSpot Pro/Enterprise
       // maxSyncErrors: 3,

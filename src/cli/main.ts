@@ -1,13 +1,19 @@
 #!/usr/bin/env node
-// The `etlify` command: migrate, worker, sync, status, plan, reset, init. Run `etlify --help`.
+// The `etlify` command: migrate, worker, sync, status, plan, reset, init, simulate. Run `etlify --help`.
+import './check-node.ts';
+import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { describeError } from '../errors.ts';
 import { EXIT, UsageError } from './output.ts';
 import { commands } from './commands.ts';
 
+const { version } = createRequire(import.meta.url)('etlify/package.json') as { version: string };
+
 const program = new Command('etlify')
   .description('Keep MikroORM entities in sync with CRMs.')
-  .option('-c, --config <file>', 'MikroORM configuration file (default: found like the MikroORM CLI does)')
+  .version(version, '-v, --version')
+  .option('--config <file>', 'MikroORM configuration file (default: found like the MikroORM CLI does)')
+  .option('--context <name>', 'which configuration of a file that exports several (default: MIKRO_ORM_CONTEXT_NAME, then "default")')
   .option('--verbose', 'print stack traces')
   .exitOverride()
   .configureOutput({ outputError: (text, write) => write(text) });

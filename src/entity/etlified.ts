@@ -78,9 +78,15 @@ export function etlified(base: AnyClass, declaration: EtlifyDeclaration | readon
   return Etlified;
 }
 
-/** Declares (or overrides, for an STI subclass) the CRM configuration of an entity class. */
-export function declareCrms<T extends AnyClass>(entity: T, declaration: EtlifyDeclaration<InstanceType<T>>): void {
-  attachDeclaration(entity, declaration);
+/** The CRMs an etlified class was declared for (any name for a class that is not etlified). */
+type CrmsOf<T extends AnyClass> = InstanceType<T> extends { crmSync(crm: infer Crm extends string, options: InlineOptions): unknown } ? Crm : string;
+
+/**
+ * Declares (or overrides, for an STI subclass) the CRM configuration of an entity class: only the
+ * CRMs its `etlified(…)` named, since those are the methods it has.
+ */
+export function declareCrms<T extends AnyClass>(entity: T, declaration: { [Crm in CrmsOf<T>]?: EtlifyDeclaration<InstanceType<T>>[string] }): void {
+  attachDeclaration(entity, declaration as EtlifyDeclaration);
 }
 
 /** An inline sync or delete waits for its record (held by a worker, or retrying after a transient failure): this many rounds, this long in all. */

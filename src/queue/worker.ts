@@ -1,5 +1,5 @@
 import type { MikroORM } from '@mikro-orm/core';
-import { Logger, makeWorkerUtils, run, type Runner, type TaskList } from 'graphile-worker';
+import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList } from 'graphile-worker';
 import pg from 'pg';
 import { ConfigurationError, DatabaseUnavailableError } from '../errors.ts';
 import { pgPoolOf } from '../state/migrate.ts';
@@ -144,4 +144,17 @@ function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number, onReconnect: (
       process.off('unhandledRejection', onRejection);
     },
   };
+}
+
+/**
+ * Runs the jobs that are due now (Etlify's, after waking CRMs with leftover requests, and the
+ * application's), then returns: `etlify worker --once`, for cron and CI. Jobs due later are left.
+ */
+export async function runWorkerOnce(orm: MikroORM, options: Pick<WorkerOptions, 'concurrency' | 'taskList' | 'logger' | 'claimLeaseMs' | 'chunksPerJob'> = {}): Promise<void> {
+  const pgPool = await pgPoolOf(orm);
+  await assertMigrated(pgPool);
+  const logger = options.logger ?? quietLogger;
+  const utils = await makeWorkerUtils({ pgPool, logger });
+  try { await wakePendingCrms(orm, utils); } finally { await utils.release(); }
+  await runOnce({ pgPool, concurrency: options.concurrency ?? 4, logger, taskList: { ...options.taskList, ...etlifyTaskList(orm, options) } });
 }

@@ -1,24 +1,9 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/core';
-import { Migrator } from '@mikro-orm/migrations';
+import type { MikroORM } from '@mikro-orm/core';
 import { Logger, runMigrations } from 'graphile-worker';
 import type { Pool } from 'pg';
 import { etlifyMigrations } from '../../migrations/index.ts';
 
 const silentLogger = new Logger(() => () => {});
-
-/**
- * Runs Etlify's migrations with their own tracking table (`etlify_migrations`), so they never mix with
- * the host's migration history or snapshot. Relies on the Migrator's `options`/`initServices()`
- * internals of @mikro-orm/migrations 7.2 (covered by test/state/migrate.test.ts).
- */
-class EtlifyMigrator extends Migrator {
-  constructor(em: EntityManager) {
-    super(em as never);
-    const self = this as unknown as { options: object; initServices(): void };
-    self.options = { ...self.options, tableName: 'etlify_migrations', migrationsList: etlifyMigrations, snapshot: false, silent: true, transactional: true, allOrNothing: true };
-    self.initServices();
-  }
-}
 
 /** The `pg` pool MikroORM uses, so graphile-worker can share it. */
 export async function pgPoolOf(orm: MikroORM): Promise<Pool> {
@@ -26,17 +11,43 @@ export async function pgPoolOf(orm: MikroORM): Promise<Pool> {
   return connection.getNativeClient();
 }
 
+// Etlify's own tracking table, in the layout of MikroORM's `mikro_orm_migrations` (which filled it
+// before Etlify ran its migrations itself), so it never mixes with the host's migration history.
+const TRACKING_TABLE = `create table if not exists etlify_migrations (
+  id serial primary key,
+  name varchar(255) not null,
+  executed_at timestamptz not null default current_timestamp
+)`;
+
 /**
  * Installs or upgrades Etlify's tables and graphile-worker's schema. Idempotent: run it at boot or in
- * your deploy step. Returns the names of the Etlify migrations it applied.
+ * your deploy step; concurrent runs wait for each other. Returns the names of the Etlify migrations it
+ * applied. The pending migrations apply in one transaction: all or nothing.
  */
 export async function migrateEtlify(orm: MikroORM): Promise<string[]> {
-  // the Migrator registers its console listeners in its constructor, from the host's options
-  const hostOptions = orm.config.get('migrations');
-  orm.config.set('migrations', { ...hostOptions, silent: true });
-  let migrator: EtlifyMigrator;
-  try { migrator = new EtlifyMigrator(orm.em.fork()); } finally { orm.config.set('migrations', hostOptions); }
-  const applied = await migrator.up();
-  await runMigrations({ pgPool: await pgPoolOf(orm), logger: silentLogger });
-  return applied.map(m => m.name);
+  const pool = await pgPoolOf(orm);
+  const client = await pool.connect();
+  const applied: string[] = [];
+  try {
+    await client.query('begin');
+    await client.query(`select pg_advisory_xact_lock(hashtext('etlify_migrations'))`);
+    await client.query(TRACKING_TABLE);
+    const done = new Set((await client.query<{ name: string }>('select name from etlify_migrations')).rows.map(r => r.name));
+    for (const { name, class: Migration } of etlifyMigrations) {
+      if (done.has(name)) continue;
+      const migration = new Migration();
+      migration.up();
+      for (const sql of migration.getQueries()) await client.query(sql);
+      await client.query('insert into etlify_migrations (name) values ($1)', [name]);
+      applied.push(name);
+    }
+    await client.query('commit');
+  } catch (error) {
+    await client.query('rollback').catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+  await runMigrations({ pgPool: pool, logger: silentLogger });
+  return applied;
 }

@@ -17,6 +17,8 @@ import {
 } from './simulator-server.ts';
 
 export interface AirtableSimulatorOptions {
+  /** Port to listen on (127.0.0.1). Default: a free one. */
+  port?: number;
   /** The only bearer token accepted (401 otherwise). Default: any non-empty bearer token. */
   accessToken?: string;
   /** The base the simulator serves; other bases get Airtable's 403. Default `appSimulatorBase1`. */
@@ -426,6 +428,7 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
   });
 
   const core = await startSimulatorServer({
+    port: options.port,
     faults: options.faults,
     seed: options.seed,
     handle(request) {

@@ -19,6 +19,8 @@ import {
 } from './simulator-server.ts';
 
 export interface HubspotSimulatorOptions {
+  /** Port to listen on (127.0.0.1). Default: a free one. */
+  port?: number;
   /** The only bearer token accepted (401 otherwise). Default: any non-empty bearer token. */
   accessToken?: string;
   /** Properties whose values must be unique, per object type; merged over `{ contacts: ['email'] }`. */
@@ -507,6 +509,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   };
 
   const core = await startSimulatorServer({
+    port: options.port,
     faults: options.faults,
     seed: options.seed,
     handle,

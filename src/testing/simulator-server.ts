@@ -78,6 +78,8 @@ export interface SimulatorControls {
 }
 
 export interface SimulatorCoreOptions {
+  /** Port to listen on (127.0.0.1). Default: a free one. */
+  port?: number;
   faults?: SimulatorFaults;
   /** Seed of the fault-injection random generator. Default 1. */
   seed?: number;
@@ -217,7 +219,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
 

@@ -1,7 +1,9 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { MikroORM } from '@mikro-orm/postgresql';
@@ -68,6 +70,8 @@ describe('etlify CLI', function () {
     expect(stdout).to.match(/error {5}User 1: SerializationError/);
     expect(stdout).to.match(/create {4}User 2\n {12}\{[^\n]*"email":"cli1@example.test"/);
     expect(simulator.requests.length).to.equal(before);
+    // with nothing stale: that line only, without the note about digests
+    expect((await cli(['plan', '--entity', 'Company'])).stdout).to.equal('nothing is stale\n');
   });
 
   it('sync --inline syncs the stale records and exits 3 because one record failed', async () => {
@@ -101,23 +105,22 @@ describe('etlify CLI', function () {
     const { code, stdout } = await cli(['sync', '--json', '--entity', 'User']);
     expect(code).to.equal(0);
     expect(JSON.parse(stdout)).to.include({ total: 1 });
-    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--concurrency', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--jobs', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     worker.stdout!.on('data', chunk => { output += chunk; });
     const exited = new Promise<number | null>(resolve => worker.once('exit', resolve));
     const orm = await MikroORM.init({ clientUrl: db.url, entities: [], discovery: { warnWhenNoEntities: false } });
     try {
-      await waitFor('the worker to process the queued record', async () =>
-        (await orm.em.getConnection().execute('select (select count(*) from etlify_sync_requests) + (select count(*) from etlify_record_queue) as n'))[0].n === '0', 15_000);
-      const [row] = await orm.em.getConnection().execute("select error_count from crm_synchronisations where resource_id = '1'");
-      expect(row.error_count, 'the worker attempted the reset record again').to.equal(1);
+      const errorCount = async () => (await orm.em.getConnection().execute("select error_count from crm_synchronisations where resource_id = '1'"))[0].error_count;
+      await waitFor('the worker to attempt the reset record again', async () => await errorCount() === 1, 15_000);
+      await waitFor('the batch line', () => /^hubspot User: 1 record\(s\) in \d+ ms: failed 1$/m.test(output), 5_000);
       // the application's own task runs in the same worker
       await orm.em.getConnection().execute(`select graphile_worker.add_job('app_hello', json_build_object('name', 'cli'))`);
       await waitFor('the application task to run', () => output.includes('hello cli'), 10_000);
     } finally {
       await orm.close();
+      worker.kill('SIGTERM');
     }
-    worker.kill('SIGTERM');
     expect(await exited).to.equal(0);
   });
 
@@ -153,5 +156,130 @@ describe('etlify CLI', function () {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('worker --once runs what is due, prints a line per batch, and exits', async () => {
+    const conn = await MikroORM.init({ clientUrl: db.url, entities: [], discovery: { warnWhenNoEntities: false } });
+    await conn.em.getConnection().execute("insert into app_user (email, created_at, updated_at) values ('raw-sql@example.test', now(), now())");
+    const queued = await cli(['sync', '--entity', 'User']);
+    expect(queued.stdout.trim()).to.equal('queued 2 stale record(s) for the worker');
+    // a second run before the worker comes: the worker still syncs each record once
+    expect((await cli(['sync', '--entity', 'User'])).stdout.trim()).to.equal('queued 2 stale record(s) for the worker');
+    const once = await cli(['worker', '--once', '-j', '2']);
+    try {
+      expect(once.code, once.stderr).to.equal(0);
+      // the new record and the one whose serializer throws, settled in one batch
+      expect(once.stdout.trim().split('\n'), 'one batch line').to.have.length(1);
+      expect(once.stdout).to.match(/^hubspot User: 2 record\(s\) in \d+ ms: /);
+      expect(once.stdout).to.match(/synced 1/).and.to.match(/failed 1/);
+      const [{ n }] = await conn.em.getConnection().execute('select count(*)::int as n from etlify_sync_requests');
+      expect(n).to.equal(0);
+      expect(simulator.objects('contacts').map(c => c.properties.email)).to.include('raw-sql@example.test');
+    } finally {
+      await conn.close();
+    }
+    const quiet = await cli(['worker', '--once', '--log-level', 'warning', '--json']);
+    expect(quiet.stdout, 'nothing was due').to.equal('');
+  });
+
+  it('status fits 100 columns when not on a terminal; --wide shows whole errors', async () => {
+    const narrow = await cli(['status', '--entity', 'User']);
+    expect(narrow.stdout).to.include('…');
+    for (const line of narrow.stdout.trimEnd().split('\n')) expect(line.length, line).to.be.at.most(100);
+    const wide = await cli(['status', '--entity', 'User', '--wide']);
+    expect(wide.stdout).to.include('cannot serialize throw@example.test');
+    expect(wide.stdout).to.not.match(/\u001b\[/);
+  });
+
+  it('prints its version; -c is not a short --config; a bad --sweep names the option', async () => {
+    const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+    expect((await cli(['--version'])).stdout.trim()).to.equal(version);
+    const short = await cli(['-c', 'mikro-orm.config.ts', 'status']);
+    expect(short.code).to.equal(2);
+    expect(short.stderr).to.match(/unknown option '-c'/);
+    const sweep = await cli(['worker', '--sweep', 'every minute']);
+    expect(sweep.code).to.equal(2);
+    expect(sweep.stderr).to.match(/option '--sweep <crontab>' argument 'every minute' is invalid\. must be a crontab timing/);
+    const both = await cli(['worker', '--once', '--sweep', '* * * * *']);
+    expect(both.code).to.equal(2);
+    expect(both.stderr.trim()).to.equal('etlify: --sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
+  });
+
+  describe('finding the configuration as the MikroORM CLI does', () => {
+    let dir: string;
+    const write = (file: string, text: string) => { mkdirSync(dirname(join(dir, file)), { recursive: true }); writeFileSync(join(dir, file), text); };
+    const fixtureConfig = JSON.stringify(join(fixture, 'mikro-orm.config.ts'));
+    beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'etlify-config-')); });
+    afterEach(() => { rmSync(dir, { recursive: true, force: true }); });
+
+    it('src/mikro-orm.config.js in a plain JS project; .ts files skipped when package.json says preferTs: false', async () => {
+      write('src/mikro-orm.config.js', `import config from ${fixtureConfig}; export default config;`);
+      expect((await cli(['migrate'], dir)).stdout.trim()).to.equal('Etlify tables are up to date');
+      write('src/mikro-orm.config.ts', 'export default {};');
+      write('package.json', JSON.stringify({ 'mikro-orm': { preferTs: false } }));
+      expect((await cli(['migrate'], dir)).stdout.trim()).to.equal('Etlify tables are up to date');
+    });
+
+    it('contexts: an array export, --context and MIKRO_ORM_CONTEXT_NAME', async () => {
+      write('mikro-orm.config.js', `import config from ${fixtureConfig};
+export default [config, { ...config, contextName: 'bare', extensions: [] }, name => name === 'made' ? config : undefined];`);
+      expect((await cli(['migrate'], dir)).code).to.equal(0);
+      const bare = await cli(['--context', 'bare', 'migrate'], dir);
+      expect(bare.code).to.equal(2);
+      expect(bare.stderr).to.match(/Etlify is not plugged into this MikroORM instance/);
+      env = { ...env, MIKRO_ORM_CONTEXT_NAME: 'made' };
+      try {
+        expect((await cli(['migrate'], dir)).code).to.equal(0);
+      } finally {
+        delete env.MIKRO_ORM_CONTEXT_NAME;
+      }
+      const unknown = await cli(['--context', 'nope', 'migrate'], dir);
+      expect(unknown.code).to.equal(2);
+      expect(unknown.stderr.trim()).to.match(/mikro-orm\.config\.js: no MikroORM configuration named 'nope' \(found: default, bare\); pick one with --context or MIKRO_ORM_CONTEXT_NAME$/);
+    });
+
+    it('worker checks the credentials of the enabled CRMs at start (adapters that can tell)', async () => {
+      write('mikro-orm.config.js', `import config from ${fixtureConfig};
+import { Etlify, NullAdapter } from ${JSON.stringify(join(root, 'src/index.ts'))};
+class Tokenless extends NullAdapter { async checkCredentials() { throw new Error('HubSpot needs a token: set HUBSPOT_TOKEN'); } }
+const etlify = new Etlify({ crms: { hubspot: { adapter: new Tokenless() }, airtable: { adapter: new Tokenless(), enabled: false } } });
+export default { ...config, extensions: [etlify] };`);
+      const worker = await cli(['worker', '--once'], dir);
+      expect(worker.code).to.equal(1);
+      expect(worker.stderr).to.match(/^etlify: .*HubSpot needs a token: set HUBSPOT_TOKEN/);
+      expect((await cli(['status', '--json'], dir)).code, 'commands that call no CRM need no token').to.equal(0);
+    });
+
+    it('a configuration that fails to load exits 2 with its file and the reason; decorators get the TS loader hint', async () => {
+      write('mikro-orm.config.js', "throw new Error('DATABASE_URL is not set');");
+      const failing = await cli(['status'], dir);
+      expect(failing.code).to.equal(2);
+      expect(failing.stderr.trim()).to.equal('etlify: could not load mikro-orm.config.js: Error: DATABASE_URL is not set');
+      write('src/mikro-orm.config.ts', "function Entity() { return (target: unknown) => target; }\n@Entity()\nexport class Book {}\nexport default {};\n");
+      const decorated = await cli(['status'], dir);
+      expect(decorated.code).to.equal(2);
+      expect(decorated.stderr).to.match(/^etlify: could not load src\/mikro-orm\.config\.ts: SyntaxError: .*run the CLI under a TypeScript loader \(`node --import tsx node_modules\/etlify\/dist\/src\/cli\/main\.js …`\)/);
+    });
+  });
+
+  it('simulate serves a CRM on the port asked for, and says how to point an adapter at it', async () => {
+    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'airtable', '--port', '0', '--json'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+      const started = JSON.parse(line);
+      expect(started.env).to.deep.equal({ AIRTABLE_BASE_URL: started.baseUrl, AIRTABLE_TOKEN: 'simulator-token', AIRTABLE_BASE_ID: 'appSimulatorBase1' });
+      const headers = { authorization: 'Bearer simulator-token', 'content-type': 'application/json' };
+      const created = await fetch(`${started.baseUrl}/v0/appSimulatorBase1/People`, { method: 'POST', headers, body: JSON.stringify({ fields: { Email: 'sim@example.test' } }) });
+      expect(created.status).to.equal(200);
+      const wrongToken = await fetch(`${started.baseUrl}/v0/appSimulatorBase1/People`, { headers: { authorization: 'Bearer other' } });
+      expect(wrongToken.status).to.equal(401);
+      const port = Number(new URL(started.baseUrl).port);
+      const taken = await cli(['simulate', 'hubspot', '--port', String(port)]);
+      expect(taken.code).to.equal(2);
+      expect(taken.stderr.trim()).to.equal(`etlify: port ${port} is in use: pass --port <n> (0 for any free port)`);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await once(child, 'exit')).to.deep.equal([0, null]);
   });
 });

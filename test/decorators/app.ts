@@ -1,30 +1,12 @@
 // Decorator-defined entities (TC39 decorators from @mikro-orm/decorators/es, property types given
 // explicitly as there is no reflect-metadata), run under tsx because Node's type stripping does not
 // accept decorator syntax. Prints one JSON line of results.
-import { Entity, ManyToOne, PrimaryKey, Property } from '@mikro-orm/decorators/es';
 import { MikroORM } from '@mikro-orm/postgresql';
-import { declareCrms, Etlify, etlified, migrateEtlify } from '../../src/index.ts';
-import { RecordingAdapter } from '../../src/testing/index.ts';
-
-@Entity()
-class Organisation {
-  @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) name!: string;
-  @Property({ type: 'datetime', onCreate: () => new Date(), onUpdate: () => new Date() }) updatedAt: Date = new Date();
-}
-
-// the CRMs are named in the extends clause (typed methods); the configuration, which needs the
-// class's own properties, follows the class
-@Entity()
-class Member extends etlified(class {}, ['hubspot']) {
-  @PrimaryKey({ type: 'integer' }) id!: number;
-  @Property({ type: 'string' }) email!: string;
-  @ManyToOne(() => Organisation) organisation!: Organisation;
-  @Property({ type: 'datetime', onCreate: () => new Date(), onUpdate: () => new Date() }) updatedAt: Date = new Date();
-}
-declareCrms(Member, {
-  hubspot: { objectType: 'contacts', idProperty: 'email', dependencies: ['organisation'], serializer: m => ({ email: m.email, company: m.organisation.name }) },
-});
+import { Etlify, migrateEtlify } from 'etlify';
+import { RecordingAdapter } from 'etlify/testing';
+// the model of docs/entities.md, verbatim: the CRMs are named in the extends clause (typed methods);
+// the configuration, which needs the class's own properties, follows the class
+import { Member, Organisation } from './model.ts';
 
 const adapter = new RecordingAdapter();
 const etlify = new Etlify({ crms: { hubspot: { adapter } } });

