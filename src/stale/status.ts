@@ -2,7 +2,7 @@ import type { EntityManager, EntityMetadata, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
-import { candidates, discriminatedKeys, staleCountQuery, type Sql } from './finder.ts';
+import { candidates, discriminatedKeys, staleCountQuery, syncWatermark, type Sql } from './finder.ts';
 import { classChain, concreteMetas, staleUnits, type EntitySelector, type SelectionOptions } from './units.ts';
 
 /** Where one entity stands with one CRM. */
@@ -46,7 +46,7 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
                      where dependent_type = ? and crm_name = ? and expires_at > now()) p on p.dependent_id = ${c.keyAsText}
         ${c.conditions.length ? `where ${c.conditions.join(' and ')}` : ''}`,
       [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name, ...c.params]);
-    const count = staleCountQuery(em, unit);
+    const count = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [stale] = await query<{ count: number }>(em, count.sql, count.params);
     const { last_error: lastError, ...counts } = row!;
     report.push({ entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count, lastError: lastError === null ? null : etlify.redact(lastError) });

@@ -7,7 +7,7 @@ import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { query } from '../state/sql.ts';
 import { syncChunk, type RecordOutcome } from '../sync/engine.ts';
 import { forEachPage } from './cursor.ts';
-import { staleCountQuery, staleQuery } from './finder.ts';
+import { prepareStaleQuery, staleCountQuery, syncWatermark } from './finder.ts';
 import { staleUnits, type SelectionOptions, type StaleUnit } from './units.ts';
 
 export interface StaleProgress {
@@ -71,7 +71,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
 
   for (const unit of units) {
     const context: AdapterCallContext = { budget: unit.crm.rateLimit ? new PgRequestBudget(em, unit.crm.name, unit.crm.rateLimit) : undefined };
-    await forEachPage<{ id: unknown }>(em, staleQuery(em, unit), batchSize, async rows => {
+    await forEachPage<{ id: unknown }>(em, await prepareStaleQuery(em, unit), batchSize, async rows => {
       const ids = rows.map(r => String(r.id));
       if (options.inline) {
         for (const outcome of await syncInline(etlify, em, unit, ids, context)) {
@@ -94,7 +94,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
 export async function countAll(em: EntityManager, units: StaleUnit[]): Promise<number> {
   let total = 0;
   for (const unit of units) {
-    const { sql, params } = staleCountQuery(em, unit);
+    const { sql, params } = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [row] = await query<{ count: number }>(em, sql, params);
     total += row!.count;
   }
