@@ -24,7 +24,8 @@ export const referenceDir = process.env.FINDER_BENCH_DIR ?? fileURLToPath(new UR
 const dataDir = process.env.FINDER_BENCH_PGDATA ?? fileURLToPath(new URL('../.finder-bench-pg', `file://${checkout}`));
 const DATABASE = 'finder_bench';
 
-const updatedAt = () => p.datetime().fieldName('updated_at');
+// dataset.sql's columns are `timestamp` (without time zone), as Rails creates them
+const updatedAt = () => p.datetime().columnType('timestamp').fieldName('updated_at');
 
 export const BenchCompanySchema = defineEntity({
   name: 'BenchCompany',
@@ -37,7 +38,7 @@ BenchCompanySchema.setClass(BenchCompany);
 export const BenchProfileSchema = defineEntity({
   name: 'BenchProfile',
   tableName: 'profiles',
-  properties: { id: p.bigint().primary(), user: () => p.oneToOne(BenchUser).owner().inversedBy('profile'), updatedAt: updatedAt() },
+  properties: { id: p.bigint().primary(), user: () => p.oneToOne(User).owner().inversedBy('profile'), updatedAt: updatedAt() },
 });
 export class BenchProfile extends BenchProfileSchema.class {}
 BenchProfileSchema.setClass(BenchProfile);
@@ -45,7 +46,7 @@ BenchProfileSchema.setClass(BenchProfile);
 export const BenchInvestmentSchema = defineEntity({
   name: 'BenchInvestment',
   tableName: 'investments',
-  properties: { id: p.bigint().primary(), amount: p.decimal(), user: () => p.manyToOne(BenchUser).inversedBy('investments'), updatedAt: updatedAt() },
+  properties: { id: p.bigint().primary(), amount: p.decimal(), user: () => p.manyToOne(User).inversedBy('investments'), updatedAt: updatedAt() },
 });
 export class BenchInvestment extends BenchInvestmentSchema.class {}
 BenchInvestmentSchema.setClass(BenchInvestment);
@@ -63,10 +64,10 @@ export const BenchUserSchema = defineEntity({
     updatedAt: updatedAt(),
   },
 });
-export class BenchUser extends etlified(BenchUserSchema.class, {
+export class User extends etlified(BenchUserSchema.class, {
   hubspot: { serializer: u => ({ email: u.email }), objectType: 'contacts', idProperty: 'email', dependencies: ['company', 'investments', 'profile'] },
 }) {}
-BenchUserSchema.setClass(BenchUser);
+BenchUserSchema.setClass(User);
 
 export interface FinderDataset {
   /** Connection string of the dataset's database (default search_path: the reference layout). */
@@ -107,7 +108,7 @@ export async function openFinderDataset(): Promise<FinderDataset> {
 
 function ormFor(url: string, etlify: Etlify): Promise<MikroORM> {
   return MikroORM.init({
-    clientUrl: url, entities: [BenchCompany, BenchProfile, BenchInvestment, BenchUser], extensions: [etlify],
+    clientUrl: url, entities: [BenchCompany, BenchProfile, BenchInvestment, User], extensions: [etlify],
     driverOptions: { options: '-c search_path=etlify,public' }, pool: { max: 4 },
   });
 }
