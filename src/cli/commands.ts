@@ -106,6 +106,7 @@ export function commands(program: Command): void {
       if (opts.json) { console.log(JSON.stringify(rows)); return; }
       console.log(table(['entity', 'crm', 'total', 'synced', 'stale', 'failing', 'parked', 'buffered', 'last error'],
         rows.map(r => [r.entity, r.crm, r.total, r.synced, r.stale, r.failing, r.parked, r.buffered, (r.lastError ?? '').slice(0, 60)])));
+      for (const r of rows.filter(r => r.missingIndexes.length)) console.log(`${r.entity} → ${r.crm}: the stale sweep needs indexes on ${r.missingIndexes.join(', ')}`);
     }));
 
   selection(program.command('plan'))

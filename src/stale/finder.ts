@@ -22,11 +22,16 @@ export interface StaleQueryOptions {
    * Undefined: no pre-filter (same result, slower).
    */
   watermark?: Date;
+  /**
+   * Incremental sweep: only these records are considered (a query selecting `id`: the keys that may
+   * have changed, see `changedKeys`). Each branch looks them up instead of scanning its tables.
+   */
+  among?: Qb;
 }
 
 const EPOCH = `timestamptz '1970-01-01 00:00:00+00'`;
 /** Integer and uuid keys are compared in their own type (a text cast of every key costs ~12 %). */
-const TYPED_KEY = /^(smallint|integer|int|bigint|int2|int4|int8|serial|bigserial|smallserial|uuid)\b/i;
+export const TYPED_KEY = /^(smallint|integer|int|bigint|int2|int4|int8|serial|bigserial|smallserial|uuid)\b/i;
 
 /**
  * The stale finder's query for one unit (entity × CRM): the primary keys of the records whose CRM copy
@@ -65,10 +70,16 @@ export function staleCountQuery(em: EntityManager, unit: StaleUnit, options: Sta
  * has no to-many branch or no sync row yet. One indexed aggregate; see `StaleQueryOptions.watermark`.
  */
 export async function syncWatermark(em: EntityManager, unit: StaleUnit): Promise<Date | undefined> {
-  if (!toManyPaths(unit).length) return undefined;
-  const qb = syncRows(em, unit, 'w').select(raw(`min(coalesce(${quote(em, 'w.last_synced_at')}, ${EPOCH})) as ${quote(em, 'watermark')}`));
-  const [row] = await query<{ watermark: Date | string | null }>(em, qb.getQuery(), [...qb.getParams()]);
+  const watermark = watermarkQuery(em, unit);
+  if (!watermark) return undefined;
+  const [row] = await query<{ watermark: Date | string | null }>(em, watermark.sql, watermark.params);
   return row?.watermark == null ? undefined : new Date(row.watermark);
+}
+
+/** The query behind `syncWatermark` (one row, column `watermark`), or undefined when it is not needed. */
+export function watermarkQuery(em: EntityManager, unit: StaleUnit): Sql | undefined {
+  if (!toManyPaths(unit).length) return undefined;
+  return toSql(syncRows(em, unit, 'w').select(raw(`min(coalesce(${quote(em, 'w.last_synced_at')}, ${EPOCH})) as ${quote(em, 'watermark')}`)));
 }
 
 /** `select u.id from (<branches>) u where <not buffered> [and <in scope>]`, unordered. */
@@ -77,7 +88,10 @@ function staleSet(em: EntityManager, unit: StaleUnit, options: StaleQueryOptions
   const union = branches.length === 1 ? branches[0]! : branches[0]!.union(...branches.slice(1));
   const id = quote(em, 'u.id');
   // the root class: a subclass' query builder would add its discriminator to this outer alias
-  const outer = qbFactory(em).createQueryBuilder(unit.meta.root.class, 'u').select(raw(id)).from(union, 'u')
+  const outer = qbFactory(em).createQueryBuilder(unit.meta.root.class, 'u').select(raw(id)).from(union, 'u');
+  // materialized: evaluated once, a small set the branches probe by key
+  if (options.among) outer.with(CHANGED, options.among, { materialized: true });
+  outer
     // raw: NOT EXISTS on a table with no relation to the entity
     .where(raw(`not exists (select 1 from ${quote(em, 'etlify_pending_syncs')} as ${quote(em, 'p')} where ${quote(em, 'p.dependent_type')} = ? `
       + `and ${quote(em, 'p.dependent_id')} = cast(${id} as text) and ${quote(em, 'p.crm_name')} = ? and ${quote(em, 'p.expires_at')} > now())`, [unit.meta.root.className, unit.crm.name]));
@@ -140,19 +154,20 @@ export function discriminatedKeys(em: EntityManager, meta: EntityMetadata, discr
   return { sql: `select ${o.keyAsText} from ${o.table} as ${quote(em, 'o')} where ${o.filters.join(' and ')}`, params: o.params };
 }
 
-type Qb = QueryBuilder<any, any, any, any>;
+export type Qb = QueryBuilder<any, any, any, any>;
+const CHANGED = 'etlify_changed';
 /** A join condition: column = column or expression. */
 type JoinOn = Record<string, RawQueryFragment>;
 
 /** The unit's sync rows (its root type × CRM), as a sub-query the planner flattens into the join. */
-function syncRows(em: EntityManager, unit: StaleUnit, alias = 's'): Qb {
+export function syncRows(em: EntityManager, unit: StaleUnit, alias = 's'): Qb {
   return qbFactory(em).createQueryBuilder(CrmSynchronisation, alias).where({ resourceType: unit.meta.root.className, crmName: unit.crm.name });
 }
 
 const SYNC_FIELDS = ['id', 'resourceId', 'crmId', 'payloadVersion', 'lastSyncedAt', 'lastErrorAt', 'errorCount'] as const;
 
 /** The dependency paths of a unit that reach a to-many side. */
-function toManyPaths(unit: StaleUnit): EntityProperty[][] {
+export function toManyPaths(unit: StaleUnit): EntityProperty[][] {
   return (unit.config.dependencies ?? [])
     .map(path => resolveRelationPath(unit.meta, path, `${unit.entity} (CRM \`${unit.crm.name}\`): dependency`))
     .filter(props => props.some(isToMany));
@@ -171,7 +186,7 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
 
   // Base branch: owner ⟕ sync ⟕ every to-one prefix of every dependency path (shared by path).
   const base = qbFactory(em).createQueryBuilder(root.class, 'o').select(raw(`${q(`o.${pk.fieldNames[0]}`)} as ${q('id')}`))
-    .leftJoin(syncRows(em, unit).select([...SYNC_FIELDS]), 's', keyJoin(em, pk, `o.${pk.fieldNames[0]}`));
+    .leftJoin(syncRows(em, unit).select([...SYNC_FIELDS]), 's', keyJoin(em, pk, `o.${pk.fieldNames[0]}`, !options.among));
   const timestamps: string[] = [];
   const ownerTs = timestampField(unit.meta, unit.config.timestampProperty);
   if (ownerTs) timestamps.push(q(`o.${ownerTs}`));
@@ -197,12 +212,16 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
   base.where(raw(`${q('s.id')} is null or ((coalesce(${q('s.last_synced_at')}, ${EPOCH}) < ${threshold}${versionChanged}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${threshold}))`,
     [...(unit.payloadVersion === undefined ? [] : [unit.payloadVersion]), max]));
   discriminator(base, 'o');
+  const among = (qb: Qb, key: string) => {
+    if (options.among) qb.andWhere(raw(`${key} in (select ${q('id')} from ${q(CHANGED)})`));
+  };
+  among(base, q(`o.${pk.fieldNames[0]}`));
   const branches: Qb[] = [base];
 
   // One branch per path through a to-many side: some row on the path newer than the last sync.
   for (const props of toManyPaths(unit)) {
     const first = props.findIndex(isToMany);
-    const branch = startBranch(em, unit, props, first, nextAlias);
+    const branch = startBranch(em, unit, props, first, nextAlias, !options.among);
     if (!branch) continue;
     const { qb, key, timestamps: pathTs, watermarkColumns } = branch;
     const newest = newestOf(pathTs);
@@ -226,12 +245,13 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
     } else {
       discriminator(qb, 'o');
     }
+    among(qb, key.ref);
     branches.push(qb);
   }
   return branches;
 }
 
-interface BranchStart {
+export interface BranchStart {
   qb: Qb;
   /** The owner's key as found in the branch (`o.id`, or the child's foreign key) and its sync join. */
   key: { ref: string; syncJoin: JoinOn };
@@ -246,7 +266,7 @@ interface BranchStart {
  * the pivot row), whose foreign key is the owner's key; otherwise at the owner, through its to-one hops.
  * Returns undefined when nothing past the to-many side has a timestamp (its changes cannot be seen).
  */
-function startBranch(em: EntityManager, unit: StaleUnit, props: EntityProperty[], first: number, nextAlias: () => string): BranchStart | undefined {
+export function startBranch(em: EntityManager, unit: StaleUnit, props: EntityProperty[], first: number, nextAlias: () => string, typedKey = true): BranchStart | undefined {
   const q = (identifier: string) => quote(em, identifier);
   const timestamps: string[] = [];
   const watermarkColumns: { ref: string; type: string }[] = [];
@@ -288,7 +308,7 @@ function startBranch(em: EntityManager, unit: StaleUnit, props: EntityProperty[]
     rest = props.slice(1);
   } else {
     qb = qbFactory(em).createQueryBuilder(unit.meta.root.class, 'o');
-    key = { ref: q(`o.${pk.fieldNames[0]}`), syncJoin: keyJoin(em, pk, `o.${pk.fieldNames[0]}`) };
+    key = { ref: q(`o.${pk.fieldNames[0]}`), syncJoin: keyJoin(em, pk, `o.${pk.fieldNames[0]}`, typedKey) };
     from = 'o';
     rest = props;
   }
@@ -306,13 +326,14 @@ function startBranch(em: EntityManager, unit: StaleUnit, props: EntityProperty[]
 }
 
 /**
- * Owner ⟕ sync on the owner's key, compared in the key's own type (integer, uuid) with the sync row's
- * text cast to it — one cast per sync row instead of per owner row — or as text for other key types.
+ * Owner ⟕ sync on the owner's key. A full scan compares in the key's own type (integer, uuid), the
+ * sync row's text cast to it — one cast per sync row, and a cheaper hash than text. Otherwise (other
+ * key types, or few owner rows that each look their sync row up through the unique index) as text.
  */
-function keyJoin(em: EntityManager, pk: EntityProperty, column: string): JoinOn {
+function keyJoin(em: EntityManager, pk: EntityProperty, column: string, typed: boolean): JoinOn {
   const type = pk.columnTypes?.[0] ?? '';
   // raw: a cast on the join's left-hand side
-  if (TYPED_KEY.test(type)) return { [raw(`cast(${quote(em, 's.resource_id')} as ${type})`)]: sql.ref(column) };
+  if (typed && TYPED_KEY.test(type)) return { [raw(`cast(${quote(em, 's.resource_id')} as ${type})`)]: sql.ref(column) };
   return { 's.resource_id': raw(`cast(${quote(em, column)} as text)`) };
 }
 
@@ -325,11 +346,11 @@ function childKey(em: EntityManager, pk: EntityProperty, column: string): Branch
 }
 
 /** GREATEST ignores nulls, so a missing child or a null timestamp never hides the others. */
-function newestOf(timestamps: string[]): string {
+export function newestOf(timestamps: string[]): string {
   return timestamps.length === 1 ? timestamps[0]! : `greatest(${timestamps.join(', ')})`;
 }
 
-function isToMany(prop: EntityProperty): boolean {
+export function isToMany(prop: EntityProperty): boolean {
   return prop.kind === ReferenceKind.ONE_TO_MANY || prop.kind === ReferenceKind.MANY_TO_MANY || (prop.kind === ReferenceKind.ONE_TO_ONE && !prop.owner);
 }
 
@@ -350,11 +371,11 @@ function tableName(em: EntityManager, meta: EntityMetadata): string {
   return quote(em, schema ? `${schema}.${meta.tableName}` : meta.tableName);
 }
 
-function qbFactory(em: EntityManager): SqlEntityManager {
+export function qbFactory(em: EntityManager): SqlEntityManager {
   return em as unknown as SqlEntityManager;
 }
 
-function toSql(qb: Qb): Sql {
+export function toSql(qb: Qb): Sql {
   return { sql: qb.getQuery(), params: [...qb.getParams()] };
 }
 
