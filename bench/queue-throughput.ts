@@ -33,7 +33,7 @@ try {
     },
     orm: { pool: { max: CONCURRENCY + 8 } },
   });
-  worker = await runWorker(app.orm, { concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, handleSignals: false });
+  worker = await runWorker(app.orm, { concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, handleSignals: false, sweepSchedule: false });
   const synced = async () => {
     const [{ n }] = await app!.execute<{ n: number }>(`select count(*)::int as n from crm_synchronisations where crm_name = 'hubspot' and crm_id is not null`);
     return n;

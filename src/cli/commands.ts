@@ -64,11 +64,12 @@ export function commands(program: Command): void {
   program.command('worker')
     .description("run the worker (Etlify's tasks, on graphile-worker) until SIGTERM/SIGINT")
     .option('--concurrency <n>', 'jobs at once', positiveInt, 4)
-    .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: off)')
+    .option('--sweep <crontab>', 'schedule of the stale sweep (default: every 5 minutes, incremental)')
+    .option('--no-sweep', 'no stale sweep')
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
     .action(opts => withOrm(program, async orm => {
       const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
-      const runner = await runWorker(orm, { concurrency: opts.concurrency, sweepSchedule: opts.sweep ?? false, handleSignals: false, taskList });
+      const runner = await runWorker(orm, { concurrency: opts.concurrency, sweepSchedule: opts.sweep, handleSignals: false, taskList });
       const stop = () => { void runner.stop(); };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

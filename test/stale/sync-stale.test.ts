@@ -170,6 +170,15 @@ describe('syncStale', () => {
     expect(await stale(app, 'User')).to.deep.equal([3]);
   });
 
+  it('the worker schedules the incremental sweep by default; sweepSchedule false turns it off', async () => {
+    const crontabs = async () => (await sql(app, 'select identifier from graphile_worker._private_known_crontabs')).map(r => r.identifier);
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false });
+    expect(await crontabs()).to.deep.equal([]);
+    await worker.stop();
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    expect(await crontabs()).to.deep.equal(['etlify_sweep']);
+  });
+
   it('rejects a nonsensical batch size', async () => {
     try {
       await syncStale(app.orm, { batchSize: 0 });
