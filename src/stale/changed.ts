@@ -1,7 +1,7 @@
 import { raw, type EntityManager, type EntityMetadata, type EntityProperty } from '@mikro-orm/core';
 import { resolveRelationPath } from '../entity/declarations.ts';
 import { PendingSync } from '../state/entities.ts';
-import { isToMany, newestOf, qbFactory, quote, startBranch, syncRows, timestampField, toManyPaths, TYPED_KEY, type Qb } from './finder.ts';
+import { isToMany, qbFactory, quote, syncRows, timestampField, TYPED_KEY, type ChangedKeys, type Qb } from './finder.ts';
 import type { StaleUnit } from './units.ts';
 
 /** A column the incremental sweep looks rows up by: without an index on it, a lookup is a table scan. */
@@ -14,15 +14,15 @@ export interface NeededIndex {
 
 /**
  * The keys of the unit's records that may have become stale since `since`: the records whose own
- * timestamp, or the timestamp of a row on one of their dependency paths, is at or after it; whose sync
- * row changed (a failure, a reset); or whose dependency buffer expired. A query selecting `id`, for
- * `staleQuery`'s `among`. Undefined when the owner has no timestamp (a new record could not be seen):
- * the sweep then scans everything.
+ * timestamp, or the timestamp of a row on one of their to-one dependency paths, is at or after it;
+ * whose sync row changed (a failure, a reset); or whose dependency buffer expired (to-many branches
+ * look for their own changed rows). For `staleQuery`'s `changed`. Undefined when the owner has no
+ * timestamp (a new record could not be seen): the sweep then scans everything.
  *
  * Not seen (the periodic full scan catches them): deleted sync rows, and timestamps written older than
  * the change (a raw `update … set updated_at = '2001-01-01'`).
  */
-export function changedKeys(em: EntityManager, unit: StaleUnit, since: Date): Qb | undefined {
+export function changedKeys(em: EntityManager, unit: StaleUnit, since: Date): ChangedKeys | undefined {
   const q = (identifier: string) => quote(em, identifier);
   const root = unit.meta.root;
   const pk = unit.meta.properties[unit.meta.primaryKeys[0]!]!;
@@ -54,22 +54,16 @@ export function changedKeys(em: EntityManager, unit: StaleUnit, since: Date): Qb
       parts.push(qb.where(atOrAfter(q(`${from}.${target.field}`), target.type)));
     }
   }
-  for (const props of toManyPaths(unit)) {
-    const branch = startBranch(em, unit, props, props.findIndex(isToMany), nextAlias, false);
-    if (!branch) continue;
-    const [only] = branch.watermarkColumns;
-    branch.qb.select(id(branch.key.ref)).where(branch.watermarkColumns.length === 1
-      ? atOrAfter(only!.ref, only!.type)
-      : raw(`${newestOf(branch.timestamps)} >= cast(? as timestamptz)`, [sinceText]));
-    parts.push(branch.qb);
-  }
   const type = pk.columnTypes?.[0] ?? '';
   const key = (column: string) => TYPED_KEY.test(type) ? `cast(${q(column)} as ${type})` : q(column);
-  parts.push(syncRows(em, unit).select(id(key('s.resource_id'))).andWhere({ updatedAt: { $gte: since } }));
-  parts.push(qbFactory(em).createQueryBuilder(PendingSync, 'p').select(id(key('p.dependent_id')))
-    .where({ dependentType: root.className, crmName: unit.crm.name, expiresAt: { $gte: since } })
-    .andWhere(raw(`${q('p.expires_at')} <= now()`)));
-  return parts[0]!.unionAll(...parts.slice(1));
+  const syncStates = () => [
+    syncRows(em, unit).select(id(key('s.resource_id'))).andWhere({ updatedAt: { $gte: since } }),
+    qbFactory(em).createQueryBuilder(PendingSync, 'p').select(id(key('p.dependent_id')))
+      .where({ dependentType: root.className, crmName: unit.crm.name, expiresAt: { $gte: since } })
+      .andWhere(raw(`${q('p.expires_at')} <= now()`)),
+  ];
+  const [sync, pending] = syncStates();
+  return { since, records: parts[0]!.unionAll(...parts.slice(1), ...syncStates()), syncStates: sync!.unionAll(pending!) };
 }
 
 /**

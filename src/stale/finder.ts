@@ -22,11 +22,21 @@ export interface StaleQueryOptions {
    * Undefined: no pre-filter (same result, slower).
    */
   watermark?: Date;
-  /**
-   * Incremental sweep: only these records are considered (a query selecting `id`: the keys that may
-   * have changed, see `changedKeys`). Each branch looks them up instead of scanning its tables.
-   */
-  among?: Qb;
+  /** Incremental sweep: only the records that may have changed (see `changedKeys`). */
+  changed?: ChangedKeys;
+}
+
+/**
+ * What changed since the previous sweep, as queries selecting `id` (owner keys). Each branch looks
+ * them up instead of scanning its tables: the base branch the `records`; a to-many branch its own
+ * child rows changed `since`, plus the `syncStates` (a reset sync row can make an old child count).
+ */
+export interface ChangedKeys {
+  since: Date;
+  /** Owners changed, owners of changed to-one targets, changed sync rows, expired buffer rows. */
+  records: Qb;
+  /** Changed sync rows and expired buffer rows only. */
+  syncStates: Qb;
 }
 
 const EPOCH = `timestamptz '1970-01-01 00:00:00+00'`;
@@ -89,8 +99,10 @@ function staleSet(em: EntityManager, unit: StaleUnit, options: StaleQueryOptions
   const id = quote(em, 'u.id');
   // the root class: a subclass' query builder would add its discriminator to this outer alias
   const outer = qbFactory(em).createQueryBuilder(unit.meta.root.class, 'u').select(raw(id)).from(union, 'u');
-  // materialized: evaluated once, a small set the branches probe by key
-  if (options.among) outer.with(CHANGED, options.among, { materialized: true });
+  // materialized: evaluated once, small sets the branches probe by key
+  if (options.changed) {
+    outer.with(CHANGED, options.changed.records, { materialized: true }).with(CHANGED_STATES, options.changed.syncStates, { materialized: true });
+  }
   outer
     // raw: NOT EXISTS on a table with no relation to the entity
     .where(raw(`not exists (select 1 from ${quote(em, 'etlify_pending_syncs')} as ${quote(em, 'p')} where ${quote(em, 'p.dependent_type')} = ? `
@@ -156,6 +168,7 @@ export function discriminatedKeys(em: EntityManager, meta: EntityMetadata, discr
 
 export type Qb = QueryBuilder<any, any, any, any>;
 const CHANGED = 'etlify_changed';
+const CHANGED_STATES = 'etlify_changed_states';
 /** A join condition: column = column or expression. */
 type JoinOn = Record<string, RawQueryFragment>;
 
@@ -186,7 +199,7 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
 
   // Base branch: owner ⟕ sync ⟕ every to-one prefix of every dependency path (shared by path).
   const base = qbFactory(em).createQueryBuilder(root.class, 'o').select(raw(`${q(`o.${pk.fieldNames[0]}`)} as ${q('id')}`))
-    .leftJoin(syncRows(em, unit).select([...SYNC_FIELDS]), 's', keyJoin(em, pk, `o.${pk.fieldNames[0]}`, !options.among));
+    .leftJoin(syncRows(em, unit).select([...SYNC_FIELDS]), 's', keyJoin(em, pk, `o.${pk.fieldNames[0]}`, !options.changed));
   const timestamps: string[] = [];
   const ownerTs = timestampField(unit.meta, unit.config.timestampProperty);
   if (ownerTs) timestamps.push(q(`o.${ownerTs}`));
@@ -212,43 +225,49 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
   base.where(raw(`${q('s.id')} is null or ((coalesce(${q('s.last_synced_at')}, ${EPOCH}) < ${threshold}${versionChanged}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${threshold}))`,
     [...(unit.payloadVersion === undefined ? [] : [unit.payloadVersion]), max]));
   discriminator(base, 'o');
-  const among = (qb: Qb, key: string) => {
-    if (options.among) qb.andWhere(raw(`${key} in (select ${q('id')} from ${q(CHANGED)})`));
-  };
-  among(base, q(`o.${pk.fieldNames[0]}`));
+  const among = (qb: Qb, key: string, cte: string) => qb.andWhere(raw(`${key} in (select ${q('id')} from ${q(cte)})`));
+  if (options.changed) among(base, q(`o.${pk.fieldNames[0]}`), CHANGED);
   const branches: Qb[] = [base];
 
-  // One branch per path through a to-many side: some row on the path newer than the last sync.
+  // One branch per path through a to-many side: some row on the path newer than the last sync. In an
+  // incremental sweep, two: the rows changed since the previous sweep, and the changed sync states.
   for (const props of toManyPaths(unit)) {
-    const first = props.findIndex(isToMany);
-    const branch = startBranch(em, unit, props, first, nextAlias, !options.among);
-    if (!branch) continue;
-    const { qb, key, timestamps: pathTs, watermarkColumns } = branch;
-    const newest = newestOf(pathTs);
-    qb.select(raw(`${key.ref} as ${q('id')}`))
-      .join(syncRows(em, unit).select([...SYNC_FIELDS]), 's', key.syncJoin)
-      // raw: the child's timestamps against the sync row's, several tables
-      .where(raw(`${newest} > coalesce(${q('s.last_synced_at')}, ${EPOCH}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${newest})`, [max]));
-    if (options.watermark) {
-      // raw: the constant is cast to the column's own type, so the column is compared as it is stored
-      // (and the planner can estimate the filter from its statistics)
-      const [only] = watermarkColumns;
-      qb.andWhere(watermarkColumns.length === 1
-        ? raw(`${only!.ref} > cast(cast(? as timestamptz) as ${only!.type})`, [options.watermark.toISOString()])
-        : raw(`${newest} > cast(? as timestamptz)`, [options.watermark.toISOString()]));
+    for (const variant of options.changed ? ['changed rows', 'changed sync states'] as const : ['all'] as const) {
+      const first = props.findIndex(isToMany);
+      const branch = startBranch(em, unit, props, first, nextAlias, !options.changed);
+      if (!branch) break;
+      const { qb, key, timestamps: pathTs, watermarkColumns } = branch;
+      const newest = newestOf(pathTs);
+      qb.select(raw(`${key.ref} as ${q('id')}`))
+        .join(syncRows(em, unit).select([...SYNC_FIELDS]), 's', key.syncJoin)
+        // raw: the child's timestamps against the sync row's, several tables
+        .where(raw(`${newest} > coalesce(${q('s.last_synced_at')}, ${EPOCH}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${newest})`, [max]));
+      if (variant === 'changed rows') qb.andWhere(newerThan(watermarkColumns, newest, options.changed!.since, '>='));
+      else if (variant === 'changed sync states') among(qb, key.ref, CHANGED_STATES);
+      else if (options.watermark) qb.andWhere(newerThan(watermarkColumns, newest, options.watermark, '>'));
+      if (first === 0) {
+        // started at the child: the owner must still exist (and be of the unit's STI classes)
+        const owners = qbFactory(em).createQueryBuilder(root.class, 'ox').select(pk.name);
+        discriminator(owners, 'ox');
+        qb.andWhere(raw(`${key.ref} in (${owners.getQuery()})`, [...owners.getParams()]));
+      } else {
+        discriminator(qb, 'o');
+      }
+      branches.push(qb);
     }
-    if (first === 0) {
-      // started at the child: the owner must still exist (and be of the unit's STI classes)
-      const owners = qbFactory(em).createQueryBuilder(root.class, 'ox').select(pk.name);
-      discriminator(owners, 'ox');
-      qb.andWhere(raw(`${key.ref} in (${owners.getQuery()})`, [...owners.getParams()]));
-    } else {
-      discriminator(qb, 'o');
-    }
-    among(qb, key.ref);
-    branches.push(qb);
   }
   return branches;
+}
+
+/**
+ * `newest <op> bound` for a to-many branch. With one timestamp column, the constant is cast to the
+ * column's own type, so the column is compared as it is stored (an index or its statistics apply).
+ */
+export function newerThan(columns: BranchStart['watermarkColumns'], newest: string, bound: Date, op: '>' | '>='): RawQueryFragment {
+  // raw: casts of the constant
+  return columns.length === 1
+    ? raw(`${columns[0]!.ref} ${op} cast(cast(? as timestamptz) as ${columns[0]!.type})`, [bound.toISOString()])
+    : raw(`${newest} ${op} cast(? as timestamptz)`, [bound.toISOString()]);
 }
 
 export interface BranchStart {

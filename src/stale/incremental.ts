@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/core';
 import { query } from '../state/sql.ts';
 import { changedKeys, neededIndexes, type NeededIndex } from './changed.ts';
-import { staleQuery, type Qb } from './finder.ts';
+import { staleQuery, type ChangedKeys } from './finder.ts';
 import type { StaleUnit } from './units.ts';
 
 export interface IncrementalOptions {
@@ -19,7 +19,7 @@ export interface IncrementalOptions {
 }
 
 /** How one unit will be swept: everything, or the records changed since `since`. */
-export type SweepPlan = { mode: 'full'; reason: string } | { mode: 'incremental'; since: Date; among: Qb };
+export type SweepPlan = { mode: 'full'; reason: string } | { mode: 'incremental'; changed: ChangedKeys };
 
 interface SweepState {
   fingerprint: string;
@@ -47,8 +47,8 @@ export async function planSweep(em: EntityManager, unit: StaleUnit, options: Inc
   if (due) return { mode: 'full', reason: 'periodic full scan' };
   // MikroORM hands raw timestamps back as text; the Date drops microseconds, which only moves it earlier
   const since = new Date(state.watermark);
-  const among = changedKeys(em, unit, since);
-  return among ? { mode: 'incremental', since, among } : { mode: 'full', reason: `${unit.entity} has no timestamp` };
+  const changed = changedKeys(em, unit, since);
+  return changed ? { mode: 'incremental', changed } : { mode: 'full', reason: `${unit.entity} has no timestamp` };
 }
 
 /**

@@ -83,7 +83,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
     const plan = incremental && await planSweep(em, unit, incremental);
     // taken before the query runs: what it cannot see is at or after this
     const watermark = incremental && await nextWatermark(em, incremental);
-    const finder = plan && plan.mode === 'incremental' ? staleQuery(em, unit, { among: plan.among }) : await prepareStaleQuery(em, unit);
+    const finder = plan && plan.mode === 'incremental' ? staleQuery(em, unit, { changed: plan.changed }) : await prepareStaleQuery(em, unit);
     stats.scans[`${unit.entity} × ${unit.crm.name}`] = plan ? plan.mode : 'full';
     await forEachPage<{ id: unknown }>(em, finder, batchSize, async rows => {
       const ids = rows.map(r => String(r.id));
