@@ -132,6 +132,8 @@ export class JsonClient {
     } catch (error) {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error);
+    } finally {
+      await context.budget?.settle?.(bucket);
     }
 
     const body = parseBody(text);
