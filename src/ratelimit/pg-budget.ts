@@ -104,9 +104,9 @@ export class PgRequestBudget implements RequestBudget {
 }
 
 /**
- * The budget counts a request when it is sent until its answer arrives (`settle`), the CRM when it
- * arrives: a little margin keeps the two windows from overlapping while requests are in flight.
+ * The budget counts a request from its answer (`settle`), which is after the CRM counted it; a small
+ * margin covers a request whose answer is still out when its slot comes round again.
  */
 function windowWithMargin(perMs: number): number {
-  return Math.ceil(perMs + Math.max(100, perMs * 0.01));
+  return Math.ceil(perMs + Math.max(25, perMs * 0.0025));
 }

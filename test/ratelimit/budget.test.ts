@@ -37,7 +37,7 @@ describe('shared request budget (PostgreSQL)', () => {
   });
 
   it('counts a request from the moment its answer arrived (settle), so a late arrival cannot overlap two windows', async () => {
-    const limits = { maxRequests: 1, perMs: 300 }; // window 400 ms with the margin
+    const limits = { maxRequests: 1, perMs: 375 }; // window 400 ms with the margin
     const settled = new PgRequestBudget(app.orm.em.fork(), 'settled', limits);
     const unsettled = new PgRequestBudget(app.orm.em.fork(), 'unsettled', limits);
     await settled.acquire();
