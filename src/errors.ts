@@ -14,6 +14,11 @@ export class ConfigurationError extends EtlifyError {
   override name = 'ConfigurationError';
 }
 
+/** The worker's PostgreSQL stayed unreachable longer than `databaseTimeoutMs`: it stopped. */
+export class DatabaseUnavailableError extends EtlifyError {
+  override name = 'DatabaseUnavailableError';
+}
+
 /** The serializer threw or returned something other than a plain object. Counted against the record. */
 export class SerializationError extends EtlifyError {
   override name = 'SerializationError';
@@ -76,6 +81,17 @@ export class TransientCrmError extends CrmError {
     super(message, details);
     this.retryAfterMs = details.retryAfterMs;
   }
+}
+
+/**
+ * A write that may or may not have been applied: it timed out, or the connection broke after it was
+ * sent (or the process sending it died). The CRM may still apply it later, so Etlify forgets the
+ * record's digest (the sync state never claims what the CRM may not hold) and sends the record again
+ * only after `jobs.unknownOutcomeWaitMs`, once the lost request can no longer land after the new one.
+ * Retried, never counted against the record.
+ */
+export class UnknownOutcomeError extends TransientCrmError {
+  override name = 'UnknownOutcomeError';
 }
 
 /** 401/403: the token is wrong or lacks a scope. Not the record's fault: retried, never counted. */

@@ -85,6 +85,12 @@ export type BatchItemResult =
   | { ok: true; crmId: string; created?: boolean }
   | { ok: false; error: Error };
 
+export interface FindRequest {
+  objectType: string;
+  idProperty: string;
+  value: string;
+}
+
 export interface DeleteRequest {
   objectType: string;
   crmId: string;
@@ -120,6 +126,20 @@ export interface CrmAdapter {
    * it leaves out, e.g. HubSpot's search endpoint).
    */
   readonly defaultRateLimit?: RateLimitOptions;
+  /**
+   * Finds an object by its unique property. Used to delete the object of a removed record whose create
+   * had an unknown outcome (the CRM may hold an object Etlify never learnt the id of).
+   */
+  findId?(request: FindRequest, context?: AdapterCallContext): Promise<string | undefined>;
+  /** Default of the CRM's `jobs.unknownOutcomeWaitMs` (see there). */
+  readonly unknownOutcomeWaitMs?: number;
+  /**
+   * The value under which the CRM files an object's unique property, when the CRM treats different
+   * values as equal (HubSpot: emails are trimmed and lower-cased). Two records with the same identity
+   * would write to one CRM object: the second is refused before anything is sent. Default: the value
+   * as a string.
+   */
+  identityOf?(objectType: string, idProperty: string, value: unknown): string | undefined;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
   /** Releases connections (`etlify.close()` calls it for every registered CRM). */
@@ -162,6 +182,13 @@ export interface CrmJobOptions {
   batchDelayMs?: number;
   /** Records per batch job. Default: the adapter's `maxBatchSize`, else 100. */
   batchSize?: number;
+  /**
+   * How long a write whose outcome is unknown (timed out, connection lost after sending, worker killed)
+   * may still be applied by the CRM, counted from when the client gave up. The record is not sent again
+   * before this wait is over, so the late write can never land after a newer one. Default: the
+   * adapter's `unknownOutcomeWaitMs`, else 20 s.
+   */
+  unknownOutcomeWaitMs?: number;
 }
 
 // ─── Entity declaration ──────────────────────────────────────────────────────────────────────────

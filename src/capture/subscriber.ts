@@ -1,17 +1,25 @@
-import { ChangeSetType, helper, type ChangeSet, type EntityManager, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
+import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
 import type { Etlify } from '../etlify.ts';
 import { enqueueRequests, type RemovedRecord, type SyncRequest } from '../queue/requests.ts';
 
+/** What a flush changed that Etlify cares about. */
+interface Captured {
+  changeSets: ChangeSet<any>[];
+  /** Many-to-many collections whose links changed, with the items added or removed. */
+  links: { owner: object; property: string; inverse?: string; items: object[] }[];
+}
+
 /**
- * Change capture. `onFlush` only remembers the change sets (it runs before the flush's transaction
- * opens); `beforeTransactionCommit` turns them into sync requests with one statement on the flush's
- * own transaction, so a rollback or a failed flush leaves nothing behind and a commit cannot lose them.
+ * Change capture. `onFlush` only remembers the change sets and many-to-many link changes (it runs
+ * before the flush's transaction opens); `beforeTransactionCommit` turns them into sync requests with
+ * one statement on the flush's own transaction, so a rollback or a failed flush leaves nothing behind
+ * and a commit cannot lose them.
  */
 export class CaptureSubscriber implements EventSubscriber {
   readonly #etlify: Etlify;
-  readonly #pending = new WeakMap<EntityManager, ChangeSet<any>[]>();
+  readonly #pending = new WeakMap<EntityManager, Captured>();
 
   constructor(etlify: Etlify) {
     this.#etlify = etlify;
@@ -20,16 +28,22 @@ export class CaptureSubscriber implements EventSubscriber {
   onFlush({ em, uow }: FlushEventArgs): void {
     const index = dependentsIndex(em.getMetadata());
     const relevant = uow.getChangeSets().filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
-    if (!relevant.length) return;
-    const list = this.#pending.get(em);
-    if (list) list.push(...relevant); else this.#pending.set(em, relevant);
+    const links = uow.getCollectionUpdates().flatMap(collection => changedLinks(collection));
+    if (!relevant.length && !links.length) return;
+    const captured = this.#pending.get(em);
+    if (captured) {
+      captured.changeSets.push(...relevant);
+      captured.links.push(...links);
+    } else {
+      this.#pending.set(em, { changeSets: relevant, links });
+    }
   }
 
   async beforeTransactionCommit({ em, transaction }: TransactionEventArgs): Promise<void> {
-    const changeSets = this.#pending.get(em);
-    if (!changeSets) return;
+    const captured = this.#pending.get(em);
+    if (!captured) return;
     this.#pending.delete(em);
-    const work = this.#toWork(em, changeSets);
+    const work = this.#toWork(em, captured);
     if (work.requests.length || work.removed.length) {
       await enqueueRequests(em, { ...work, crms: this.#etlify.crms.all() }, transaction);
     }
@@ -39,7 +53,7 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#pending.delete(em);
   }
 
-  #toWork(em: EntityManager, changeSets: ChangeSet<any>[]) {
+  #toWork(em: EntityManager, { changeSets, links }: Captured) {
     const crms = this.#etlify.crms;
     const enabled = (crm: string) => crms.has(crm) && crms.get(crm).enabled;
     const index = dependentsIndex(em.getMetadata());
@@ -52,7 +66,12 @@ export class CaptureSubscriber implements EventSubscriber {
       const isDelete = cs.type === ChangeSetType.DELETE;
       if (declarationsOf(meta.class).size) {
         if (isDelete) removed.push({ type: meta.root.className, entity: meta.className, id });
-        else for (const crm of declarationsOf(meta.class).keys()) if (enabled(crm)) requests.push({ kind: 'sync', crm, entity: meta.className, id });
+        for (const crm of declarationsOf(meta.class).keys()) {
+          if (!enabled(crm)) continue;
+          // a removal is queued like a sync, so it runs after any sync of the record in flight
+          const kind = !isDelete ? 'sync' : crms.get(crm).deleteOnRemove ? 'delete' : 'forget';
+          requests.push({ kind, crm, entity: meta.className, id });
+        }
       }
       for (const dependent of index.get(meta.root.className) ?? []) {
         if (!enabled(dependent.crm)) continue;
@@ -67,8 +86,50 @@ export class CaptureSubscriber implements EventSubscriber {
         }
       }
     }
-    return { requests, removed };
+    for (const link of links) requests.push(...linkRequests(index, link, enabled));
+    // both sides of a link change report it: one request per record is enough
+    const unique = new Map(requests.map(r => [`${r.kind}\u0000${r.crm}\u0000${r.entity}\u0000${r.id}`, r]));
+    return { requests: [...unique.values()], removed };
   }
+}
+
+/** The links a many-to-many collection gained or lost since it was loaded (or last flushed). */
+function changedLinks(collection: Collection<object, object>): Captured['links'] {
+  const property = collection.property;
+  if (property.kind !== ReferenceKind.MANY_TO_MANY) return [];
+  const before = collection.getSnapshot() ?? [];
+  const after = collection.isInitialized() ? collection.getItems(false) : [];
+  const items = [...after.filter(item => !before.includes(item)), ...before.filter(item => !after.includes(item))];
+  if (!items.length) return [];
+  return [{ owner: collection.owner, property: property.name, inverse: property.owner ? property.inversedBy : property.mappedBy, items }];
+}
+
+/**
+ * A link changed between `owner` and `items`: each side whose declaration depends on the relation is
+ * synced, and, where a longer dependency path runs through the relation, the side it continues from
+ * fans out to its dependents.
+ */
+function linkRequests(index: ReturnType<typeof dependentsIndex>, link: Captured['links'][number], enabled: (crm: string) => boolean): SyncRequest[] {
+  const requests: SyncRequest[] = [];
+  const sides = [
+    { records: [link.owner], via: link.property, across: link.items },
+    { records: link.items, via: link.inverse, across: [link.owner] },
+  ];
+  for (const { records, via, across } of sides) {
+    if (!via) continue;
+    const acrossRoot = helper(across[0]!).__meta.root.className;
+    for (const record of records) {
+      const meta = helper(record).__meta;
+      const id = String(helper(record).getSerializedPrimaryKey());
+      for (const [crm, config] of declarationsOf(meta.class)) {
+        if (enabled(crm) && config.dependencies?.some(path => path.split('.')[0] === via)) requests.push({ kind: 'sync', crm, entity: meta.className, id });
+      }
+      for (const dependent of index.get(acrossRoot) ?? []) {
+        if (enabled(dependent.crm) && dependent.path.endsWith(`.${via}`)) requests.push({ kind: 'dependents', crm: dependent.crm, entity: meta.className, id });
+      }
+    }
+  }
+  return requests;
 }
 
 /** The primary key held by a to-one property of an entity or of its original data, as a string. */

@@ -14,7 +14,7 @@ export interface RegisteredCrm {
 }
 
 const CRM_OPTION_KEYS = new Set(['adapter', 'enabled', 'maxSyncErrors', 'rateLimit', 'payloadVersion', 'deleteOnRemove', 'jobs']);
-const JOB_OPTION_KEYS = new Set(['maxAttempts', 'priority', 'batchDelayMs', 'batchSize']);
+const JOB_OPTION_KEYS = new Set(['maxAttempts', 'priority', 'batchDelayMs', 'batchSize', 'unknownOutcomeWaitMs']);
 const RATE_LIMIT_KEYS = new Set(['maxRequests', 'perMs', 'buckets']);
 /** CRM names become method names (`hubspotSync`), so they must be identifiers. */
 const CRM_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
@@ -140,6 +140,7 @@ function validateJobs(jobs: CrmJobOptions, where: string, adapter: CrmAdapter): 
     priority: positiveInt('priority', 0, Number.MIN_SAFE_INTEGER),
     batchDelayMs: positiveInt('batchDelayMs', 250, 0),
     batchSize: positiveInt('batchSize', adapter.maxBatchSize ?? 100),
+    unknownOutcomeWaitMs: positiveInt('unknownOutcomeWaitMs', adapter.unknownOutcomeWaitMs ?? 20_000, 0),
   };
 }
 

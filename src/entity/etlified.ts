@@ -1,12 +1,9 @@
-import { setTimeout } from 'node:timers/promises';
 import { helper, type EntityManager } from '@mikro-orm/core';
 import { ConfigurationError, EtlifyError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import type { DeleteResult, EtlifyDeclaration, SyncResult } from '../interfaces.ts';
 import { enqueueRequests } from '../queue/requests.ts';
-import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
-import { deleteFromCrm } from '../sync/deleter.ts';
-import { syncChunk } from '../sync/engine.ts';
+import { runNow } from '../queue/run-claim.ts';
 import { attachDeclaration, declarationsOf } from './declarations.ts';
 import { query } from '../state/sql.ts';
 
@@ -86,9 +83,8 @@ export function declareCrms<T extends AnyClass>(entity: T, declaration: EtlifyDe
   attachDeclaration(entity, declaration);
 }
 
-/** An inline sync that fails transiently (rate limit, 5xx) waits and tries again: this many attempts, this long each at most. */
-const INLINE_ATTEMPTS = 3;
-const INLINE_MAX_WAIT_MS = 10_000;
+/** An inline sync or delete waits for its record (held by a worker, or retrying after a transient failure): this many rounds, this long in all. */
+const INLINE = { attempts: 3, maxWaitMs: 10_000, batch: false };
 
 function contextOf(record: object, crm: string, options: { em?: EntityManager } | undefined) {
   const wrapped = helper(record);
@@ -114,16 +110,11 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   if (em.isInTransaction()) {
     throw new EtlifyError(`inline sync of ${meta.className} ${id} inside a database transaction would keep it open during the CRM call: queue it (omit { inline: true }) or sync after the commit`);
   }
-  // inline syncs draw from the CRM's shared budget too; a short wait for it is fine outside a job
-  const context = { budget: registered.rateLimit ? new PgRequestBudget(em, crm, registered.rateLimit) : undefined };
-  for (let attempt = 1; ; attempt++) {
-    const [outcome] = await syncChunk(etlify, em, meta.className, crm, [id], { batch: false, context });
-    if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);
-    if (outcome!.result !== 'retry') return outcome!.result;
-    const wait = outcome!.retryAfterMs ?? 250 * attempt;
-    if (attempt >= INLINE_ATTEMPTS || wait > INLINE_MAX_WAIT_MS) return 'error';
-    await setTimeout(wait);
-  }
+  // claimed like a worker claims: never at the same time as another sync or delete of this record
+  const [outcome] = await runNow(etlify, em, registered, { type: meta.root.className, entity: meta.className, ids: [id] }, 'sync', INLINE);
+  if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);
+  // not done within the wait (the CRM failing transiently, the record busy): its queue row keeps it for the worker
+  return outcome!.result === 'retry' ? 'error' : outcome!.result as SyncResult;
 }
 
 async function deleteRecord(record: object, crm: string, options?: InlineOptions | QueuedOptions): Promise<DeleteResult | QueuedDeleteResult> {
@@ -138,7 +129,7 @@ async function deleteRecord(record: object, crm: string, options?: InlineOptions
     await enqueueRequests(em, { requests: [{ kind: 'delete', crm, entity: meta.className, id, crmId: item.crmId, objectType: item.objectType }], crms: [registered] });
     return 'queued';
   }
-  const [outcome] = await deleteFromCrm(etlify, em, crm, [item]);
-  if (outcome!.result === 'retry' || outcome!.result === 'error') throw outcome!.error;
-  return outcome!.result;
+  const [outcome] = await runNow(etlify, em, registered, { type: item.type, entity: item.entity, ids: [id] }, 'delete', INLINE);
+  if (outcome!.result === 'retry' || outcome!.result === 'error') throw outcome!.error ?? new EtlifyError(`${meta.className} ${id} is being synced or deleted elsewhere: try again, or queue the delete (omit { inline: true })`);
+  return outcome!.result as DeleteResult;
 }

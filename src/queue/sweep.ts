@@ -3,7 +3,8 @@ import type { JobHelpers } from 'graphile-worker';
 import { Etlify } from '../etlify.ts';
 import { syncStale } from '../stale/sync-stale.ts';
 import { expirePendingSyncs } from '../sync/dependencies.ts';
-import { crmsWithPendingRequests, PROCESS_TASK } from './requests.ts';
+import { crmsWithPendingWork } from './record-queue.ts';
+import { PROCESS_TASK } from './requests.ts';
 
 /**
  * The periodic sweep: expires stale dependency buffers, queues the stale records (changes made
@@ -21,7 +22,7 @@ export async function sweep(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>):
 
 export async function wakePendingCrms(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
   const etlify = Etlify.of(orm);
-  for (const crm of await crmsWithPendingRequests(orm.em.fork({ useContext: false }))) {
+  for (const crm of await crmsWithPendingWork(orm.em.fork({ useContext: false }))) {
     if (etlify.crms.has(crm) && etlify.crms.get(crm).enabled) await helpers.addJob(PROCESS_TASK, { crm }, { jobKey: `etlify:${crm}:sweep` });
   }
 }

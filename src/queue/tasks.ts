@@ -2,19 +2,19 @@ import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import type { JobHelpers, TaskList } from 'graphile-worker';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
-import { describeError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
-import type { AdapterCallContext } from '../interfaces.ts';
-import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
-import { deleteFromCrm } from '../sync/deleter.ts';
-import { syncChunk } from '../sync/engine.ts';
-import { claimRequests, enqueueRequests, finishClaim, nextDueAt, PROCESS_TASK, renewClaim, type Claim } from './requests.ts';
+import { claimRecords, DEFAULT_LEASE_MS, ingest, nextDueAt } from './record-queue.ts';
+import { enqueueRequests, PROCESS_TASK } from './requests.ts';
+import { runClaim } from './run-claim.ts';
 import { sweep } from './sweep.ts';
 
 export const SWEEP_TASK = 'etlify_sweep';
 
 export interface TaskOptions {
-  /** How long a claimed request stays claimed before another worker may take it over. Default 5 min. */
+  /**
+   * How long a claim lasts without renewal (it is renewed every third of it while work goes on): a
+   * killed worker's records are taken over once it has passed. Default 30 s.
+   */
   claimLeaseMs?: number;
   /** Chunks a job processes before it hands over to a fresh job (fairness, shutdown latency). Default 50. */
   chunksPerJob?: number;
@@ -37,7 +37,7 @@ export function etlifyTaskList(orm: MikroORM, options: TaskOptions = {}): TaskLi
   };
 }
 
-/** Claims and processes the due requests of one CRM, chunk after chunk, until none is due. */
+/** Claims and processes the due records of one CRM, a batch at a time, until none is due. */
 async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, helpers: JobHelpers): Promise<void> {
   const etlify = Etlify.of(orm);
   if (!etlify.crms.has(crmName)) {
@@ -46,71 +46,16 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
   }
   const crm = etlify.crms.get(crmName);
   if (!crm.enabled) return;
-  const leaseMs = options.claimLeaseMs ?? 5 * 60_000;
+  const leaseMs = options.claimLeaseMs ?? DEFAULT_LEASE_MS;
   const em = orm.em.fork({ clear: true, useContext: false });
-  const context: AdapterCallContext = {
-    budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
-    signal: helpers.abortSignal,
-  };
-  let chunks = 0;
-  while (chunks < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted) {
-    const claim = await claimRequests(em, crm.name, MAX_ROWS_PER_CLAIM, leaseMs);
+  for (let chunks = 0; chunks < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted; chunks++) {
+    await ingest(em, crm);
+    const claim = await claimRecords(em, crm, crm.jobs.batchSize, leaseMs);
     if (!claim) break;
-    chunks += await processClaim(etlify, em, crm, claim, context, () => !!options.stopping?.() || helpers.abortSignal.aborted);
+    await runClaim(etlify, em, crm, claim, { leaseMs, signal: helpers.abortSignal, fanOut: ids => queueDependents(em, crm, claim.entity, ids) });
   }
-  const due = await nextDueAt(em, crm.name, leaseMs);
+  const due = await nextDueAt(em, crm);
   if (due) await helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:at:${due.getTime()}`, runAt: due, maxAttempts: crm.jobs.maxAttempts });
-}
-
-/** Request rows claimed at once (each holds the ids of one flush). */
-const MAX_ROWS_PER_CLAIM = 100;
-
-/** Processes a claim chunk by chunk (`jobs.batchSize` records each); returns the number of chunks. */
-async function processClaim(
-  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: Claim, context: AdapterCallContext, stopping: () => boolean,
-): Promise<number> {
-  const retries: { item: Claim['items'][number]; delayMs: number; error: string }[] = [];
-  // one delay per failure, so the records of a rejected batch come back together, as a batch again
-  const delays = new Map<unknown, number>();
-  const settle = (item: Claim['items'][number], outcome: { result: string; error?: unknown; retryAfterMs?: number }) => {
-    if (outcome.result !== 'retry') return;
-    let delayMs = delays.get(outcome.error);
-    if (delayMs === undefined) delays.set(outcome.error, delayMs = backoffMs(claim.attempts, outcome.retryAfterMs));
-    retries.push({ item, delayMs, error: etlify.redact(describeError(outcome.error)) });
-  };
-  const size = claim.kind === 'dependents' ? 1000 : crm.jobs.batchSize;
-  let chunks = 0;
-  for (let start = 0; start < claim.items.length; start += size, chunks++) {
-    if (stopping()) {
-      // shutting down: what is left goes back to the queue, due at once
-      for (const item of claim.items.slice(start)) retries.push({ item, delayMs: 0, error: 'worker stopped' });
-      break;
-    }
-    if (chunks > 0) await renewClaim(em, claim);
-    const items = claim.items.slice(start, start + size);
-    if (claim.kind === 'dependents') {
-      await queueDependents(em, crm, claim.entity, items.map(i => i.id));
-    } else if (claim.kind === 'delete') {
-      const type = em.getMetadata().getByClassName(claim.entity, false)?.root.className ?? claim.entity;
-      const outcomes = await deleteFromCrm(etlify, em, crm.name, items.map(i => ({ type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType })), context);
-      items.forEach((item, i) => settle(item, outcomes[i]!));
-    } else {
-      const outcomes = await syncChunk(etlify, em, claim.entity, crm.name, items.map(i => i.id), { batch: true, context });
-      items.forEach((item, i) => settle(item, outcomes[i]!));
-    }
-  }
-  await finishClaim(em, claim, retries);
-  return chunks;
-}
-
-/**
- * Exponential backoff with jitter (1 s, 2 s, 4 s … capped at 10 min), never shorter than what the CRM
- * asked for.
- */
-export function backoffMs(attempts: number, retryAfterMs?: number): number {
-  const exponential = Math.min(600_000, 1000 * 2 ** Math.min(attempts, 20));
-  const jittered = exponential * (0.5 + Math.random());
-  return retryAfterMs === undefined ? jittered : Math.max(retryAfterMs + Math.random() * 100, Math.min(jittered, 1000));
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { Logger, makeWorkerUtils, run, type Runner, type TaskList } from 'graphile-worker';
 import pg from 'pg';
+import { ConfigurationError, DatabaseUnavailableError } from '../errors.ts';
 import { pgPoolOf } from '../state/migrate.ts';
 import { wakePendingCrms } from './sweep.ts';
 import { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './tasks.ts';
@@ -22,6 +23,12 @@ export interface WorkerOptions extends Omit<TaskOptions, 'stopping'> {
   handleSignals?: boolean;
   /** graphile-worker's logger. Default: warnings and errors only. */
   logger?: Logger;
+  /**
+   * How long PostgreSQL may stay unreachable before the worker gives up: `runner.promise` then rejects
+   * with `DatabaseUnavailableError` (the CLI exits 1), so a process supervisor can restart it. Shorter
+   * outages (a restart, a failover) are ridden out. Default 60 s.
+   */
+  databaseTimeoutMs?: number;
 }
 
 const quietLogger = new Logger(() => (level, message) => {
@@ -31,26 +38,110 @@ const quietLogger = new Logger(() => (level, message) => {
 /**
  * The turnkey worker: Etlify's tasks (plus the application's own) on graphile-worker, in this process.
  * `await runner.stop()` (or SIGTERM/SIGINT) lets running syncs finish their chunk, then stops.
+ * Refuses to start (`ConfigurationError`) before Etlify's migrations have run.
  */
 export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Promise<Runner> {
   const ownPool = options.connectionString ? new pg.Pool({ connectionString: options.connectionString, max: (options.concurrency ?? 4) + 3 }) : undefined;
-  ownPool?.on('error', () => { /* a broken idle client is dropped by the pool; graphile-worker reconnects */ });
   const pgPool = ownPool ?? await pgPoolOf(orm);
+  await assertMigrated(pgPool);
+  const logger = options.logger ?? quietLogger;
+  // back from an outage: wake-up jobs whose bookkeeping was lost meanwhile are replaced
+  let wake: () => Promise<void> = async () => {};
+  const survival = surviveDatabaseOutages(pgPool, options.databaseTimeoutMs ?? 60_000, () => wake());
   let stopping = false;
   const crontab = [options.crontab, options.sweepSchedule !== false ? `${options.sweepSchedule ?? '*/5 * * * *'} ${SWEEP_TASK} ?id=etlify_sweep` : undefined].filter(Boolean).join('\n');
-  const runner = await run({
-    pgPool,
-    concurrency: options.concurrency ?? 4,
-    pollInterval: options.pollInterval ?? 250,
-    noHandleSignals: options.handleSignals === false,
-    logger: options.logger ?? quietLogger,
-    taskList: { ...options.taskList, ...etlifyTaskList(orm, { ...options, stopping: () => stopping }) },
-    crontab,
-  });
+  let runner: Runner;
+  try {
+    runner = await run({
+      pgPool,
+      concurrency: options.concurrency ?? 4,
+      pollInterval: options.pollInterval ?? 250,
+      noHandleSignals: options.handleSignals === false,
+      logger,
+      taskList: { ...options.taskList, ...etlifyTaskList(orm, { ...options, stopping: () => stopping }) },
+      crontab,
+    });
+  } catch (error) {
+    survival.release();
+    await ownPool?.end();
+    throw error;
+  }
   runner.events.on('pool:gracefulShutdown', () => { stopping = true; });
-  runner.promise.finally(() => ownPool?.end()).catch(() => {});
+  wake = () => wakePendingCrms(orm, runner);
+  let unavailable: DatabaseUnavailableError | undefined;
+  void survival.gaveUp.then(error => { unavailable = error; return runner.stop(error.message); }).catch(() => {});
+  const done = runner.promise.then(
+    () => { if (unavailable) throw unavailable; },
+    error => { throw unavailable ?? error; },
+  ).finally(async () => {
+    survival.release();
+    await ownPool?.end();
+  });
+  done.catch(() => {});
   // requests left behind by a worker that died are picked up now rather than at the next change
-  const utils = await makeWorkerUtils({ pgPool, logger: options.logger ?? quietLogger });
+  const utils = await makeWorkerUtils({ pgPool, logger });
   try { await wakePendingCrms(orm, utils); } finally { await utils.release(); }
-  return runner;
+  return { ...runner, promise: done };
+}
+
+/** Fails fast, with the fix, when Etlify's or graphile-worker's tables are not there yet. */
+async function assertMigrated(pool: pg.Pool): Promise<void> {
+  const { rows } = await pool.query<{ missing: string[] }>(
+    `select array(select t from unnest(array['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'graphile_worker.jobs']) as t
+                   where to_regclass(t) is null) as missing`);
+  const missing = rows[0]!.missing;
+  if (missing.length) {
+    throw new ConfigurationError(`Etlify's migrations have not run on this database (missing: ${missing.join(', ')}): run \`npx etlify migrate\` or \`await migrateEtlify(orm)\` first`);
+  }
+}
+
+// PostgreSQL going away (restart, failover) or refusing connections while it starts up
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', '57P01', '57P02', '57P03', '08000', '08001', '08003', '08006']);
+
+function isConnectionError(error: unknown): boolean {
+  const e = error as { code?: string; message?: string } | null;
+  return CONNECTION_CODES.has(e?.code ?? '') || /Connection terminated|connection is closed|Client has encountered a connection error|timeout exceeded when trying to connect/i.test(e?.message ?? '');
+}
+
+/**
+ * Keeps the process alive through a database outage: idle pool clients dying and graphile-worker's
+ * job bookkeeping failing during the outage are logged, not fatal (a job whose completion was lost
+ * stays locked and is harmless: Etlify's state lives in its own tables, and every CRM with work is
+ * woken again once the database answers). A probe every few seconds gives up after `timeoutMs`
+ * without an answer.
+ */
+function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number, onReconnect: () => Promise<void>) {
+  let lastAnswer = Date.now();
+  let down = false;
+  let giveUp!: (error: DatabaseUnavailableError) => void;
+  const gaveUp = new Promise<DatabaseUnavailableError>(resolve => { giveUp = resolve; });
+  const onPoolError = (error: Error) => { if (!isConnectionError(error)) console.error(`etlify worker: idle database connection failed: ${error.message}`); };
+  const onRejection = (reason: unknown) => {
+    if (isConnectionError(reason)) {
+      console.error(`etlify worker: database unreachable (${(reason as Error).message}); waiting for it`);
+      return;
+    }
+    // we are the only listener: keep Node's default (crash on an unhandled rejection)
+    if (process.listenerCount('unhandledRejection') === 1) throw reason;
+  };
+  pool.on('error', onPoolError);
+  process.on('unhandledRejection', onRejection);
+  const probe = setInterval(() => {
+    pool.query('select 1').then(() => {
+      lastAnswer = Date.now();
+      if (down) onReconnect().then(() => { down = false; }, () => {});
+    }, () => {
+      down = true;
+      if (Date.now() - lastAnswer > timeoutMs) giveUp(new DatabaseUnavailableError(`PostgreSQL has been unreachable for ${Math.round((Date.now() - lastAnswer) / 1000)} s: the worker stops (a supervisor should restart it)`));
+    });
+  }, Math.min(5_000, Math.max(100, timeoutMs / 4)));
+  probe.unref();
+  return {
+    gaveUp,
+    release() {
+      clearInterval(probe);
+      pool.off('error', onPoolError);
+      process.off('unhandledRejection', onRejection);
+    },
+  };
 }

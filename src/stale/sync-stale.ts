@@ -1,11 +1,9 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
-import type { AdapterCallContext } from '../interfaces.ts';
 import { enqueueRequests } from '../queue/requests.ts';
-import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { runNow, type ClaimOutcome } from '../queue/run-claim.ts';
 import { query } from '../state/sql.ts';
-import { syncChunk, type RecordOutcome } from '../sync/engine.ts';
 import { forEachPage } from './cursor.ts';
 import { prepareStaleQuery, staleCountQuery, staleQuery, syncWatermark } from './finder.ts';
 import { nextWatermark, planSweep, saveSweep, type IncrementalOptions } from './incremental.ts';
@@ -52,7 +50,6 @@ export interface SyncStaleStats {
 }
 
 const DEFAULT_BATCH_SIZE = 1000;
-const INLINE_RETRY_ATTEMPTS = 5;
 const MAX_RETRY_WAIT_MS = 60_000;
 
 /**
@@ -79,7 +76,6 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   const total = options.onProgress ? await countAll(em, units) : 0;
 
   for (const unit of units) {
-    const context: AdapterCallContext = { budget: unit.crm.rateLimit ? new PgRequestBudget(em, unit.crm.name, unit.crm.rateLimit) : undefined };
     const plan = incremental && await planSweep(em, unit, incremental);
     // taken before the query runs: what it cannot see is at or after this
     const watermark = incremental && await nextWatermark(em, incremental);
@@ -88,7 +84,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
     await forEachPage<{ id: unknown }>(em, finder, batchSize, async rows => {
       const ids = rows.map(r => String(r.id));
       if (options.inline) {
-        for (const outcome of await syncInline(etlify, em, unit, ids, context)) {
+        for (const outcome of await syncInline(etlify, em, unit, ids)) {
           if (outcome.result in stats.results) stats.results[outcome.result as keyof StaleResultCounts]++;
         }
       } else {
@@ -117,20 +113,11 @@ export async function countAll(em: EntityManager, units: StaleUnit[]): Promise<n
 }
 
 /**
- * Syncs one chunk now. Records the CRM could not take yet (rate limit, 5xx) are tried again after the
- * wait it asked for, a few times, since nobody else will pick them up before the next sweep.
+ * Syncs one chunk now, each record claimed as a worker claims it. Records the CRM could not take yet
+ * (rate limit, 5xx) or that another worker holds are waited for, up to a minute, since nobody else
+ * may pick them up before the next sweep.
  */
-async function syncInline(etlify: Etlify, em: EntityManager, unit: StaleUnit, ids: string[], context: AdapterCallContext): Promise<RecordOutcome[]> {
-  const final = new Map<string, RecordOutcome>();
-  let pending = ids;
-  for (let attempt = 1; pending.length; attempt++) {
-    const outcomes = await syncChunk(etlify, em, unit.entity, unit.crm.name, pending, { batch: true, context });
-    const retries = outcomes.filter(o => o.result === 'retry');
-    for (const outcome of outcomes) final.set(outcome.id, outcome);
-    if (!retries.length || attempt >= INLINE_RETRY_ATTEMPTS) break;
-    const waitMs = Math.min(MAX_RETRY_WAIT_MS, Math.max(1000 * 2 ** (attempt - 1), ...retries.map(r => r.retryAfterMs ?? 0)));
-    await new Promise(resolve => setTimeout(resolve, waitMs));
-    pending = retries.map(r => r.id);
-  }
-  return ids.map(id => final.get(id)!);
+async function syncInline(etlify: Etlify, em: EntityManager, unit: StaleUnit, ids: string[]): Promise<ClaimOutcome[]> {
+  const type = em.getMetadata().getByClassName(unit.entity).root.className;
+  return runNow(etlify, em, unit.crm, { type, entity: unit.entity, ids }, 'sync', { attempts: 5, maxWaitMs: MAX_RETRY_WAIT_MS, batch: true });
 }

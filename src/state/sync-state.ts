@@ -10,6 +10,8 @@ export interface SyncStateRow {
   errorCount: number;
   lastSyncedAt: string | null;
   lastOutcome: string | null;
+  /** The identity the record holds in the CRM (see sync/identity.ts). */
+  idKey: string | null;
 }
 
 /** The result of one attempt, to be written to the record's sync-state row. */
@@ -17,7 +19,8 @@ export interface OutcomeWrite {
   resourceType: string;
   resourceId: string;
   crmName: string;
-  outcome: 'synced' | 'not_modified' | 'skipped' | 'error';
+  /** `uncertain`: a write whose outcome is unknown; the digest is forgotten, nothing else changes. */
+  outcome: 'synced' | 'not_modified' | 'skipped' | 'error' | 'uncertain';
   /** Snapshot time of the payload (synced, not_modified, skipped). */
   syncedAt?: Date;
   crmId?: string;
@@ -38,7 +41,7 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
     `select statement_timestamp() as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
                  'payloadVersion', payload_version, 'errorCount', error_count,
-                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome))
+                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key))
           from crm_synchronisations
          where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
     [resourceType, crmName, ids]);
@@ -59,31 +62,44 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[])
        (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, payload_version,
         last_synced_at, last_error, last_error_at, error_count, last_outcome)
      select r."resourceType", r."resourceId", r."crmName", r."crmId", r."objectType", r.digest, r."payloadVersion",
-            r."syncedAt", r.error, case when r.outcome = 'error' then now() end,
+            case when r.outcome in ('error', 'uncertain') then null else r."syncedAt" end, r.error, case when r.outcome = 'error' then now() end,
             case when r.outcome = 'error' then 1 else 0 end, r.outcome
        from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
             "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
      on conflict (resource_type, crm_name, resource_id) do update set
        crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else s.crm_id end,
        object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else s.object_type end,
-       last_digest = case when excluded.last_outcome = 'synced' then excluded.last_digest else s.last_digest end,
-       payload_version = case when excluded.last_outcome = 'synced' then excluded.payload_version else s.payload_version end,
-       last_synced_at = case when excluded.last_outcome = 'error' then s.last_synced_at else excluded.last_synced_at end,
-       last_error = case excluded.last_outcome when 'error' then excluded.last_error when 'skipped' then s.last_error end,
-       last_error_at = case excluded.last_outcome when 'error' then excluded.last_error_at when 'skipped' then s.last_error_at end,
-       error_count = case excluded.last_outcome when 'error' then s.error_count + 1 when 'skipped' then s.error_count else 0 end,
+       last_digest = case excluded.last_outcome when 'synced' then excluded.last_digest when 'uncertain' then null else s.last_digest end,
+       payload_version = case excluded.last_outcome when 'synced' then excluded.payload_version when 'uncertain' then null else s.payload_version end,
+       last_synced_at = case when excluded.last_outcome in ('error', 'uncertain') then s.last_synced_at else excluded.last_synced_at end,
+       last_error = case excluded.last_outcome when 'error' then excluded.last_error when 'skipped' then s.last_error when 'uncertain' then s.last_error end,
+       last_error_at = case excluded.last_outcome when 'error' then excluded.last_error_at when 'skipped' then s.last_error_at when 'uncertain' then s.last_error_at end,
+       error_count = case excluded.last_outcome when 'error' then s.error_count + 1 when 'skipped' then s.error_count when 'uncertain' then s.error_count else 0 end,
        last_outcome = excluded.last_outcome,
        updated_at = now()`,
     [JSON.stringify(outcomes)]);
 }
 
-/** After a CRM delete: forget the CRM id, digest and version so a later sync recreates cleanly. */
-export async function forgetCrmObject(em: EntityManager, resourceType: string, crmName: string, resourceId: string): Promise<void> {
+/** The CRM objects the sync state knows for `ids` (deletes read them when they run, not when queued). */
+export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null; idKey: string | null }>> {
+  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null; id_key: string | null }>(em,
+    'select resource_id as id, crm_id, object_type, id_key from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
+    [resourceType, crmName, ids]);
+  return new Map(rows.map(r => [r.id, { crmId: r.crm_id, objectType: r.object_type, idKey: r.id_key }]));
+}
+
+/**
+ * After a delete: records that still exist forget their CRM id, digest and version (a later sync
+ * recreates the object cleanly); the sync rows of removed records go.
+ */
+export async function forgetCrmObjects(em: EntityManager, resourceType: string, crmName: string, live: string[], removed: string[]): Promise<void> {
   await query(em,
-    `update crm_synchronisations
-        set crm_id = null, last_digest = null, payload_version = null, last_outcome = 'deleted', updated_at = now()
-      where resource_type = ? and crm_name = ? and resource_id = ?`,
-    [resourceType, crmName, resourceId]);
+    `with dropped as (
+       delete from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[]) returning 1)
+     update crm_synchronisations
+        set crm_id = null, last_digest = null, payload_version = null, id_key = null, last_outcome = 'deleted', updated_at = now()
+      where resource_type = ? and crm_name = ? and resource_id = any(?::text[])`,
+    [resourceType, crmName, removed, resourceType, crmName, live]);
 }
 
 export function isCrmIdConflict(error: unknown): boolean {

@@ -1,14 +1,16 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { describeError, isRetryable } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
-import type { AdapterCallContext, DeleteResult } from '../interfaces.ts';
-import { forgetCrmObject } from '../state/sync-state.ts';
+import { declarationsOf } from '../entity/declarations.ts';
+import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces.ts';
+import { forgetCrmObjects, loadCrmObjects } from '../state/sync-state.ts';
 
 export interface DeleteItem {
   /** Root entity name (sync-state `resource_type`) and class name of the record. */
   type: string;
   entity: string;
   id: string;
+  /** The CRM object known when the delete was asked for; the sync state's, if it has one, wins. */
   crmId: string | null;
   objectType: string | null;
 }
@@ -20,53 +22,98 @@ export interface DeleteOutcome {
   retryAfterMs?: number;
 }
 
+export interface DeleteOptions {
+  context?: AdapterCallContext;
+  /** Delete the CRM objects (`false`: a removed record whose CRM keeps its object; only its sync row goes). Default true. */
+  remote?: boolean;
+}
+
 /**
- * Deletes CRM objects (batch when the adapter can), then forgets the stored CRM id and digest so a
- * later sync recreates the object cleanly. A 404 counts as done (`noop`: it was already gone).
+ * Deletes the CRM objects of records of one entity (batch when the adapter can), then forgets them in
+ * the sync state. The CRM id is read now, from the sync state: a sync that finished after the record
+ * was removed has stored the id of the object it created, and that object goes too. A 404 counts as
+ * done (`noop`: it was already gone).
  */
-export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: string, items: DeleteItem[], context?: AdapterCallContext): Promise<DeleteOutcome[]> {
+export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: string, items: DeleteItem[], options: DeleteOptions = {}): Promise<DeleteOutcome[]> {
   const crm = etlify.crms.get(crmName);
-  if (!crm.enabled) return items.map(i => ({ id: i.id, result: 'disabled' }));
+  if (!crm.enabled || !items.length) return items.map(i => ({ id: i.id, result: 'disabled' }));
+  const { type, entity } = items[0]!;
+  const known = await loadCrmObjects(em, type, crmName, items.map(i => i.id));
   const outcomes = new Map<DeleteItem, DeleteOutcome>();
-  const deletable = items.filter(i => {
-    if (i.crmId && i.objectType) return true;
+  const targets = items.map(i => ({ ...i, crmId: known.get(i.id)?.crmId ?? i.crmId, objectType: known.get(i.id)?.objectType ?? i.objectType }));
+  if (options.remote !== false) await findUnknownObjects(crm.adapter, entity, crmName, em, targets, known, options.context, (item, error) => outcomes.set(item, failure(item, error)));
+  const deletable = targets.filter(i => {
+    if (outcomes.has(i)) return false;
+    if (options.remote !== false && i.crmId && i.objectType) return true;
     outcomes.set(i, { id: i.id, result: 'noop' });
     return false;
   });
   const settle = (item: DeleteItem, ok: boolean | undefined, error?: unknown) => {
-    if (error === undefined) outcomes.set(item, { id: item.id, result: ok ? 'deleted' : 'noop' });
-    else if (isRetryable(error)) outcomes.set(item, { id: item.id, result: 'retry', error, retryAfterMs: error.retryAfterMs });
-    else outcomes.set(item, { id: item.id, result: 'error', error });
+    outcomes.set(item, error === undefined ? { id: item.id, result: ok ? 'deleted' : 'noop' } : failure(item, error));
   };
+  const started = performance.now();
   for (const group of Map.groupBy(deletable, i => i.objectType!).values()) {
-    const started = performance.now();
     if (crm.adapter.batchDelete && group.length > 1) {
       try {
-        const results = await crm.adapter.batchDelete({ objectType: group[0]!.objectType!, crmIds: group.map(i => i.crmId!) }, context);
+        const results = await crm.adapter.batchDelete({ objectType: group[0]!.objectType!, crmIds: group.map(i => i.crmId!) }, options.context);
         group.forEach((item, i) => { const r = results[i]; if (r?.ok) settle(item, true); else settle(item, undefined, r?.error ?? new Error('batchDelete returned no result')); });
       } catch (error) {
         for (const item of group) settle(item, undefined, error);
       }
     } else {
       for (const item of group) {
-        try { settle(item, await crm.adapter.delete({ objectType: item.objectType!, crmId: item.crmId! }, context)); } catch (error) { settle(item, undefined, error); }
-      }
-    }
-    for (const item of group) {
-      const outcome = outcomes.get(item)!;
-      const event = { crm: crmName, entity: item.entity, id: item.id, crmId: item.crmId, durationMs: performance.now() - started };
-      if (outcome.result === 'deleted' || outcome.result === 'noop') {
-        await forgetCrmObject(em, item.type, crmName, item.id);
-        etlify.events.emit('deleted', { ...event, result: outcome.result });
-      } else {
-        const error = etlify.redact(describeError(outcome.error));
-        if (outcome.result === 'retry') etlify.events.emit('retried', { ...event, error, retryInMs: outcome.retryAfterMs });
-        else {
-          etlify.events.emit('failed', { ...event, error });
-          etlify.logger.warn(`delete of ${item.entity} ${item.id} from ${crmName} failed`, { ...event, error });
-        }
+        try { settle(item, await crm.adapter.delete({ objectType: item.objectType!, crmId: item.crmId! }, options.context)); } catch (error) { settle(item, undefined, error); }
       }
     }
   }
-  return items.map(i => outcomes.get(i)!);
+
+  const done = targets.filter(i => ['deleted', 'noop'].includes(outcomes.get(i)!.result)).map(i => i.id);
+  if (done.length) {
+    const meta = em.getMetadata().getByClassName(entity);
+    const pk = meta.primaryKeys[0]!;
+    const live = new Set((await em.fork({ clear: true, useContext: false }).find(meta.class, { [pk]: { $in: done } } as never, { fields: [pk] as never[] }))
+      .map(r => String((r as Record<string, unknown>)[pk])));
+    await forgetCrmObjects(em, type, crmName, done.filter(id => live.has(id)), done.filter(id => !live.has(id)));
+  }
+  for (const item of targets) {
+    const outcome = outcomes.get(item)!;
+    const event = { crm: crmName, entity: item.entity, id: item.id, crmId: item.crmId, durationMs: performance.now() - started };
+    if (outcome.result === 'deleted' || outcome.result === 'noop') {
+      if (deletable.includes(item)) etlify.events.emit('deleted', { ...event, result: outcome.result });
+    } else {
+      const error = etlify.redact(describeError(outcome.error));
+      if (outcome.result === 'retry') etlify.events.emit('retried', { ...event, error, retryInMs: outcome.retryAfterMs });
+      else {
+        etlify.events.emit('failed', { ...event, error });
+        etlify.logger.warn(`delete of ${item.entity} ${item.id} from ${crmName} failed`, { ...event, error });
+      }
+    }
+  }
+  return targets.map(i => outcomes.get(i)!);
+}
+
+function failure(item: DeleteItem, error: unknown): DeleteOutcome {
+  return isRetryable(error) ? { id: item.id, result: 'retry', error, retryAfterMs: error.retryAfterMs } : { id: item.id, result: 'error', error };
+}
+
+/**
+ * A record whose create had an unknown outcome may have an object in the CRM that Etlify never learnt
+ * the id of. Its sync row still holds the identity it reserved (`id_key`): look the object up by it.
+ */
+async function findUnknownObjects(
+  adapter: CrmAdapter, entity: string, crmName: string, em: EntityManager, targets: DeleteItem[],
+  known: Map<string, { idKey: string | null }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
+): Promise<void> {
+  const config = declarationsOf(em.getMetadata().getByClassName(entity).class).get(crmName);
+  if (!adapter.findId || !config?.idProperty) return;
+  for (const item of targets) {
+    const idKey = known.get(item.id)?.idKey;
+    if (item.crmId || !idKey) continue;
+    try {
+      item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value: idKey }, context)) ?? null;
+      item.objectType ??= config.objectType;
+    } catch (error) {
+      fail(item, error);
+    }
+  }
 }

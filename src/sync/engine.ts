@@ -2,12 +2,13 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, describeError, isRetryable, ValidationError } from '../errors.ts';
+import { CrmError, describeError, isRetryable, UnknownOutcomeError, ValidationError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
+import { reserveIdentities } from './identity.ts';
 import { preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 
 /** Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. */
@@ -64,6 +65,8 @@ export async function syncChunk(
     if (write) writes.push({ resourceType, resourceId: c.id, crmName, ...write });
   };
   const fail = (c: Candidate, error: unknown) => {
+    // the CRM may hold the new payload or the old one: the digest must stop claiming either
+    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain' });
     if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs });
     settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.redact(describeError(error)).slice(0, 4000) });
   };
@@ -114,7 +117,9 @@ export async function syncChunk(
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
   };
-  await send(crm, ready, options, succeed, fail);
+  const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
+  for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
+  await send(crm, ready.filter(c => !conflicts.has(c.id)), options, succeed, fail);
 
   await writeAll(etlify, fork, writes, outcomes);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {

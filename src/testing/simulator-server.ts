@@ -18,6 +18,12 @@ export interface RecordedRequest {
   body: unknown;
   /** Status of the answer; 0 when the connection was reset instead, -1 while pending. */
   status: number;
+  /** The answer's body (also for a write applied without an answer: what it would have said). */
+  response?: unknown;
+  /** `Date.now()` when the request arrived. */
+  receivedAt: number;
+  /** `Date.now()` when the simulator applied it (undefined if it never did), which can be after the client gave up. */
+  appliedAt?: number;
 }
 
 export interface SimulatorFaults {
@@ -27,10 +33,21 @@ export interface SimulatorFaults {
   serverErrorProbability?: number;
   /** Status of injected server errors. Default 503. */
   serverErrorStatus?: number;
-  /** Probability that the connection is destroyed without any answer. */
+  /** Probability that the connection is destroyed without any answer, before the request is applied. */
   resetProbability?: number;
-  /** Delay before every answer, in ms (slow CRM, timeouts). */
+  /**
+   * Probability that the request is applied and then the connection destroyed without an answer: the
+   * client cannot tell a write that landed from one that did not.
+   */
+  resetAfterApplyProbability?: number;
+  /** Delay before every answer, in ms (slow CRM, timeouts). The write is applied when the delay ends, even if the client gave up. */
   delayMs?: number;
+  /**
+   * Probability that one request is answered `lateMs` late: applied then, even if the client gave up
+   * long before (as a real CRM may finish a request whose client timed out).
+   */
+  lateProbability?: number;
+  lateMs?: number;
 }
 
 export interface SimulatorResponse {
@@ -157,22 +174,35 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       headers: request.headers,
       body: await readBody(request),
       status: -1,
+      receivedAt: Date.now(),
     };
     requests.push(recorded);
     // Faults are drawn in arrival order, before any waiting, so a seed always yields the same sequence.
     const reset = chance(faults.resetProbability);
     const serverError = !reset && chance(faults.serverErrorProbability);
     const rateLimited = !reset && !serverError && chance(faults.rateLimitProbability);
+    const late = !reset && chance(faults.lateProbability);
+    const resetAfterApply = !reset && !serverError && !rateLimited && chance(faults.resetAfterApplyProbability);
     if (reset) {
       recorded.status = 0;
       request.socket.destroy();
       return;
     }
-    if (faults.delayMs) await new Promise((resolve) => setTimeout(resolve, faults.delayMs));
+    const delayMs = (faults.delayMs ?? 0) + (late ? faults.lateMs ?? 0 : 0);
+    if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
     let result: SimulatorResponse;
     if (serverError) result = options.serverError(faults.serverErrorStatus ?? 503);
     else if (rateLimited) result = options.rateLimited(recorded);
-    else result = await options.handle(recorded);
+    else {
+      result = await options.handle(recorded);
+      recorded.appliedAt = Date.now();
+    }
+    recorded.response = result.body;
+    if (resetAfterApply) {
+      recorded.status = 0;
+      request.socket.destroy();
+      return;
+    }
     recorded.status = result.status;
     send(response, result);
   }

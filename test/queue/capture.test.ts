@@ -114,7 +114,7 @@ describe('change capture (no worker running)', () => {
     expect(await requests(app)).to.deep.include({ kind: 'dependents', crm_name: 'hubspot', entity: 'Company', resource_id: String(company.id), crm_id: null });
   });
 
-  it('on em.remove: drops the sync rows and, only for CRMs with deleteOnRemove, queues a delete carrying the CRM id', async () => {
+  it('on em.remove: queues a delete for CRMs with deleteOnRemove and a forget for the others, behind any sync in flight', async () => {
     app.etlify.registerCrm('hubspot', { adapter: app.hubspot, deleteOnRemove: true });
     const em = app.orm.em.fork();
     const user = em.create(User, { email: 'gone@example.test' });
@@ -125,8 +125,26 @@ describe('change capture (no worker running)', () => {
     const id = String(user.id);
     em.remove(user);
     await em.flush();
-    expect(await requests(app)).to.deep.equal([{ kind: 'delete', crm_name: 'hubspot', entity: 'User', resource_id: id, crm_id: 'contacts-1' }]);
+    expect(await requests(app)).to.deep.equal([
+      { kind: 'delete', crm_name: 'hubspot', entity: 'User', resource_id: id, crm_id: null },
+      { kind: 'forget', crm_name: 'airtable', entity: 'User', resource_id: id, crm_id: null },
+    ]);
+    // the sync rows (and the CRM ids the deletes will read) stay until the worker has handled the removal
     const [{ n }] = await app.orm.em.getConnection().execute('select count(*)::int as n from crm_synchronisations');
-    expect(n).to.equal(0);
+    expect(n).to.equal(2);
+  });
+
+  it('on em.remove with a CRM disabled: its sync row goes at once (nothing would process a request)', async () => {
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'gone-disabled@example.test' });
+    await em.flush();
+    await user.hubspotSync({ inline: true });
+    await user.airtableSync({ inline: true });
+    app.etlify.registerCrm('airtable', { adapter: app.airtable, enabled: false });
+    await app.orm.em.getConnection().execute('delete from etlify_sync_requests');
+    em.remove(user);
+    await em.flush();
+    expect((await requests(app)).map(r => `${r.kind} ${r.crm_name}`)).to.deep.equal(['forget hubspot']);
+    expect((await app.orm.em.getConnection().execute('select crm_name from crm_synchronisations')).map(r => r.crm_name)).to.deep.equal(['hubspot']);
   });
 });

@@ -4,6 +4,7 @@ import {
   RateLimitedError,
   TransientCrmError,
   UnauthorizedError,
+  UnknownOutcomeError,
   ValidationError,
 } from '../../errors.ts';
 
@@ -66,12 +67,25 @@ export function networkFailureCode(error: unknown): string {
   return codeOf(error) ?? codeOf((error as { cause?: unknown } | null)?.cause) ?? 'NETWORK_ERROR';
 }
 
+// Failures that happen before the request leaves: the CRM cannot have seen it.
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /**
  * Maps a failure to get any response (reset, timeout, refused, aborted by shutdown) to a retryable
- * error, status 0. `message` must already be redacted; the cause is kept for stack traces only.
+ * error, status 0. A write (`readOnly` false) that may have reached the CRM is an
+ * `UnknownOutcomeError`. `message` must already be redacted; the cause is kept for stack traces only.
  */
-export function errorForNetworkFailure(message: string, error: unknown): CrmError {
+export function errorForNetworkFailure(message: string, error: unknown, readOnly = false): CrmError {
   const code = networkFailureCode(error);
   const details = { status: 0, code, cause: error };
-  return PERMANENT_CODES.has(code) ? new CrmError(message, details) : new TransientCrmError(message, details);
+  if (PERMANENT_CODES.has(code)) return new CrmError(message, details);
+  if (readOnly || NOT_SENT_CODES.has(code)) return new TransientCrmError(message, details);
+  return new UnknownOutcomeError(message, details);
 }

@@ -110,6 +110,8 @@ export class JsonClient {
   async request<T>(request: JsonRequest, context: AdapterCallContext = {}): Promise<JsonResponse<T>> {
     const bucket = request.bucket ?? 'default';
     await context.budget?.acquire(bucket);
+    // aborted before it left: nothing was sent, so the outcome is known
+    if (context.signal?.aborted) throw new TransientCrmError(`${this.#dialect.name} ${request.method} ${this.#pathPrefix}${request.path} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
     const what = `${this.#dialect.name} ${request.method} ${this.#pathPrefix}${request.path}`;
     let status: number;
     let headers: ResponseHeaders;
@@ -131,7 +133,8 @@ export class JsonClient {
       text = await response.body.text();
     } catch (error) {
       const reason = error instanceof Error ? `: ${error.message}` : '';
-      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error);
+      // a search POST changes nothing: only writes can have an unknown outcome
+      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search');
     } finally {
       await context.budget?.settle?.(bucket);
     }

@@ -7,6 +7,7 @@ import type {
   CrmAdapter,
   CrmPayload,
   DeleteRequest,
+  FindRequest,
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
@@ -149,6 +150,20 @@ export class HubspotAdapter implements CrmAdapter {
       );
     }
     return request.crmIds.map((crmId) => ({ ok: true, crmId }));
+  }
+
+  findId(request: FindRequest, context?: AdapterCallContext): Promise<string | undefined> {
+    const value = uniqueValue(request.idProperty, request.value);
+    return value === undefined ? Promise.resolve(undefined) : this.#search(request.objectType, request.idProperty, value, context);
+  }
+
+  /** HubSpot files contact emails trimmed and lower-cased: `USER5@example.com ` and `user5@example.com` are one contact. */
+  identityOf(_objectType: string, idProperty: string, value: unknown): string | undefined {
+    try {
+      return uniqueValue(idProperty, value);
+    } catch {
+      return undefined; // not a usable value: the send reports it, for this record only
+    }
   }
 
   secrets(): string[] {

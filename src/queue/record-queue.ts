@@ -1,0 +1,310 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { query } from '../state/sql.ts';
+import { PROCESS_TASK } from './requests.ts';
+
+/**
+ * The per-record queue: where ordering and exclusivity live, and nowhere else.
+ *
+ * Flushes append to the inbox (`etlify_sync_requests`, requests.ts), which keeps them cheap. Before it
+ * claims, a worker moves the inbox into `etlify_record_queue`: one row per (CRM, record), its lane.
+ * - **Exclusive**: a record is worked on only through a claim of its row (a token and a lease), by one
+ *   job or inline sync at a time, across every process.
+ * - **Coalescing**: requests merged into a row bump its `generation`. A claim that ends with the
+ *   generation it took deletes the row; otherwise the row stays, so a change made while the record was
+ *   in flight is synced after it. `due_at` is `batchDelayMs` after the last change (a burst becomes
+ *   one write), but never more than four times that after the first one (a record that never stops
+ *   changing is still sent).
+ * - **Per-record waits**: `not_before` is the record's own backoff, the CRM's Retry-After, or the wait
+ *   for a write whose outcome is unknown; no request makes the record due before it.
+ * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
+ *   a sync asked for after the removal runs after the delete (`resync`).
+ * - **Leases**: a worker renews its claim (`heartbeat`) and stops sending once it cannot; a claim whose
+ *   lease ran out is recovered as an unknown outcome: its record waits out what the dead worker may
+ *   still have sent.
+ */
+
+export type QueueKind = 'sync' | 'delete' | 'forget' | 'dependents';
+
+export interface ClaimedItem {
+  id: string;
+  generation: number;
+  /** This record's consecutive failed attempts (its own backoff). */
+  attempts: number;
+  /** For deletes: the CRM object known when the record was removed. */
+  crmId: string | null;
+  objectType: string | null;
+}
+
+/** Records of one kind and entity of one CRM, held by one worker until `finishClaim`. */
+export interface RecordClaim {
+  token: string;
+  crm: string;
+  kind: QueueKind;
+  entity: string;
+  /** Root entity name (`resource_type`). */
+  type: string;
+  lane: 'record' | 'dependents';
+  items: ClaimedItem[];
+}
+
+/** How a claimed record ended: `done` (whatever the result), or to be tried again after `delayMs`. */
+export interface Settlement {
+  item: ClaimedItem;
+  outcome: 'done' | 'retry' | 'uncertain';
+  delayMs?: number;
+  error?: string;
+}
+
+/** Leases last 30 s and are renewed every 10 s: a killed worker's records are sent again within a minute (lease + unknown-outcome wait). */
+export const DEFAULT_LEASE_MS = 30_000;
+
+const roots = new WeakMap<MetadataStorage, string>();
+
+/** `{ className: rootClassName }` for every entity, as JSON for the ingest statement. */
+function rootsOf(metadata: MetadataStorage): string {
+  let json = roots.get(metadata);
+  if (json === undefined) {
+    json = JSON.stringify(Object.fromEntries([...metadata.getAll().values()].filter(m => m.class).map(m => [m.className, m.root.className])));
+    roots.set(metadata, json);
+  }
+  return json;
+}
+
+/** Inbox rows moved per statement. */
+const INGEST_ROWS = 500;
+
+/**
+ * Moves the inbox rows of one CRM into the record queue, merging them per record. Rows are taken with
+ * SKIP LOCKED, so workers ingest side by side; upserts go in key order, so they never deadlock.
+ */
+export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<number> {
+  const [row] = await query<{ n: number }>(em,
+    `with taken as (
+       delete from etlify_sync_requests where id in (
+         select id from etlify_sync_requests where crm_name = ? order by id limit ? for update skip locked)
+       returning id, kind, entity, resource_ids, crm_ids, object_types, requested_at
+     ), exploded as (
+       select case when t.kind = 'dependents' then 'dependents' else 'record' end as lane,
+              coalesce(m.value, t.entity) as type, u.rid, t.id as seq, t.kind, t.entity, u.crm_id, u.object_type, t.requested_at
+         from taken t
+         cross join lateral unnest(t.resource_ids, coalesce(t.crm_ids, '{}'), coalesce(t.object_types, '{}')) as u(rid, crm_id, object_type)
+         left join json_each_text(?::json) m on m.key = t.entity
+        where u.rid is not null
+     ), items as (
+       select lane, type, rid,
+              -- the newest request decides, except that nothing undoes a removal
+              coalesce((array_agg(kind order by seq desc) filter (where kind in ('delete', 'forget')))[1],
+                       (array_agg(kind order by seq desc))[1]) as kind,
+              (array_agg(entity order by seq desc))[1] as entity,
+              (array_agg(crm_id order by seq desc) filter (where crm_id is not null))[1] as crm_id,
+              (array_agg(object_type order by seq desc) filter (where object_type is not null))[1] as object_type,
+              coalesce(max(seq) filter (where kind = 'sync') > max(seq) filter (where kind in ('delete', 'forget')), false) as resync,
+              min(requested_at) as first_at, max(requested_at) as last_at
+         from exploded group by lane, type, rid
+     ), merged as (
+       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at)
+       select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at,
+              least(first_at + 4 * d.delay, last_at + d.delay)
+         from items, (select make_interval(secs => ? / 1000.0) as delay) d order by lane, type, rid
+       on conflict (crm_name, lane, resource_type, resource_id) do update set
+         kind = case when q.kind = 'delete' or excluded.kind = 'delete' then 'delete'
+                     when excluded.kind = 'forget' then 'forget'
+                     else q.kind end,
+         resync = case when excluded.kind in ('delete', 'forget') then excluded.resync
+                       else q.resync or q.kind in ('delete', 'forget') end,
+         entity = excluded.entity,
+         crm_id = coalesce(excluded.crm_id, q.crm_id),
+         object_type = coalesce(excluded.object_type, q.object_type),
+         generation = q.generation + 1,
+         first_requested_at = coalesce(q.first_requested_at, excluded.first_requested_at),
+         -- debounced from the newest change, capped from the oldest one still waiting (a claimed row's
+         -- infinite due time is not a change: the excluded row's own time counts then)
+         due_at = least(coalesce(q.first_requested_at, excluded.first_requested_at) + 4 * make_interval(secs => ? / 1000.0),
+                        greatest(nullif(q.due_at, 'infinity'), excluded.due_at))
+       returning 1
+     )
+     select (select count(*) from taken)::int as n, (select count(*) from merged)::int as merged`,
+    [crm.name, INGEST_ROWS, rootsOf(em.getMetadata()), crm.name, crm.jobs.batchDelayMs, crm.jobs.batchDelayMs]);
+  return row!.n;
+}
+
+/**
+ * The first CTEs of every claim: records whose lease ran out (their worker died, or lost the database)
+ * may have been sent, so each waits as long as an unknown outcome does, and its digest is forgotten (a
+ * later sync sends it again even if unchanged). Parameters: unknown-outcome wait, CRM, CRM.
+ */
+const RECOVER_EXPIRED_CLAIMS = `
+  expired as (
+    update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
+           due_at = least(q.due_at, now()), generation = q.generation + 1,
+           -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
+           not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
+           last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
+     where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
+     returning q.kind, q.resource_type, q.resource_id
+  ), uncertain as (
+    update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
+      from expired e
+     where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
+  )`;
+
+const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
+
+interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null }
+
+function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | undefined {
+  if (!rows.length) return undefined;
+  const first = rows[0]!;
+  return {
+    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane,
+    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type }))
+      .sort((a, b) => compareIds(a.id, b.id)),
+  };
+}
+
+/**
+ * Claims up to `max` due records of one CRM that share the kind and entity of the most urgent one
+ * (removals and dependency fan-outs first). Leaves behind a wake-up job at the end of the lease, so a
+ * claim whose worker dies is recovered even if nothing else happens.
+ */
+export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
+  const token = randomUUID();
+  // recovered records are not due before their wait ends: this statement cannot claim them
+  const rows = await query<ClaimRow>(em,
+    `with ${RECOVER_EXPIRED_CLAIMS}, head as (
+       select kind, entity from etlify_record_queue
+        where crm_name = ? and claim_token is null and greatest(due_at, not_before) <= now()
+        order by (kind = 'sync'), greatest(due_at, not_before) limit 1
+     ), claimed as (
+       update etlify_record_queue q set claim_token = ?, claimed_until = now() + make_interval(secs => ? / 1000.0),
+              heartbeat_at = now(), due_at = 'infinity', first_requested_at = null
+        where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (
+          -- the claim condition is re-checked on the locked row version: two workers never claim one record
+          select r.crm_name, r.lane, r.resource_type, r.resource_id from etlify_record_queue r join head on head.kind = r.kind and head.entity = r.entity
+           where r.crm_name = ? and r.claim_token is null and greatest(r.due_at, r.not_before) <= now()
+           order by greatest(r.due_at, r.not_before), r.resource_id limit ? for update of r skip locked)
+        returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type
+     ), guard as (
+       select graphile_worker.add_job(?, json_build_object('crm', ?::text), job_key => ?,
+                run_at => now() + make_interval(secs => ? / 1000.0 + 1), max_attempts => ?)
+        where exists (select 1 from claimed)
+     )
+     select claimed.* from claimed left join guard on true`,
+    [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max, PROCESS_TASK, crm.name, `etlify:${crm.name}:lease`, leaseMs, crm.jobs.maxAttempts]);
+  return toClaim(token, crm.name, rows);
+}
+
+/**
+ * Claims these records for work in this process (inline syncs and deletes), inserting their rows if
+ * they have none. Records another worker holds, records waiting (backoff, Retry-After, unknown
+ * outcome) and, for a sync, records whose removal is pending are left out.
+ */
+export async function claimRecordsById(
+  em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
+): Promise<RecordClaim | undefined> {
+  const token = randomUUID();
+  const rows = await query<ClaimRow>(em,
+    `with ${RECOVER_EXPIRED_CLAIMS}
+     insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
+     select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
+       from unnest(?::text[]) as id order by id
+     on conflict (crm_name, lane, resource_type, resource_id) do update set
+       claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
+       first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
+      where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
+     returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
+    [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+  return toClaim(token, crm.name, rows);
+}
+
+/**
+ * When to try claiming these records again: when the first one's wait ends, or shortly while another
+ * worker holds them (a claim usually ends long before its lease does).
+ */
+export async function claimableAt(em: EntityManager, crm: string, type: string, ids: string[]): Promise<Date> {
+  const [row] = await query<{ at: Date }>(em,
+    `select coalesce(min(case when claim_token is not null then least(claimed_until, now() + interval '100 milliseconds')
+                              else greatest(not_before, now()) end), now()) as at
+       from etlify_record_queue where crm_name = ? and lane = 'record' and resource_type = ? and resource_id = any(?::text[])`,
+    [crm, type, ids]);
+  return new Date(row!.at);
+}
+
+/** Renews a claim's lease; returns how many of its records it still holds. */
+export async function heartbeat(em: EntityManager, claim: RecordClaim, leaseMs: number): Promise<number> {
+  const [row] = await query<{ n: number }>(em,
+    `with renewed as (
+       update etlify_record_queue set claimed_until = now() + make_interval(secs => ? / 1000.0), heartbeat_at = now()
+        where crm_name = ? and claim_token = ? returning 1)
+     select count(*)::int as n from renewed`,
+    [leaseMs, claim.crm, claim.token]);
+  return row!.n;
+}
+
+/**
+ * Ends a claim, one settlement per record, in one statement. `done`: the row goes, unless requests
+ * arrived meanwhile (another round, after the batching delay). `retry` / `uncertain`: the record waits
+ * `delayMs` — its own backoff, the CRM's Retry-After, or the unknown-outcome wait — then is due again.
+ */
+export async function finishClaim(em: EntityManager, claim: RecordClaim, settlements: Settlement[]): Promise<void> {
+  if (!settlements.length) return;
+  const rows = settlements.map(s => ({ id: s.item.id, generation: s.item.generation, outcome: s.outcome, delayMs: s.delayMs ?? 0, error: s.error ?? null }));
+  await query(em,
+    `with s as (
+       select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text)
+     ), done as (
+       delete from etlify_record_queue q using s
+        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
+          and s.outcome = 'done' and q.generation = s.generation
+        returning q.resource_id
+     )
+     update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
+            due_at = case when s.outcome = 'done' then q.due_at else least(q.due_at, now()) end,
+            kind = case when s.outcome = 'done' and q.kind in ('delete', 'forget') then (case when q.resync then 'sync' else q.kind end) else q.kind end,
+            resync = case when s.outcome = 'done' then false else q.resync end,
+            attempts = case when s.outcome = 'done' then 0 else q.attempts + 1 end,
+            not_before = case when s.outcome = 'done' then '-infinity'::timestamptz
+                              else greatest(q.not_before, clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) end,
+            last_error = case when s.outcome = 'done' then null else s.error end
+       from s
+      where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
+        and not (s.outcome = 'done' and q.generation = s.generation)`,
+    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.crm, claim.lane, claim.type, claim.token]);
+}
+
+/**
+ * When the next record of a CRM is due (null when there is no work): the earliest ready time of the
+ * unclaimed records and of the inbox, or the end of a lease that may need recovering.
+ */
+export async function nextDueAt(em: EntityManager, crm: RegisteredCrm): Promise<Date | null> {
+  const [row] = await query<{ due: Date | null }>(em,
+    `select least(
+       (select min(greatest(due_at, not_before)) from etlify_record_queue where crm_name = ? and claim_token is null),
+       (select min(claimed_until) from etlify_record_queue where crm_name = ? and claim_token is not null),
+       (select min(requested_at) + make_interval(secs => ? / 1000.0) from etlify_sync_requests where crm_name = ?)) as due`,
+    [crm.name, crm.name, crm.jobs.batchDelayMs, crm.name]);
+  return row?.due ? new Date(row.due) : null;
+}
+
+/** CRMs with work in the inbox or the record queue: woken when a worker starts, and by the sweep. */
+export async function crmsWithPendingWork(em: EntityManager): Promise<string[]> {
+  const rows = await query<{ crm_name: string }>(em,
+    'select crm_name from etlify_sync_requests union select crm_name from etlify_record_queue');
+  return rows.map(r => r.crm_name);
+}
+
+/**
+ * Exponential backoff with jitter (1 s, 2 s, 4 s … capped at 30 s, so a recovered CRM is drained within
+ * a minute), never shorter than what the CRM asked for. `jitter` in [0, 1) is shared by the records
+ * of one failed batch so they come back together.
+ */
+export function backoffMs(attempts: number, retryAfterMs: number | undefined, jitter: number): number {
+  const exponential = Math.min(30_000, 1000 * 2 ** Math.min(Math.max(attempts - 1, 0), 20)) * (0.5 + jitter);
+  return retryAfterMs === undefined ? exponential : retryAfterMs + jitter * 100;
+}
+
+function compareIds(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0);
+}

@@ -1,0 +1,122 @@
+import type { EntityManager } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { describeError, UnknownOutcomeError } from '../errors.ts';
+import type { Etlify } from '../etlify.ts';
+import type { AdapterCallContext } from '../interfaces.ts';
+import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { deleteFromCrm } from '../sync/deleter.ts';
+import { syncChunk } from '../sync/engine.ts';
+import { backoffMs, claimableAt, claimRecordsById, DEFAULT_LEASE_MS, finishClaim, heartbeat, type RecordClaim, type Settlement } from './record-queue.ts';
+
+/** What happened to one claimed record: the engine's or the deleter's result. */
+export interface ClaimOutcome {
+  id: string;
+  result: string;
+  error?: unknown;
+  retryAfterMs?: number;
+}
+
+export interface RunClaimOptions {
+  leaseMs?: number;
+  /** Aborts what has not been sent yet (worker shutdown). */
+  signal?: AbortSignal;
+  /** The work on a `dependents` claim (the worker's fan-out). */
+  fanOut?: (ids: string[]) => Promise<void>;
+  /** Use the adapter's batch calls. Default true. */
+  batch?: boolean;
+}
+
+/**
+ * Works on a claim while renewing its lease, then ends it: every record is either done or waits for
+ * its next attempt (its own backoff, the CRM's Retry-After, or the unknown-outcome wait). Losing the
+ * lease (the database away longer than the lease, or the claim taken over) aborts what has not been
+ * sent yet. A failure of our own (the database) releases every record as an unknown outcome.
+ */
+export async function runClaim(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, options: RunClaimOptions = {}): Promise<ClaimOutcome[]> {
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  // Stop sending once the lease may be lost: taken over, or not renewed for half of it (the database
+  // away). Recovery then waits the lease out and the unknown-outcome wait on top.
+  const lost = new AbortController();
+  let renewedAt = Date.now();
+  const renew = setInterval(() => {
+    heartbeat(em, claim, leaseMs).then(
+      held => { if (held < claim.items.length) lost.abort(); else renewedAt = Date.now(); },
+      () => { if (Date.now() - renewedAt >= leaseMs / 2) lost.abort(); });
+  }, leaseMs / 3);
+  const context: AdapterCallContext = {
+    budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
+    signal: options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal,
+  };
+  try {
+    const outcomes = await work(etlify, em, crm, claim, context, options);
+    await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
+    return outcomes;
+  } catch (error) {
+    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.redact(describeError(error)) }));
+    await finishClaim(em, claim, settlements).catch(() => { /* the lease runs out; its recovery does the same */ });
+    throw error;
+  } finally {
+    clearInterval(renew);
+  }
+}
+
+async function work(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, context: AdapterCallContext, options: RunClaimOptions): Promise<ClaimOutcome[]> {
+  const ids = claim.items.map(i => i.id);
+  if (claim.kind === 'dependents') {
+    await options.fanOut!(ids);
+    return ids.map(id => ({ id, result: 'queued' }));
+  }
+  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context });
+  const items = claim.items.map(i => ({ type: claim.type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType }));
+  return deleteFromCrm(etlify, em, crm.name, items, { context, remote: claim.kind === 'delete' });
+}
+
+/** Per record: done, or when to try again. */
+function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes: ClaimOutcome[]): Settlement[] {
+  // one jitter per failure, so the records of a rejected batch come back together, as a batch again
+  const jitters = new Map<unknown, number>();
+  return claim.items.map((item, i): Settlement => {
+    const outcome = outcomes[i]!;
+    if (outcome.result !== 'retry') return { item, outcome: 'done' };
+    let jitter = jitters.get(outcome.error);
+    if (jitter === undefined) jitters.set(outcome.error, jitter = Math.random());
+    const uncertain = outcome.error instanceof UnknownOutcomeError;
+    const delayMs = Math.max(backoffMs(item.attempts + 1, outcome.retryAfterMs, jitter), uncertain ? crm.jobs.unknownOutcomeWaitMs : 0);
+    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.redact(describeError(outcome.error)) };
+  });
+}
+
+export interface RunNowOptions {
+  /** Rounds of sending at most (waiting for a busy record is not one). */
+  attempts: number;
+  /** How long to wait, in all, for records that are held or retrying. */
+  maxWaitMs: number;
+  batch: boolean;
+}
+
+/**
+ * Syncs or deletes records now, in this process (inline syncs, `syncStale({ inline: true })`), with the
+ * same exclusivity as the worker: each record is claimed first. A record another worker holds, or one
+ * waiting for its retry, is waited for while the options allow; what is still not done is `retry`
+ * (its queue row keeps it, so the worker finishes the job).
+ */
+export async function runNow(
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', options: RunNowOptions,
+): Promise<ClaimOutcome[]> {
+  const deadline = Date.now() + options.maxWaitMs;
+  const final = new Map<string, ClaimOutcome>();
+  let pending = target.ids;
+  for (let attempts = 0; pending.length;) {
+    const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
+    if (claim) {
+      attempts++;
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch })) final.set(outcome.id, outcome);
+    }
+    pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
+    if (!pending.length || attempts >= options.attempts) break;
+    const at = (await claimableAt(em, crm.name, target.type, pending)).getTime();
+    if (at > deadline) break;
+    await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));
+  }
+  return target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
+}

@@ -1,0 +1,90 @@
+import type { EntityManager } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { ValidationError } from '../errors.ts';
+import type { CrmPayload, EntityCrmConfig } from '../interfaces.ts';
+import { query } from '../state/sql.ts';
+
+interface Keyed {
+  id: string;
+  objectType: string;
+  key: string;
+}
+
+/**
+ * One CRM object, one record. Before anything is sent, each record with an `idProperty` reserves the
+ * identity the CRM files that value under (`adapter.identityOf`: HubSpot trims and lower-cases
+ * emails) in its sync row; a unique index makes the reservation exclusive across workers. A record
+ * whose identity another record holds is refused with an error naming both, and the other record's
+ * object is never touched. `held`: the identity each record holds already. Returns the refused records.
+ */
+export async function reserveIdentities(
+  em: EntityManager, crm: RegisteredCrm, resourceType: string, items: { id: string; config: EntityCrmConfig; payload: CrmPayload }[],
+  held: Map<string, string | null>,
+): Promise<Map<string, ValidationError>> {
+  const refused = new Map<string, ValidationError>();
+  const keyed: Keyed[] = [];
+  for (const { id, config, payload } of items) {
+    if (!config.idProperty) continue;
+    const value = payload[config.idProperty];
+    const key = crm.adapter.identityOf ? crm.adapter.identityOf(config.objectType, config.idProperty, value) : (value == null || value === '' ? undefined : String(value));
+    if (key !== undefined) keyed.push({ id, objectType: config.objectType, key });
+  }
+  if (!keyed.length) return refused;
+  const refuse = (item: Keyed, holder: string) => refused.set(item.id, new ValidationError(
+    `${resourceType} ${item.id} and ${holder} have the same ${crm.name} identity (${item.objectType} ${JSON.stringify(item.key)}): the CRM would write both to one object. ${holder} keeps it; change one of the two values`));
+
+  // within the chunk, the first record (in key order) of an identity goes on
+  const first = new Map<string, Keyed>();
+  for (const item of keyed) {
+    const slot = `${item.objectType}\u0000${item.key}`;
+    const taken = first.get(slot);
+    if (taken) refuse(item, `${resourceType} ${taken.id}`); else first.set(slot, item);
+  }
+  // a record keeping the identity it already holds needs no reservation (the common update)
+  const candidates = [...first.values()].filter(c => held.get(c.id) !== c.key);
+  try {
+    for (const row of await reserve(em, crm.name, resourceType, candidates)) refuse(candidates.find(c => c.id === row.id)!, `${row.holder_type} ${row.holder_id}`);
+  } catch (error) {
+    if (!isIdentityConflict(error)) throw error;
+    // another worker reserved one of these identities meanwhile: one at a time, to tell which
+    for (const item of candidates) {
+      try {
+        for (const row of await reserve(em, crm.name, resourceType, [item])) refuse(item, `${row.holder_type} ${row.holder_id}`);
+      } catch (inner) {
+        if (!isIdentityConflict(inner)) throw inner;
+        refuse(item, 'another record (reserved meanwhile)');
+      }
+    }
+  }
+  return refused;
+}
+
+/**
+ * Reserves the identities no other record holds, in one statement, and returns the ones another
+ * record holds (with that record).
+ */
+function reserve(em: EntityManager, crmName: string, resourceType: string, items: Keyed[]) {
+  if (!items.length) return Promise.resolve([]);
+  return query<{ id: string; holder_type: string; holder_id: string }>(em,
+    `with r as (
+       select * from json_to_recordset(?::json) as r(id text, "objectType" text, key text)
+     ), held as (
+       select r.id, s.resource_type as holder_type, s.resource_id as holder_id
+         from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and s.id_key = r.key
+        where not (s.resource_type = ? and s.resource_id = r.id)
+     ), reserved as (
+       insert into crm_synchronisations as s (resource_type, resource_id, crm_name, object_type, id_key)
+       select ?, r.id, ?, r."objectType", r.key from r where r.id not in (select id from held) order by r.id
+       on conflict (resource_type, crm_name, resource_id) do update
+         set id_key = excluded.id_key, object_type = coalesce(s.object_type, excluded.object_type), updated_at = now()
+         where s.id_key is distinct from excluded.id_key or s.object_type is null
+       returning 1
+     )
+     select * from held`,
+    [JSON.stringify(items), crmName, resourceType, resourceType, crmName]);
+}
+
+function isIdentityConflict(error: unknown): boolean {
+  const e = error as { code?: string; constraint?: string; message?: string };
+  return e?.code === '23505' && (e.constraint === 'crm_synchronisations_id_key_unique' || /crm_synchronisations_id_key_unique/.test(e.message ?? ''));
+}

@@ -1,0 +1,203 @@
+// The convergence scenario, shared by test/queue/convergence.test.ts (about a minute) and
+// bench/convergence.ts (five minutes of writes): worker and writer processes, a CRM that fails in
+// every way a real one does, a worker killed with kill -9 and a PostgreSQL restart; then the CRM is
+// compared with the database.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MikroORM } from '@mikro-orm/postgresql';
+import { Etlify, migrateEtlify, NullAdapter } from '../../../src/index.ts';
+import { startHubspotSimulator, type HubspotSimulator } from '../../../src/testing/simulators.ts';
+import type { RecordedRequest } from '../../../src/testing/simulator-server.ts';
+import { freePort, startEmbeddedPostgres, type EmbeddedServer } from '../postgres.ts';
+import { crmOptions, LATE_MS } from './crm.ts';
+import { Company, entities, memberPayload } from './model.ts';
+
+export interface ScenarioOptions {
+  writeMs: number;
+  workers: number;
+  writers: number;
+  /** When (ms after the writers start) one worker is killed with SIGKILL. */
+  killAtMs: number;
+  /** When the database goes down, and for how long. */
+  restartAtMs: number;
+  restartForMs: number;
+  leaseMs: number;
+  /** How long the CRM gets to converge once the writers stopped. */
+  convergeWithinMs: number;
+  log?: (line: string) => void;
+}
+
+export interface ScenarioReport {
+  /** Live members whose contact differs or is missing + removed members still in the CRM + duplicate contacts. */
+  divergent: number;
+  details: string[];
+  /** From the writers' end to convergence (or the limit). */
+  drainMs: number;
+  /** Writes of one contact whose receipt-to-application spans overlapped. */
+  overlaps: number;
+  changes: number;
+  writeRequests: number;
+  liveMembers: number;
+  /** Worker processes other than the killed one that were still running at the end. */
+  survivingWorkers: number;
+  faultsInjected: Record<string, number>;
+}
+
+const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
+
+export async function runConvergenceScenario(options: ScenarioOptions): Promise<ScenarioReport> {
+  const log = options.log ?? (() => {});
+  const folder = mkdtempSync(join(tmpdir(), 'etlify-convergence-'));
+  const port = await freePort();
+  let db: EmbeddedServer = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port });
+  const simulator = await startHubspotSimulator({
+    rateLimit: { maxRequests: 100, perMs: 10_000 },
+    faults: {
+      rateLimitProbability: 0.08, serverErrorProbability: 0.08, resetProbability: 0.05,
+      resetAfterApplyProbability: 0.08, lateProbability: 0.08, lateMs: LATE_MS,
+    },
+  });
+  const children: ChildProcess[] = [];
+  const etlify = new Etlify({ crms: { hubspot: crmOptions(new NullAdapter()) } });
+  const orm = await MikroORM.init({ clientUrl: db.url, entities, extensions: [etlify], pool: { max: 4 } });
+  try {
+    await orm.schema.create();
+    await migrateEtlify(orm);
+    const em = orm.em.fork();
+    for (let i = 0; i < 20; i++) em.create(Company, { name: `company-${i}` });
+    await em.flush();
+
+    const spawnNode = (file: string, args: string[]) => {
+      const child = spawn(process.execPath, ['--conditions=etlify-source', here(file), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', chunk => { stderr = (stderr + chunk).slice(-4000); });
+      children.push(child);
+      return { child, stderr: () => stderr, exit: new Promise<number | null>(resolve => child.once('exit', code => resolve(code))) };
+    };
+    const ready = (child: ChildProcess) => new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', chunk => { if (String(chunk).includes('ready')) resolve(); });
+      child.once('exit', code => reject(new Error(`worker exited with ${code} before it was ready`)));
+    });
+    const workers = Array.from({ length: options.workers }, () => spawnNode('worker.ts', [db.url, simulator.url, String(options.leaseMs)]));
+    await Promise.all(workers.map(w => ready(w.child)));
+    log(`${options.workers} workers ready`);
+
+    const started = Date.now();
+    const writers = Array.from({ length: options.writers }, (_, i) => {
+      const writer = spawnNode('writer.ts', [db.url, String(i), String(options.writeMs), String(i + 1)]);
+      let out = '';
+      writer.child.stdout!.on('data', chunk => { out += chunk; });
+      return { ...writer, result: writer.exit.then(() => JSON.parse(out.trim().split('\n').at(-1) || '{}') as { changes?: number }) };
+    });
+    const at = (ms: number) => new Promise(resolve => setTimeout(resolve, Math.max(0, started + ms - Date.now())));
+    const chaos = (async () => {
+      await at(options.killAtMs);
+      workers[0]!.child.kill('SIGKILL');
+      log(`killed worker 1 at ${Date.now() - started} ms`);
+      await at(options.restartAtMs);
+      await db.stop();
+      log(`database down at ${Date.now() - started} ms`);
+      await new Promise(resolve => setTimeout(resolve, options.restartForMs));
+      db = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port });
+      log(`database up at ${Date.now() - started} ms`);
+    })();
+    const results = await Promise.all(writers.map(w => w.result));
+    await chaos;
+    const changes = results.reduce((sum, r) => sum + (r.changes ?? 0), 0);
+    log(`writers done: ${changes} committed changes`);
+
+    const faultsInjected = countFaults(simulator.requests);
+    simulator.setFaults({});
+    const writersDone = Date.now();
+    let check = await compare(orm, simulator);
+    while (check.divergent > 0 && Date.now() - writersDone < options.convergeWithinMs) {
+      await new Promise(resolve => setTimeout(resolve, 500));
+      check = await compare(orm, simulator);
+    }
+    const drainMs = Date.now() - writersDone;
+    const survivingWorkers = workers.slice(1).filter(w => w.child.exitCode === null && w.child.signalCode === null).length;
+    for (const w of workers.slice(1)) if (w.child.exitCode !== null) log(`worker exited ${w.child.exitCode}: ${w.stderr()}`);
+    return {
+      ...check, drainMs, changes, survivingWorkers, faultsInjected,
+      overlaps: overlappingWrites(simulator).length,
+      writeRequests: simulator.requests.filter(isWrite).length,
+    };
+  } finally {
+    for (const child of children) child.kill('SIGKILL');
+    await orm.close(true).catch(() => {});
+    await simulator.close();
+    await db.stop().catch(() => {});
+    rmSync(folder, { recursive: true, force: true });
+  }
+}
+
+/** The CRM against the database: every live member's contact exact, nothing else there. */
+async function compare(orm: MikroORM, simulator: HubspotSimulator) {
+  const members = await orm.em.fork().getConnection().execute<{ email: string; name: string; company: string | null }[]>(
+    'select m.email, m.name, c.name as company from cv_member m left join cv_company c on c.id = m.company_id');
+  const contacts = Map.groupBy(simulator.objects('contacts'), c => String(c.properties.email ?? '').toLowerCase());
+  const details: string[] = [];
+  for (const member of members) {
+    const expected = memberPayload({ ...member, company: member.company === null ? null : { name: member.company } });
+    const found = contacts.get(member.email.toLowerCase()) ?? [];
+    if (found.length !== 1) { details.push(`${member.email}: ${found.length} contacts`); continue; }
+    const props = found[0]!.properties;
+    for (const [key, value] of Object.entries(expected)) {
+      if ((props[key] ?? '') !== value) details.push(`${member.email}: ${key} is ${JSON.stringify(props[key])}, expected ${JSON.stringify(value)}`);
+    }
+  }
+  const live = new Set(members.map(m => m.email.toLowerCase()));
+  for (const [email, found] of contacts) if (!live.has(email)) details.push(`${email}: removed, still ${found.length} contact(s) in the CRM`);
+  return { divergent: details.length, details: details.slice(0, 20), liveMembers: members.length };
+}
+
+const isWrite = (r: RecordedRequest) => r.method !== 'GET' && !r.path.endsWith('/search');
+
+/**
+ * Pairs of writes to one contact whose spans (receipt to application) overlap: what per-record
+ * exclusivity and the unknown-outcome wait must prevent. Contacts are keyed by email; writes that
+ * name only an id are mapped through every id the simulator ever answered with.
+ */
+export function overlappingWrites(simulator: HubspotSimulator): [RecordedRequest, RecordedRequest][] {
+  const emailOf = new Map<string, string>();
+  const learn = (value: unknown) => {
+    const o = value as { id?: unknown; properties?: { email?: unknown } } | undefined;
+    if (o?.id !== undefined && typeof o.properties?.email === 'string') emailOf.set(String(o.id), o.properties.email.toLowerCase());
+  };
+  for (const r of simulator.requests) {
+    const response = r.response as { results?: unknown[] } | undefined;
+    if (Array.isArray(response?.results)) response.results.forEach(learn); else learn(response);
+  }
+  const keysOf = (r: RecordedRequest): string[] => {
+    const body = r.body as { inputs?: { id?: string; properties?: { email?: string } }[]; properties?: { email?: string } } | undefined;
+    const idFromPath = /\/contacts\/([^/]+)$/.exec(r.path)?.[1];
+    const inputs = body?.inputs ?? [{ id: idFromPath, properties: body?.properties }];
+    return inputs.map(i => (i.properties?.email ?? (i.id ? emailOf.get(String(i.id)) ?? (r.path.endsWith('/batch/upsert') ? String(i.id) : `id:${i.id}`) : '')).toLowerCase()).filter(Boolean);
+  };
+  const spans = new Map<string, RecordedRequest[]>();
+  for (const r of simulator.requests.filter(r => isWrite(r) && r.appliedAt !== undefined)) {
+    for (const key of keysOf(r)) spans.set(key, [...(spans.get(key) ?? []), r]);
+  }
+  const overlaps: [RecordedRequest, RecordedRequest][] = [];
+  for (const writes of spans.values()) {
+    writes.sort((a, b) => a.receivedAt - b.receivedAt);
+    for (let i = 1; i < writes.length; i++) {
+      if (writes[i]!.receivedAt < writes[i - 1]!.appliedAt!) overlaps.push([writes[i - 1]!, writes[i]!]);
+    }
+  }
+  return overlaps;
+}
+
+function countFaults(requests: RecordedRequest[]): Record<string, number> {
+  const counts: Record<string, number> = { status429: 0, status5xx: 0, noAnswer: 0, appliedWithoutAnswer: 0 };
+  for (const r of requests) {
+    if (r.status === 429) counts.status429!++;
+    else if (r.status >= 500) counts.status5xx!++;
+    else if (r.status === 0 && r.appliedAt === undefined) counts.noAnswer!++;
+    else if (r.status === 0) counts.appliedWithoutAnswer!++;
+  }
+  return counts;
+}
