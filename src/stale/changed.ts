@@ -1,7 +1,7 @@
 import { raw, type EntityManager, type EntityMetadata, type EntityProperty } from '@mikro-orm/core';
 import { resolveRelationPath } from '../entity/declarations.ts';
 import { PendingSync } from '../state/entities.ts';
-import { isToMany, qbFactory, quote, syncRows, timestampField, TYPED_KEY, type ChangedKeys, type Qb } from './finder.ts';
+import { isToMany, newerThan, qbFactory, quote, syncRows, timestampColumn, TYPED_KEY, type ChangedKeys, type Qb } from './finder.ts';
 import type { StaleUnit } from './units.ts';
 
 /** A column the incremental sweep looks rows up by: without an index on it, a lookup is a table scan. */
@@ -28,9 +28,7 @@ export function changedKeys(em: EntityManager, unit: StaleUnit, since: Date): Ch
   const pk = unit.meta.properties[unit.meta.primaryKeys[0]!]!;
   const ownerTs = timestampColumn(unit.meta, unit.config.timestampProperty);
   if (!ownerTs) return undefined;
-  const sinceText = since.toISOString();
-  // raw: the constant is cast to the column's own type (the column keeps its index)
-  const atOrAfter = (ref: string, type: string) => raw(`${ref} >= cast(cast(? as timestamptz) as ${type})`, [sinceText]);
+  const atOrAfter = (ref: string, type: string) => newerThan([{ ref, type }], ref, since, '>=');
   const id = (ref: string) => raw(`${ref} as ${q('id')}`);
   const owner = () => qbFactory(em).createQueryBuilder(root.class, 'o').select(id(q(`o.${pk.fieldNames[0]}`)));
   const parts: Qb[] = [owner().where(atOrAfter(q(`o.${ownerTs.field}`), ownerTs.type))];
@@ -101,13 +99,6 @@ function foreignKeys(em: EntityManager, owner: EntityMetadata, prop: EntityPrope
     return [[pivot, (prop.owner ? owning.joinColumns : owning.inverseJoinColumns)[0]!]];
   }
   return [[prop.targetMeta!, prop.targetMeta!.properties[prop.mappedBy]!.fieldNames[0]!]];
-}
-
-function timestampColumn(meta: EntityMetadata, explicit?: string): { field: string; type: string } | undefined {
-  const field = timestampField(meta, explicit);
-  if (!field) return undefined;
-  const prop = Object.values(meta.properties).find(p => p.fieldNames?.[0] === field)!;
-  return { field, type: prop.columnTypes?.[0] ?? 'timestamptz' };
 }
 
 function tableOf(em: EntityManager, meta: EntityMetadata): string {

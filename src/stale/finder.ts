@@ -180,7 +180,7 @@ export function syncRows(em: EntityManager, unit: StaleUnit, alias = 's'): Qb {
 const SYNC_FIELDS = ['id', 'resourceId', 'crmId', 'payloadVersion', 'lastSyncedAt', 'lastErrorAt', 'errorCount'] as const;
 
 /** The dependency paths of a unit that reach a to-many side. */
-export function toManyPaths(unit: StaleUnit): EntityProperty[][] {
+function toManyPaths(unit: StaleUnit): EntityProperty[][] {
   return (unit.config.dependencies ?? [])
     .map(path => resolveRelationPath(unit.meta, path, `${unit.entity} (CRM \`${unit.crm.name}\`): dependency`))
     .filter(props => props.some(isToMany));
@@ -270,7 +270,7 @@ export function newerThan(columns: BranchStart['watermarkColumns'], newest: stri
     : raw(`${newest} ${op} cast(? as timestamptz)`, [bound.toISOString()]);
 }
 
-export interface BranchStart {
+interface BranchStart {
   qb: Qb;
   /** The owner's key as found in the branch (`o.id`, or the child's foreign key) and its sync join. */
   key: { ref: string; syncJoin: JoinOn };
@@ -290,11 +290,10 @@ export function startBranch(em: EntityManager, unit: StaleUnit, props: EntityPro
   const timestamps: string[] = [];
   const watermarkColumns: { ref: string; type: string }[] = [];
   const collect = (meta: EntityMetadata, alias: string) => {
-    const field = timestampField(meta);
-    if (!field) return;
-    timestamps.push(q(`${alias}.${field}`));
-    const prop = Object.values(meta.properties).find(p => p.fieldNames?.[0] === field)!;
-    watermarkColumns.push({ ref: q(`${alias}.${field}`), type: prop.columnTypes?.[0] ?? 'timestamptz' });
+    const column = timestampColumn(meta);
+    if (!column) return;
+    timestamps.push(q(`${alias}.${column.field}`));
+    watermarkColumns.push({ ref: q(`${alias}.${column.field}`), type: column.type });
   };
   const pk = unit.meta.properties[unit.meta.primaryKeys[0]!]!;
   let qb: Qb;
@@ -365,7 +364,7 @@ function childKey(em: EntityManager, pk: EntityProperty, column: string): Branch
 }
 
 /** GREATEST ignores nulls, so a missing child or a null timestamp never hides the others. */
-export function newestOf(timestamps: string[]): string {
+function newestOf(timestamps: string[]): string {
   return timestamps.length === 1 ? timestamps[0]! : `greatest(${timestamps.join(', ')})`;
 }
 
@@ -374,9 +373,17 @@ export function isToMany(prop: EntityProperty): boolean {
 }
 
 /** `updatedAt` if the entity has it, else `createdAt`, else nothing (its changes cannot be seen). */
-export function timestampField(meta: EntityMetadata, explicit?: string): string | undefined {
+function timestampField(meta: EntityMetadata, explicit?: string): string | undefined {
   const name = explicit ?? ['updatedAt', 'createdAt'].find(n => meta.properties[n]?.kind === ReferenceKind.SCALAR);
   return name ? meta.properties[name]!.fieldNames[0] : undefined;
+}
+
+/** The timestamp column (see `timestampField`) with its SQL type. */
+export function timestampColumn(meta: EntityMetadata, explicit?: string): { field: string; type: string } | undefined {
+  const field = timestampField(meta, explicit);
+  if (!field) return undefined;
+  const prop = Object.values(meta.properties).find(p => p.fieldNames?.[0] === field)!;
+  return { field, type: prop.columnTypes?.[0] ?? 'timestamptz' };
 }
 
 function timestampOf(em: EntityManager, meta: EntityMetadata, alias: string): string[] {
@@ -394,7 +401,7 @@ export function qbFactory(em: EntityManager): SqlEntityManager {
   return em as unknown as SqlEntityManager;
 }
 
-export function toSql(qb: Qb): Sql {
+function toSql(qb: Qb): Sql {
   return { sql: qb.getQuery(), params: [...qb.getParams()] };
 }
 

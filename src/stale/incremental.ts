@@ -27,7 +27,7 @@ interface SweepState {
   full_scan_at: Date | string | null;
 }
 
-export const DEFAULT_FULL_SCAN_EVERY_MS = 24 * 60 * 60_000;
+const DEFAULT_FULL_SCAN_EVERY_MS = 24 * 60 * 60_000;
 const DEFAULT_CLOCK_SKEW_MS = 60_000;
 
 /**

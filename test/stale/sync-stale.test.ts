@@ -171,12 +171,16 @@ describe('syncStale', () => {
   });
 
   it('the worker schedules the incremental sweep by default; sweepSchedule false turns it off', async () => {
-    const crontabs = async () => (await sql(app, 'select identifier from graphile_worker._private_known_crontabs')).map(r => r.identifier);
-    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false });
-    expect(await crontabs()).to.deep.equal([]);
+    const crontabs = async () => (await sql(app, 'select identifier from graphile_worker._private_known_crontabs order by identifier')).map(r => r.identifier);
+    // graphile-worker registers a worker's crontab once its cron has started: an application line shows when
+    const appProbe = { crontab: '0 0 1 1 * app_noop ?id=app_probe', taskList: { app_noop: async () => {} } };
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false, ...appProbe });
+    await waitFor('the crontab to be registered', async () => (await crontabs()).includes('app_probe'), 10_000);
+    expect(await crontabs()).to.deep.equal(['app_probe']);
     await worker.stop();
-    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
-    expect(await crontabs()).to.deep.equal(['etlify_sweep']);
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, ...appProbe });
+    await waitFor('the sweep to be registered', async () => (await crontabs()).includes('etlify_sweep'), 10_000);
+    expect(await crontabs()).to.deep.equal(['app_probe', 'etlify_sweep']);
   });
 
   it('rejects a nonsensical batch size', async () => {
