@@ -14,6 +14,8 @@ import { createBenchApp, progress, round, type BenchApp } from './support/app.ts
 import { benchPostgres } from './support/postgres.ts';
 
 const RECORDS = Number(process.env.BENCH_RECORDS ?? 100_000);
+/** Extra Node flags for the worker process, e.g. `--max-old-space-size=96` (space-separated). */
+const WORKER_FLAGS = (process.env.BENCH_WORKER_FLAGS ?? '').split(' ').filter(Boolean);
 const TIMEOUT_MS = 600_000;
 
 const pg = await benchPostgres();
@@ -33,7 +35,7 @@ try {
   progress(`${queued.total} users queued`);
 
   const script = fileURLToPath(new URL('./support/memory-worker.ts', import.meta.url));
-  child = spawn(process.execPath, [...process.execArgv, script, app.url], { stdio: ['ignore', 'pipe', 'inherit'] });
+  child = spawn(process.execPath, [...process.execArgv, ...WORKER_FLAGS, script, app.url], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(child.stdout!, 'data') as [Buffer];
   if (!String(line).includes('worker started')) throw new Error(`worker said: ${line}`);
   const startedRss = status(child.pid!, 'VmRSS');
@@ -56,6 +58,7 @@ try {
     rss_after_start_mb: Math.round(startedRss),
     rss_at_end_mb: Math.round(status(child.pid!, 'VmRSS')),
     records_per_sec: Math.round(RECORDS / seconds),
+    worker_flags: WORKER_FLAGS.join(' '),
     seconds: round(seconds, 1),
   });
 } finally {
