@@ -100,9 +100,35 @@ export class UnauthorizedError extends CrmError {
   override readonly retryable = true;
 }
 
-/** 404: the object (or the object type) does not exist in the CRM. */
+/**
+ * The adapter has no usable credentials: an empty token (an unset environment variable), or a token
+ * function that failed or returned nothing. Checked when a token is first needed, and by
+ * `checkCredentials()` (the worker calls it at start); retried like any credential problem.
+ */
+export class MissingCredentialsError extends UnauthorizedError {
+  override name = 'MissingCredentialsError';
+}
+
+/** 404: the object does not exist in the CRM. */
 export class NotFoundError extends CrmError {
   override name = 'NotFoundError';
+}
+
+/**
+ * The CRM does not know the object type (or table) an entity declares: a configuration mistake, not
+ * the record's fault. Retried with backoff and never counted, like a bad token, until it is fixed.
+ */
+export class UnknownObjectTypeError extends CrmError {
+  override name = 'UnknownObjectTypeError';
+  override readonly retryable = true;
+}
+
+/**
+ * Sync mode `update` found no object in the CRM to update, so nothing was written. Not a failure: the
+ * engine records the record as `skipped` (it is tried again when it changes).
+ */
+export class NotInCrmError extends CrmError {
+  override name = 'NotInCrmError';
 }
 
 /**

@@ -49,6 +49,15 @@ export interface AdapterCallContext {
   signal?: AbortSignal;
 }
 
+/**
+ * How records are written, as reverse-ETL tools offer it:
+ * - `upsert` (default): update the object found (by stored id, then `idProperty`), else create one;
+ * - `update`: only enrich objects that already exist; never create (the record is `skipped` instead);
+ * - `create`: only create; an object that exists (stored id, or found by `idProperty`) is never
+ *   written, but its id is kept, so dependants can link to it.
+ */
+export type SyncMode = 'upsert' | 'update' | 'create';
+
 export interface UpsertRequest {
   /** CRM object type: HubSpot `contacts`, `companies`, a custom object name; an Airtable table. */
   objectType: string;
@@ -60,6 +69,31 @@ export interface UpsertRequest {
    * falls back to the `idProperty` search (then create) only if the CRM answers 404.
    */
   crmId?: string | null;
+  /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
+  mode?: SyncMode;
+  /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
+  associations?: AssociationTarget[];
+}
+
+/**
+ * The associations a record must have with the objects of one declared association (HubSpot), as
+ * CRM ids: the adapter creates the missing ones and removes the others of the same type.
+ */
+export interface AssociationTarget {
+  /** The associated object's type (`companies`). */
+  toObjectType: string;
+  /** CRM ids the record must be associated with; empty: none (existing ones of this type are removed). */
+  toIds: string[];
+  /** Association type; absent: the CRM's default (unlabelled) association between the two types. */
+  type?: AssociationType;
+  /** Airtable: the linked-record field that holds the associated records. */
+  field?: string;
+}
+
+/** A HubSpot association type: a HubSpot-defined one, or a label of yours (`USER_DEFINED`) by its id. */
+export interface AssociationType {
+  category: 'HUBSPOT_DEFINED' | 'USER_DEFINED' | 'INTEGRATOR_DEFINED';
+  typeId: number;
 }
 
 export interface UpsertResult {
@@ -72,12 +106,16 @@ export interface UpsertResult {
 export interface BatchUpsertItem {
   payload: CrmPayload;
   crmId?: string | null;
+  /** As in `UpsertRequest`: a failure to set them fails the item. */
+  associations?: AssociationTarget[];
 }
 
 export interface BatchUpsertRequest {
   objectType: string;
   idProperty?: string | null;
   items: BatchUpsertItem[];
+  /** Default `upsert`. With `update`, an item with nothing to update fails with `NotInCrmError`. */
+  mode?: SyncMode;
 }
 
 /** One result per input item, in input order (positional mapping, never by value). */
@@ -121,6 +159,15 @@ export interface CrmAdapter {
   batchDelete?(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
   /** Largest number of items the CRM takes in one batch request (HubSpot 100, Airtable 10). */
   readonly maxBatchSize?: number;
+  /** The adapter sets the `associations` of requests. Entities may declare `associations` only for such CRMs. */
+  readonly supportsAssociations?: boolean;
+  /**
+   * Adapter-specific checks of an entity's declaration, run by `MikroORM.init`: a message describing
+   * what is wrong (it becomes a `ConfigurationError` naming the entity and the CRM), or undefined.
+   */
+  checkDeclaration?(config: EntityCrmConfig): string | undefined;
+  /** Sync modes the adapter honours (`mode` in requests). Default: `['upsert']` only. */
+  readonly syncModes?: readonly SyncMode[];
   /**
    * The CRM's documented limits, used when the registration gives no `rateLimit` (and for the buckets
    * it leaves out, e.g. HubSpot's search endpoint).
@@ -142,6 +189,13 @@ export interface CrmAdapter {
   identityOf?(objectType: string, idProperty: string, value: unknown): string | undefined;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
+  /**
+   * Checks, without calling the CRM, that the adapter has what it needs to authenticate (a token, or
+   * a token function that answers one); rejects with `MissingCredentialsError` naming what is
+   * missing. Adapters otherwise check when a token is first needed, so commands that never call the
+   * CRM work without one; `etlify worker` calls this at start to fail fast.
+   */
+  checkCredentials?(): Promise<void>;
   /** Releases connections (`etlify.close()` calls it for every registered CRM). */
   close?(): Promise<void>;
 }
@@ -234,6 +288,24 @@ export interface EntityCrmConfig<T = any> {
   staleScope?: StaleScope;
   /** Timestamp property compared with the last sync. Default `updatedAt`. */
   timestampProperty?: string;
+  /** How records are written (see `SyncMode`). Default `upsert`; others need an adapter that lists them in `syncModes`. */
+  mode?: SyncMode;
+  /**
+   * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a many-to-one or one-to-one
+   * relation, with HubSpot's default association or a given type. The relation is waited for like a
+   * sync dependency; the association is created once both objects have CRM ids, replaced when the
+   * relation changes, and removed when it is emptied.
+   */
+  associations?: AssociationDeclaration[];
+}
+
+export interface AssociationDeclaration {
+  /** A many-to-one or one-to-one relation to an entity etlified for the same CRM (`'company'`). */
+  relation: string;
+  /** HubSpot: the association type. Default: HubSpot's default association between the two object types. */
+  type?: AssociationType;
+  /** Airtable (required there): the linked-record field that holds the associated record. */
+  field?: string;
 }
 
 /** Per-CRM declarations of one entity: `{ hubspot: {...}, airtable: {...} }`. */

@@ -1,14 +1,15 @@
 import { ReferenceKind, type EntityMetadata, type MetadataStorage } from '@mikro-orm/core';
 import { rejectUnknownKeys, type CrmRegistry } from '../crms/registry.ts';
 import { ConfigurationError } from '../errors.ts';
-import type { EntityCrmConfig, EtlifyDeclaration } from '../interfaces.ts';
+import type { AssociationDeclaration, EntityCrmConfig, EtlifyDeclaration, SyncMode } from '../interfaces.ts';
 
 /** Declarations by the class that made them; a class's effective set includes its ancestors' (STI). */
 const declarations = new WeakMap<Function, EtlifyDeclaration>();
 /** Effective sets, computed once per class (every flush asks for each changed entity's). */
 let effective = new WeakMap<Function, Map<string, EntityCrmConfig>>();
 
-const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty']);
+const SYNC_MODES: readonly SyncMode[] = ['upsert', 'update', 'create'];
+const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty', 'mode', 'associations']);
 
 /** Records `declaration` on `target`, after checking what can be checked without ORM metadata. */
 export function attachDeclaration(target: Function, declaration: EtlifyDeclaration): void {
@@ -17,7 +18,7 @@ export function attachDeclaration(target: Function, declaration: EtlifyDeclarati
     throw new ConfigurationError(`${where}: the declaration must be an object keyed by CRM name, e.g. { hubspot: { serializer, objectType } }`);
   }
   for (const [crm, config] of Object.entries(declaration)) validateShape(config, `${where}.${crm}`);
-  declarations.set(target, { ...declarations.get(target), ...declaration });
+  declarations.set(target, { ...declarations.get(target), ...Object.fromEntries(Object.entries(declaration).map(([crm, config]) => [crm, withAssociationDependencies(config)])) });
   effective = new WeakMap();
 }
 
@@ -26,6 +27,30 @@ export function declarationsOf(entityClass: Function): Map<string, EntityCrmConf
   let known = effective.get(entityClass);
   if (!known) effective.set(entityClass, known = mergeChain(entityClass));
   return known;
+}
+
+/** An associated record must have its CRM id first: its relation is a sync dependency too. */
+function withAssociationDependencies(config: EntityCrmConfig): EntityCrmConfig {
+  if (!config.associations?.length) return config;
+  const relations = config.associations.map(association => association.relation);
+  return { ...config, syncDependencies: [...new Set([...(config.syncDependencies ?? []), ...relations])] };
+}
+
+function validateAssociations(associations: unknown, where: string): void {
+  const example = "[{ relation: 'company' }] or [{ relation: 'company', type: { category: 'HUBSPOT_DEFINED', typeId: 1 } }]";
+  if (!Array.isArray(associations)) throw new ConfigurationError(`${where}.associations must be an array, e.g. ${example}`);
+  associations.forEach((association: AssociationDeclaration, i) => {
+    const at = `${where}.associations[${i}]`;
+    if (association === null || typeof association !== 'object' || typeof association.relation !== 'string' || !association.relation) {
+      throw new ConfigurationError(`${at} must name a relation, e.g. ${example}`);
+    }
+    rejectUnknownKeys(association, new Set(['relation', 'type', 'field']), at);
+    if (association.field !== undefined && (typeof association.field !== 'string' || !association.field)) throw new ConfigurationError(`${at}.field must be the name (or id) of a linked-record field`);
+    const { type } = association;
+    if (type !== undefined && (type === null || !['HUBSPOT_DEFINED', 'USER_DEFINED', 'INTEGRATOR_DEFINED'].includes(type.category) || !Number.isInteger(type.typeId))) {
+      throw new ConfigurationError(`${at}.type must be { category: 'HUBSPOT_DEFINED' | 'USER_DEFINED' | 'INTEGRATOR_DEFINED', typeId: <integer> }`);
+    }
+  });
 }
 
 function mergeChain(entityClass: Function): Map<string, EntityCrmConfig> {
@@ -57,6 +82,8 @@ function validateShape(config: EntityCrmConfig, where: string): void {
     throw new ConfigurationError(`${where}.staleScope must be a MikroORM filter object or a function returning one`);
   }
   if (config.timestampProperty !== undefined && typeof config.timestampProperty !== 'string') throw new ConfigurationError(`${where}.timestampProperty must be a property name`);
+  if (config.associations !== undefined) validateAssociations(config.associations, where);
+  if (config.mode !== undefined && !SYNC_MODES.includes(config.mode)) throw new ConfigurationError(`${where}.mode must be one of ${SYNC_MODES.join(', ')} (got ${JSON.stringify(config.mode)})`);
 }
 
 /**
@@ -87,6 +114,19 @@ export function validateDeclarations(metadata: MetadataStorage, registry: CrmReg
         if (!declarationsOf(target.class).has(crm) && !target.properties[`${crm}Id`]) {
           throw new ConfigurationError(`${where}: sync dependency \`${name}\` points to ${target.className}, which is neither etlified for \`${crm}\` nor has a \`${crm}Id\` property, so it can never obtain a CRM id`);
         }
+      }
+      for (const { relation } of config.associations ?? []) {
+        if (!registry.get(crm).adapter.supportsAssociations) throw new ConfigurationError(`${where}: association \`${relation}\`: the adapter of \`${crm}\` does not support associations`);
+        const [prop] = resolveRelationPath(meta, relation, `${where}: association`);
+        if (!declarationsOf(prop.targetMeta!.class).has(crm)) {
+          throw new ConfigurationError(`${where}: association \`${relation}\` points to ${prop.targetMeta!.className}, which is not etlified for \`${crm}\``);
+        }
+      }
+      const refused = registry.get(crm).adapter.checkDeclaration?.(config);
+      if (refused) throw new ConfigurationError(`${where}: ${refused}`);
+      const modes = registry.get(crm).adapter.syncModes ?? ['upsert'];
+      if (config.mode && !modes.includes(config.mode)) {
+        throw new ConfigurationError(`${where}: mode \`${config.mode}\` is not supported by the adapter of \`${crm}\` (it supports: ${modes.join(', ')})`);
       }
       if (config.timestampProperty && !meta.properties[config.timestampProperty]) {
         throw new ConfigurationError(`${where}: timestampProperty \`${config.timestampProperty}\` is not a property of ${meta.className}`);

@@ -265,8 +265,10 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
             kind = case when s.outcome = 'done' and q.kind in ('delete', 'forget') then (case when q.resync then 'sync' else q.kind end) else q.kind end,
             resync = case when s.outcome = 'done' then false else q.resync end,
             attempts = case when s.outcome = 'done' then 0 else q.attempts + 1 end,
+            -- rounded up to the next half second: records failing around the same time come back
+            -- together, as one batch, instead of one request each
             not_before = case when s.outcome = 'done' then '-infinity'::timestamptz
-                              else greatest(q.not_before, clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) end,
+                              else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) * 2) / 2)) end,
             last_error = case when s.outcome = 'done' then null else s.error end
        from s
       where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?

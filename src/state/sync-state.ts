@@ -81,11 +81,11 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[])
 }
 
 /** The CRM objects the sync state knows for `ids` (deletes read them when they run, not when queued). */
-export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null; idKey: string | null }>> {
-  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null; id_key: string | null }>(em,
-    'select resource_id as id, crm_id, object_type, id_key from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
+export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null; idKey: string | null; uncertain: boolean }>> {
+  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null; id_key: string | null; last_outcome: string | null }>(em,
+    'select resource_id as id, crm_id, object_type, id_key, last_outcome from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
     [resourceType, crmName, ids]);
-  return new Map(rows.map(r => [r.id, { crmId: r.crm_id, objectType: r.object_type, idKey: r.id_key }]));
+  return new Map(rows.map(r => [r.id, { crmId: r.crm_id, objectType: r.object_type, idKey: r.id_key, uncertain: r.last_outcome === 'uncertain' }]));
 }
 
 /**

@@ -97,18 +97,20 @@ function failure(item: DeleteItem, error: unknown): DeleteOutcome {
 }
 
 /**
- * A record whose create had an unknown outcome may have an object in the CRM that Etlify never learnt
- * the id of. Its sync row still holds the identity it reserved (`id_key`): look the object up by it.
+ * A record whose create had an unknown outcome (`last_outcome = 'uncertain'`) may have an object in
+ * the CRM that Etlify never learnt the id of. Its sync row still holds the identity it reserved
+ * (`id_key`): look the object up by it.
  */
 async function findUnknownObjects(
   adapter: CrmAdapter, entity: string, crmName: string, em: EntityManager, targets: DeleteItem[],
-  known: Map<string, { idKey: string | null }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
+  known: Map<string, { idKey: string | null; uncertain: boolean }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
 ): Promise<void> {
   const config = declarationsOf(em.getMetadata().getByClassName(entity).class).get(crmName);
   if (!adapter.findId || !config?.idProperty) return;
   for (const item of targets) {
-    const idKey = known.get(item.id)?.idKey;
-    if (item.crmId || !idKey) continue;
+    // only a write that may have landed can have left an object behind (a transient failure did not)
+    const { idKey, uncertain } = known.get(item.id) ?? {};
+    if (item.crmId || !idKey || !uncertain) continue;
     try {
       item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value: idKey }, context)) ?? null;
       item.objectType ??= config.objectType;

@@ -2,7 +2,7 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, describeError, isRetryable, UnknownOutcomeError, ValidationError } from '../errors.ts';
+import { CrmError, describeError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
@@ -65,6 +65,8 @@ export async function syncChunk(
     if (write) writes.push({ resourceType, resourceId: c.id, crmName, ...write });
   };
   const fail = (c: Candidate, error: unknown) => {
+    // sync mode `update` found nothing to update: skipped, not failed
+    if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
     if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain' });
     if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs });
@@ -207,14 +209,15 @@ async function send(
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
-    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}`);
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}`);
     for (const group of byObjectType.values()) {
       let results: BatchItemResult[];
       try {
         results = await adapter.batchUpsert({
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
-          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId })),
+          mode: group[0]!.config.mode,
+          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
         }, options.context);
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
@@ -244,7 +247,8 @@ async function sendOneByOne(
   for (const c of items) {
     try {
       succeed(c, await crm.adapter.upsert({
-        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId,
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode,
+        associations: c.prepared!.associations,
       }, options.context));
     } catch (error) {
       fail(c, error);

@@ -1,6 +1,7 @@
 import { helper } from '@mikro-orm/core';
 import { SerializationError, describeError } from '../errors.ts';
-import type { CrmPayload, EntityCrmConfig, SerializeContext, Serializer, SerializerObject } from '../interfaces.ts';
+import type { AssociationTarget, CrmPayload, EntityCrmConfig, SerializeContext, Serializer, SerializerObject } from '../interfaces.ts';
+import { desiredAssociations } from './associations.ts';
 import { canonicalDigest, canonicalize } from './digest.ts';
 
 /** What the pipeline needs of payload versioning (implemented by `definePayloadVersions`, src/payload). */
@@ -16,6 +17,8 @@ export interface PreparedPayload {
   digest: string;
   /** The payload version the CRM receives; null when no versioning is configured. */
   version: string | null;
+  /** The declared associations, resolved to CRM ids (part of the digest: unchanged ones cost no call). */
+  associations?: AssociationTarget[];
 }
 
 const serializerInstances = new WeakMap<Function, SerializerObject<unknown>>();
@@ -48,7 +51,10 @@ export async function preparePayload(
   } catch (error) {
     throw new SerializationError(`serializer of ${target.entity}: ${(error as Error).message}`);
   }
-  return { payload: canonical.payload, digest: canonicalDigest(canonical), version };
+  const associations = desiredAssociations(record, config, target.context);
+  if (!associations) return { payload: canonical.payload, digest: canonicalDigest(canonical), version };
+  const withAssociations = canonicalize({ payload: canonical.payload, associations: associations as unknown as CrmPayload[] });
+  return { payload: canonical.payload, digest: canonicalDigest(withAssociations), version, associations };
 }
 
 function runSerializer(serializer: Serializer<any>, record: object, context: SerializeContext): unknown {

@@ -1,9 +1,13 @@
 /**
- * A local HubSpot CRM v3 objects API for tests: objects CRUD, search, batch upsert/update/read/
- * archive, bearer-token check, unique properties, eventual-consistency lag on search, the real
- * rate-limit headers and 429 bodies, 207 partial failures, and seeded fault injection.
+ * A local HubSpot CRM API for tests: v3 objects CRUD, list, search, batch create/upsert/update/read/
+ * archive, v4 association batches, bearer-token check, unique properties, eventual-consistency lag
+ * on search, the real rate-limit headers and 429 bodies, 207 partial failures, and seeded fault
+ * injection. Every behaviour is sourced in docs/adapters.md ("What the simulators reproduce").
  */
 import { randomUUID } from 'node:crypto';
+import { batchAnswer, errorResponse, inputsOf, isInput, itemError, type Input } from './hubspot-answers.ts';
+import { associationBatch, AssociationStore, canonicalType, invalidType, type AssociationType } from './hubspot-associations.ts';
+import { byId, comparable, ObjectStore, tokensOf, type StoredObject } from './hubspot-store.ts';
 import {
   SlidingWindow,
   startSimulatorServer,
@@ -19,12 +23,16 @@ export interface HubspotSimulatorOptions {
   accessToken?: string;
   /** Properties whose values must be unique, per object type; merged over `{ contacts: ['email'] }`. */
   uniqueProperties?: Record<string, string[]>;
+  /** Object types that exist; others answer 404 as HubSpot does. Default: every type exists. */
+  objectTypes?: string[];
   /** New objects stay invisible to search for this long (HubSpot's search index lags). Default 0. */
   searchLagMs?: number;
   /** Burst limit of every non-search endpoint. Default 100 per 10 s; `false` disables it. */
   rateLimit?: RateLimitWindow | false;
   /** Limit of the search endpoint. Default 5 per second; `false` disables it. */
   searchRateLimit?: RateLimitWindow | false;
+  /** Daily allowance reported in `X-HubSpot-RateLimit-Daily(-Remaining)` (private apps). Default 250,000; `false`: no header. */
+  dailyLimit?: number | false;
   /** Return a message to reject a write of these properties (400, or a 207 item error in batches). */
   rejectProperty?: (objectType: string, properties: Record<string, unknown>) => string | undefined;
   faults?: SimulatorFaults;
@@ -40,126 +48,59 @@ export interface HubspotObject {
   archived: boolean;
 }
 
+export interface HubspotAssociation {
+  toObjectId: string;
+  types: AssociationType[];
+}
+
 export interface HubspotSimulator extends SimulatorControls {
-  /** The objects of one type the simulator holds (archived ones are gone), oldest first. */
+  /** The objects of one type the simulator holds (archived ones are left out), oldest first. */
   objects(objectType: string): HubspotObject[];
+  /** The associations of one object with objects of another type, by target id. */
+  associations(fromType: string, fromId: string, toType: string): HubspotAssociation[];
 }
-
-interface StoredObject {
-  id: string;
-  properties: Record<string, string | null>;
-  createdAt: number;
-  updatedAt: number;
-}
-
-type Input = Record<string, unknown>;
 
 const MAX_BATCH_INPUTS = 100;
+const MAX_LIST_LIMIT = 100;
 const MAX_SEARCH_LIMIT = 200;
+const MAX_SEARCH_RESULTS = 10_000;
+const MAX_FILTER_GROUPS = 5;
+const MAX_FILTERS_PER_GROUP = 10;
+const MAX_FILTERS = 25;
+/** Text properties hold at most 65,536 characters when written through the CRM. */
+const MAX_PROPERTY_LENGTH = 65_536;
 const AUTH_MESSAGE =
   'Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview';
 const LABELS: Record<string, string> = { contacts: 'Contact', companies: 'Company', deals: 'Deal', tickets: 'Ticket' };
 
-function isInput(value: unknown): value is Input {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
+/** Query values that may be repeated (`properties=a&properties=b`) or comma-separated. */
+function listParam(value: string | string[] | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  return (Array.isArray(value) ? value : [value]).flatMap((part) => part.split(',')).map((part) => part.trim()).filter(Boolean);
 }
 
-function errorResponse(status: number, category: string, message: string, extra: Record<string, unknown> = {}): SimulatorResponse {
-  const correlationId = randomUUID();
-  return {
-    status,
-    body: { status: 'error', message, correlationId, category, ...extra },
-    headers: { 'x-hubspot-correlation-id': correlationId },
-  };
-}
-
-function itemError(category: string, message: string, id: unknown): Input {
-  return { status: 'error', category, message, context: { ids: [String(id)] } };
-}
-
-function comparable(value: string | null | undefined): string {
-  return (value ?? '').trim().toLowerCase();
-}
+type Rejection = readonly [status: number, category: string, message: string];
 
 export async function startHubspotSimulator(options: HubspotSimulatorOptions = {}): Promise<HubspotSimulator> {
   const unique: Record<string, string[]> = { contacts: ['email'], ...options.uniqueProperties };
   const general = options.rateLimit === false ? undefined : new SlidingWindow(options.rateLimit ?? { maxRequests: 100, perMs: 10_000 });
   const search = options.searchRateLimit === false ? undefined : new SlidingWindow(options.searchRateLimit ?? { maxRequests: 5, perMs: 1_000 });
-  const store = new Map<string, Map<string, StoredObject>>();
-  let nextId = 1001;
+  const dailyLimit = options.dailyLimit === false ? undefined : (options.dailyLimit ?? 250_000);
+  let usedToday = 0;
+  const store = new ObjectStore();
+  const links = new AssociationStore();
 
-  const table = (type: string) => {
-    let objects = store.get(type);
-    if (!objects) store.set(type, (objects = new Map()));
-    return objects;
-  };
-
-  const toProperties = (type: string, input: Input): Record<string, string | null> => {
-    const properties: Record<string, string | null> = {};
-    for (const [name, value] of Object.entries(input)) properties[name] = value === null || value === undefined ? null : String(value);
+  /** HubSpot ignores `null` (clearing takes `""`) and stores every value as a string. */
+  const toProperties = (type: string, input: Input): Record<string, string> => {
+    const properties: Record<string, string> = {};
+    for (const [name, value] of Object.entries(input)) {
+      if (value === null || value === undefined) continue;
+      properties[name] = typeof value === 'object' ? JSON.stringify(value) : String(value);
+    }
     // HubSpot stores contact emails trimmed and lowercased.
     if (type === 'contacts' && typeof properties.email === 'string') properties.email = properties.email.trim().toLowerCase();
     return properties;
   };
-
-  // Lookups by property value go through indexes built on first use and kept up to date on every
-  // write, so a batch against a store of 20,000 objects costs no more than against an empty one.
-  const indexes = new Map<string, Map<string, Map<string, StoredObject>>>();
-
-  const scanFor = (type: string, property: string, key: string) =>
-    [...table(type).values()].find((object) => comparable(object.properties[property]) === key);
-
-  const indexOf = (type: string, property: string): Map<string, StoredObject> => {
-    let byProperty = indexes.get(type);
-    if (!byProperty) indexes.set(type, (byProperty = new Map()));
-    let index = byProperty.get(property);
-    if (!index) {
-      byProperty.set(property, (index = new Map()));
-      for (const object of table(type).values()) {
-        const key = comparable(object.properties[property]);
-        if (key && !index.has(key)) index.set(key, object);
-      }
-    }
-    return index;
-  };
-
-  /** Adds `object` to (or removes it from) every index of its type; the oldest object keeps a shared value. */
-  const reindex = (type: string, object: StoredObject, present: boolean) => {
-    for (const [property, index] of indexes.get(type) ?? []) {
-      const key = comparable(object.properties[property]);
-      if (!key) continue;
-      if (present) { if (!index.has(key)) index.set(key, object); continue; }
-      if (index.get(key) !== object) continue;
-      index.delete(key);
-      const other = scanFor(type, property, key);
-      if (other && other !== object) index.set(key, other);
-    }
-  };
-
-  const remove = (type: string, id: string): boolean => {
-    const object = table(type).get(id);
-    if (!object) return false;
-    table(type).delete(id);
-    reindex(type, object, false);
-    return true;
-  };
-
-  const findBy = (type: string, property: string, value: string): StoredObject | undefined => {
-    if (property === 'hs_object_id') return table(type).get(value);
-    return indexOf(type, property).get(comparable(value));
-  };
-
-  const conflictWith = (type: string, properties: Record<string, string | null>, selfId?: string): StoredObject | undefined => {
-    for (const property of unique[type] ?? []) {
-      const value = properties[property];
-      if (!value) continue;
-      const other = findBy(type, property, value);
-      if (other && other.id !== selfId) return other;
-    }
-    return undefined;
-  };
-
-  const conflictMessage = (type: string, existing: StoredObject) => `${LABELS[type] ?? 'Object'} already exists. Existing ID: ${existing.id}`;
 
   const view = (object: StoredObject, only?: string[]): HubspotObject => {
     const all: Record<string, string | null> = {
@@ -174,70 +115,145 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       properties,
       createdAt: new Date(object.createdAt).toISOString(),
       updatedAt: new Date(object.updatedAt).toISOString(),
-      archived: false,
+      archived: object.archivedAt !== undefined,
+      ...(object.archivedAt === undefined ? {} : { archivedAt: new Date(object.archivedAt).toISOString() }),
     };
   };
 
-  const create = (type: string, properties: Record<string, string | null>): StoredObject => {
-    const now = Date.now();
-    const object = { id: String(nextId++), properties, createdAt: now, updatedAt: now };
-    table(type).set(object.id, object);
-    reindex(type, object, true);
-    return object;
-  };
-
-  const update = (type: string, object: StoredObject, properties: Record<string, string | null>): StoredObject => {
-    reindex(type, object, false);
-    Object.assign(object.properties, properties);
-    reindex(type, object, true);
-    object.updatedAt = Date.now();
-    return object;
-  };
-
-  /** Validates one write; returns the rejection as [category, message] or undefined. */
-  const rejection = (type: string, input: Input, properties: Record<string, string | null>, selfId?: string) => {
-    const reason = options.rejectProperty?.(type, input);
-    if (reason) return ['VALIDATION_ERROR', `Property values were not valid: ${reason}`] as const;
-    const twin = conflictWith(type, properties, selfId);
-    if (twin) return ['CONFLICT', conflictMessage(type, twin)] as const;
+  const conflictWith = (type: string, properties: Record<string, string>, selfId?: string, pending: StoredObject[] = []): StoredObject | undefined => {
+    for (const property of unique[type] ?? []) {
+      const value = properties[property];
+      if (!value) continue;
+      const other = store.find(type, property, value) ?? pending.find((object) => comparable(object.properties[property]) === comparable(value));
+      if (other && other.id !== selfId) return other;
+    }
     return undefined;
+  };
+
+  /** Validates one write; returns the rejection as [status, category, message] or undefined. */
+  const rejection = (type: string, input: Input, properties: Record<string, string>, selfId?: string, pending?: StoredObject[]): Rejection | undefined => {
+    const tooLong = Object.entries(properties).find(([, value]) => value.length > MAX_PROPERTY_LENGTH);
+    if (tooLong) {
+      const detail = { isValid: false, message: `Property value is longer than ${MAX_PROPERTY_LENGTH} characters`, error: 'INVALID_LENGTH', name: tooLong[0] };
+      return [400, 'VALIDATION_ERROR', `Property values were not valid: ${JSON.stringify([detail])}`];
+    }
+    const reason = options.rejectProperty?.(type, input);
+    if (reason) return [400, 'VALIDATION_ERROR', `Property values were not valid: ${reason}`];
+    const twin = conflictWith(type, properties, selfId, pending);
+    if (twin) return [409, 'CONFLICT', `${LABELS[type] ?? 'Object'} already exists. Existing ID: ${twin.id}`];
+    return undefined;
+  };
+
+  // ─── associations given on create ───────────────────────────────────────────────────────────
+
+  /** `[{ to: { id }, types }]` of a create input, resolved to target types, or a rejection. */
+  const plannedAssociations = (type: string, input: Input): Array<{ to: string; toId: string; types: AssociationType[] }> | Rejection => {
+    const given = Array.isArray(input.associations) ? input.associations.filter(isInput) : [];
+    const planned = [];
+    for (const association of given) {
+      const toId = isInput(association.to) ? String(association.to.id ?? '') : '';
+      const types = Array.isArray(association.types) ? (association.types.filter(isInput) as unknown as AssociationType[]) : [];
+      if (types.length === 0) return [400, 'VALIDATION_ERROR', 'Each association needs at least one type'];
+      // HubSpot infers the target's type from the (HubSpot-defined) association type.
+      const to = ['contacts', 'companies', 'deals', 'tickets'].find((candidate) => types.every((t) => invalidType(type, candidate, t) === undefined));
+      if (!to) return [400, 'VALIDATION_ERROR', `${types.map((t) => t.associationTypeId).join(', ')} is not a valid association type from ${type}`];
+      if (!store.get(to, toId)) return [400, 'VALIDATION_ERROR', `No ${to} object with id ${toId} to associate`];
+      planned.push({ to, toId, types });
+    }
+    return planned;
+  };
+
+  const createWithAssociations = (type: string, properties: Record<string, string>, planned: Array<{ to: string; toId: string; types: AssociationType[] }>) => {
+    const object = store.create(type, properties);
+    for (const { to, toId, types } of planned) for (const t of types) links.add(type, object.id, to, toId, t);
+    return object;
   };
 
   // ─── single-object endpoints ────────────────────────────────────────────────────────────────
 
+  const notFound = () => errorResponse(404, 'OBJECT_NOT_FOUND', 'resource not found');
+  const needsProperties = () => errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `properties` is required');
+
   const createOne = (type: string, body: unknown): SimulatorResponse => {
-    if (!isInput(body) || !isInput(body.properties)) return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `properties` is required');
+    if (!isInput(body) || !isInput(body.properties)) return needsProperties();
     const properties = toProperties(type, body.properties);
     const refused = rejection(type, body.properties, properties);
-    if (refused) return errorResponse(refused[0] === 'CONFLICT' ? 409 : 400, refused[0], refused[1]);
-    return { status: 201, body: view(create(type, properties)) };
+    if (refused) return errorResponse(...refused);
+    const planned = plannedAssociations(type, body);
+    if (!Array.isArray(planned)) return errorResponse(...planned);
+    return { status: 201, body: view(createWithAssociations(type, properties, planned)) };
   };
 
-  const notFound = () => errorResponse(404, 'OBJECT_NOT_FOUND', 'resource not found');
+  /** The object a path id names: by id, or by `idProperty` when the query gives one. */
+  const addressed = (type: string, id: string, request: RecordedRequest): StoredObject | undefined => {
+    const idProperty = typeof request.query.idProperty === 'string' ? request.query.idProperty : 'hs_object_id';
+    return store.find(type, idProperty, id);
+  };
 
-  const updateOne = (type: string, id: string, body: unknown): SimulatorResponse => {
-    const object = table(type).get(id);
+  const readOne = (type: string, id: string, request: RecordedRequest): SimulatorResponse => {
+    const wanted = listParam(request.query.properties);
+    if (request.query.archived === 'true') {
+      const archived = store.table(type).archived.get(id);
+      return archived ? { status: 200, body: view(archived, wanted) } : notFound();
+    }
+    const object = addressed(type, id, request);
+    return object ? { status: 200, body: view(object, wanted) } : notFound();
+  };
+
+  const updateOne = (type: string, id: string, request: RecordedRequest): SimulatorResponse => {
+    const object = addressed(type, id, request);
     if (!object) return notFound();
-    if (!isInput(body) || !isInput(body.properties)) return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `properties` is required');
+    const { body } = request;
+    if (!isInput(body) || !isInput(body.properties)) return needsProperties();
     const properties = toProperties(type, body.properties);
-    const refused = rejection(type, body.properties, properties, id);
-    if (refused) return errorResponse(refused[0] === 'CONFLICT' ? 409 : 400, refused[0], refused[1]);
-    return { status: 200, body: view(update(type, object, properties)) };
+    const refused = rejection(type, body.properties, properties, object.id);
+    if (refused) return errorResponse(...refused);
+    return { status: 200, body: view(store.update(type, object, properties)) };
+  };
+
+  const archiveOne = (type: string, id: string): boolean => {
+    if (!store.archive(type, id)) return false;
+    links.forget(type, id);
+    return true;
+  };
+
+  const list = (type: string, request: RecordedRequest): SimulatorResponse => {
+    const limit = request.query.limit === undefined ? 10 : Number(request.query.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) return errorResponse(400, 'VALIDATION_ERROR', `limit must be between 1 and ${MAX_LIST_LIMIT}`);
+    const table = store.table(type);
+    const source = request.query.archived === 'true' ? table.archived : table.live;
+    const after = typeof request.query.after === 'string' ? Number(request.query.after) : 0;
+    const page: StoredObject[] = [];
+    let next: string | undefined;
+    // Ids only grow, so the id is the cursor (HubSpot's `after` is opaque).
+    for (const object of [...source.values()].sort(byId)) {
+      if (Number(object.id) <= after) continue;
+      if (page.length === limit) {
+        next = page.at(-1)!.id;
+        break;
+      }
+      page.push(object);
+    }
+    const wanted = listParam(request.query.properties);
+    return { status: 200, body: { results: page.map((object) => view(object, wanted)), ...(next ? { paging: { next: { after: next } } } : {}) } };
   };
 
   // ─── search ─────────────────────────────────────────────────────────────────────────────────
 
+  const valueOf = (object: StoredObject, name: string) => (name === 'hs_object_id' ? object.id : object.properties[name]);
+
   const matches = (object: StoredObject, filter: Input): boolean | string => {
-    const name = String(filter.propertyName);
-    const actual = name === 'hs_object_id' ? object.id : object.properties[name];
+    const actual = valueOf(object, String(filter.propertyName));
     const expected = comparable(filter.value === undefined ? undefined : String(filter.value));
     switch (filter.operator) {
       case 'EQ':
-        return actual !== null && actual !== undefined && comparable(actual) === expected;
+        return actual !== undefined && actual !== '' && comparable(actual) === expected;
       case 'NEQ':
         return comparable(actual) !== expected;
+      case 'IN':
+        return Array.isArray(filter.values) && filter.values.some((value) => comparable(String(value)) === comparable(actual));
       case 'CONTAINS_TOKEN':
-        return comparable(actual).split(/[\s;,]+/).includes(expected);
+        return tokensOf(actual).includes(expected);
       case 'HAS_PROPERTY':
         return !!actual;
       case 'NOT_HAS_PROPERTY':
@@ -247,67 +263,95 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
   };
 
+  /** Objects a group can match, from an index when one of its filters allows it; undefined: scan all. */
+  const candidates = (type: string, filters: Input[]): Iterable<StoredObject> | undefined => {
+    for (const filter of filters) {
+      const name = String(filter.propertyName);
+      if (filter.operator === 'EQ' && filter.value !== undefined) {
+        if (name === 'hs_object_id') {
+          const object = store.get(type, String(filter.value));
+          return object ? [object] : [];
+        }
+        return store.table(type).withValue(name, String(filter.value));
+      }
+      if (filter.operator === 'CONTAINS_TOKEN' && filter.value !== undefined) return store.table(type).withToken(name, String(filter.value));
+    }
+    return undefined;
+  };
+
   const searchObjects = (type: string, body: unknown): SimulatorResponse => {
     const request = isInput(body) ? body : {};
     const groups = Array.isArray(request.filterGroups) ? request.filterGroups.filter(isInput) : [];
-    if (groups.length > 5) return errorResponse(400, 'VALIDATION_ERROR', 'There was a problem with the request: too many filterGroups (max 5)');
+    const filtersOf = (group: Input) => (Array.isArray(group.filters) ? group.filters.filter(isInput) : []);
+    const total = groups.reduce((sum, group) => sum + filtersOf(group).length, 0);
+    if (groups.length > MAX_FILTER_GROUPS || groups.some((group) => filtersOf(group).length > MAX_FILTERS_PER_GROUP) || total > MAX_FILTERS) {
+      return errorResponse(400, 'VALIDATION_ERROR', `There was a problem with the request: at most ${MAX_FILTER_GROUPS} filterGroups, ${MAX_FILTERS_PER_GROUP} filters per group and ${MAX_FILTERS} filters in all`);
+    }
     const limit = typeof request.limit === 'number' ? request.limit : 10;
     if (limit > MAX_SEARCH_LIMIT) return errorResponse(400, 'VALIDATION_ERROR', `limit must be at most ${MAX_SEARCH_LIMIT}`);
+    const offset = Number(request.after ?? 0) || 0;
+    if (offset + limit > MAX_SEARCH_RESULTS) return errorResponse(400, 'VALIDATION_ERROR', `Search results are limited to ${MAX_SEARCH_RESULTS} per query`);
     const visibleBefore = Date.now() - (options.searchLagMs ?? 0);
-    const hits: StoredObject[] = [];
-    for (const object of table(type).values()) {
-      if (object.createdAt > visibleBefore) continue;
-      let hit = groups.length === 0;
-      for (const group of groups) {
-        const filters = Array.isArray(group.filters) ? group.filters.filter(isInput) : [];
+    const hits = new Set<StoredObject>();
+    for (const group of groups.length > 0 ? groups : [{ filters: [] }]) {
+      const filters = filtersOf(group);
+      for (const object of candidates(type, filters) ?? store.table(type).live.values()) {
+        if (object.createdAt > visibleBefore || hits.has(object)) continue;
         const outcomes = filters.map((filter) => matches(object, filter));
         const invalid = outcomes.find((outcome) => typeof outcome === 'string');
         if (typeof invalid === 'string') return errorResponse(400, 'VALIDATION_ERROR', invalid);
-        if (outcomes.every((outcome) => outcome === true)) hit = true;
+        if (outcomes.every((outcome) => outcome === true)) hits.add(object);
       }
-      if (hit) hits.push(object);
     }
+    const sorted = [...hits].sort(byId);
     const sort = Array.isArray(request.sorts) ? request.sorts.find(isInput) : undefined;
     if (sort) {
       const name = String(sort.propertyName);
-      const key = (object: StoredObject) => (name === 'hs_object_id' ? object.id : (object.properties[name] ?? ''));
       const numeric = (value: string) => (value !== '' && Number.isFinite(Number(value)) ? Number(value) : undefined);
-      hits.sort((a, b) => {
-        const [x, y] = [key(a), key(b)];
+      sorted.sort((a, b) => {
+        const [x, y] = [valueOf(a, name) ?? '', valueOf(b, name) ?? ''];
         const [nx, ny] = [numeric(x), numeric(y)];
         const order = nx !== undefined && ny !== undefined ? nx - ny : x.localeCompare(y);
         return sort.direction === 'DESCENDING' ? -order : order;
       });
     }
-    const offset = Number(request.after ?? 0) || 0;
-    const page = hits.slice(offset, offset + limit);
+    const page = sorted.slice(offset, offset + limit);
     const defaults = ['createdate', 'hs_object_id', 'lastmodifieddate'];
     const wanted = [...new Set([...defaults, ...(Array.isArray(request.properties) ? request.properties.map(String) : [])])];
     return {
       status: 200,
       body: {
-        total: hits.length,
+        total: sorted.length,
         results: page.map((object) => view(object, wanted)),
-        ...(offset + limit < hits.length ? { paging: { next: { after: String(offset + limit) } } } : {}),
+        ...(offset + limit < sorted.length ? { paging: { next: { after: String(offset + limit) } } } : {}),
       },
     };
   };
 
   // ─── batch endpoints ────────────────────────────────────────────────────────────────────────
 
-  const batchAnswer = (results: unknown[], errors: unknown[]): SimulatorResponse => {
-    const now = new Date().toISOString();
-    return {
-      status: errors.length > 0 ? 207 : 200,
-      body: {
-        status: 'COMPLETE',
-        results,
-        ...(errors.length > 0 ? { numErrors: errors.length, errors } : {}),
-        requestedAt: now,
-        startedAt: now,
-        completedAt: now,
-      },
-    };
+  const written = (object: StoredObject, input: Input, extra: Input = {}) => ({
+    ...view(object),
+    ...extra,
+    ...(input.objectWriteTraceId === undefined ? {} : { objectWriteTraceId: input.objectWriteTraceId }),
+  });
+
+  /** All or nothing, like HubSpot: one invalid input (or a duplicate unique value) fails the request. */
+  const batchCreate = (type: string, inputs: Input[]): SimulatorResponse => {
+    const staged: Array<{ properties: Record<string, string>; planned: Array<{ to: string; toId: string; types: AssociationType[] }>; input: Input }> = [];
+    const pending: StoredObject[] = [];
+    for (const input of inputs) {
+      const given = isInput(input.properties) ? input.properties : {};
+      const properties = toProperties(type, given);
+      const refused = rejection(type, given, properties, undefined, pending);
+      if (refused) return errorResponse(...refused);
+      const planned = plannedAssociations(type, input);
+      if (!Array.isArray(planned)) return errorResponse(...planned);
+      staged.push({ properties, planned, input });
+      pending.push({ id: '', properties, createdAt: 0, updatedAt: 0 });
+    }
+    const results = staged.map(({ properties, planned, input }) => written(createWithAssociations(type, properties, planned), input));
+    return batchAnswer(results, [], 201);
   };
 
   const batchUpsert = (type: string, inputs: Input[]): SimulatorResponse => {
@@ -316,7 +360,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     if (duplicates.length > 0) return errorResponse(400, 'VALIDATION_ERROR', `Duplicate IDs found in batch input: [${[...new Set(duplicates)].join(', ')}]. IDs must be unique`);
     for (const input of inputs) {
       const property = String(input.idProperty ?? '');
-      if (property !== 'hs_object_id' && !(unique[type] ?? []).includes(property)) {
+      if (!(unique[type] ?? []).includes(property)) {
         return errorResponse(400, 'VALIDATION_ERROR', `Property "${property}" is not a unique identifier property for ${type}`);
       }
     }
@@ -325,19 +369,15 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     for (const input of inputs) {
       const property = String(input.idProperty);
       const given = isInput(input.properties) ? input.properties : {};
-      const properties = toProperties(type, { ...given, ...(property === 'hs_object_id' ? {} : { [property]: input.id }) });
-      const existing = findBy(type, property, String(input.id));
+      const properties = toProperties(type, { ...given, [property]: input.id });
+      const existing = store.find(type, property, String(input.id));
       const refused = rejection(type, given, properties, existing?.id);
       if (refused) {
-        errors.push(itemError(refused[0], refused[1], input.id));
+        errors.push(itemError(refused[1], refused[2], input.id, input.objectWriteTraceId));
         continue;
       }
-      if (!existing && property === 'hs_object_id') {
-        errors.push(itemError('OBJECT_NOT_FOUND', `No ${type} object with id ${String(input.id)}`, input.id));
-        continue;
-      }
-      const object = existing ? update(type, existing, properties) : create(type, properties);
-      results.push({ ...view(object), new: !existing, objectWriteTraceId: input.objectWriteTraceId });
+      const object = existing ? store.update(type, existing, properties) : store.create(type, properties);
+      results.push(written(object, input, { new: !existing }));
     }
     return batchAnswer(results, errors);
   };
@@ -347,19 +387,19 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     const errors: unknown[] = [];
     for (const input of inputs) {
       const property = typeof input.idProperty === 'string' ? input.idProperty : 'hs_object_id';
-      const object = findBy(type, property, String(input.id));
+      const object = store.find(type, property, String(input.id));
       if (!object) {
-        errors.push(itemError('OBJECT_NOT_FOUND', `Could not get some ${type.toUpperCase()} objects, they may be deleted or not exist. Check that ids are valid.`, input.id));
+        errors.push(itemError('OBJECT_NOT_FOUND', `Could not get some ${type.toUpperCase()} objects, they may be deleted or not exist. Check that ids are valid.`, input.id, input.objectWriteTraceId));
         continue;
       }
       const given = isInput(input.properties) ? input.properties : {};
       const properties = toProperties(type, given);
       const refused = rejection(type, given, properties, object.id);
       if (refused) {
-        errors.push(itemError(refused[0], refused[1], input.id));
+        errors.push(itemError(refused[1], refused[2], input.id, input.objectWriteTraceId));
         continue;
       }
-      results.push({ ...view(update(type, object, properties)), objectWriteTraceId: input.objectWriteTraceId });
+      results.push(written(store.update(type, object, properties), input));
     }
     return batchAnswer(results, errors);
   };
@@ -370,7 +410,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     const results: unknown[] = [];
     const errors: unknown[] = [];
     for (const input of inputs) {
-      const object = findBy(type, property, String(input.id));
+      const object = store.find(type, property, String(input.id));
       if (object) results.push(view(object, wanted));
       else errors.push(itemError('OBJECT_NOT_FOUND', `Could not get some ${type.toUpperCase()} objects, they may be deleted or not exist.`, input.id));
     }
@@ -378,20 +418,19 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   };
 
   const batch = (type: string, action: string, body: unknown): SimulatorResponse => {
-    if (!isInput(body) || !Array.isArray(body.inputs)) return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `inputs` is required');
-    const inputs = body.inputs.filter(isInput);
-    if (inputs.length > MAX_BATCH_INPUTS) {
-      return errorResponse(400, 'VALIDATION_ERROR', `The maximum number of inputs supported in a batch request is ${MAX_BATCH_INPUTS}. Please reduce the number of items and try again`);
-    }
+    const inputs = inputsOf(body, MAX_BATCH_INPUTS);
+    if (!Array.isArray(inputs)) return inputs;
     switch (action) {
+      case 'create':
+        return batchCreate(type, inputs);
       case 'upsert':
         return batchUpsert(type, inputs);
       case 'update':
         return batchUpdate(type, inputs);
       case 'read':
-        return batchRead(type, body, inputs);
+        return batchRead(type, body as Input, inputs);
       case 'archive':
-        for (const input of inputs) remove(type, String(input.id));
+        for (const input of inputs) archiveOne(type, String(input.id));
         return { status: 204 };
       default:
         return errorResponse(404, 'OBJECT_NOT_FOUND', `Unknown batch action: ${action}`);
@@ -400,23 +439,31 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
 
   // ─── routing ────────────────────────────────────────────────────────────────────────────────
 
+  const knownType = (type: string) => options.objectTypes === undefined || options.objectTypes.includes(type);
+  const unknownType = (type: string) => errorResponse(404, 'OBJECT_NOT_FOUND', `Unable to infer object type from: ${type}`);
+
   const route = (request: RecordedRequest): SimulatorResponse => {
     const segments = request.path.split('/').slice(1).map(decodeURIComponent);
+    const { method, body } = request;
+    if (segments[0] === 'crm' && segments[1] === 'v4' && segments[2] === 'associations' && segments[5] === 'batch' && method === 'POST') {
+      const [from, to] = [canonicalType(segments[3]!), canonicalType(segments[4]!)];
+      if (!knownType(from)) return unknownType(from);
+      if (!knownType(to)) return unknownType(to);
+      return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, segments.slice(6).join('/'), body);
+    }
     if (segments[0] !== 'crm' || segments[1] !== 'v3' || segments[2] !== 'objects' || !segments[3]) {
       return errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
     }
     const [type, second, third] = [segments[3], segments[4], segments[5]];
-    const { method, body } = request;
+    if (!knownType(type)) return unknownType(type);
     if (second === undefined && method === 'POST') return createOne(type, body);
+    if (second === undefined && method === 'GET') return list(type, request);
     if (second === 'search' && third === undefined && method === 'POST') return searchObjects(type, body);
     if (second === 'batch' && third !== undefined && method === 'POST') return batch(type, third, body);
     if (second !== undefined && third === undefined) {
-      if (method === 'GET') {
-        const object = table(type).get(second);
-        return object ? { status: 200, body: view(object) } : notFound();
-      }
-      if (method === 'PATCH') return updateOne(type, second, body);
-      if (method === 'DELETE') return remove(type, second) ? { status: 204 } : notFound();
+      if (method === 'GET') return readOne(type, second, request);
+      if (method === 'PATCH') return updateOne(type, second, request);
+      if (method === 'DELETE') return archiveOne(type, second) ? { status: 204 } : notFound();
     }
     return errorResponse(405, 'VALIDATION_ERROR', `Method ${method} not allowed on ${request.path}`);
   };
@@ -435,6 +482,9 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     'x-hubspot-ratelimit-max': String(window.maxRequests),
     'x-hubspot-ratelimit-remaining': String(remaining),
     'x-hubspot-ratelimit-interval-milliseconds': String(window.perMs),
+    ...(dailyLimit === undefined
+      ? {}
+      : { 'x-hubspot-ratelimit-daily': String(dailyLimit), 'x-hubspot-ratelimit-daily-remaining': String(Math.max(0, dailyLimit - usedToday)) }),
   });
 
   const handle = (request: RecordedRequest): SimulatorResponse => {
@@ -451,6 +501,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     if (!general) return route(request);
     const { allowed, remaining } = general.take();
     if (!allowed) return rateLimitedAnswer(false, quotaHeaders(general, 0));
+    usedToday += 1;
     const answer = route(request);
     return { ...answer, headers: { ...answer.headers, ...quotaHeaders(general, remaining) } };
   };
@@ -472,11 +523,14 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     },
     setFaults: core.setFaults,
     close: core.close,
-    objects: (objectType) => [...table(objectType).values()].map((object) => structuredClone(view(object))),
+    objects: (objectType) => [...store.table(objectType).live.values()].sort(byId).map((object) => structuredClone(view(object))),
+    associations: (fromType, fromId, toType) =>
+      [...links.of(canonicalType(fromType), fromId, canonicalType(toType))].map(([toObjectId, types]) => ({ toObjectId, types })),
     reset() {
       core.resetCore();
       store.clear();
-      indexes.clear();
+      links.clear();
+      usedToday = 0;
       general?.clear();
       search?.clear();
     },

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { AirtableAdapter } from '../../src/adapters/airtable/index.ts';
-import { ConfigurationError, CrmError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
+import { ConfigurationError, CrmError, MissingCredentialsError, NotInCrmError, RateLimitedError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { startAirtableSimulator, type AirtableSimulator } from '../../src/testing/simulators.ts';
 
@@ -35,36 +35,58 @@ describe('AirtableAdapter against the simulator', () => {
   const calls = () => sim.requests.map((request) => `${request.method} ${decodeURIComponent(request.path)}`);
   const tablePath = (table: string) => `/v0/${sim.baseId}/${table}`;
 
-  it('refuses to start without a token or a base', () => {
-    expect(() => new AirtableAdapter({ accessToken: '', baseId: 'app1' })).to.throw(ConfigurationError, /accessToken/);
+  it('refuses to start without a base; a missing token is reported when first needed', async () => {
     expect(() => new AirtableAdapter({ accessToken: TOKEN, baseId: ' ' })).to.throw(ConfigurationError, /baseId/);
+    const tokenless = new AirtableAdapter({ accessToken: '', baseId: sim.baseId, baseUrl: sim.url });
+    const error = await tokenless.upsert({ objectType: 'People', payload: { Name: 'x' } }).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(MissingCredentialsError);
+    expect((error as Error).message).to.equal('Airtable: no access token (`accessToken` is empty; is the environment variable your configuration reads set?)');
+    expect(sim.requests).to.deep.equal([]);
+    await tokenless.close();
   });
 
   describe('upsert', () => {
-    it('searches with filterByFormula, then creates, then updates what it finds', async () => {
+    it('upserts one record through Airtable’s own upsert on idProperty, then updates it', async () => {
       const created = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'ann@example.com', Name: 'Ann' } });
       expect(created.created).to.equal(true);
-      expect(sim.requests[0]!.query).to.deep.equal({ filterByFormula: '{Email} = "ann@example.com"', maxRecords: '2' });
+      expect(sim.requests[0]!.body).to.deep.equal({ records: [{ fields: { Email: 'ann@example.com', Name: 'Ann' } }], performUpsert: { fieldsToMergeOn: ['Email'] } });
       const updated = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'ann@example.com', Name: 'Annie' } });
       expect(updated).to.deep.equal({ crmId: created.crmId, created: false });
-      expect(calls()).to.deep.equal([
-        `GET ${tablePath('People')}`,
-        `POST ${tablePath('People')}`,
-        `GET ${tablePath('People')}`,
-        `PATCH ${tablePath('People')}/${created.crmId}`,
-      ]);
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}`, `PATCH ${tablePath('People')}`]);
       expect(sim.objects('People').map((record) => record.fields)).to.deep.equal([{ Email: 'ann@example.com', Name: 'Annie' }]);
     });
 
-    it('escapes quotes and backslashes in searched values, and numbers stay bare', async () => {
+    it('upserts one record on a field id (formulas would refuse it: "Unknown field names")', async () => {
+      const created = await adapter.upsert({ objectType: 'People', idProperty: EMAIL_FIELD_ID, payload: { [EMAIL_FIELD_ID]: 'fid@example.com' } });
+      const again = await adapter.upsert({ objectType: 'People', idProperty: EMAIL_FIELD_ID, payload: { [EMAIL_FIELD_ID]: 'fid@example.com', Name: 'F' } });
+      expect(again).to.deep.equal({ crmId: created.crmId, created: false });
+      expect(sim.requests.every((request) => request.query.filterByFormula === undefined)).to.equal(true);
+      expect(sim.objects('People').map((record) => record.fields)).to.deep.equal([{ Email: 'fid@example.com', Name: 'F' }]);
+    });
+
+    it('merges on strings with quotes and backslashes and on numbers', async () => {
       const tricky = 'say "hi" \\ back\\"slash';
       const first = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky } });
-      const second = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky, Name: 'found' } });
-      expect(second.crmId).to.equal(first.crmId);
-      expect(sim.requests[0]!.query.filterByFormula).to.equal('{Email} = "say \\"hi\\" \\\\ back\\\\\\"slash"');
+      expect((await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: tricky, Name: 'found' } })).crmId).to.equal(first.crmId);
       const byNumber = await adapter.upsert({ objectType: 'Orders', idProperty: 'Order {no}', payload: { 'Order {no}': 42 } });
-      expect(sim.requests.at(-2)!.query.filterByFormula).to.equal('{Order {no\\}} = 42');
       expect((await adapter.upsert({ objectType: 'Orders', idProperty: 'Order {no}', payload: { 'Order {no}': 42 } })).crmId).to.equal(byNumber.crmId);
+      expect(sim.objects('Orders')).to.have.length(1);
+    });
+
+    it('creates without a merge value, and sends typecast when configured', async () => {
+      const casting = new AirtableAdapter({ accessToken: TOKEN, baseId: sim.baseId, baseUrl: sim.url, typecast: true });
+      try {
+        await casting.upsert({ objectType: 'People', idProperty: 'Email', payload: { Name: 'No email' } });
+        const { crmId } = await casting.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'tc@example.com' } });
+        await casting.upsert({ objectType: 'People', idProperty: 'Email', crmId, payload: { Email: 'tc@example.com' } });
+        await casting.batchUpsert({ objectType: 'People', idProperty: 'Email', items: [{ payload: { Email: 'b@example.com' } }] });
+        expect(calls()).to.deep.equal([`POST ${tablePath('People')}`, `PATCH ${tablePath('People')}`, `PATCH ${tablePath('People')}/${crmId}`, `PATCH ${tablePath('People')}`]);
+        expect(sim.requests.map((request) => (request.body as { typecast?: boolean }).typecast)).to.deep.equal([true, true, true, true]);
+        await adapter.upsert({ objectType: 'People', payload: { Name: 'plain' } });
+        expect(sim.requests.at(-1)!.body).to.deep.equal({ fields: { Name: 'plain' } });
+      } finally {
+        await casting.close();
+      }
     });
 
     it('encodes table names in the path', async () => {
@@ -80,15 +102,15 @@ describe('AirtableAdapter against the simulator', () => {
       expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/${crmId}`]);
     });
 
-    it('falls back to search when the stored id is gone', async () => {
+    it('falls back to Airtable’s upsert when the stored id is gone', async () => {
       const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'cy@example.com' } });
       sim.requests.length = 0;
       const result = await adapter.upsert({ objectType: 'People', idProperty: 'Email', crmId: 'recGone00000000', payload: { Email: 'cy@example.com', Name: 'Cy' } });
       expect(result).to.deep.equal({ crmId, created: false });
-      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/recGone00000000`, `GET ${tablePath('People')}`, `PATCH ${tablePath('People')}/${crmId}`]);
+      expect(calls()).to.deep.equal([`PATCH ${tablePath('People')}/recGone00000000`, `PATCH ${tablePath('People')}`]);
     });
 
-    it('refuses to guess between two records with the same unique value', async () => {
+    it('refuses to guess between two records with the same unique value (Airtable’s upsert refuses)', async () => {
       await adapter.upsert({ objectType: 'People', payload: { Email: 'dup@example.com' } });
       await adapter.upsert({ objectType: 'People', payload: { Email: 'dup@example.com' } });
       const error = await adapter.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'dup@example.com' } }).catch((e: unknown) => e);
@@ -167,6 +189,77 @@ describe('AirtableAdapter against the simulator', () => {
         .batchUpsert({ objectType: 'People', idProperty: 'Email', items: [{ payload: { Email: 'x@example.com' }, crmId: 'recGone00000000' }] })
         .catch((e: unknown) => e);
       expect(error).to.be.instanceOf(ValidationError);
+    });
+  });
+
+  describe('sync modes', () => {
+    const names = () => sim.objects('People').map((record) => [record.fields.Email, record.fields.Name]);
+
+    it('update: patches what exists (stored id, or found with one OR formula per 10 values), never creates', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'there@example.com', Name: 'Old' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'People', idProperty: 'Email', mode: 'update', payload: { Email: 'there@example.com', Name: 'New' } }))
+        .to.deep.equal({ crmId, created: false });
+      expect(sim.requests[0]!.query).to.deep.equal({ filterByFormula: 'OR({Email} = "there@example.com")', 'fields[]': ['Email'] });
+      expect(await adapter.upsert({ objectType: 'People', idProperty: 'Email', mode: 'update', payload: { Email: 'absent@example.com' } }).catch((e: unknown) => e))
+        .to.be.instanceOf(NotInCrmError);
+
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        mode: 'update',
+        items: [{ payload: { Email: 'there@example.com', Name: 'Batch' } }, { payload: { Email: 'absent@example.com' } }, { payload: { Name: 'No email' } }, { crmId, payload: { Email: 'there@example.com', Role: 'x' } }],
+      });
+      expect(ok(results[0]).crmId).to.equal(crmId);
+      expect(results.slice(1, 3).map((result) => !result.ok && result.error instanceof NotInCrmError)).to.deep.equal([true, true]);
+      expect(ok(results[3]).crmId).to.equal(crmId);
+      expect(calls()).to.deep.equal([`GET ${tablePath('People')}`, `PATCH ${tablePath('People')}`]);
+      expect(names()).to.deep.equal([['there@example.com', 'Batch']]);
+    });
+
+    it('create: creates what is new, 10 per request, and never writes what exists', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'People', payload: { Email: 'old@example.com', Name: 'Original' } });
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        mode: 'create',
+        items: [{ payload: { Email: 'old@example.com', Name: 'Changed' } }, { payload: { Email: 'new@example.com', Name: 'New' } }, { crmId, payload: { Email: 'old@example.com', Name: 'Changed' } }, { payload: { Name: 'No email' } }],
+      });
+      expect(ok(results[0])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[1]).created).to.equal(true);
+      expect(ok(results[2])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[3]).created).to.equal(true);
+      expect(calls()).to.deep.equal([`GET ${tablePath('People')}`, `POST ${tablePath('People')}`]);
+      expect(names()).to.deep.equal([['old@example.com', 'Original'], ['new@example.com', 'New'], [undefined, 'No email']]);
+    });
+
+    it('refuses, in declarations, a field id as idProperty for modes that look records up', () => {
+      const config = { serializer: () => ({}), objectType: 'People', idProperty: EMAIL_FIELD_ID, mode: 'update' } as never;
+      expect(adapter.checkDeclaration(config)).to.equal(`mode \`update\` finds records with filterByFormula, which takes field names only: give idProperty as the field's name, not ${EMAIL_FIELD_ID}`);
+    });
+  });
+
+  describe('associations as linked-record fields', () => {
+    it('writes the associated record ids into the declared field, and [] unlinks', async () => {
+      const [acme] = (await adapter.batchUpsert({ objectType: 'Companies', idProperty: 'Domain', items: [{ payload: { Domain: 'acme.example' } }] })).map(ok);
+      const link = (toIds: string[]) => [{ toObjectType: 'Companies', toIds, field: 'Company' }];
+      const [ann] = (await adapter.batchUpsert({
+        objectType: 'People',
+        idProperty: 'Email',
+        items: [{ payload: { Email: 'ann@example.com' }, associations: link([acme!.crmId]) }],
+      })).map(ok);
+      expect(sim.objects('People')[0]!.fields).to.deep.equal({ Email: 'ann@example.com', Company: [acme!.crmId] });
+      await adapter.upsert({ objectType: 'People', idProperty: 'Email', crmId: ann!.crmId, payload: { Email: 'ann@example.com' }, associations: link([]) });
+      expect(sim.objects('People')[0]!.fields).to.deep.equal({ Email: 'ann@example.com', Company: [] });
+    });
+
+    it('asks declarations for the field and refuses HubSpot association types', () => {
+      const config = (association: object) => ({ serializer: () => ({}), objectType: 'People', associations: [association] }) as never;
+      expect(adapter.checkDeclaration(config({ relation: 'org', field: 'Company' }))).to.equal(undefined);
+      expect(adapter.checkDeclaration(config({ relation: 'org' }))).to.equal('association `org`: Airtable links records through a linked-record field: give its `field` (and no `type`)');
+      expect(adapter.checkDeclaration(config({ relation: 'org', field: 'Company', type: { category: 'HUBSPOT_DEFINED', typeId: 1 } }))).to.be.a('string');
     });
   });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
-import { CrmError, UnauthorizedError, ValidationError } from '../../src/errors.ts';
+import { CrmError, NotInCrmError, UnauthorizedError, UnknownObjectTypeError, ValidationError } from '../../src/errors.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { RecordingBudget } from '../support/recording-budget.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/simulators.ts';
@@ -139,6 +139,120 @@ describe('HubspotAdapter against the simulator', () => {
     });
   });
 
+  describe('what HubSpot does differently from a naive client', () => {
+    it('clears a property sent as null by sending "" (HubSpot ignores null)', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', payload: { email: 'n@example.com', company: 'Acme' } });
+      await adapter.upsert({ objectType: 'contacts', idProperty: 'email', crmId, payload: { email: 'n@example.com', company: null } });
+      const [batched] = await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: [{ crmId, payload: { email: 'n@example.com', firstname: 'N', company: null } }] });
+      expect(ok(batched).crmId).to.equal(crmId);
+      expect(sim.objects('contacts')[0]!.properties).to.include({ company: '', firstname: 'N' });
+      expect((sim.requests.at(-1)!.body as any).inputs[0].properties.company).to.equal('');
+    });
+
+    it('refuses a value over 65,536 characters before sending, for that record only', async () => {
+      const long = 'x'.repeat(65_537);
+      const error = await adapter.upsert({ objectType: 'contacts', payload: { notes: long } }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ValidationError);
+      expect((error as Error).message).to.equal('HubSpot contacts property "notes" holds 65537 characters; HubSpot accepts at most 65536');
+      expect(sim.requests).to.deep.equal([]);
+      const results = await adapter.batchUpsert({
+        objectType: 'contacts',
+        idProperty: 'email',
+        items: [{ payload: { email: 'long@example.com', notes: long } }, { payload: { email: 'short@example.com', notes: 'ok' } }],
+      });
+      expect(failed(results[0])).to.be.instanceOf(ValidationError);
+      ok(results[1]);
+      expect(sim.objects('contacts').map((contact) => contact.properties.email)).to.deep.equal(['short@example.com']);
+    });
+
+    it('reports an object type HubSpot does not know as an uncounted configuration error naming it', async () => {
+      const strict = await startHubspotSimulator({ accessToken: TOKEN, rateLimit: false, searchRateLimit: false, objectTypes: ['contacts'] });
+      const client = new HubspotAdapter({ accessToken: TOKEN, baseUrl: strict.url });
+      try {
+        for (const attempt of [
+          () => client.upsert({ objectType: 'dealz', idProperty: 'code', payload: { code: 'x' } }),
+          () => client.upsert({ objectType: 'dealz', payload: { dealname: 'x' } }),
+          () => client.batchUpsert({ objectType: 'dealz', idProperty: 'code', items: [{ payload: { code: 'x' } }] }),
+        ]) {
+          const error = await attempt().catch((e: unknown) => e);
+          expect(error).to.be.instanceOf(UnknownObjectTypeError);
+          expect((error as UnknownObjectTypeError).retryable).to.equal(true);
+          expect((error as Error).message).to.match(/^HubSpot has no object type "dealz" \(HubSpot POST \/crm\/v3\/objects\/dealz(\/search|\/batch\/upsert)? failed with status 404/);
+        }
+      } finally {
+        await client.close();
+        await strict.close();
+      }
+    });
+  });
+
+  describe('sync modes', () => {
+    const contact = (email: string) => sim.objects('contacts').find((object) => object.properties.email === email);
+
+    it('update: enriches what exists (by stored id or unique value) and never creates', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'contacts', payload: { email: 'there@example.com' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'update', payload: { email: 'there@example.com', firstname: 'T' } }))
+        .to.deep.equal({ crmId, created: false });
+      const missing = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'update', payload: { email: 'absent@example.com' } }).catch((e: unknown) => e);
+      expect(missing).to.be.instanceOf(NotInCrmError);
+      expect((missing as Error).message).to.equal('HubSpot has no contacts object with this record\'s email to update; sync mode "update" never creates');
+      expect(await adapter.upsert({ objectType: 'deals', mode: 'update', payload: { dealname: 'x' } }).catch((e: unknown) => e)).to.be.instanceOf(NotInCrmError);
+      expect(sim.objects('contacts').map((object) => object.properties.email)).to.deep.equal(['there@example.com']);
+      expect(contact('there@example.com')!.properties.firstname).to.equal('T');
+
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'contacts',
+        idProperty: 'email',
+        mode: 'update',
+        items: [
+          { payload: { email: 'THERE@example.com', lastname: 'Batch' } },
+          { payload: { email: 'absent@example.com' } },
+          { crmId, payload: { email: 'there@example.com', phone: '1' } },
+          { payload: { firstname: 'No email' } },
+        ],
+      });
+      expect(ok(results[0])).to.deep.equal({ crmId, created: false });
+      expect(failed(results[1])).to.be.instanceOf(NotInCrmError);
+      expect(ok(results[2]).crmId).to.equal(crmId);
+      expect(failed(results[3])).to.be.instanceOf(NotInCrmError);
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/update', 'POST /crm/v3/objects/contacts/batch/read', 'POST /crm/v3/objects/contacts/batch/update']);
+      expect(contact('there@example.com')!.properties).to.include({ lastname: 'Batch', phone: '1' });
+      expect(sim.objects('contacts')).to.have.length(1);
+    });
+
+    it('create: creates what is new and never writes an existing object, keeping its id', async () => {
+      const { crmId } = await adapter.upsert({ objectType: 'contacts', payload: { email: 'old@example.com', firstname: 'Original' } });
+      sim.requests.length = 0;
+      expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'create', payload: { email: 'old@example.com', firstname: 'Changed' } }))
+        .to.deep.equal({ crmId, created: false });
+      expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'create', crmId, payload: { email: 'old@example.com', firstname: 'Changed' } }))
+        .to.deep.equal({ crmId, created: false });
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/search']);
+
+      sim.requests.length = 0;
+      const results = await adapter.batchUpsert({
+        objectType: 'contacts',
+        idProperty: 'email',
+        mode: 'create',
+        items: [
+          { payload: { email: 'old@example.com', firstname: 'Changed' } },
+          { payload: { email: 'new@example.com', firstname: 'New' } },
+          { crmId, payload: { email: 'old@example.com', firstname: 'Changed' } },
+          { payload: { firstname: 'No email' } },
+        ],
+      });
+      expect(ok(results[0])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[1]).created).to.equal(true);
+      expect(ok(results[2])).to.deep.equal({ crmId, created: false });
+      expect(ok(results[3]).created).to.equal(true);
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/read', 'POST /crm/v3/objects/contacts/batch/create']);
+      expect(contact('old@example.com')!.properties.firstname).to.equal('Original');
+      expect(contact('new@example.com')!.properties.firstname).to.equal('New');
+    });
+  });
+
   describe('batchUpsert', () => {
     it('maps every item to its own result: created, updated by id, rejected, routed alone', async () => {
       const existing = await adapter.upsert({ objectType: 'contacts', payload: { email: 'kept@example.com' } });
@@ -173,11 +287,35 @@ describe('HubspotAdapter against the simulator', () => {
       expect(calls()).to.deep.equal([
         'POST /crm/v3/objects/contacts/batch/update',
         'POST /crm/v3/objects/contacts/batch/upsert',
-        'POST /crm/v3/objects/contacts',
+        'POST /crm/v3/objects/contacts/batch/create',
         'POST /crm/v3/objects/contacts/search',
         `PATCH /crm/v3/objects/contacts/${byEmail.get('new@example.com')!.id}`,
       ]);
       expect(sim.requests[1]!.status).to.equal(207);
+    });
+
+    it('creates records with neither a stored id nor a unique value through batch/create, 100 per request, in order', async () => {
+      const items = Array.from({ length: 250 }, (_, index) => ({ payload: { dealname: `Deal ${index}` } }));
+      const results = await adapter.batchUpsert({ objectType: 'deals', idProperty: null, items });
+      expect(calls()).to.deep.equal(Array(3).fill('POST /crm/v3/objects/deals/batch/create'));
+      const names = new Map(sim.objects('deals').map((deal) => [deal.id, deal.properties.dealname]));
+      expect(names.size).to.equal(250);
+      results.forEach((result, index) => {
+        expect(ok(result).created).to.equal(true);
+        expect(names.get(ok(result).crmId)).to.equal(`Deal ${index}`);
+      });
+    });
+
+    it('creates one by one when HubSpot refuses a batch/create whole, so only the culprit fails', async () => {
+      const results = await adapter.batchUpsert({
+        objectType: 'deals',
+        items: [{ payload: { dealname: 'Fine' } }, { payload: { dealname: 'Bad', lifecyclestage: 'bogus' } }, { payload: { dealname: 'Also fine' } }],
+      });
+      expect(calls()).to.deep.equal(['POST /crm/v3/objects/deals/batch/create', 'POST /crm/v3/objects/deals', 'POST /crm/v3/objects/deals', 'POST /crm/v3/objects/deals']);
+      ok(results[0]);
+      expect(failed(results[1])).to.be.instanceOf(ValidationError);
+      ok(results[2]);
+      expect(sim.objects('deals').map((deal) => deal.properties.dealname)).to.deep.equal(['Fine', 'Also fine']);
     });
 
     it('sends each input its index as objectWriteTraceId', async () => {
@@ -324,15 +462,20 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
     expect(results[2]).to.deep.equal({ ok: true, crmId: '300', created: false });
   });
 
-  it('fails an input HubSpot does not account for instead of guessing', async () => {
-    agent
-      .get(origin)
+  it('matches results lacking objectWriteTraceId by the normalised unique value, and retries unaccounted inputs alone', async () => {
+    const pool = agent.get(origin);
+    pool
       .intercept({ path: '/crm/v3/objects/contacts/batch/upsert', method: 'POST' })
       .reply(200, { status: 'COMPLETE', results: [{ id: '100', new: true, properties: { email: 'a@example.com' } }] });
-    const results = await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: [{ payload: { email: 'a@example.com' } }] });
-    const error = failed(results[0]);
-    expect(error).to.be.instanceOf(CrmError);
-    expect(error.message).to.include('without a result for item 0');
+    // b@example.com is not accounted for: it is upserted alone (search, then create), never counted.
+    pool.intercept({ path: '/crm/v3/objects/contacts/search', method: 'POST' }).reply(200, { total: 0, results: [] });
+    pool.intercept({ path: '/crm/v3/objects/contacts', method: 'POST' }).reply(201, { id: '200' });
+    const results = await adapter.batchUpsert({
+      objectType: 'contacts',
+      idProperty: 'email',
+      items: [{ payload: { email: ' A@Example.com' } }, { payload: { email: 'b@example.com' } }],
+    });
+    expect(results).to.deep.equal([{ ok: true, crmId: '100', created: true }, { ok: true, crmId: '200', created: true }]);
   });
 
   it('maps a 404 on DELETE to false and other failures to typed errors', async () => {

@@ -136,6 +136,53 @@ describe('HubSpot simulator', () => {
     expect(sim.objects('contacts')).to.have.length(0);
   });
 
+  it('refuses hs_object_id as a batch upsert idProperty (it is not a unique-value property)', async () => {
+    const { body } = await hs('POST', '/contacts', { properties: { email: 'a@example.com' } });
+    const answer = await hs('POST', '/contacts/batch/upsert', { inputs: [{ id: body.id, idProperty: 'hs_object_id', properties: { firstname: 'A' } }] });
+    expect(answer.status).to.equal(400);
+    expect(answer.body.message).to.equal('Property "hs_object_id" is not a unique identifier property for contacts');
+  });
+
+  it('caps searches: 5 groups, 10 filters per group, 25 in all, 10,000 results', async () => {
+    const filter = { propertyName: 'email', operator: 'HAS_PROPERTY' };
+    const search = (groups: number, perGroup: number, extra: Record<string, unknown> = {}) =>
+      hs('POST', '/contacts/search', { filterGroups: Array.from({ length: groups }, () => ({ filters: Array(perGroup).fill(filter) })), ...extra });
+    expect((await search(5, 5)).status).to.equal(200);
+    expect((await search(6, 1)).status).to.equal(400);
+    expect((await search(1, 11)).status).to.equal(400);
+    expect((await search(3, 9)).status).to.equal(400); // 27 filters
+    expect((await search(1, 1, { limit: 100, after: '9950' })).status).to.equal(400);
+  });
+
+  it('ignores null, clears on "", and refuses values over 65,536 characters', async () => {
+    const { body } = await hs('POST', '/contacts', { properties: { email: 'n@example.com', firstname: 'N', lastname: 'L' } });
+    await hs('PATCH', `/contacts/${body.id}`, { properties: { firstname: null, lastname: '' } });
+    expect((await hs('GET', `/contacts/${body.id}?properties=firstname,lastname`)).body.properties).to.deep.equal({ firstname: 'N', lastname: '' });
+    const long = await hs('PATCH', `/contacts/${body.id}`, { properties: { notes: 'x'.repeat(65_537) } });
+    expect(long.status).to.equal(400);
+    expect(long.body.category).to.equal('VALIDATION_ERROR');
+    expect((await hs('PATCH', `/contacts/${body.id}`, { properties: { notes: 'x'.repeat(65_536) } })).status).to.equal(200);
+  });
+
+  it('lists with limit and after, reads archived objects apart, and 404s unknown object types when told them', async () => {
+    const ids: string[] = [];
+    for (const name of ['a', 'b', 'c']) ids.push((await hs('POST', '/deals', { properties: { dealname: name } })).body.id);
+    await hs('DELETE', `/deals/${ids[1]}`);
+    const page = await hs('GET', '/deals?limit=1&properties=dealname');
+    expect(page.body.results.map((d: any) => d.properties)).to.deep.equal([{ dealname: 'a' }]);
+    expect((await hs('GET', `/deals?limit=5&after=${page.body.paging.next.after}`)).body.results.map((d: any) => d.id)).to.deep.equal([ids[2]]);
+    expect((await hs('GET', '/deals?archived=true')).body.results.map((d: any) => [d.id, d.archived])).to.deep.equal([[ids[1], true]]);
+    expect((await hs('GET', '/deals?limit=101')).status).to.equal(400);
+    const strict = await startHubspotSimulator({ objectTypes: ['contacts'], rateLimit: false });
+    try {
+      const unknown = await call(strict.url, 'POST', '/crm/v3/objects/dealz/search', {});
+      expect(unknown.status).to.equal(404);
+      expect(unknown.body).to.include({ category: 'OBJECT_NOT_FOUND', message: 'Unable to infer object type from: dealz' });
+    } finally {
+      await strict.close();
+    }
+  });
+
   it('batch update reports unknown ids, batch read returns objects, batch archive always answers 204', async () => {
     const { body: a } = await hs('POST', '/contacts', { properties: { email: 'a@example.com' } });
     const update = await hs('POST', '/contacts/batch/update', { inputs: [{ id: a.id, properties: { firstname: 'A' } }, { id: '77', properties: {} }] });
@@ -232,7 +279,10 @@ describe('Airtable simulator', () => {
     expect((await find('{Email} = "say "hi" \\ there"')).status).to.equal(422);
     expect((await find('{Age} = 42')).body.records).to.have.length(1);
     expect((await find('{Age} = 43')).body.records).to.have.length(0);
-    expect((await find('{fldEmail00000000A} = "say \\"hi\\" \\\\ there"')).body.records).to.have.length(1);
+    // Airtable formulas name fields; a field id is an unknown field name to them.
+    const byFieldId = await find('{fldEmail00000000A} = "say \\"hi\\" \\\\ there"');
+    expect(byFieldId.status).to.equal(422);
+    expect(byFieldId.body.error).to.deep.equal({ type: 'INVALID_FILTER_BY_FORMULA', message: 'The formula for filtering records is invalid: Unknown field names: fldEmail00000000A' });
     expect((await at('PATCH', `${table()}/${created.id}`, { fields: { Age: 43 } })).body.fields).to.deep.equal({ Email: 'say "hi" \\ there', Age: 43 });
     expect((await at('PATCH', `${table()}/recNope`, { fields: {} })).body).to.deep.equal({ error: 'NOT_FOUND' });
     expect((await at('DELETE', `${table()}/${created.id}`)).body).to.deep.equal({ id: created.id, deleted: true });
@@ -276,14 +326,18 @@ describe('Airtable simulator', () => {
     expect((await at('DELETE', `${table()}?${query(Array.from({ length: 11 }, (_, n) => `rec${n}`))}`)).status).to.equal(422);
   });
 
-  it('allows 5 requests per second per base, then answers 429', async () => {
-    const limited = await startAirtableSimulator();
+  it('allows 5 requests per second per base, then answers 429 with Airtable’s body until the penalty is over', async () => {
+    const limited = await startAirtableSimulator({ rateLimitPenaltyMs: 1_500 });
     try {
       const statuses: number[] = [];
       for (let n = 0; n < 6; n += 1) statuses.push((await call(limited.url, 'GET', `/v0/${limited.baseId}/T`)).status);
       expect(statuses).to.deep.equal([200, 200, 200, 200, 200, 429]);
       const last = await call(limited.url, 'GET', `/v0/${limited.baseId}/T`);
-      expect(last.body.error.type).to.equal('RATE_LIMIT_REACHED');
+      expect(last.body).to.deep.equal({ errors: [{ error: 'RATE_LIMIT_REACHED', message: 'Rate limit exceeded. Please try again later' }] });
+      await new Promise((resolve) => setTimeout(resolve, 1_100)); // the 1 s window is free again, the penalty is not over
+      expect((await call(limited.url, 'GET', `/v0/${limited.baseId}/T`)).status).to.equal(429);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect((await call(limited.url, 'GET', `/v0/${limited.baseId}/T`)).status).to.equal(200);
     } finally {
       await limited.close();
     }

@@ -1,3 +1,3 @@
 export { AirtableAdapter, type AirtableAdapterOptions } from './airtable-adapter.ts';
 export { airtableDialect } from './dialect.ts';
-export { equalsFormula, fieldReference, formulaLiteral, isFieldId } from './formula.ts';
+export { isFieldId, mergeKey } from './merge-key.ts';

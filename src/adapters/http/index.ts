@@ -1,3 +1,4 @@
+export { TokenSource, type AccessToken } from './access-token.ts';
 export { chunks } from './chunks.ts';
 export { planBatch, type BatchPlan, type PlannedItem } from './batch-plan.ts';
 export { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS, networkFailureCode, type FailureDescription } from './classify.ts';

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { redactSecrets, TransientCrmError } from '../../errors.ts';
 import type { AdapterCallContext, RemoteQuota } from '../../interfaces.ts';
+import { TokenSource, type AccessToken } from './access-token.ts';
 import { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS } from './classify.ts';
 import type { ResponseHeaders } from './json-values.ts';
 import { createKeepAlivePool, type KeepAlivePoolOptions } from './pool.ts';
@@ -8,8 +9,12 @@ import { parseRetryAfter } from './retry-after.ts';
 
 /** Connection options every HTTP adapter takes. */
 export interface HttpAdapterOptions {
-  /** Sent as `Authorization: Bearer …`; never appears in errors or logs (`secrets()` returns it). */
-  accessToken: string;
+  /**
+   * Sent as `Authorization: Bearer …`; never appears in errors or logs (`secrets()` returns it). A
+   * function (sync or async) is asked when a token is first needed and again after a 401. An empty
+   * token fails the first request with `MissingCredentialsError`, not the constructor.
+   */
+  accessToken: AccessToken;
   /** The API's origin (and optional path prefix); point it at a simulator's `url` in tests. */
   baseUrl?: string;
   /** Replaces the keep-alive pool, e.g. an undici `MockAgent`. */
@@ -44,7 +49,7 @@ export interface CrmDialect {
 export interface JsonClientOptions extends KeepAlivePoolOptions {
   dialect: CrmDialect;
   baseUrl: string;
-  accessToken: string;
+  accessToken: AccessToken | undefined;
   /** Replaces the keep-alive pool (e.g. an undici `MockAgent` in tests). Not closed by `close()`. */
   dispatcher?: Dispatcher;
   /** Limit for the response headers, then again between body chunks. Default 30 s. */
@@ -61,6 +66,8 @@ export interface JsonRequest {
   body?: unknown;
   /** Request-budget bucket. Default `'default'`. */
   bucket?: string;
+  /** A POST that only reads (batch reads): a network failure leaves no unknown outcome. */
+  readOnly?: boolean;
 }
 
 export interface JsonResponse<T> {
@@ -90,7 +97,7 @@ export class JsonClient {
   readonly #dialect: CrmDialect;
   readonly #origin: string;
   readonly #pathPrefix: string;
-  readonly #token: string;
+  readonly #tokens: TokenSource;
   readonly #timeoutMs: number;
   readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
@@ -101,7 +108,7 @@ export class JsonClient {
     this.#dialect = options.dialect;
     this.#origin = base.origin;
     this.#pathPrefix = base.pathname.replace(/\/+$/, '');
-    this.#token = options.accessToken;
+    this.#tokens = new TokenSource(options.dialect.name, options.accessToken);
     this.#timeoutMs = options.timeoutMs ?? 30_000;
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher = options.dispatcher ?? createKeepAlivePool(this.#origin, options);
@@ -109,34 +116,13 @@ export class JsonClient {
 
   async request<T>(request: JsonRequest, context: AdapterCallContext = {}): Promise<JsonResponse<T>> {
     const bucket = request.bucket ?? 'default';
-    await context.budget?.acquire(bucket);
-    // aborted before it left: nothing was sent, so the outcome is known
-    if (context.signal?.aborted) throw new TransientCrmError(`${this.#dialect.name} ${request.method} ${this.#pathPrefix}${request.path} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
     const what = `${this.#dialect.name} ${request.method} ${this.#pathPrefix}${request.path}`;
-    let status: number;
-    let headers: ResponseHeaders;
-    let text: string;
-    try {
-      const query = request.query?.toString();
-      const response = await this.#dispatcher.request({
-        origin: this.#origin,
-        path: `${this.#pathPrefix}${request.path}${query ? `?${query}` : ''}`,
-        method: request.method,
-        headers: this.#headers(request.body !== undefined),
-        body: request.body === undefined ? undefined : JSON.stringify(request.body),
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-        signal: context.signal,
-      });
-      status = response.statusCode;
-      headers = response.headers;
-      text = await response.body.text();
-    } catch (error) {
-      const reason = error instanceof Error ? `: ${error.message}` : '';
-      // a search POST changes nothing: only writes can have an unknown outcome
-      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search');
-    } finally {
-      await context.budget?.settle?.(bucket);
+    const token = await this.#tokens.get();
+    let { status, headers, text } = await this.#send(what, request, token, context);
+    if (status === 401) {
+      // An expired OAuth token: the token function gets one chance to give a fresh one.
+      const fresh = await this.#tokens.refresh(token);
+      if (fresh !== undefined) ({ status, headers, text } = await this.#send(what, request, fresh, context));
     }
 
     const body = parseBody(text);
@@ -150,9 +136,41 @@ export class JsonClient {
     throw this.#failure(what, status, body === INVALID_JSON ? undefined : body, headers, bucket, quota, context);
   }
 
-  #headers(hasBody: boolean): Record<string, string> {
+  /** Confirms a token is at hand (asking the token function), without calling the CRM. */
+  async checkCredentials(): Promise<void> {
+    await this.#tokens.get();
+  }
+
+  /** One HTTP exchange, after a slot of the request budget. */
+  async #send(what: string, request: JsonRequest, token: string, context: AdapterCallContext): Promise<{ status: number; headers: ResponseHeaders; text: string }> {
+    await context.budget?.acquire(request.bucket ?? 'default');
+    // aborted before it left: nothing was sent, so the outcome is known
+    if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
+    try {
+      const query = request.query?.toString();
+      const response = await this.#dispatcher.request({
+        origin: this.#origin,
+        path: `${this.#pathPrefix}${request.path}${query ? `?${query}` : ''}`,
+        method: request.method,
+        headers: this.#headers(token, request.body !== undefined),
+        body: request.body === undefined ? undefined : JSON.stringify(request.body),
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+        signal: context.signal,
+      });
+      return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+    } catch (error) {
+      const reason = error instanceof Error ? `: ${error.message}` : '';
+      // reads (GET, search, batch reads) change nothing: only writes can have an unknown outcome
+      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search' || request.readOnly === true);
+    } finally {
+      await context.budget?.settle?.(request.bucket ?? 'default');
+    }
+  }
+
+  #headers(token: string, hasBody: boolean): Record<string, string> {
     const headers: Record<string, string> = {
-      authorization: `Bearer ${this.#token}`,
+      authorization: `Bearer ${token}`,
       accept: 'application/json',
       'user-agent': 'etlify',
     };
@@ -189,7 +207,7 @@ export class JsonClient {
 
   /** Strips the token (and any bearer credential) from text bound for an error or a log. */
   redact(text: string): string {
-    return redactSecrets(text, [this.#token]);
+    return redactSecrets(text, this.#tokens.seen());
   }
 
   /** `redact` for JSON values taken from a CRM body. */
@@ -198,7 +216,7 @@ export class JsonClient {
   }
 
   secrets(): string[] {
-    return [this.#token];
+    return this.#tokens.seen();
   }
 
   /** Closes the pool this client created (idempotent); an injected dispatcher belongs to its owner. */

@@ -21,13 +21,18 @@ function contextIds(error: Record<string, unknown>): string[] {
 }
 
 /**
- * Maps a batch answer (200 or 207) back to the inputs, never by comparing property values (HubSpot
- * lowercases emails, turns numbers into strings…). Results and errors are matched by the
- * `objectWriteTraceId` we sent (the input's index); errors lacking it by the exact id strings we
- * sent, listed in `context.ids`; batch/update results lacking it by their object id, which is the id
- * we sent. Inputs absent from the map were not accounted for by HubSpot.
+ * Maps a batch answer (200, 201 or 207) back to the inputs, never by comparing raw property values
+ * (HubSpot lowercases emails, turns numbers into strings…). Results and errors are matched by the
+ * `objectWriteTraceId` we sent (the input's index); results lacking it by `resultKey` (the object id
+ * for batch/update, the normalised unique value for batch/upsert, nothing for batch/create); errors
+ * lacking it by the exact id strings we sent, listed in `context.ids`. Inputs absent from the map were
+ * not accounted for by HubSpot.
  */
-export function correlateBatch(sent: readonly SentInput[], body: unknown, resultIdIsKey: boolean): Map<number, BatchOutcome> {
+export function correlateBatch(
+  sent: readonly SentInput[],
+  body: unknown,
+  resultKey: (result: Record<string, unknown>) => string | undefined,
+): Map<number, BatchOutcome> {
   const byTrace = new Map(sent.map((input) => [String(input.index), input.index]));
   const byKey = new Map(sent.map((input) => [input.key, input.index]));
   const traced = (entry: Record<string, unknown>) => byTrace.get(stringField(entry.objectWriteTraceId) ?? '');
@@ -36,7 +41,8 @@ export function correlateBatch(sent: readonly SentInput[], body: unknown, result
 
   for (const result of records(fields.results)) {
     const id = idField(result.id);
-    const index = traced(result) ?? (resultIdIsKey && id ? byKey.get(id) : undefined);
+    const key = traced(result) === undefined ? resultKey(result) : undefined;
+    const index = traced(result) ?? (key === undefined ? undefined : byKey.get(key));
     if (id && index !== undefined) outcomes.set(index, { ok: true, id, created: result.new === true });
   }
   for (const error of records(fields.errors)) {

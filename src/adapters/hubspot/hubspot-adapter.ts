@@ -1,4 +1,4 @@
-import { ConfigurationError, CrmError, NotFoundError, ValidationError } from '../../errors.ts';
+import { CrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -7,7 +7,9 @@ import type {
   CrmAdapter,
   CrmPayload,
   DeleteRequest,
+  EntityCrmConfig,
   FindRequest,
+  SyncMode,
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
@@ -15,10 +17,11 @@ import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { headerValue, idField, isRecord } from '../http/json-values.ts';
-import { orWhenNotFound, settle, upsertWithFallback } from '../http/upsert-flow.ts';
+import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
+import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
-import { normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
+import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
 /** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `https://api.hubapi.com`. */
@@ -27,10 +30,15 @@ export type HubspotAdapterOptions = HttpAdapterOptions;
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const MAX_BATCH_SIZE = 100;
 
-type BatchKind = 'update' | 'upsert';
+type BatchKind = 'create' | 'update' | 'upsert';
 
 interface BatchEntry extends SentInput {
   input: Record<string, unknown>;
+}
+
+function notInCrm(objectType: string, idProperty: string | null | undefined): NotInCrmError {
+  const by = idProperty ? `with this record's ${idProperty}` : 'for this record (no stored id, no idProperty)';
+  return new NotInCrmError(`HubSpot has no ${objectType} object ${by} to update; sync mode "update" never creates`);
 }
 
 function objectsPath(objectType: string): string {
@@ -56,12 +64,21 @@ function existingIdFromConflict(error: unknown): string | undefined {
  *
  * - `upsert`: PATCH by stored id; on 404, or without a stored id, search by `idProperty`, then PATCH
  *   or create. A create refused with 409 "Existing ID" updates that object instead.
- * - `batchUpsert`: items with a stored id go through `batch/update` (by id), the others through
- *   `batch/upsert` on `idProperty`; items that neither can carry go through `upsert`.
+ * - `batchUpsert`: items with a stored id go through `batch/update` (by id), items with a unique
+ *   value through `batch/upsert` on `idProperty`, items with neither through `batch/create`; items
+ *   repeating a unique value already in the batch go through `upsert`.
  * - Emails are sent trimmed and lowercased, as HubSpot stores them.
  */
 export class HubspotAdapter implements CrmAdapter {
   readonly maxBatchSize = MAX_BATCH_SIZE;
+  readonly syncModes = ['upsert', 'update', 'create'] as const;
+  readonly supportsAssociations = true;
+
+  /** HubSpot associations are typed, not fields: `field` belongs to Airtable declarations. */
+  checkDeclaration(config: EntityCrmConfig): string | undefined {
+    const withField = config.associations?.find((association) => association.field !== undefined);
+    return withField ? `association \`${withField.relation}\`: \`field\` is for Airtable's linked-record fields; HubSpot associations take a \`type\`` : undefined;
+  }
   /**
    * HubSpot's Free/Starter burst limit (100 per 10 s per app; Pro and Enterprise allow 190: register
    * `rateLimit: { maxRequests: 190, perMs: 10_000 }`), and the search endpoint's own 5 per second per
@@ -71,9 +88,6 @@ export class HubspotAdapter implements CrmAdapter {
   readonly #client: JsonClient;
 
   constructor(options: HubspotAdapterOptions) {
-    if (typeof options.accessToken !== 'string' || options.accessToken.trim() === '') {
-      throw new ConfigurationError('HubspotAdapter: `accessToken` must be a non-empty string');
-    }
     this.#client = new JsonClient({
       ...options,
       dialect: hubspotDialect,
@@ -81,19 +95,36 @@ export class HubspotAdapter implements CrmAdapter {
     });
   }
 
-  upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
+  async upsert(request: UpsertRequest, context?: AdapterCallContext): Promise<UpsertResult> {
     const { objectType, idProperty } = request;
+    const mode = request.mode ?? 'upsert';
     const properties = normalizeProperties(request.payload);
-    return upsertWithFallback(request.crmId, {
+    checkPropertyLengths(objectType, properties);
+    const stored = storedId(request.crmId);
+    // `create` never writes an object that exists; the stored id says it does.
+    if (mode === 'create' && stored) return { crmId: stored, created: false };
+    const { inline, rest } = inlineAssociations(objectType, request.associations);
+    const result = await upsertWithFallback(stored, {
       update: (id) => this.#update(objectType, id, properties, context),
       find: async () => {
         const value = idProperty ? uniqueValue(idProperty, properties[idProperty]) : undefined;
         return idProperty && value !== undefined ? this.#search(objectType, idProperty, value, context) : undefined;
       },
       // The object already holds the value (maybe cased differently), and the property may be read-only.
-      updateFound: (id) => this.#update(objectType, id, idProperty ? withoutProperty(properties, idProperty) : properties, context),
-      create: () => this.#create(objectType, properties, context),
+      updateFound: async (id) => {
+        if (mode !== 'create') await this.#update(objectType, id, idProperty ? withoutProperty(properties, idProperty) : properties, context);
+      },
+      create: async () => {
+        if (mode === 'update') throw notInCrm(objectType, idProperty);
+        return this.#create(objectType, properties, mode, context, inline);
+      },
     });
+    const targets = result.created ? rest : mode === 'create' ? [] : (request.associations ?? []);
+    if (targets.length > 0) {
+      const failed = (await syncAssociations(this.#client, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
+      if (failed) throw failed;
+    }
+    return result;
   }
 
   delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean> {
@@ -104,39 +135,99 @@ export class HubspotAdapter implements CrmAdapter {
   /**
    * One result per item, in order. Items with a stored id are updated by id (`batch/update`); if
    * HubSpot reports one gone, it is upserted alone without its id. Items with a unique value go
-   * through `batch/upsert`. Items with neither, or repeating a unique value already in the batch,
-   * go through `upsert` one by one. A batch HubSpot rejects as a whole throws `ValidationError`.
+   * through `batch/upsert` (modes `update` and `create`: `batch/read` by that value first, then
+   * `batch/update` of what exists, or `batch/create` of what does not). Items with neither go through
+   * `batch/create`; items repeating a unique value already in the batch through `upsert`. A batch
+   * HubSpot rejects as a whole throws `ValidationError`.
    */
   async batchUpsert(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     const { objectType, idProperty, items } = request;
+    const mode = request.mode ?? 'upsert';
     const results: BatchItemResult[] = new Array(items.length);
+    const properties = items.map(({ payload }, index) => {
+      const normalized = normalizeProperties(payload);
+      try {
+        checkPropertyLengths(objectType, normalized);
+      } catch (error) {
+        results[index] = { ok: false, error: error as Error };
+      }
+      return normalized;
+    });
     const plan = planBatch(items, idProperty, uniqueValue);
-    for (const { index, error } of plan.failed) results[index] = { ok: false, error };
-    const single = [...plan.single];
+    for (const { index, error } of plan.failed) results[index] ??= { ok: false, error };
+    const pending = (entry: { index: number }) => results[entry.index] === undefined;
+    // Items retried one by one: gone ids (without their id), answers HubSpot left unaccounted (as sent).
+    const single = new Map<number, string | null>(plan.single.filter((index) => results[index] === undefined).map((index) => [index, null]));
+    const creates: number[] = [];
+    const createdInline = new Set<number>();
 
-    for (const chunk of chunks(plan.byId, MAX_BATCH_SIZE)) {
-      const entries = chunk.map(({ index, crmId, payload }) => ({
-        index,
-        key: crmId,
-        input: { id: crmId, properties: normalizeProperties(payload) },
-      }));
-      for (const [index, result] of await this.#batchWrite('update', objectType, entries, context)) {
-        if (!result.ok && result.error instanceof NotFoundError) single.push(index);
-        else results[index] = result;
+    if (mode === 'create') {
+      for (const { index, crmId } of plan.byId.filter(pending)) results[index] = { ok: true, crmId, created: false };
+    } else {
+      for (const chunk of chunks(plan.byId.filter(pending), MAX_BATCH_SIZE)) {
+        const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
+        for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
+          if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
+          else if (!result.ok && result.error instanceof NotFoundError) single.set(index, null);
+          else results[index] = result;
+        }
       }
     }
-    for (const chunk of chunks(plan.byValue, MAX_BATCH_SIZE)) {
-      const entries = chunk.map(({ index, key, payload }) => ({
-        index,
-        key,
-        input: { id: key, idProperty, properties: normalizeProperties(payload) },
-      }));
-      for (const [index, result] of await this.#batchWrite('upsert', objectType, entries, context)) results[index] = result;
+
+    for (const chunk of chunks(plan.byValue.filter(pending), MAX_BATCH_SIZE)) {
+      if (mode === 'upsert') {
+        const entries = chunk.map(({ index, key }) => ({ index, key, input: { id: key, idProperty, properties: properties[index] } }));
+        for (const [index, result] of await this.#batchWrite('upsert', objectType, entries, this.#uniqueKeyOf(idProperty), context)) {
+          if (result) results[index] = result;
+          else single.set(index, null);
+        }
+        continue;
+      }
+      const found = await this.#batchRead(objectType, idProperty!, chunk, context);
+      const updates: BatchEntry[] = [];
+      for (const { index } of chunk) {
+        const id = found.get(index);
+        if (id === undefined && mode === 'create') creates.push(index);
+        else if (id === undefined) results[index] = { ok: false, error: notInCrm(objectType, idProperty) };
+        else if (mode === 'create') results[index] = { ok: true, crmId: id, created: false };
+        else updates.push({ index, key: id, input: { id, properties: withoutProperty(properties[index]!, idProperty!) } });
+      }
+      if (updates.length === 0) continue;
+      for (const [index, result] of await this.#batchWrite('update', objectType, updates, (answer) => idField(answer.id), context)) {
+        if (result) results[index] = result;
+        else single.set(index, null);
+      }
     }
-    // Last, because creates without a unique value are the only writes a retry could duplicate.
-    for (const index of single.sort((a, b) => a - b)) {
-      const payload = items[index]!.payload;
-      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId: null }, context));
+
+    // Creates come last: without a unique value they are the only writes a retry could duplicate.
+    for (const [index, crmId] of single) {
+      if (crmId !== null || this.#hasUniqueValue(idProperty, items[index]!.payload)) continue;
+      creates.push(index);
+      single.delete(index);
+    }
+    if (mode === 'update') {
+      for (const index of creates) results[index] = { ok: false, error: notInCrm(objectType, idProperty) };
+    } else {
+      for (const chunk of chunks(creates.sort((a, b) => a - b), MAX_BATCH_SIZE)) {
+        const entries = chunk.map((index) => ({ index, key: '', input: { properties: properties[index], associations: inlineAssociations(objectType, items[index]!.associations).inline } }));
+        for (const [index, result] of await this.#batchCreate(objectType, entries, mode, context)) {
+          results[index] = result;
+          if (result.ok && result.created) createdInline.add(index);
+        }
+      }
+    }
+    const associated: AssociationWork[] = [];
+    results.forEach((result, index) => {
+      const targets = items[index]!.associations;
+      if (!result?.ok || !targets?.length || single.has(index) || (mode === 'create' && !result.created)) return;
+      // batch/create carried the associations HubSpot could take inline
+      const remaining = createdInline.has(index) ? inlineAssociations(objectType, targets).rest : targets;
+      if (remaining.length > 0) associated.push({ index, fromId: result.crmId, created: result.created === true, targets: remaining });
+    });
+    for (const [index, error] of await syncAssociations(this.#client, objectType, associated, context)) results[index] = { ok: false, error };
+    for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
+      const { payload, associations } = items[index]!;
+      results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode, associations }, context));
     }
     return results;
   }
@@ -144,10 +235,8 @@ export class HubspotAdapter implements CrmAdapter {
   /** Archives by id, 100 per request. HubSpot answers 204 even for ids already gone. */
   async batchDelete(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     for (const chunk of chunks(request.crmIds, MAX_BATCH_SIZE)) {
-      await this.#client.request(
-        { method: 'POST', path: `${objectsPath(request.objectType)}/batch/archive`, body: { inputs: chunk.map((id) => ({ id })) } },
-        context,
-      );
+      const path = `${objectsPath(request.objectType)}/batch/archive`;
+      await this.#onCollection(request.objectType, this.#client.request({ method: 'POST', path, body: { inputs: chunk.map((id) => ({ id })) } }, context));
     }
     return request.crmIds.map((crmId) => ({ ok: true, crmId }));
   }
@@ -170,6 +259,69 @@ export class HubspotAdapter implements CrmAdapter {
     return this.#client.secrets();
   }
 
+  /** Resolves when a token is at hand (asking the token function); rejects with `MissingCredentialsError`. No request is made. */
+  checkCredentials(): Promise<void> {
+    return this.#client.checkCredentials();
+  }
+
+  /** The normalised unique value of a batch answer's object, to match results lacking a trace id. */
+  #uniqueKeyOf(idProperty: string | null | undefined): (answer: Record<string, unknown>) => string | undefined {
+    return (answer) => {
+      try {
+        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, answer.properties[idProperty]) : undefined;
+      } catch {
+        return undefined;
+      }
+    };
+  }
+
+  /** `batch/read` by unique value: the id of each item's existing object, undefined when there is none. */
+  async #batchRead(objectType: string, idProperty: string, chunk: ReadonlyArray<{ index: number; key: string }>, context?: AdapterCallContext): Promise<Map<number, string | undefined>> {
+    const path = `${objectsPath(objectType)}/batch/read`;
+    const body = { idProperty, properties: [idProperty], inputs: chunk.map(({ key }) => ({ id: key })) };
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body, readOnly: true }, context));
+    const byKey = new Map<string, string>();
+    const keyOf = this.#uniqueKeyOf(idProperty);
+    for (const result of isRecord(response.body) && Array.isArray(response.body.results) ? response.body.results.filter(isRecord) : []) {
+      const [key, id] = [keyOf(result), idField(result.id)];
+      if (key !== undefined && id !== undefined && !byKey.has(key)) byKey.set(key, id);
+    }
+    return new Map(chunk.map(({ index, key }) => [index, byKey.get(key)]));
+  }
+
+  #hasUniqueValue(idProperty: string | null | undefined, payload: CrmPayload): boolean {
+    try {
+      return !!idProperty && uniqueValue(idProperty, payload[idProperty]) !== undefined;
+    } catch {
+      return true; // planned as failed already
+    }
+  }
+
+  /**
+   * `batch/create`, all or nothing on HubSpot's side: when HubSpot refuses the request (one invalid
+   * input, a duplicate unique value), its inputs are created one by one so only the culprit fails.
+   * An input the answer does not account for fails rather than being retried: it may exist already,
+   * and nothing identifies it but the trace id HubSpot left out.
+   */
+  async #batchCreate(objectType: string, entries: readonly BatchEntry[], mode: SyncMode, context?: AdapterCallContext): Promise<Map<number, BatchItemResult>> {
+    let answered: Map<number, BatchItemResult | undefined>;
+    try {
+      answered = await this.#batchWrite('create', objectType, entries, () => undefined, context);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      const out = new Map<number, BatchItemResult>();
+      for (const { index, input } of entries) {
+        out.set(index, await settle(() => this.#create(objectType, input.properties as CrmPayload, mode, context, input.associations as unknown[])));
+      }
+      return out;
+    }
+    const path = `${objectsPath(objectType)}/batch/create`;
+    return new Map([...answered].map(([index, result]) => [
+      index,
+      result?.ok ? { ...result, created: true } : (result ?? { ok: false, error: new CrmError(`HubSpot POST ${path} answered without a result for item ${index}; not retried, as it may have been created`) }),
+    ]));
+  }
+
   close(): Promise<void> {
     return this.#client.close();
   }
@@ -179,22 +331,24 @@ export class HubspotAdapter implements CrmAdapter {
   }
 
   async #search(objectType: string, idProperty: string, value: string, context?: AdapterCallContext): Promise<string | undefined> {
-    const { body } = await this.#client.request(
+    const { body } = await this.#onCollection(objectType, this.#client.request(
       { method: 'POST', path: `${objectsPath(objectType)}/search`, body: searchBody(objectType, idProperty, value), bucket: 'search' },
       context,
-    );
+    ));
     return pickSearchMatch(body, idProperty, value);
   }
 
-  async #create(objectType: string, properties: CrmPayload, context?: AdapterCallContext): Promise<UpsertResult> {
+  /** Creates; a 409 naming the existing object updates it instead (`create` mode: leaves it alone). */
+  async #create(objectType: string, properties: CrmPayload, mode: SyncMode, context?: AdapterCallContext, associations: unknown[] = []): Promise<UpsertResult> {
     const path = objectsPath(objectType);
     let response;
     try {
-      response = await this.#client.request({ method: 'POST', path, body: { properties } }, context);
+      const body = associations.length > 0 ? { properties, associations } : { properties };
+      response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body }, context));
     } catch (error) {
       const existing = existingIdFromConflict(error);
       if (existing === undefined) throw error;
-      await this.#update(objectType, existing, properties, context);
+      if (mode !== 'create') await this.#update(objectType, existing, properties, context);
       return { crmId: existing, created: false };
     }
     const id = isRecord(response.body) ? idField(response.body.id) : undefined;
@@ -203,26 +357,46 @@ export class HubspotAdapter implements CrmAdapter {
     return { crmId: id, created: true };
   }
 
-  /** Sends one batch request; every input's `objectWriteTraceId` is its index in the caller's items. */
+  /**
+   * A 404 on a collection path (search, create, batches) means HubSpot has no such object type: a
+   * configuration mistake to report as such, never a missing record.
+   */
+  async #onCollection<T>(objectType: string, work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      const { status, code, correlationId } = error;
+      throw new UnknownObjectTypeError(`HubSpot has no object type "${objectType}" (${error.message}); check the entity's objectType`, {
+        status, code, correlationId, cause: error,
+      });
+    }
+  }
+
+  /**
+   * Sends one batch request; every input's `objectWriteTraceId` is its index in the caller's items.
+   * An input HubSpot's answer does not account for maps to `undefined`: the caller retries it alone.
+   */
   async #batchWrite(
     kind: BatchKind,
     objectType: string,
     entries: readonly BatchEntry[],
+    resultKey: (result: Record<string, unknown>) => string | undefined,
     context?: AdapterCallContext,
-  ): Promise<Map<number, BatchItemResult>> {
+  ): Promise<Map<number, BatchItemResult | undefined>> {
     const path = `${objectsPath(objectType)}/batch/${kind}`;
     const inputs = entries.map(({ index, input }) => ({ ...input, objectWriteTraceId: String(index) }));
-    const response = await this.#client.request({ method: 'POST', path, body: { inputs } }, context);
-    const outcomes = correlateBatch(entries, response.body, kind === 'update');
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body: { inputs } }, context));
+    const outcomes = correlateBatch(entries, response.body, resultKey);
     const correlationId = headerValue(response.headers, 'x-hubspot-correlation-id');
-    return new Map(
-      entries.map(({ index }) => [index, this.#itemResult(`HubSpot POST ${path}`, index, outcomes.get(index), response.status, correlationId)]),
-    );
+    return new Map(entries.map(({ index }) => {
+      const outcome = outcomes.get(index);
+      return [index, outcome && this.#itemResult(`HubSpot POST ${path}`, index, outcome, response.status, correlationId)];
+    }));
   }
 
-  #itemResult(what: string, index: number, outcome: BatchOutcome | undefined, status: number, correlationId?: string): BatchItemResult {
-    if (outcome?.ok) return { ok: true, crmId: outcome.id, created: outcome.created };
-    if (!outcome) return { ok: false, error: new CrmError(`${what} answered ${status} without a result for item ${index}`, { status, correlationId }) };
+  #itemResult(what: string, index: number, outcome: BatchOutcome, status: number, correlationId?: string): BatchItemResult {
+    if (outcome.ok) return { ok: true, crmId: outcome.id, created: outcome.created };
     const message = this.#client.redact(`${what} rejected item ${index}: ${outcome.message ?? outcome.category ?? 'no reason given'}`);
     const details = {
       status,

@@ -1,12 +1,31 @@
 import { ValidationError } from '../../errors.ts';
 import type { CrmPayload } from '../../interfaces.ts';
 
+/** HubSpot refuses text values longer than this (what its CRM accepts in a property). */
+export const MAX_PROPERTY_LENGTH = 65_536;
+
 /**
- * HubSpot stores emails trimmed and lowercased and compares them that way; sending them so keeps
- * searches, batch ids and created objects consistent. A null or absent email is left alone.
+ * The payload as HubSpot must receive it:
+ * - `null` becomes `""`: HubSpot ignores `null` and clears a property only when sent `""`, so a
+ *   serializer's `company?.name ?? null` would otherwise leave the old value in place;
+ * - emails are trimmed and lowercased, as HubSpot stores and compares them, which keeps searches,
+ *   batch ids and created objects consistent.
  */
 export function normalizeProperties(payload: CrmPayload): CrmPayload {
-  return typeof payload.email === 'string' ? { ...payload, email: payload.email.trim().toLowerCase() } : { ...payload };
+  const properties: CrmPayload = {};
+  for (const [name, value] of Object.entries(payload)) properties[name] = value === null ? '' : value;
+  if (typeof properties.email === 'string') properties.email = properties.email.trim().toLowerCase();
+  return properties;
+}
+
+/** Refuses, before sending, a value HubSpot would reject for its length, naming the property. */
+export function checkPropertyLengths(objectType: string, payload: CrmPayload): void {
+  for (const [name, value] of Object.entries(payload)) {
+    const length = typeof value === 'string' ? value.length : typeof value === 'object' && value !== null ? JSON.stringify(value).length : 0;
+    if (length > MAX_PROPERTY_LENGTH) {
+      throw new ValidationError(`HubSpot ${objectType} property "${name}" holds ${length} characters; HubSpot accepts at most ${MAX_PROPERTY_LENGTH}`, { code: 'PROPERTY_TOO_LONG' });
+    }
+  }
 }
 
 /**

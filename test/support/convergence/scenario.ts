@@ -113,9 +113,10 @@ export async function runConvergenceScenario(options: ScenarioOptions): Promise<
     simulator.setFaults({});
     const writersDone = Date.now();
     let check = await compare(orm, simulator);
-    while (check.divergent > 0 && Date.now() - writersDone < options.convergeWithinMs) {
+    for (let polls = 1; check.divergent > 0 && Date.now() - writersDone < options.convergeWithinMs; polls++) {
       await new Promise(resolve => setTimeout(resolve, 500));
       check = await compare(orm, simulator);
+      if (polls % 10 === 0) log(`${Math.round((Date.now() - writersDone) / 1000)} s after the writers: ${check.divergent} divergent; ${await queueState(orm)}`);
     }
     const drainMs = Date.now() - writersDone;
     const survivingWorkers = workers.slice(1).filter(w => w.child.exitCode === null && w.child.signalCode === null).length;
@@ -200,4 +201,19 @@ function countFaults(requests: RecordedRequest[]): Record<string, number> {
     else if (r.status === 0) counts.appliedWithoutAnswer!++;
   }
   return counts;
+}
+
+/** What is left in the queue, for the progress lines while the scenario waits for convergence. */
+async function queueState(orm: MikroORM): Promise<string> {
+  const [row] = await orm.em.fork().getConnection().execute(
+    `select (select count(*) from etlify_sync_requests)::int as inbox,
+            count(*)::int as records, count(claim_token)::int as claimed, coalesce(max(attempts), 0)::int as max_attempts,
+            extract(epoch from max(greatest(due_at, not_before)) filter (where claim_token is null) - now())::int as last_due_in_s,
+            (select count(*) from graphile_worker.jobs where locked_at is null)::int as jobs,
+            (select count(*) from graphile_worker.jobs where locked_at is not null)::int as locked_jobs,
+            extract(epoch from (select min(run_at) from graphile_worker.jobs where locked_at is null) - now())::int as next_job_in_s,
+            mode() within group (order by left(last_error, 120)) as usual_error,
+            mode() within group (order by kind) as usual_kind
+       from etlify_record_queue`);
+  return JSON.stringify(row);
 }

@@ -1,0 +1,70 @@
+import { ConfigurationError, MissingCredentialsError } from '../../errors.ts';
+
+/**
+ * A token, or a function (sync or async) returning the current one, e.g. an OAuth access token kept
+ * fresh by your own refresh logic. Etlify calls the function when it first needs a token, and again
+ * when the CRM answers 401, before the failure is reported.
+ */
+export type AccessToken = string | (() => string | Promise<string>);
+
+/**
+ * Where a client gets its bearer token. Nothing is checked at construction beyond the option's type,
+ * so an application without the token (an unset environment variable) can still run commands that
+ * never call the CRM; the first request, or `check()`, reports what is missing.
+ */
+export class TokenSource {
+  readonly #crm: string;
+  readonly #given: AccessToken | undefined;
+  readonly #seen = new Set<string>();
+  #current: Promise<string> | undefined;
+
+  constructor(crm: string, given: AccessToken | undefined) {
+    if (given !== undefined && given !== null && typeof given !== 'string' && typeof given !== 'function') {
+      throw new ConfigurationError(`${crm}: \`accessToken\` must be a string or a function returning one (got ${typeof given})`);
+    }
+    this.#crm = crm;
+    this.#given = given ?? undefined;
+    if (typeof given === 'string' && given.trim() !== '') this.#seen.add(given);
+  }
+
+  /** The current token; the same promise until `refresh` replaces it. */
+  get(): Promise<string> {
+    this.#current ??= this.#fetch();
+    return this.#current;
+  }
+
+  /**
+   * After a 401 with `stale`: asks the function once more (concurrent callers share the answer).
+   * Resolves undefined when there is nothing new to try (a fixed string, or the same token again).
+   */
+  async refresh(stale: string): Promise<string | undefined> {
+    if (typeof this.#given !== 'function') return undefined;
+    if ((await this.#current?.catch(() => undefined)) === stale) this.#current = this.#fetch();
+    const next = await this.get();
+    return next === stale ? undefined : next;
+  }
+
+  /** Every token seen so far, for redaction. */
+  seen(): string[] {
+    return [...this.#seen];
+  }
+
+  async #fetch(): Promise<string> {
+    try {
+      const token = typeof this.#given === 'function' ? await this.#given() : this.#given;
+      if (typeof token !== 'string' || token.trim() === '') {
+        throw new MissingCredentialsError(
+          typeof this.#given === 'function'
+            ? `${this.#crm}: the \`accessToken\` function returned ${token === '' ? 'an empty string' : typeof token} instead of a token`
+            : `${this.#crm}: no access token (\`accessToken\` is empty; is the environment variable your configuration reads set?)`,
+        );
+      }
+      this.#seen.add(token);
+      return token;
+    } catch (error) {
+      this.#current = undefined; // ask again next time
+      if (error instanceof MissingCredentialsError) throw error;
+      throw new MissingCredentialsError(`${this.#crm}: the \`accessToken\` function failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+  }
+}

@@ -1,0 +1,162 @@
+import { MikroORM } from '@mikro-orm/postgresql';
+import { expect } from 'chai';
+import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
+import { ConfigurationError, Etlify, migrateEtlify, syncStale } from '../../src/index.ts';
+import type { BatchItemResult } from '../../src/interfaces.ts';
+import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { associationEntities, Member, Opportunity, Org } from '../support/association-model.ts';
+import { createTestDatabase } from '../support/postgres.ts';
+
+const DEFAULT_CONTACT_TO_COMPANY = { associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 279 };
+const PRIMARY_DEAL_TO_COMPANY = { associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 5 };
+
+function ok(result: BatchItemResult | undefined): string {
+  if (!result?.ok) throw new Error(`expected a successful item, got ${result ? result.error.message : 'nothing'}`);
+  return result.crmId;
+}
+
+describe('HubSpot associations', () => {
+  let sim: HubspotSimulator;
+  let adapter: HubspotAdapter;
+
+  before(async () => {
+    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
+    adapter = new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url });
+  });
+  afterEach(() => sim.reset());
+  after(async () => {
+    await adapter.close();
+    await sim.close();
+  });
+
+  const calls = () => sim.requests.map((request) => `${request.method} ${request.path}`);
+  const companies = async (...domains: string[]) => {
+    const results = await adapter.batchUpsert({ objectType: 'companies', idProperty: 'domain', items: domains.map((domain) => ({ payload: { domain } })) });
+    sim.requests.length = 0;
+    return results.map(ok);
+  };
+  const linked = (type: string, id: string, to: string) => sim.associations(type, id, to);
+
+  it('associates upserted objects in one v4 request, reads before changing, and sends nothing more when unchanged', async () => {
+    const [acme, beta] = await companies('acme.example', 'beta.example');
+    const items = (to: string) => [1, 2].map((n) => ({ payload: { email: `m${n}@example.com` }, associations: [{ toObjectType: 'companies', toIds: [to] }] }));
+
+    const created = (await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: items(acme!) })).map(ok);
+    expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/upsert', 'POST /crm/v4/associations/contacts/companies/batch/associate/default']);
+    for (const id of created) expect(linked('contacts', id, 'companies')).to.deep.equal([{ toObjectId: acme, types: [DEFAULT_CONTACT_TO_COMPANY] }]);
+
+    sim.requests.length = 0;
+    await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: created.map((crmId, n) => ({ ...items(acme!)[n]!, crmId })) });
+    expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/update', 'POST /crm/v4/associations/contacts/companies/batch/read']);
+
+    sim.requests.length = 0;
+    await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: created.map((crmId, n) => ({ ...items(beta!)[n]!, crmId })) });
+    expect(calls().slice(1)).to.deep.equal([
+      'POST /crm/v4/associations/contacts/companies/batch/read',
+      'POST /crm/v4/associations/contacts/companies/batch/labels/archive',
+      'POST /crm/v4/associations/contacts/companies/batch/associate/default',
+    ]);
+    for (const id of created) expect(linked('contacts', id, 'companies').map((a) => a.toObjectId)).to.deep.equal([beta]);
+
+    await adapter.upsert({ objectType: 'contacts', crmId: created[0], payload: { email: 'm1@example.com' }, associations: [{ toObjectType: 'companies', toIds: [] }] });
+    expect(linked('contacts', created[0]!, 'companies')).to.deep.equal([]);
+  });
+
+  it('creates deals with their typed association inline (batch/create), with no v4 request', async () => {
+    const [acme] = await companies('acme.example');
+    const type = { category: 'HUBSPOT_DEFINED' as const, typeId: 5 };
+    const results = await adapter.batchUpsert({
+      objectType: 'deals',
+      items: [{ payload: { dealname: 'One' }, associations: [{ toObjectType: 'companies', toIds: [acme!], type }] }, { payload: { dealname: 'Two' } }],
+    });
+    expect(calls()).to.deep.equal(['POST /crm/v3/objects/deals/batch/create']);
+    expect(linked('deals', ok(results[0]), 'companies')).to.deep.equal([{ toObjectId: acme, types: [PRIMARY_DEAL_TO_COMPANY] }]);
+    expect(linked('deals', ok(results[1]), 'companies')).to.deep.equal([]);
+  });
+
+  it('leaves associations of other types alone', async () => {
+    const [acme] = await companies('acme.example');
+    const { crmId } = await adapter.upsert({ objectType: 'deals', payload: { dealname: 'D' }, associations: [{ toObjectType: 'companies', toIds: [acme!] }] });
+    await adapter.upsert({ objectType: 'deals', crmId, payload: { dealname: 'D' }, associations: [{ toObjectType: 'companies', toIds: [acme!], type: { category: 'HUBSPOT_DEFINED', typeId: 5 } }] });
+    expect(linked('deals', crmId, 'companies')[0]!.types).to.have.deep.members([{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 341 }, PRIMARY_DEAL_TO_COMPANY]);
+    await adapter.upsert({ objectType: 'deals', crmId, payload: { dealname: 'D' }, associations: [{ toObjectType: 'companies', toIds: [], type: { category: 'HUBSPOT_DEFINED', typeId: 5 } }] });
+    expect(linked('deals', crmId, 'companies')[0]!.types).to.deep.equal([{ associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 341 }]);
+  });
+
+  it('fails only the item whose association HubSpot refuses', async () => {
+    const [acme] = await companies('acme.example');
+    const results = await adapter.batchUpsert({
+      objectType: 'contacts',
+      idProperty: 'email',
+      items: [
+        { payload: { email: 'good@example.com' }, associations: [{ toObjectType: 'companies', toIds: [acme!] }] },
+        { payload: { email: 'bad@example.com' }, associations: [{ toObjectType: 'companies', toIds: ['999999'] }] },
+      ],
+    });
+    ok(results[0]);
+    expect(results[1]!.ok).to.equal(false);
+    expect(sim.objects('contacts')).to.have.length(2);
+  });
+
+  it('refuses an Airtable-style `field` in a HubSpot declaration', () => {
+    const config = { serializer: () => ({}), objectType: 'contacts', associations: [{ relation: 'org', field: 'Company' }] } as never;
+    expect(adapter.checkDeclaration(config)).to.equal('association `org`: `field` is for Airtable\'s linked-record fields; HubSpot associations take a `type`');
+  });
+
+  describe('declared on entities', () => {
+    let orm: MikroORM;
+    let drop: () => Promise<void>;
+
+    before(async () => {
+      const db = await createTestDatabase();
+      drop = db.drop;
+      const etlify = new Etlify({ crms: { hubspot: { adapter, rateLimit: false } } });
+      orm = await MikroORM.init({ clientUrl: db.url, entities: associationEntities, extensions: [etlify] });
+      await orm.schema.create();
+      await migrateEtlify(orm);
+    });
+    after(async () => {
+      await orm.close(true);
+      await drop();
+    });
+
+    it('waits for the associated record’s CRM id, associates, and follows the relation when it changes', async () => {
+      const em = orm.em.fork();
+      const acme = em.create(Org, { name: 'Acme', domain: 'acme.example' });
+      const beta = em.create(Org, { name: 'Beta', domain: 'beta.example' });
+      const ann = em.create(Member, { email: 'ann@example.com', org: acme });
+      const deal = em.create(Opportunity, { title: 'Big', org: acme });
+      await em.flush();
+
+      expect(await ann.hubspotSync({ inline: true })).to.equal('buffered');
+      await syncStale(orm, { inline: true, entities: ['Org'] });
+      expect(await ann.hubspotSync({ inline: true })).to.equal('synced');
+      expect(await deal.hubspotSync({ inline: true })).to.equal('synced');
+      const crmId = async (record: object, id: number) =>
+        (await em.getConnection().execute(`select crm_id from crm_synchronisations where resource_type = ? and resource_id = ?`, [record.constructor.name, String(id)]))[0].crm_id as string;
+      const [annId, acmeId, betaId, dealId] = [await crmId(ann, ann.id), await crmId(acme, acme.id), await crmId(beta, beta.id), await crmId(deal, deal.id)];
+      expect(linked('contacts', annId, 'companies')).to.deep.equal([{ toObjectId: acmeId, types: [DEFAULT_CONTACT_TO_COMPANY] }]);
+      expect(linked('deals', dealId, 'companies')).to.deep.equal([{ toObjectId: acmeId, types: [PRIMARY_DEAL_TO_COMPANY] }]);
+
+      sim.requests.length = 0;
+      expect(await ann.hubspotSync({ inline: true })).to.equal('not_modified');
+      expect(sim.requests).to.deep.equal([]);
+
+      ann.org = beta;
+      await em.flush();
+      expect(await ann.hubspotSync({ inline: true })).to.equal('synced');
+      expect(linked('contacts', annId, 'companies').map((a) => a.toObjectId)).to.deep.equal([betaId]);
+      ann.org = null;
+      await em.flush();
+      expect(await ann.hubspotSync({ inline: true })).to.equal('synced');
+      expect(linked('contacts', annId, 'companies')).to.deep.equal([]);
+    });
+
+    it('is refused at MikroORM.init for an adapter without associations', async () => {
+      const etlify = new Etlify({ crms: { hubspot: { adapter: new RecordingAdapter() } } });
+      const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: associationEntities, extensions: [etlify] }).catch((e: unknown) => e);
+      expect(error).to.be.instanceOf(ConfigurationError);
+      expect((error as Error).message).to.match(/^(Member|Opportunity) \(CRM `hubspot`\): association `org`: the adapter of `hubspot` does not support associations$/);
+    });
+  });
+});
