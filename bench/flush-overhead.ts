@@ -1,8 +1,8 @@
 // What Etlify's change capture adds to `em.flush()`: 1,000 changed users flushed by an ORM with Etlify
 // plugged in (both CRMs of the sample model enabled: 2,000 sync requests written in the flush's own
 // transaction) versus the same flush by an ORM without Etlify (same entity classes, same schema, a
-// separate database on the same server). The two are measured alternately, in the same run; the
-// headline is the median of the per-repetition ratios (updates of existing rows); creates are an extra.
+// separate database on the same server). The two are measured alternately, in the same run; per kind
+// (updates of existing rows, creates) the median of the per-repetition ratios; the headline is the larger.
 import type { EntityManager } from '@mikro-orm/core';
 import { performance } from 'node:perf_hooks';
 import { NullAdapter } from '../src/index.ts';
@@ -76,9 +76,11 @@ try {
   report({
     bench: 'flush-overhead',
     metric: 'flush_overhead_ratio',
-    value: round(ratio('update')),
+    // the larger of the two: creates must cost no more than updates do
+    value: round(Math.max(ratio('update'), ratio('create'))),
     unit: 'ratio',
-    target: '<= 1.15',
+    target: '<= 1.10',
+    update_ratio: round(ratio('update')),
     rows: ROWS,
     crms: 2,
     repetitions: REPETITIONS,

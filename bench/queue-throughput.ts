@@ -2,7 +2,11 @@
 // worker (`runWorker`, concurrency 4, pollInterval 50 ms) into a zero-latency batching CRM
 // (RecordingAdapter, maxBatchSize 100). Timed from the first flush to the moment every user has a sync
 // row with a CRM id (the database is polled every 25 ms). The sample model's `airtable` CRM is disabled.
-import type { Runner } from 'graphile-worker';
+// Baseline: what a user would do without Etlify — the same flushes on a plain ORM, each followed by one
+// graphile-worker job per user (`addJobs`), run by graphile-worker with a no-op task at the same
+// concurrency and poll interval, timed to the last job's completion; `vs_graphile_worker` is the ratio
+// of the two elapsed times.
+import { Logger, makeWorkerUtils, run, type Runner } from 'graphile-worker';
 import { performance } from 'node:perf_hooks';
 import { NullAdapter, runWorker } from '../src/index.ts';
 import { RecordingAdapter } from '../src/testing/index.ts';
@@ -22,6 +26,39 @@ const TIMEOUT_MS = 120_000;
 const pg = await benchPostgres();
 let app: BenchApp | undefined;
 let worker: Runner | undefined;
+
+/** The baseline: plain ORM flushes plus one no-op graphile-worker job per record; elapsed ms. */
+async function graphileWorkerBaseline(): Promise<number> {
+  const plain = await createBenchApp({ etlify: false, prefix: 'etlify_bench_gw', orm: { pool: { max: CONCURRENCY + 8 } } });
+  const logger = new Logger(() => () => {});
+  const utils = await makeWorkerUtils({ connectionString: plain.url, logger });
+  let completed = 0;
+  let runner: Runner | undefined;
+  try {
+    await utils.migrate();
+    runner = await run({
+      connectionString: plain.url, concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, noHandleSignals: true, logger,
+      taskList: { noop: async () => { completed++; } },
+    });
+    const start = performance.now();
+    for (let f = 0; f < FLUSHES; f++) {
+      const em = plain.orm.em.fork();
+      const users = Array.from({ length: PER_FLUSH }, (_, i) => em.create(User, { email: `g${f}.${i}@example.com`, firstName: `First${i}`, lastName: `Last${f}` }));
+      await em.flush();
+      await utils.addJobs(users.map(u => ({ identifier: 'noop', payload: { id: u.id } })));
+    }
+    while (completed < RECORDS) {
+      if (performance.now() - start > TIMEOUT_MS) throw new Error(`baseline timed out: ${completed} of ${RECORDS} jobs done`);
+      await new Promise(resolve => setTimeout(resolve, 25));
+    }
+    return performance.now() - start;
+  } finally {
+    await runner?.stop();
+    await utils.release();
+    await plain.close();
+  }
+}
+
 try {
   const hubspot = new RecordingAdapter({ batch: true, maxBatchSize: 100 });
   app = await createBenchApp({
@@ -33,7 +70,7 @@ try {
     },
     orm: { pool: { max: CONCURRENCY + 8 } },
   });
-  worker = await runWorker(app.orm, { concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, handleSignals: false });
+  worker = await runWorker(app.orm, { concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, handleSignals: false, sweepSchedule: false });
   const synced = async () => {
     const [{ n }] = await app!.execute<{ n: number }>(`select count(*)::int as n from crm_synchronisations where crm_name = 'hubspot' and crm_id is not null`);
     return n;
@@ -58,6 +95,10 @@ try {
     await new Promise(resolve => setTimeout(resolve, 25));
   }
   const elapsed = performance.now() - start;
+  await worker.stop();
+  worker = undefined;
+  const baselineMs = await graphileWorkerBaseline();
+  progress(`baseline: ${RECORDS} no-op graphile-worker jobs done in ${Math.round(baselineMs)} ms`);
   const calls = hubspot.calls.length;
   if (hubspot.table('contacts').size !== RECORDS) throw new Error(`the CRM holds ${hubspot.table('contacts').size} contacts, expected ${RECORDS}`);
   report({
@@ -68,6 +109,8 @@ try {
     target: '>= 2000',
     records: RECORDS,
     elapsed_ms: Math.round(elapsed),
+    vs_graphile_worker: round(elapsed / baselineMs),
+    graphile_worker_noop_ms: Math.round(baselineMs),
     flushes_ms: Math.round(flushedAt),
     drain_after_last_flush_ms: Math.round(elapsed - flushedAt),
     adapter_calls: calls,

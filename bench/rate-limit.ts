@@ -9,8 +9,12 @@
 // the steady-state rate as a fraction of the ceiling of 1,000 records/s — unlike records ÷ (last −
 // first request), it does not count the free first burst of 100 requests as throughput. `http_429`
 // counts the simulator's 429 answers (target 0).
+//
+// By default a CPU hog (one busy-looping process per core, BENCH_CPU_HOG=0 turns it off) runs during the
+// sync: late answers on a busy machine must not earn a 429.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HubspotAdapter, NullAdapter } from '../src/index.ts';
@@ -27,6 +31,7 @@ const PER_MS = 10_000;
 const WORKERS = 2;
 const TIMEOUT_MS = 100_000;
 const CEILING_RECORDS_PER_SEC = (MAX_REQUESTS * BATCH * 1000) / PER_MS;
+const CPU_HOGS = process.env.BENCH_CPU_HOG === '0' ? 0 : availableParallelism();
 
 const pg = await benchPostgres();
 let simulator: HubspotSimulator | undefined;
@@ -69,6 +74,8 @@ try {
     if (!String(line).includes('worker started')) throw new Error(`worker ${w} said: ${line}`);
   }
 
+  for (let h = 0; h < CPU_HOGS; h++) children.push(spawn(process.execPath, ['-e', 'for (;;) {}'], { stdio: 'ignore' }));
+  if (CPU_HOGS) progress(`${CPU_HOGS} CPU hog process(es) running`);
   const started = performance.now();
   const eluStart = performance.eventLoopUtilization(); // this process runs the simulator
   let synced = 0;
@@ -117,6 +124,7 @@ try {
     http_429_target: 0,
     records: RECORDS,
     workers: WORKERS,
+    cpu_hogs: CPU_HOGS,
     requests: requests.length,
     successful_requests: ok.length,
     batch_writes: writes.length,

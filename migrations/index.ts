@@ -1,6 +1,7 @@
 import { Migration20261122000001_EtlifySyncState } from './Migration20261122000001_EtlifySyncState.ts';
 import { Migration20261122000002_EtlifyQueue } from './Migration20261122000002_EtlifyQueue.ts';
 import { Migration20261129000003_EtlifyRecordQueue } from './Migration20261129000003_EtlifyRecordQueue.ts';
+import { Migration20261129000013_EtlifyStaleSweeps } from './Migration20261129000013_EtlifyStaleSweeps.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -11,4 +12,5 @@ export const etlifyMigrations = [
   { name: 'Migration20261122000001_EtlifySyncState', class: Migration20261122000001_EtlifySyncState },
   { name: 'Migration20261122000002_EtlifyQueue', class: Migration20261122000002_EtlifyQueue },
   { name: 'Migration20261129000003_EtlifyRecordQueue', class: Migration20261129000003_EtlifyRecordQueue },
+  { name: 'Migration20261129000013_EtlifyStaleSweeps', class: Migration20261129000013_EtlifyStaleSweeps },
 ];

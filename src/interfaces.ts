@@ -22,6 +22,12 @@ export interface RequestBudget {
   acquire(bucket?: string, cost?: number): Promise<void>;
   /** Tells the budget what the CRM reported in its rate-limit headers, so it can slow down early. */
   report?(bucket: string, quota: RemoteQuota): void;
+  /**
+   * Called when the answer to a request acquired from `bucket` has arrived (or the request failed):
+   * the CRM counted it at some moment before now, so the budget counts it now rather than when it was
+   * sent — a late arrival (a busy machine, a slow network) can then never overlap two windows.
+   */
+  settle?(bucket: string): Promise<void>;
 }
 
 export interface RemoteQuota {

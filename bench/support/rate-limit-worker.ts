@@ -22,7 +22,7 @@ const etlify = new Etlify({
   },
 });
 const orm = await MikroORM.init({ clientUrl: databaseUrl, entities, extensions: [etlify], pool: { max: 10 } });
-const runner = await runWorker(orm, { pollInterval, concurrency: 4, handleSignals: false });
+const runner = await runWorker(orm, { pollInterval, concurrency: 4, handleSignals: false, sweepSchedule: false });
 process.once('SIGTERM', () => {
   void runner.stop().finally(() => orm.close(true)).finally(() => process.exit(0));
 });

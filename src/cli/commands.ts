@@ -105,7 +105,8 @@ export function commands(program: Command): void {
     .option('-j, --jobs <n>', 'jobs run at once (graphile-worker\'s concurrency)', positiveInt, 4)
     .option('--poll-interval <ms>', 'how often future and retried jobs are polled for', positiveInt, 250)
     .option('--once', 'run the jobs that are due, then exit (for cron and CI)')
-    .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: off)', crontabTiming)
+    .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: every 5 minutes, incremental)', crontabTiming)
+    .option('--no-sweep', 'no stale sweep in this process')
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
     .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
@@ -119,7 +120,7 @@ export function commands(program: Command): void {
           await runWorkerOnce(orm, { concurrency: opts.jobs, taskList, logger });
           return;
         }
-        const runner = await runWorker(orm, { concurrency: opts.jobs, pollInterval: opts.pollInterval, sweepSchedule: opts.sweep ?? false, handleSignals: false, taskList, logger });
+        const runner = await runWorker(orm, { concurrency: opts.jobs, pollInterval: opts.pollInterval, sweepSchedule: opts.sweep, handleSignals: false, taskList, logger });
         const stop = () => { void runner.stop(); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
@@ -158,6 +159,7 @@ export function commands(program: Command): void {
       const rows = await status(orm, { crm: opts.crm, entities: opts.entity });
       if (opts.json) console.log(JSON.stringify(rows));
       else console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
+      if (!opts.json) for (const r of rows.filter(r => r.missingIndexes.length)) console.log(`${r.entity} → ${r.crm}: the stale sweep needs indexes on ${r.missingIndexes.join(', ')}`);
     }));
 
   json(selection(program.command('plan')))

@@ -7,15 +7,16 @@ import { crmsWithPendingWork } from './record-queue.ts';
 import { PROCESS_TASK } from './requests.ts';
 
 /**
- * The periodic sweep: expires stale dependency buffers, queues every stale record (changes made
- * outside the ORM: raw SQL, imports, outages) and wakes the processors of CRMs that still have
- * requests (e.g. left behind by a crashed worker).
+ * The periodic sweep: expires stale dependency buffers, queues the stale records (changes made
+ * outside the ORM: raw SQL, imports, outages) — incrementally, those changed since the previous sweep,
+ * with a full scan when it cannot be sure and once a day — and wakes the processors of CRMs that still
+ * have requests (e.g. left behind by a crashed worker).
  */
 export async function sweep(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
   const etlify = Etlify.of(orm);
   const em = orm.em.fork({ clear: true, useContext: false });
   await expirePendingSyncs(em, etlify.crms.all());
-  await syncStale(orm);
+  await syncStale(orm, { incremental: true });
   await wakePendingCrms(orm, helpers);
 }
 

@@ -13,7 +13,7 @@ export interface WorkerOptions extends Omit<TaskOptions, 'stopping'> {
   connectionString?: string;
   /** How often future and retried jobs are polled for, in ms. Default 250. */
   pollInterval?: number;
-  /** Crontab line timing for the stale sweep, e.g. `'*\/5 * * * *'`; `false` (default) disables it. */
+  /** Crontab timing of the (incremental) stale sweep. Default `'*\/5 * * * *'`; `false` disables it. */
   sweepSchedule?: string | false;
   /** The application's own tasks, run by the same worker. */
   taskList?: TaskList;
@@ -49,7 +49,7 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   let wake: () => Promise<void> = async () => {};
   const survival = surviveDatabaseOutages(pgPool, options.databaseTimeoutMs ?? 60_000, () => wake());
   let stopping = false;
-  const crontab = [options.crontab, options.sweepSchedule ? `${options.sweepSchedule} ${SWEEP_TASK} ?id=etlify_sweep` : undefined].filter(Boolean).join('\n');
+  const crontab = [options.crontab, options.sweepSchedule !== false ? `${options.sweepSchedule ?? '*/5 * * * *'} ${SWEEP_TASK} ?id=etlify_sweep` : undefined].filter(Boolean).join('\n');
   let runner: Runner;
   try {
     runner = await run({

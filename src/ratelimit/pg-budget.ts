@@ -29,7 +29,7 @@ const ACQUIRE_SQL = `
      set sent_at = case when d.wait = 0 then d.live || array_fill(d.now, array[d.cost]) else d.live end
     from decision d
    where r.crm_name = d.crm_name and r.bucket = d.bucket
-  returning d.wait`;
+  returning d.wait, d.now::text as sent_at`;
 
 /**
  * A CRM account's request budget kept in PostgreSQL, so every worker process draws from the same
@@ -41,6 +41,8 @@ export class PgRequestBudget implements RequestBudget {
   readonly #em: EntityManager;
   readonly #crm: string;
   readonly #limits: RateLimitOptions;
+  /** Per bucket, the send times this instance recorded and whose answers have not arrived yet. */
+  readonly #inFlight = new Map<string, string[]>();
 
   constructor(em: EntityManager, crm: string, limits: RateLimitOptions) {
     this.#em = em;
@@ -52,14 +54,29 @@ export class PgRequestBudget implements RequestBudget {
     const limit = bucket === 'default' ? this.#limits : this.#limits.buckets?.[bucket];
     if (!limit) return;
     const params = [windowWithMargin(limit.perMs), limit.maxRequests, cost, this.#crm, bucket];
-    let [row] = await query<{ wait: number }>(this.#em, ACQUIRE_SQL, params);
+    let [row] = await query<{ wait: number; sent_at: string }>(this.#em, ACQUIRE_SQL, params);
     if (!row) {
       await query(this.#em, 'insert into etlify_rate_limits (crm_name, bucket) values (?, ?) on conflict do nothing', [this.#crm, bucket]);
-      [row] = await query<{ wait: number }>(this.#em, ACQUIRE_SQL, params);
+      [row] = await query<{ wait: number; sent_at: string }>(this.#em, ACQUIRE_SQL, params);
     }
     if (row!.wait > 0) {
       throw new RateLimitedError(`request budget of ${this.#crm} (${bucket}: ${limit.maxRequests} per ${limit.perMs} ms) is spent`, row!.wait);
     }
+    this.#inFlight.set(bucket, [...(this.#inFlight.get(bucket) ?? []), row!.sent_at]);
+  }
+
+  /**
+   * Moves one of this instance's send times to now (the answer arrived): the window then holds the
+   * latest moment each request can have reached the CRM. Answers may come back in another order than
+   * the requests went out; the window only counts times, and once every answer is in it holds exactly
+   * their arrival times. Exact text timestamps, so the stored value is found again to the microsecond.
+   */
+  async settle(bucket = 'default'): Promise<void> {
+    const sent = this.#inFlight.get(bucket)?.shift();
+    if (sent === undefined) return;
+    await query(this.#em,
+      `update etlify_rate_limits set sent_at = array_replace(sent_at, ?::timestamptz, clock_timestamp()) where crm_name = ? and bucket = ?`,
+      [sent, this.#crm, bucket]).catch(() => { /* the send time stays: a little less margin, never a lost request */ });
   }
 
   /**
@@ -87,9 +104,9 @@ export class PgRequestBudget implements RequestBudget {
 }
 
 /**
- * The budget counts a request when it is sent, the CRM when it arrives: a little margin keeps the two
- * windows from overlapping by a few milliseconds (which would earn a 429).
+ * The budget counts a request from its answer (`settle`), which is after the CRM counted it; a small
+ * margin covers a request whose answer is still out when its slot comes round again.
  */
 function windowWithMargin(perMs: number): number {
-  return Math.ceil(perMs + Math.max(100, perMs * 0.01));
+  return Math.ceil(perMs + Math.max(25, perMs * 0.0025));
 }

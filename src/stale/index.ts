@@ -3,7 +3,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
-import { staleQuery } from './finder.ts';
+import { prepareStaleQuery, staleQuery } from './finder.ts';
 import { staleUnits, type EntitySelector } from './units.ts';
 
 export { syncStale, type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts } from './sync-stale.ts';
@@ -30,13 +30,16 @@ export async function findStaleIds(orm: MikroORM, options: FindStaleOptions): Pr
   const em = orm.em.fork({ clear: true, useContext: false });
   const ids: string[] = [];
   for (const unit of staleUnits(Etlify.of(orm), orm.getMetadata(), { crm: options.crm, entities: [options.entity] })) {
-    const { sql, params } = staleQuery(em, unit, { after: options.after, limit });
+    const { sql, params } = await prepareStaleQuery(em, unit, { after: options.after, limit });
     ids.push(...(await query<{ id: unknown }>(em, sql, params)).map(r => String(r.id)));
   }
   return [...new Set(ids)].sort(compareKeys).slice(0, limit);
 }
 
-/** The finder's SQL for one entity and CRM, parameters inlined (for docs and EXPLAIN). */
+/**
+ * The finder's SQL for one entity and CRM, parameters inlined (for docs and EXPLAIN). Without the
+ * watermark pre-filter of the to-many branches, which needs a query (see `syncWatermark`).
+ */
 export function staleQuerySql(orm: MikroORM, entity: EntitySelector, crm: string): string {
   const em = orm.em.fork({ clear: true, useContext: false });
   return staleUnits(Etlify.of(orm), orm.getMetadata(), { crm, entities: [entity] })

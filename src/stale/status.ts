@@ -2,7 +2,8 @@ import type { EntityManager, EntityMetadata, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
-import { candidates, discriminatedKeys, staleCountQuery, type Sql } from './finder.ts';
+import { candidates, discriminatedKeys, staleCountQuery, syncWatermark, type Sql } from './finder.ts';
+import { missingIndexes } from './incremental.ts';
 import { classChain, concreteMetas, staleUnits, type EntitySelector, type SelectionOptions } from './units.ts';
 
 /** Where one entity stands with one CRM. */
@@ -23,6 +24,11 @@ export interface SyncStatus {
   buffered: number;
   /** The most recent error message of a failing or parked record, redacted. */
   lastError: string | null;
+  /**
+   * Indexes the incremental stale sweep needs that are missing, as `table (column)`: without them
+   * each sweep reads whole tables (docs/stale-finder.md).
+   */
+  missingIndexes: string[];
 }
 
 /** Counts per entity × enabled CRM, one query each (plus the finder's count). */
@@ -46,10 +52,11 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
                      where dependent_type = ? and crm_name = ? and expires_at > now()) p on p.dependent_id = ${c.keyAsText}
         ${c.conditions.length ? `where ${c.conditions.join(' and ')}` : ''}`,
       [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name, ...c.params]);
-    const count = staleCountQuery(em, unit);
+    const count = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [stale] = await query<{ count: number }>(em, count.sql, count.params);
     const { last_error: lastError, ...counts } = row!;
-    report.push({ entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count, lastError: lastError === null ? null : etlify.redact(lastError) });
+    const missing = (await missingIndexes(em, unit)).map(n => `${n.table} (${n.column})`);
+    report.push({ entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count, lastError: lastError === null ? null : etlify.redact(lastError), missingIndexes: missing });
   }
   return report;
 }

@@ -5,7 +5,8 @@ import { enqueueRequests } from '../queue/requests.ts';
 import { runNow, type ClaimOutcome } from '../queue/run-claim.ts';
 import { query } from '../state/sql.ts';
 import { forEachPage } from './cursor.ts';
-import { staleCountQuery, staleQuery } from './finder.ts';
+import { prepareStaleQuery, staleCountQuery, staleQuery, syncWatermark } from './finder.ts';
+import { nextWatermark, planSweep, saveSweep, type IncrementalOptions } from './incremental.ts';
 import { staleUnits, type SelectionOptions, type StaleUnit } from './units.ts';
 
 export interface StaleProgress {
@@ -25,6 +26,11 @@ export interface SyncStaleOptions extends SelectionOptions {
   batchSize?: number;
   /** Called after each chunk. When given, the stale records are counted first so `total` is known. */
   onProgress?: (progress: StaleProgress) => void;
+  /**
+   * Only the records that may have changed since the previous incremental run (the periodic sweep),
+   * falling back to a full scan whenever that cannot be sure (docs/stale-finder.md). Default: full scan.
+   */
+  incremental?: boolean | IncrementalOptions;
 }
 
 export type StaleResultCounts = Record<'synced' | 'not_modified' | 'skipped' | 'buffered' | 'error' | 'retry', number>;
@@ -39,6 +45,8 @@ export interface SyncStaleStats {
   errors: number;
   /** Outcomes of the inline syncs (all zero when queued). */
   results: StaleResultCounts;
+  /** Per `Entity × crm`: how it was scanned (`incremental` only with the `incremental` option). */
+  scans: Record<string, 'full' | 'incremental'>;
 }
 
 const DEFAULT_BATCH_SIZE = 1000;
@@ -58,8 +66,9 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   const units = staleUnits(etlify, orm.getMetadata(), options);
   const stats: SyncStaleStats = {
     total: 0, perEntity: {}, perCrm: {}, errors: 0,
-    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 },
+    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, scans: {},
   };
+  const incremental = options.incremental === true ? {} : options.incremental || undefined;
   for (const unit of units) {
     stats.perEntity[unit.entity] ??= 0;
     stats.perCrm[unit.crm.name] ??= 0;
@@ -67,7 +76,12 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   const total = options.onProgress ? await countAll(em, units) : 0;
 
   for (const unit of units) {
-    await forEachPage<{ id: unknown }>(em, staleQuery(em, unit), batchSize, async rows => {
+    const plan = incremental && await planSweep(em, unit, incremental);
+    // taken before the query runs: what it cannot see is at or after this
+    const watermark = incremental && await nextWatermark(em, incremental);
+    const finder = plan && plan.mode === 'incremental' ? staleQuery(em, unit, { changed: plan.changed }) : await prepareStaleQuery(em, unit);
+    stats.scans[`${unit.entity} × ${unit.crm.name}`] = plan ? plan.mode : 'full';
+    await forEachPage<{ id: unknown }>(em, finder, batchSize, async rows => {
       const ids = rows.map(r => String(r.id));
       if (options.inline) {
         for (const outcome of await syncInline(etlify, em, unit, ids)) {
@@ -81,6 +95,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
       stats.perCrm[unit.crm.name]! += ids.length;
       options.onProgress?.({ done: stats.total, total, entity: unit.entity, crm: unit.crm.name });
     });
+    if (plan) await saveSweep(em, unit, watermark as Date | null, plan.mode === 'full');
   }
   stats.errors = stats.results.error;
   return stats;
@@ -90,7 +105,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
 export async function countAll(em: EntityManager, units: StaleUnit[]): Promise<number> {
   let total = 0;
   for (const unit of units) {
-    const { sql, params } = staleCountQuery(em, unit);
+    const { sql, params } = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [row] = await query<{ count: number }>(em, sql, params);
     total += row!.count;
   }

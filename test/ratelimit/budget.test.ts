@@ -36,6 +36,21 @@ describe('shared request budget (PostgreSQL)', () => {
     expect(await budget.acquire('search').catch(e => e)).to.be.instanceOf(RateLimitedError);
   });
 
+  it('counts a request from the moment its answer arrived (settle), so a late arrival cannot overlap two windows', async () => {
+    const limits = { maxRequests: 1, perMs: 375 }; // window 400 ms with the margin
+    const settled = new PgRequestBudget(app.orm.em.fork(), 'settled', limits);
+    const unsettled = new PgRequestBudget(app.orm.em.fork(), 'unsettled', limits);
+    await settled.acquire();
+    await unsettled.acquire();
+    await new Promise(resolve => setTimeout(resolve, 250));
+    await settled.settle(); // the answer came 250 ms after the request went out
+    await new Promise(resolve => setTimeout(resolve, 200));
+    await unsettled.acquire(); // 450 ms after its send: a new window
+    const error = await settled.acquire().catch(e => e); // 200 ms after its answer: still this window
+    expect(error).to.be.instanceOf(RateLimitedError);
+    expect(error.retryAfterMs).to.be.within(100, 400);
+  });
+
   it('stops early when the CRM reports its window exhausted', async () => {
     const budget = new PgRequestBudget(app.orm.em.fork(), 'reported', { maxRequests: 100, perMs: 10_000 });
     await budget.acquire();

@@ -120,9 +120,13 @@ describe('stale finder', () => {
   it('uses every to-many branch once and the sync table through its unique index columns', () => {
     const text = staleQuerySql(app.orm, 'Account', 'hubspot');
     expect(text.match(/\bunion\b/g)).to.have.length(5);
-    expect(text).to.include('"public"."membership" as "d9p"');
-    expect(text).to.include(`s.resource_type = 'Account' and s.crm_name = 'hubspot'`);
+    expect(text).to.include('"membership" as "d9p"');
+    expect(text).to.include(`"s"."resource_type" = 'Account' and "s"."crm_name" = 'hubspot'`);
     expect(text).to.not.match(/max\(/i);
+    // the fast shape: the owner's key compared in its own type, to-many branches start at the child
+    expect(text).to.include('on cast("s"."resource_id" as int) = "o"."id"');
+    expect(text).to.not.include('cast("o"."id" as text)');
+    expect(text).to.include('from "note" as "d7" inner join (select');
   });
 
   describe('single-table inheritance', () => {

@@ -6,6 +6,9 @@ import type { TestApp } from '../support/app.ts';
 import { Company, Customer, Deal, Employee, User } from '../support/model.ts';
 import { createStaleApp, sql, stale } from './helpers.ts';
 
+// the schema generator indexes neither timestamps nor, on PostgreSQL, foreign keys
+const USER_INDEXES = ['public.app_user (updated_at)', 'public.company (updated_at)', 'public.app_user (company_id)', 'public.investment (updated_at)', 'public.investment (user_id)'];
+
 describe('status and reset', () => {
   let app: TestApp;
   beforeEach(async () => { app = await createStaleApp(); });
@@ -33,11 +36,23 @@ describe('status and reset', () => {
 
     const report = await status(app.orm, { crm: 'hubspot', entities: ['User', 'Deal'] });
     expect(report).to.deep.equal([
-      { entity: 'User', crm: 'hubspot', total: 4, synced: 1, stale: 2, failing: 1, parked: 1, buffered: 0, lastError: 'ValidationError: token [REDACTED] rejected' },
-      { entity: 'Deal', crm: 'hubspot', total: 1, synced: 0, stale: 0, failing: 0, parked: 0, buffered: 1, lastError: null },
+      { entity: 'User', crm: 'hubspot', total: 4, synced: 1, stale: 2, failing: 1, parked: 1, buffered: 0, lastError: 'ValidationError: token [REDACTED] rejected', missingIndexes: USER_INDEXES },
+      { entity: 'Deal', crm: 'hubspot', total: 1, synced: 0, stale: 0, failing: 0, parked: 0, buffered: 1, lastError: null, missingIndexes: ['public.deal (updated_at)'] },
     ]);
     const [row] = await sql(app, `select error_count from crm_synchronisations where resource_type = 'User' and resource_id = ?`, [String(failing.id)]);
     expect(row!.error_count).to.equal(1);
+  });
+
+  it('names the indexes the incremental sweep needs, until they exist', async () => {
+    const missing = async () => (await status(app.orm, { crm: 'hubspot', entities: ['User'] }))[0]!.missingIndexes;
+    expect(await missing()).to.deep.equal(USER_INDEXES);
+    await sql(app, 'create index app_user_updated_at on app_user (updated_at)');
+    await sql(app, 'create index investment_updated_at on investment (updated_at, id)');
+    await sql(app, 'create index investment_user on investment (user_id)');
+    expect(await missing()).to.deep.equal(['public.company (updated_at)', 'public.app_user (company_id)']);
+    await sql(app, 'create index app_user_company on app_user (company_id, updated_at)');
+    await sql(app, 'create index company_updated_at on company (updated_at)');
+    expect(await missing()).to.deep.equal([]);
   });
 
   it('reset clears parked records only (optionally by entity and ids), and the finder takes them again', async () => {

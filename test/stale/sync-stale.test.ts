@@ -32,7 +32,7 @@ describe('syncStale', () => {
     ]);
     expect(stats).to.deep.equal({
       total: 2500, perEntity: { User: 2500 }, perCrm: { hubspot: 2500 }, errors: 0,
-      results: { synced: 2500, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 },
+      results: { synced: 2500, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, scans: { 'User × hubspot': 'full' },
     });
     const [row] = await sql(app, `select count(*)::int as n, count(distinct crm_id)::int as ids from crm_synchronisations where crm_name = 'hubspot' and resource_type = 'User'`);
     expect(row).to.deep.equal({ n: 2500, ids: 2500 });
@@ -168,6 +168,19 @@ describe('syncStale', () => {
     expect(app.hubspot.callsOf().flatMap(c => c.payloads.map(p => p.firstname))).to.deep.equal(['Raw']);
     await touch(app, 'app_user', 3);
     expect(await stale(app, 'User')).to.deep.equal([3]);
+  });
+
+  it('the worker schedules the incremental sweep by default; sweepSchedule false turns it off', async () => {
+    const crontabs = async () => (await sql(app, 'select identifier from graphile_worker._private_known_crontabs order by identifier')).map(r => r.identifier);
+    // graphile-worker registers a worker's crontab once its cron has started: an application line shows when
+    const appProbe = { crontab: '0 0 1 1 * app_noop ?id=app_probe', taskList: { app_noop: async () => {} } };
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false, ...appProbe });
+    await waitFor('the crontab to be registered', async () => (await crontabs()).includes('app_probe'), 10_000);
+    expect(await crontabs()).to.deep.equal(['app_probe']);
+    await worker.stop();
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, ...appProbe });
+    await waitFor('the sweep to be registered', async () => (await crontabs()).includes('etlify_sweep'), 10_000);
+    expect(await crontabs()).to.deep.equal(['app_probe', 'etlify_sweep']);
   });
 
   it('rejects a nonsensical batch size', async () => {

@@ -19,7 +19,7 @@ describe('migrations', () => {
       expect(await migrateEtlify(orm)).to.deep.equal(etlifyMigrations.map(m => m.name));
       expect(await tables(orm)).to.include.members([
         'public.crm_synchronisations', 'public.etlify_pending_syncs', 'public.etlify_sync_requests',
-        'public.etlify_rate_limits', 'public.etlify_migrations', 'graphile_worker.migrations']);
+        'public.etlify_rate_limits', 'public.etlify_stale_sweeps', 'public.etlify_migrations', 'graphile_worker.migrations']);
       expect(await migrateEtlify(orm)).to.deep.equal([]);
       // the host's own schema tooling leaves Etlify's tables alone
       const diff = await orm.schema.getUpdateSchemaSQL();

@@ -163,6 +163,8 @@ export class JsonClient {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       // reads (GET, search, batch reads) change nothing: only writes can have an unknown outcome
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search' || request.readOnly === true);
+    } finally {
+      await context.budget?.settle?.(request.bucket ?? 'default');
     }
   }
 
