@@ -159,7 +159,12 @@ export function commands(program: Command): void {
       const rows = await status(orm, { crm: opts.crm, entities: opts.entity });
       if (opts.json) console.log(JSON.stringify(rows));
       else console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
-      if (!opts.json) for (const r of rows.filter(r => r.missingIndexes.length)) console.log(`${r.entity} → ${r.crm}: the stale sweep needs indexes on ${r.missingIndexes.join(', ')}`);
+      const unindexed = rows.filter(r => r.missingIndexes.length);
+      if (!opts.json && unindexed.length) {
+        // one index a line: the output stays within the terminal's width
+        console.log('\nthe stale sweep needs these indexes (docs/stale-finder.md):');
+        for (const r of unindexed) for (const index of r.missingIndexes) console.log(`  ${r.entity} → ${r.crm}: ${index}`);
+      }
     }));
 
   json(selection(program.command('plan')))
