@@ -4,6 +4,7 @@ import { Etlify } from '../etlify.ts';
 import type { DeleteResult, EtlifyDeclaration, SyncResult } from '../interfaces.ts';
 import { enqueueRequests } from '../queue/requests.ts';
 import { runNow } from '../queue/run-claim.ts';
+import { syncChunk } from '../sync/engine.ts';
 import { attachDeclaration, declarationsOf } from './declarations.ts';
 import { query } from '../state/sql.ts';
 
@@ -116,6 +117,9 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   if (em.isInTransaction()) {
     throw new EtlifyError(`inline sync of ${meta.className} ${id} inside a database transaction would keep it open during the CRM call: queue it (omit { inline: true }) or sync after the commit`);
   }
+  // an unchanged record already recorded as such needs no claim: nothing is written or sent
+  const [look] = await syncChunk(etlify, em, meta.className, crm, [id], { batch: false, unchangedOnly: true });
+  if (look!.result === 'not_modified') return 'not_modified';
   // claimed like a worker claims: never at the same time as another sync or delete of this record
   const [outcome] = await runNow(etlify, em, registered, { type: meta.root.className, entity: meta.className, ids: [id] }, 'sync', INLINE);
   if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);

@@ -11,10 +11,13 @@ import { bufferMissingDependencies, releaseDependents } from './dependencies.ts'
 import { reserveIdentities } from './identity.ts';
 import { preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 
-/** Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. */
+/**
+ * Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. `pending`
+ * (with `unchangedOnly`): the record needs a write or a send.
+ */
 export interface RecordOutcome {
   id: string;
-  result: SyncResult | 'retry' | 'missing';
+  result: SyncResult | 'retry' | 'missing' | 'pending';
   crmId?: string;
   error?: unknown;
   /** For `retry`: the wait the CRM asked for, if any. */
@@ -25,6 +28,12 @@ export interface ChunkOptions {
   /** Use the adapter's `batchUpsert` for changed records (when it has one). */
   batch: boolean;
   context?: AdapterCallContext;
+  /**
+   * Answer only for records that need nothing (`not_modified`, already recorded as such); every other
+   * record is `pending` and nothing is written, buffered or sent: the read-only first look of an
+   * inline sync, which claims its record only when there is work.
+   */
+  unchangedOnly?: boolean;
 }
 
 interface Candidate {
@@ -88,6 +97,7 @@ export async function syncChunk(
     candidates.push(c);
   }
 
+  if (options.unchangedOnly) return unchangedOnly(etlify, crm, ids, candidates);
   const { buffered, crmIds } = await bufferMissingDependencies(etlify, fork, crm, candidates);
   const context = serializeContext(crmName, crmIds);
   const ready: Candidate[] = [];
@@ -99,15 +109,9 @@ export async function syncChunk(
       fail(c, error);
       continue;
     }
-    const { row, prepared } = c;
-    if (row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version) {
-      // the row already says all there is to say: no write (the common case of an inline sync of an unchanged record)
-      const settled = row.errorCount === 0 && row.lastOutcome !== 'skipped' && row.lastSyncedAt !== null
-        && (newestLoadedTimestamp(c.record, c.config) ?? Infinity) <= Date.parse(row.lastSyncedAt);
-      settle(c, { id: c.id, result: 'not_modified', crmId: row.crmId }, settled ? undefined : { outcome: 'not_modified', syncedAt: snapshotAt });
-    } else {
-      ready.push(c);
-    }
+    const unchanged = isUnchanged(c);
+    if (unchanged) settle(c, { id: c.id, result: 'not_modified', crmId: c.row!.crmId! }, unchanged === 'recorded' ? undefined : { outcome: 'not_modified', syncedAt: snapshotAt });
+    else ready.push(c);
   }
 
   const succeed = (c: Candidate, result: UpsertResult) => {
@@ -130,6 +134,38 @@ export async function syncChunk(
   }
   for (const c of seen) emitOutcome(etlify, crm, c, outcomes.get(c.id)!);
   return ids.map(id => outcomes.get(id)!);
+}
+
+/**
+ * Whether the CRM already holds the record's payload: `recorded` when the sync row says all there is
+ * to say (the common case of an inline sync of an unchanged record: no write), `unrecorded` when only
+ * its time or errors need updating, false when the payload must be sent.
+ */
+function isUnchanged({ row, prepared, record, config }: Candidate): 'recorded' | 'unrecorded' | false {
+  if (!row?.crmId || row.lastDigest !== prepared!.digest || (row.payloadVersion ?? null) !== prepared!.version) return false;
+  const recorded = row.errorCount === 0 && row.lastOutcome !== 'skipped' && row.lastSyncedAt !== null
+    && (newestLoadedTimestamp(record, config) ?? Infinity) <= Date.parse(row.lastSyncedAt);
+  return recorded ? 'recorded' : 'unrecorded';
+}
+
+/** `syncChunk` with `unchangedOnly`: from the candidates on, read-only. */
+async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], candidates: Candidate[]): Promise<RecordOutcome[]> {
+  const outcomes = new Map<string, RecordOutcome>();
+  // a record waiting on sync dependencies would need the buffer: leave those to the full path
+  const context = serializeContext(crm.name, new Map());
+  for (const c of candidates) {
+    if (c.config.syncDependencies?.length) continue;
+    try {
+      c.prepared = await preparePayload(c.record, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+    } catch {
+      continue; // the full path records the failure
+    }
+    if (isUnchanged(c) !== 'recorded') continue;
+    const outcome: RecordOutcome = { id: c.id, result: 'not_modified', crmId: c.row!.crmId! };
+    outcomes.set(c.id, outcome);
+    emitOutcome(etlify, crm, c, outcome);
+  }
+  return ids.map(id => outcomes.get(id) ?? { id, result: 'pending' });
 }
 
 function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: RecordOutcome): void {

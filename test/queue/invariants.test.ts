@@ -57,6 +57,23 @@ describe('queue invariants', () => {
     expect(contact('busy@example.test')!.properties.firstname).to.equal('inline');
   });
 
+  it('an inline sync of an unchanged record answers without claiming it: nothing is written or sent', async () => {
+    app.etlify.registerCrm('hubspot', { adapter: app.hubspot });
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'steady@example.test' });
+    await em.flush();
+    expect(await user.hubspotSync({ inline: true })).to.equal('synced');
+    // another worker holds the record: a sync that had to send would wait for it
+    await execute(`insert into etlify_record_queue (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until)
+                   values ('hubspot', 'record', 'User', '${user.id}', 'sync', 'User', 'infinity', 'elsewhere', now() + interval '1 minute')`);
+    const [before] = await execute(`select updated_at from crm_synchronisations where resource_id = '${user.id}'`);
+    const started = Date.now();
+    expect(await user.hubspotSync({ inline: true })).to.equal('not_modified');
+    expect(Date.now() - started).to.be.below(1_000);
+    expect(await execute(`select updated_at from crm_synchronisations where resource_id = '${user.id}'`)).to.deep.equal([before]);
+    expect(app.hubspot.calls).to.have.length(1);
+  });
+
   it('unknown outcomes stay unknown: a write that timed out is not overtaken by the next one', async () => {
     // the CRM answers after 2.5 s, the adapter gives up after 1 s, the CRM applies the write anyway
     const crm = await hubspotVia({ faults: { delayMs: 2_500 } });
