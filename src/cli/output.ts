@@ -18,8 +18,8 @@ export function table(head: string[], rows: (string | number)[][]): string {
 
 /** `status` as a table no wider than `width`: the last error is cut to fit (whole with `--wide`). */
 export function statusTable(rows: SyncStatus[], width: number): string {
-  const head = ['entity', 'crm', 'total', 'synced', 'stale', 'failing', 'parked', 'buffered', 'last error'];
-  const cells = rows.map(r => [r.entity, r.crm, r.total, r.synced, r.stale, r.failing, r.parked, r.buffered]);
+  const head = ['entity', 'crm', 'total', 'synced', 'stale', 'queued', 'failing', 'parked', 'buffered', 'last error'];
+  const cells = rows.map(r => [r.entity, r.crm, r.total, r.synced, r.stale, r.queued, r.failing, r.parked, r.buffered]);
   // each column: its widest cell plus one space either side and a border
   const fixed = head.slice(0, -1).reduce((sum, title, i) => sum + 3 + Math.max(title.length, ...cells.map(c => String(c[i]).length)), 1);
   const room = Math.max('last error'.length, width - fixed - 3);

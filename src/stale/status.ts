@@ -22,6 +22,8 @@ export interface SyncStatus {
   parked: number;
   /** Records waiting for a sync dependency (live buffer rows). */
   buffered: number;
+  /** Records with a sync or delete waiting in the queue (the worker has not finished with them yet). */
+  queued: number;
   /** The most recent error message of a failing or parked record, redacted. */
   lastError: string | null;
   /**
@@ -45,13 +47,19 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
               (count(*) filter (where s.error_count > 0 and s.error_count < ?))::int as failing,
               (count(*) filter (where s.error_count >= ?))::int as parked,
               count(p.dependent_id)::int as buffered,
+              count(q.id)::int as queued,
               (array_agg(s.last_error order by s.last_error_at desc nulls last) filter (where s.error_count > 0))[1] as last_error
          from ${c.table}
          left join crm_synchronisations s on s.resource_type = ? and s.crm_name = ? and s.resource_id = ${c.keyAsText}
          left join (select distinct dependent_id from etlify_pending_syncs
                      where dependent_type = ? and crm_name = ? and expires_at > now()) p on p.dependent_id = ${c.keyAsText}
+         -- queued: in the record queue, or still in the inbox (as the entity or one of its STI relatives)
+         left join (select resource_id as id from etlify_record_queue where crm_name = ? and lane = 'record' and resource_type = ?
+                    union select unnest(resource_ids) from etlify_sync_requests
+                     where crm_name = ? and kind <> 'dependents' and entity = any(?::text[])) q on q.id = ${c.keyAsText}
         ${c.conditions.length ? `where ${c.conditions.join(' and ')}` : ''}`,
-      [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name, ...c.params]);
+      [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name,
+        unit.crm.name, unit.meta.root.className, unit.crm.name, relatives(orm, unit.meta), ...c.params]);
     const count = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [stale] = await query<{ count: number }>(em, count.sql, count.params);
     const { last_error: lastError, ...counts } = row!;
@@ -59,6 +67,11 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
     report.push({ entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count, lastError: lastError === null ? null : etlify.redact(lastError), missingIndexes: missing });
   }
   return report;
+}
+
+/** The class names of an entity's STI hierarchy (the inbox names records by their own class). */
+function relatives(orm: MikroORM, meta: EntityMetadata): string[] {
+  return [...orm.getMetadata().getAll().values()].filter(m => m.class && m.root.className === meta.root.className).map(m => m.className);
 }
 
 export interface ResetOptions {

@@ -59,7 +59,7 @@ describe('etlify CLI', function () {
     const { code, stdout } = await cli(['status', '--json', '--entity', 'User']);
     expect(code).to.equal(0);
     const rows = JSON.parse(stdout);
-    expect(rows).to.deep.equal([{ entity: 'User', crm: 'hubspot', total: 30, synced: 0, stale: 30, failing: 0, parked: 0, buffered: 0, lastError: null,
+    expect(rows).to.deep.equal([{ entity: 'User', crm: 'hubspot', total: 30, synced: 0, stale: 30, queued: 0, failing: 0, parked: 0, buffered: 0, lastError: null,
       missingIndexes: ['public.app_user (updated_at)', 'public.company (updated_at)', 'public.app_user (company_id)', 'public.investment (updated_at)', 'public.investment (user_id)'] }]);
   });
 
