@@ -2,6 +2,7 @@ import { Migration20261122000001_EtlifySyncState } from './Migration202611220000
 import { Migration20261122000002_EtlifyQueue } from './Migration20261122000002_EtlifyQueue.ts';
 import { Migration20261129000003_EtlifyRecordQueue } from './Migration20261129000003_EtlifyRecordQueue.ts';
 import { Migration20261129000013_EtlifyStaleSweeps } from './Migration20261129000013_EtlifyStaleSweeps.ts';
+import { Migration20261129000014_EtlifyInboxStorage } from './Migration20261129000014_EtlifyInboxStorage.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -13,4 +14,5 @@ export const etlifyMigrations = [
   { name: 'Migration20261122000002_EtlifyQueue', class: Migration20261122000002_EtlifyQueue },
   { name: 'Migration20261129000003_EtlifyRecordQueue', class: Migration20261129000003_EtlifyRecordQueue },
   { name: 'Migration20261129000013_EtlifyStaleSweeps', class: Migration20261129000013_EtlifyStaleSweeps },
+  { name: 'Migration20261129000014_EtlifyInboxStorage', class: Migration20261129000014_EtlifyInboxStorage },
 ];

@@ -2,7 +2,7 @@ import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, 
 import { declarationsOf } from '../entity/declarations.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
 import type { Etlify } from '../etlify.ts';
-import { enqueueRequests, type RemovedRecord, type SyncRequest } from '../queue/requests.ts';
+import { enqueueRequests, RequestBatch, type RemovedRecord } from '../queue/requests.ts';
 
 /** What a flush changed that Etlify cares about. */
 interface Captured {
@@ -44,7 +44,7 @@ export class CaptureSubscriber implements EventSubscriber {
     if (!captured) return;
     this.#pending.delete(em);
     const work = this.#toWork(em, captured);
-    if (work.requests.length || work.removed.length) {
+    if (!work.requests.isEmpty || work.removed.length) {
       await enqueueRequests(em, { ...work, crms: this.#etlify.crms.all() }, transaction);
     }
   }
@@ -57,7 +57,8 @@ export class CaptureSubscriber implements EventSubscriber {
     const crms = this.#etlify.crms;
     const enabled = (crm: string) => crms.has(crm) && crms.get(crm).enabled;
     const index = dependentsIndex(em.getMetadata());
-    const requests: SyncRequest[] = [];
+    // both sides of a link change report it, a child and its owner may both name a record: the batch keeps one request each
+    const requests = new RequestBatch();
     const removed: RemovedRecord[] = [];
     for (const cs of changeSets) {
       const meta = cs.meta;
@@ -70,7 +71,7 @@ export class CaptureSubscriber implements EventSubscriber {
           if (!enabled(crm)) continue;
           // a removal is queued like a sync, so it runs after any sync of the record in flight
           const kind = !isDelete ? 'sync' : crms.get(crm).deleteOnRemove ? 'delete' : 'forget';
-          requests.push({ kind, crm, entity: meta.className, id });
+          requests.add(kind, crm, meta.className, id);
         }
       }
       for (const dependent of index.get(meta.root.className) ?? []) {
@@ -78,18 +79,16 @@ export class CaptureSubscriber implements EventSubscriber {
         if (dependent.backReference) {
           // the child names its dependent (before and after the change, if it moved), even once deleted
           for (const owner of new Set([referencedId(cs.entity, dependent.backReference), referencedId(cs.originalEntity, dependent.backReference)])) {
-            if (owner !== undefined) requests.push({ kind: 'sync', crm: dependent.crm, entity: dependent.entity, id: owner });
+            if (owner !== undefined) requests.add('sync', dependent.crm, dependent.entity, owner);
           }
         } else if (cs.type === ChangeSetType.UPDATE) {
           // a new or removed target is seen through the dependents' own foreign keys, which changed too
-          requests.push({ kind: 'dependents', crm: dependent.crm, entity: meta.className, id });
+          requests.add('dependents', dependent.crm, meta.className, id);
         }
       }
     }
-    for (const link of links) requests.push(...linkRequests(index, link, enabled));
-    // both sides of a link change report it: one request per record is enough
-    const unique = new Map(requests.map(r => [`${r.kind}\u0000${r.crm}\u0000${r.entity}\u0000${r.id}`, r]));
-    return { requests: [...unique.values()], removed };
+    for (const link of links) addLinkRequests(requests, index, link, enabled);
+    return { requests, removed };
   }
 }
 
@@ -109,8 +108,7 @@ function changedLinks(collection: Collection<object, object>): Captured['links']
  * synced, and, where a longer dependency path runs through the relation, the side it continues from
  * fans out to its dependents.
  */
-function linkRequests(index: ReturnType<typeof dependentsIndex>, link: Captured['links'][number], enabled: (crm: string) => boolean): SyncRequest[] {
-  const requests: SyncRequest[] = [];
+function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof dependentsIndex>, link: Captured['links'][number], enabled: (crm: string) => boolean): void {
   const sides = [
     { records: [link.owner], via: link.property, across: link.items },
     { records: link.items, via: link.inverse, across: [link.owner] },
@@ -122,14 +120,13 @@ function linkRequests(index: ReturnType<typeof dependentsIndex>, link: Captured[
       const meta = helper(record).__meta;
       const id = String(helper(record).getSerializedPrimaryKey());
       for (const [crm, config] of declarationsOf(meta.class)) {
-        if (enabled(crm) && config.dependencies?.some(path => path.split('.')[0] === via)) requests.push({ kind: 'sync', crm, entity: meta.className, id });
+        if (enabled(crm) && config.dependencies?.some(path => path.split('.')[0] === via)) requests.add('sync', crm, meta.className, id);
       }
       for (const dependent of index.get(acrossRoot) ?? []) {
-        if (enabled(dependent.crm) && dependent.path.endsWith(`.${via}`)) requests.push({ kind: 'dependents', crm: dependent.crm, entity: meta.className, id });
+        if (enabled(dependent.crm) && dependent.path.endsWith(`.${via}`)) requests.add('dependents', dependent.crm, meta.className, id);
       }
     }
   }
-  return requests;
 }
 
 /** The primary key held by a to-one property of an entity or of its original data, as a string. */

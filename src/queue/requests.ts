@@ -1,6 +1,6 @@
 import type { EntityManager, Transaction } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { query } from '../state/sql.ts';
+import { queryBound } from '../state/sql.ts';
 
 /**
  * The inbox of sync requests. Change capture, the record API and the stale sweep add requests here; a
@@ -36,52 +36,94 @@ export interface RemovedRecord {
 }
 
 interface RequestRow {
-  kind: string;
+  kind: SyncRequest['kind'];
   crm: string;
   entity: string;
-  ids: string[];
+  ids: Set<string>;
+  /** For deletes, in the order of `ids`. */
   crmIds: (string | null)[] | null;
   objectTypes: (string | null)[] | null;
 }
 
-/** Groups per-record requests into one row per (kind, CRM, entity). */
-function toRows(requests: SyncRequest[]): RequestRow[] {
-  const rows = new Map<string, RequestRow>();
-  for (const r of requests) {
-    const key = `${r.kind}\u0000${r.crm}\u0000${r.entity}`;
-    let row = rows.get(key);
-    if (!row) rows.set(key, row = { kind: r.kind, crm: r.crm, entity: r.entity, ids: [], crmIds: r.kind === 'delete' ? [] : null, objectTypes: r.kind === 'delete' ? [] : null });
-    row.ids.push(r.id);
-    row.crmIds?.push(r.crmId ?? null);
-    row.objectTypes?.push(r.objectType ?? null);
+/**
+ * Requests as the inbox stores them: one row per (kind, CRM, entity), each record once. Change capture
+ * fills one directly (a flush can name a record several times: both sides of a link, a child and its
+ * owner); other callers pass a list of requests.
+ */
+export class RequestBatch {
+  readonly #rows: RequestRow[] = [];
+  /** entity → CRM → kind → row */
+  readonly #index = new Map<string, Map<string, Map<string, RequestRow>>>();
+
+  static of(requests: SyncRequest[]): RequestBatch {
+    const batch = new RequestBatch();
+    for (const r of requests) batch.add(r.kind, r.crm, r.entity, r.id, r.crmId, r.objectType);
+    return batch;
   }
-  return [...rows.values()];
+
+  add(kind: SyncRequest['kind'], crm: string, entity: string, id: string, crmId?: string | null, objectType?: string | null): void {
+    // looked up through the caller's own strings, no key built per request: a flush adds thousands
+    const byCrm = this.#index.get(entity) ?? this.#index.set(entity, new Map()).get(entity)!;
+    const byKind = byCrm.get(crm) ?? byCrm.set(crm, new Map()).get(crm)!;
+    let row = byKind.get(kind);
+    if (!row) {
+      byKind.set(kind, row = { kind, crm, entity, ids: new Set(), crmIds: kind === 'delete' ? [] : null, objectTypes: kind === 'delete' ? [] : null });
+      this.#rows.push(row);
+    }
+    const known = row.ids.size;
+    if (row.ids.add(id).size === known) return;
+    row.crmIds?.push(crmId ?? null);
+    row.objectTypes?.push(objectType ?? null);
+  }
+
+  get isEmpty(): boolean {
+    return this.#rows.length === 0;
+  }
+
+  get rows(): readonly RequestRow[] {
+    return this.#rows;
+  }
 }
 
 /**
- * One statement: drop the sync rows and dependency buffers of removed records that no queued request
- * will handle, insert the requests, and wake one job per CRM.
+ * One statement: insert the requests, wake one job per CRM, and drop the sync rows and dependency
+ * buffers of removed records that no queued request will handle. Values are bound, not inlined: a
+ * flush of a thousand records sends its ids as arrays, which keeps Etlify's share of `em.flush()` small.
  */
-const ENQUEUE_SQL = `
-  with d as (
-    select * from json_to_recordset(?::json) as d(type text, entity text, id text)
-  ), unqueued as (
-    delete from crm_synchronisations s using d
-     where s.resource_type = d.type and s.resource_id = d.id and s.crm_name <> all(?::text[])
-    returning 1
-  ), unbuffered as (
-    delete from etlify_pending_syncs p using d where p.dependent_type = d.type and p.dependent_id = d.id returning 1
-  ), ins as (
-    insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, crm_ids, object_types)
-    select kind, crm, entity, ids, "crmIds", "objectTypes"
-      from json_to_recordset(?::json) as r(kind text, crm text, entity text, ids text[], "crmIds" text[], "objectTypes" text[])
-    returning 1
-  )
-  select (select count(*) from ins)::int as requested,
-         (select count(*) from unbuffered)::int as unbuffered,
-         (select count(*) from graphile_worker.add_jobs(
-            array(select json_populate_recordset(null::graphile_worker.job_spec, ?::json)
-                   where exists (select 1 from ins)), true))::int as jobs`;
+function enqueueStatement(rows: readonly RequestRow[], removed: RemovedRecord[], processing: string[], wake: object[]) {
+  const params: unknown[] = [];
+  const bind = (value: unknown) => `$${params.push(value)}`;
+  // each CRM gets the same ids from a flush: PostgreSQL parses the array once
+  const idLists = new Map<string, string>();
+  const bindIds = (set: Set<string>) => {
+    const ids = [...set];
+    const key = ids.join('\u0000');
+    let placeholder = idLists.get(key);
+    if (!placeholder) idLists.set(key, placeholder = bind(ids));
+    return placeholder;
+  };
+  const parts: string[] = [];
+  if (rows.length) {
+    const values = rows.map(r => `(${bind(r.kind)}, ${bind(r.crm)}, ${bind(r.entity)}, ${bindIds(r.ids)}::text[], ${bind(r.crmIds)}::text[], ${bind(r.objectTypes)}::text[])`);
+    parts.push(`ins as (
+      insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, crm_ids, object_types)
+      values ${values.join(', ')}
+      returning 1)`);
+  }
+  if (removed.length) {
+    parts.push(`d as (select * from unnest(${bind(removed.map(r => r.type))}::text[], ${bind(removed.map(r => r.id))}::text[]) as d(type, id))`,
+      `unqueued as (
+        delete from crm_synchronisations s using d
+         where s.resource_type = d.type and s.resource_id = d.id and s.crm_name <> all(${bind(processing)}::text[]))`,
+      `unbuffered as (delete from etlify_pending_syncs p using d where p.dependent_type = d.type and p.dependent_id = d.id)`);
+  }
+  const requested = rows.length
+    ? `(select count(*) from ins)::int as requested,
+       (select count(*) from graphile_worker.add_jobs(
+          array(select json_populate_recordset(null::graphile_worker.job_spec, ${bind(JSON.stringify(wake))}::json)), true))::int as jobs`
+    : '0 as requested';
+  return { sql: `with ${parts.join(', ')} select ${requested}`, params };
+}
 
 /** graphile-worker job specs that wake each CRM's processor after its batching delay. */
 export function wakeJobSpecs(crms: Iterable<RegisteredCrm>, delayMs?: number) {
@@ -101,15 +143,14 @@ export function wakeJobSpecs(crms: Iterable<RegisteredCrm>, delayMs?: number) {
  */
 export async function enqueueRequests(
   em: EntityManager,
-  work: { requests: SyncRequest[]; removed?: RemovedRecord[]; crms: RegisteredCrm[] },
+  work: { requests: SyncRequest[] | RequestBatch; removed?: RemovedRecord[]; crms: RegisteredCrm[] },
   transaction?: Transaction,
 ): Promise<number> {
+  const batch = work.requests instanceof RequestBatch ? work.requests : RequestBatch.of(work.requests);
   const removed = work.removed ?? [];
-  if (!work.requests.length && !removed.length) return 0;
+  if (batch.isEmpty && !removed.length) return 0;
   const processing = work.crms.filter(crm => crm.enabled).map(crm => crm.name);
-  const [row] = await query<{ requested: number }>(em,
-    ENQUEUE_SQL,
-    [JSON.stringify(removed), processing, JSON.stringify(toRows(work.requests)), JSON.stringify(wakeJobSpecs(work.crms))],
-    transaction);
+  const { sql, params } = enqueueStatement(batch.rows, removed, processing, wakeJobSpecs(work.crms));
+  const [row] = await queryBound<{ requested: number }>(em, sql, params, transaction);
   return row!.requested;
 }

@@ -32,15 +32,16 @@ describe('change capture (no worker running)', () => {
 
   it('uses one statement per flush, whatever the number of changed entities', async () => {
     const em = app.orm.em.fork();
-    const connection = app.orm.em.getConnection();
-    const original = connection.execute.bind(connection);
+    // every statement, MikroORM's and Etlify's, reaches the configured logger
+    const logger = app.orm.config.getLogger();
+    const original = logger.logQuery;
     const seen: string[] = [];
-    connection.execute = ((sql: any, ...rest: any[]) => { if (typeof sql === 'string' && sql.includes('etlify_sync_requests')) seen.push(sql); return original(sql, ...rest); }) as typeof connection.execute;
+    logger.logQuery = context => { if (context.query?.includes('etlify_sync_requests')) seen.push(context.query); return original.call(logger, context); };
     try {
       for (let i = 0; i < 200; i++) em.create(User, { email: `u${i}@example.test` });
       await em.flush();
     } finally {
-      connection.execute = original;
+      logger.logQuery = original;
     }
     expect(seen).to.have.length(1);
     expect((await requests(app)).length).to.equal(400);
