@@ -7,6 +7,7 @@ export { migrateEtlify } from './state/migrate.ts';
 export { etlifyMigrations } from '../migrations/index.ts';
 export { payloadDigest, normalizePayload } from './sync/digest.ts';
 export { runWorker, runWorkerOnce, type WorkerOptions } from './queue/worker.ts';
+export { sizeHeapForWorker } from './queue/worker-heap.ts';
 export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
 export { PROCESS_TASK } from './queue/requests.ts';
 export {

@@ -1,8 +1,9 @@
 // One worker process of bench/worker-memory.ts: `node bench/support/memory-worker.ts <databaseUrl>`.
-// runWorker with the sample model and a zero-latency batch CRM that keeps nothing (so the process's
-// memory is Etlify's and MikroORM's). Prints "worker started" once it polls, stops on SIGTERM.
+// runWorker with the sample model, its heap sized like `etlify worker` sizes it (sizeHeapForWorker), and a
+// zero-latency batch CRM that keeps nothing (so the process's memory is Etlify's and MikroORM's).
+// Prints "worker started" once it polls, stops on SIGTERM.
 import { MikroORM } from '@mikro-orm/postgresql';
-import { Etlify, NullAdapter, runWorker, type BatchItemResult, type BatchUpsertRequest, type CrmAdapter, type UpsertResult } from '../../src/index.ts';
+import { Etlify, NullAdapter, runWorker, sizeHeapForWorker, type BatchItemResult, type BatchUpsertRequest, type CrmAdapter, type UpsertResult } from '../../src/index.ts';
 import { collectingLogger } from '../../test/support/app.ts';
 import { entities } from '../../test/support/model.ts';
 
@@ -17,6 +18,9 @@ class ForgetfulAdapter implements CrmAdapter {
   }
 }
 
+// a process that is only a worker, as `etlify worker` runs it (BENCH_HEAP=default keeps V8's sizing)
+if (process.env.BENCH_HEAP !== 'default') sizeHeapForWorker();
+
 const [databaseUrl] = process.argv.slice(2);
 if (!databaseUrl) throw new Error('usage: memory-worker.ts <databaseUrl>');
 const etlify = new Etlify({
@@ -24,7 +28,7 @@ const etlify = new Etlify({
   crms: { hubspot: { adapter: new ForgetfulAdapter(), jobs: { batchDelayMs: 0 } }, airtable: { adapter: new NullAdapter(), enabled: false } },
 });
 const orm = await MikroORM.init({ clientUrl: databaseUrl, entities, extensions: [etlify], pool: { max: 10 } });
-const runner = await runWorker(orm, { pollInterval: 50, concurrency: 4, handleSignals: false, sweepSchedule: false });
+const runner = await runWorker(orm, { pollInterval: 50, concurrency: Number(process.env.BENCH_CONCURRENCY ?? 4), handleSignals: false, sweepSchedule: false });
 process.once('SIGTERM', () => {
   void runner.stop().finally(() => orm.close(true)).finally(() => process.exit(0));
 });

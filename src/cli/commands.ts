@@ -5,6 +5,7 @@ import { Argument, InvalidArgumentError, Option, type Command } from 'commander'
 import { Logger, parseCrontab, type LogLevel as GraphileLogLevel, type TaskList } from 'graphile-worker';
 import type { MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
+import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
 import { migrateEtlify } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
@@ -109,6 +110,7 @@ export function commands(program: Command): void {
     .option('--no-sweep', 'no stale sweep in this process')
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
+    .hook('preAction', () => { sizeHeapForWorker(); })
     .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
       await checkCredentials(etlify);

@@ -38,7 +38,6 @@ export interface ChunkOptions {
 
 interface Candidate {
   id: string;
-  record: object;
   config: EntityCrmConfig;
   entity: string;
   row?: SyncStateRow;
@@ -88,7 +87,7 @@ export async function syncChunk(
     if (!record) { outcomes.set(id, { id, result: 'missing' }); continue; }
     const config = declarationsOf(record.constructor).get(crmName);
     if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
-    const c: Candidate = { id, record, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
+    const c: Candidate = { id, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
     if (config.syncIf && !config.syncIf(record)) {
       settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
@@ -97,22 +96,27 @@ export async function syncChunk(
     candidates.push(c);
   }
 
-  if (options.unchangedOnly) return unchangedOnly(etlify, crm, ids, candidates);
-  const { buffered, crmIds } = await bufferMissingDependencies(etlify, fork, crm, candidates);
+  if (options.unchangedOnly) return unchangedOnly(etlify, crm, ids, candidates, records);
+  const { buffered, crmIds } = await bufferMissingDependencies(etlify, fork, crm, candidates.map(c => ({ id: c.id, config: c.config, record: records.get(c.id)! })));
   const context = serializeContext(crmName, crmIds);
   const ready: Candidate[] = [];
   for (const c of candidates) {
     if (buffered.has(c.id)) { settle(c, { id: c.id, result: 'buffered' }); continue; }
     try {
-      c.prepared = await preparePayload(c.record, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+      c.prepared = await preparePayload(records.get(c.id)!, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
     } catch (error) {
       fail(c, error);
       continue;
     }
-    const unchanged = isUnchanged(c);
+    const unchanged = isUnchanged(c, records.get(c.id)!);
     if (unchanged) settle(c, { id: c.id, result: 'not_modified', crmId: c.row!.crmId! }, unchanged === 'recorded' ? undefined : { outcome: 'not_modified', syncedAt: snapshotAt });
     else ready.push(c);
   }
+  // From here on only payloads are needed. The entities go before the CRM call and the writes, so
+  // they die young instead of being promoted to the old generation while the chunk waits: a worker's
+  // peak memory is mostly this garbage.
+  records.clear();
+  fork.clear();
 
   const succeed = (c: Candidate, result: UpsertResult) => {
     if (typeof result?.crmId !== 'string' || !result.crmId) {
@@ -141,7 +145,7 @@ export async function syncChunk(
  * to say (the common case of an inline sync of an unchanged record: no write), `unrecorded` when only
  * its time or errors need updating, false when the payload must be sent.
  */
-function isUnchanged({ row, prepared, record, config }: Candidate): 'recorded' | 'unrecorded' | false {
+function isUnchanged({ row, prepared, config }: Candidate, record: object): 'recorded' | 'unrecorded' | false {
   if (!row?.crmId || row.lastDigest !== prepared!.digest || (row.payloadVersion ?? null) !== prepared!.version) return false;
   const recorded = row.errorCount === 0 && row.lastOutcome !== 'skipped' && row.lastSyncedAt !== null
     && (newestLoadedTimestamp(record, config) ?? Infinity) <= Date.parse(row.lastSyncedAt);
@@ -149,18 +153,18 @@ function isUnchanged({ row, prepared, record, config }: Candidate): 'recorded' |
 }
 
 /** `syncChunk` with `unchangedOnly`: from the candidates on, read-only. */
-async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], candidates: Candidate[]): Promise<RecordOutcome[]> {
+async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], candidates: Candidate[], records: Map<string, object>): Promise<RecordOutcome[]> {
   const outcomes = new Map<string, RecordOutcome>();
   // a record waiting on sync dependencies would need the buffer: leave those to the full path
   const context = serializeContext(crm.name, new Map());
   for (const c of candidates) {
     if (c.config.syncDependencies?.length) continue;
     try {
-      c.prepared = await preparePayload(c.record, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+      c.prepared = await preparePayload(records.get(c.id)!, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
     } catch {
       continue; // the full path records the failure
     }
-    if (isUnchanged(c) !== 'recorded') continue;
+    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') continue;
     const outcome: RecordOutcome = { id: c.id, result: 'not_modified', crmId: c.row!.crmId! };
     outcomes.set(c.id, outcome);
     emitOutcome(etlify, crm, c, outcome);
