@@ -101,6 +101,7 @@ export function commands(program: Command): void {
       else console.log(applied.length ? `applied: ${applied.join(', ')}` : 'Etlify tables are up to date');
     }));
 
+  let heapSized = false;
   json(program.command('worker'))
     .description("run the worker (Etlify's tasks, on graphile-worker) until SIGTERM/SIGINT, or --once")
     .option('-j, --jobs <n>', 'jobs run at once (graphile-worker\'s concurrency)', positiveInt, 4)
@@ -110,7 +111,7 @@ export function commands(program: Command): void {
     .option('--no-sweep', 'no stale sweep in this process')
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
-    .hook('preAction', () => { sizeHeapForWorker(); })
+    .hook('preAction', () => { heapSized = sizeHeapForWorker(); })
     .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
       await checkCredentials(etlify);
@@ -126,7 +127,7 @@ export function commands(program: Command): void {
         const stop = () => { void runner.stop(); };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
-        console.error(`etlify worker running (${opts.jobs} jobs at once); SIGTERM or Ctrl-C stops it after the running syncs`);
+        console.error(`etlify worker running (${opts.jobs} jobs at once, ${heapSized ? 'heap sized for a worker' : 'heap flags as given'}); SIGTERM or Ctrl-C stops it after the running syncs`);
         await runner.promise;
       } finally {
         await new Promise(resolve => setImmediate(resolve)); // the last batch's line

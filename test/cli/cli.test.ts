@@ -108,7 +108,9 @@ describe('etlify CLI', function () {
     expect(JSON.parse(stdout)).to.include({ total: 1 });
     const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--jobs', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
+    let errors = '';
     worker.stdout!.on('data', chunk => { output += chunk; });
+    worker.stderr!.on('data', chunk => { errors += chunk; });
     const exited = new Promise<number | null>(resolve => worker.once('exit', resolve));
     const orm = await MikroORM.init({ clientUrl: db.url, entities: [], discovery: { warnWhenNoEntities: false } });
     try {
@@ -123,6 +125,8 @@ describe('etlify CLI', function () {
       worker.kill('SIGTERM');
     }
     expect(await exited).to.equal(0);
+    // a process that is only a worker: V8's heap is sized for one (docs/worker.md#memory)
+    expect(errors).to.include('etlify worker running (2 jobs at once, heap sized for a worker)');
   });
 
   it('exits 2 with one clear line on bad arguments or configuration', async () => {
