@@ -215,8 +215,8 @@ describe('queue invariants', () => {
     expect(Date.now() - started).to.be.below(5_000);
   });
 
-  it('a worker whose database stays away stops with DatabaseUnavailableError (a shorter outage it rides out)', async function () {
-    this.timeout(60_000);
+  it('a worker whose database stays away stops with DatabaseUnavailableError (a shorter outage it rides out and syncs after)', async function () {
+    this.timeout(90_000);
     const folder = mkdtempSync(join(tmpdir(), 'etlify-db-away-'));
     const port = await freePort();
     let server = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port });
@@ -228,11 +228,21 @@ describe('queue invariants', () => {
       const worker = await runWorker(orm, { handleSignals: false, pollInterval: 50, databaseTimeoutMs: 3_000 });
       let ended: unknown = 'running';
       worker.promise.then(() => { ended = 'resolved'; }, error => { ended = error; });
+      // running for a moment first: an outage during graphile-worker 0.18's first look-up of its task
+      // ids leaves that failure cached, and its workers never fetch a job again (noted in docs/worker.md)
+      await waitFor('the worker to poll', async () => (await orm.em.getConnection().execute(`select count(*)::int as n from graphile_worker._private_tasks`))[0].n > 0, 5_000);
+      await new Promise(resolve => setTimeout(resolve, 300));
       await server.stop(); // a short outage: ridden out
       server = await startEmbeddedPostgres({ dataDir: join(folder, 'data'), port });
       await new Promise(resolve => setTimeout(resolve, 1_500));
       expect(ended).to.equal('running');
-      // (that the workers then sync again is the convergence test's: three worker processes under load)
+      // and it syncs again. Not at once: a job fetch that met "the database system is starting up"
+      // (57P03) sleeps in graphile-worker's retry, 1.5–4.5 s, then 2.25–6.75 s, then 3.4–10 s.
+      const em = orm.em.fork();
+      em.create(User, { email: 'after-restart@example.test' });
+      await em.flush();
+      const synced = (etlify.crms.get('hubspot').adapter as RecordingAdapter).table('contacts');
+      await waitFor('the sync after the restart', () => synced.size === 1, 25_000);
       await server.stop(); // and one that lasts
       const stoppedAt = Date.now();
       await waitFor('the worker to give up', () => ended !== 'running', 15_000);
