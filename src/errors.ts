@@ -19,6 +19,14 @@ export class DatabaseUnavailableError extends EtlifyError {
   override name = 'DatabaseUnavailableError';
 }
 
+/**
+ * graphile-worker kept failing to fetch jobs while PostgreSQL answered: the worker stopped rather than
+ * sit idle with work waiting (a supervisor restarts it; the cause is in the message).
+ */
+export class WorkerStalledError extends EtlifyError {
+  override name = 'WorkerStalledError';
+}
+
 /** The serializer threw or returned something other than a plain object. Counted against the record. */
 export class SerializationError extends EtlifyError {
   override name = 'SerializationError';

@@ -1,7 +1,7 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList } from 'graphile-worker';
 import pg from 'pg';
-import { ConfigurationError, DatabaseUnavailableError } from '../errors.ts';
+import { ConfigurationError, DatabaseUnavailableError, WorkerStalledError, type EtlifyError } from '../errors.ts';
 import { pgPoolOf } from '../state/migrate.ts';
 import { wakePendingCrms } from './sweep.ts';
 import { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './tasks.ts';
@@ -67,8 +67,9 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
     throw error;
   }
   runner.events.on('pool:gracefulShutdown', () => { stopping = true; });
+  watchJobFetches(runner, survival);
   wake = () => wakePendingCrms(orm, runner);
-  let unavailable: DatabaseUnavailableError | undefined;
+  let unavailable: EtlifyError | undefined;
   void survival.gaveUp.then(error => { unavailable = error; return runner.stop(error.message); }).catch(() => {});
   const done = runner.promise.then(
     () => { if (unavailable) throw unavailable; },
@@ -112,9 +113,10 @@ function isConnectionError(error: unknown): boolean {
  */
 function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number, onReconnect: () => Promise<void>) {
   let lastAnswer = Date.now();
+  let lastFailure = 0;
   let down = false;
-  let giveUp!: (error: DatabaseUnavailableError) => void;
-  const gaveUp = new Promise<DatabaseUnavailableError>(resolve => { giveUp = resolve; });
+  let giveUp!: (error: EtlifyError) => void;
+  const gaveUp = new Promise<EtlifyError>(resolve => { giveUp = resolve; });
   const onPoolError = (error: Error) => { if (!isConnectionError(error)) console.error(`etlify worker: idle database connection failed: ${error.message}`); };
   const onRejection = (reason: unknown) => {
     if (isConnectionError(reason)) {
@@ -126,24 +128,55 @@ function surviveDatabaseOutages(pool: pg.Pool, timeoutMs: number, onReconnect: (
   };
   pool.on('error', onPoolError);
   process.on('unhandledRejection', onRejection);
+  const interval = Math.min(5_000, Math.max(100, timeoutMs / 4));
   const probe = setInterval(() => {
     pool.query('select 1').then(() => {
       lastAnswer = Date.now();
       if (down) onReconnect().then(() => { down = false; }, () => {});
     }, () => {
       down = true;
+      lastFailure = Date.now();
       if (Date.now() - lastAnswer > timeoutMs) giveUp(new DatabaseUnavailableError(`PostgreSQL has been unreachable for ${Math.round((Date.now() - lastAnswer) / 1000)} s: the worker stops (a supervisor should restart it)`));
     });
-  }, Math.min(5_000, Math.max(100, timeoutMs / 4)));
+  }, interval);
   probe.unref();
   return {
     gaveUp,
+    /** Whether no probe failed in the last `ms` and one answered lately. */
+    answeringFor(ms: number): boolean {
+      const now = Date.now();
+      return now - lastFailure > ms && now - lastAnswer < Math.max(2 * interval, 1_000);
+    },
+    fail: (error: EtlifyError) => giveUp(error),
     release() {
       clearInterval(probe);
       pool.off('error', onPoolError);
       process.off('unhandledRejection', onRejection);
     },
   };
+}
+
+/** How long job fetches may keep failing while the database answers before the worker stops. */
+const STALLED_AFTER_MS = 15_000;
+
+/**
+ * Stops the worker, loudly, when graphile-worker keeps failing to fetch jobs although PostgreSQL
+ * answers. graphile-worker 0.18 looks its task ids up once and keeps the answer, a failure included
+ * (`taskIdentifiers.js`): a worker whose database went away during that first look-up fails every
+ * later fetch, logged at `debug` level only, and would sit idle with work waiting. Any other lasting
+ * fetch failure (permissions, a dropped schema) ends the same way, with its message.
+ */
+function watchJobFetches(runner: Runner, survival: ReturnType<typeof surviveDatabaseOutages>): void {
+  let failingSince: number | undefined;
+  const fetched = () => { failingSince = undefined; };
+  runner.events.on('worker:getJob:empty', fetched);
+  runner.events.on('job:start', fetched);
+  runner.events.on('worker:getJob:error', ({ error }) => {
+    failingSince ??= Date.now();
+    if (Date.now() - failingSince > STALLED_AFTER_MS && survival.answeringFor(STALLED_AFTER_MS)) {
+      survival.fail(new WorkerStalledError(`graphile-worker has failed to fetch jobs for ${Math.round((Date.now() - failingSince) / 1000)} s while PostgreSQL answers (${(error as Error).message}): the worker stops (a supervisor should restart it)`));
+    }
+  });
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
+import pg from 'pg';
 import { Etlify, HubspotAdapter, migrateEtlify, RateLimitedError, reset, runWorker, syncStale, TransientCrmError, UnknownOutcomeError, type SyncEvent } from '../../src/index.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
@@ -229,7 +230,7 @@ describe('queue invariants', () => {
       let ended: unknown = 'running';
       worker.promise.then(() => { ended = 'resolved'; }, error => { ended = error; });
       // running for a moment first: an outage during graphile-worker 0.18's first look-up of its task
-      // ids leaves that failure cached, and its workers never fetch a job again (noted in docs/worker.md)
+      // ids leaves that failure cached (the WorkerStalledError test below), which is another story
       await waitFor('the worker to poll', async () => (await orm.em.getConnection().execute(`select count(*)::int as n from graphile_worker._private_tasks`))[0].n > 0, 5_000);
       await new Promise(resolve => setTimeout(resolve, 300));
       await server.stop(); // a short outage: ridden out
@@ -254,6 +255,35 @@ describe('queue invariants', () => {
       await orm.close(true).catch(() => {});
       await server.stop().catch(() => {});
       rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('a worker whose job fetches keep failing while the database answers stops with WorkerStalledError, not silently', async function () {
+    this.timeout(60_000);
+    // graphile-worker 0.18 keeps its first look-up of its task ids, a failure included: make that one fail
+    const locker = new pg.Client({ connectionString: app.url });
+    await locker.connect();
+    try {
+      await locker.query('begin');
+      await locker.query('lock table graphile_worker._private_tasks in share mode');
+      // a pool of its own: the connection cut off below is the worker's, never one the test flushes on
+      const starting = runWorker(app.orm, { connectionString: app.url, handleSignals: false, pollInterval: 50, sweepSchedule: false });
+      const lookUp = `from pg_stat_activity where wait_event_type = 'Lock' and query like 'insert into %_private_tasks%'`;
+      await waitFor("the worker's first look-up to wait on the lock", async () => (await execute(`select 1 ${lookUp}`)).length > 0, 10_000);
+      await execute(`select pg_terminate_backend(pid) ${lookUp}`);
+      await locker.query('rollback');
+      const worker = await starting;
+      let ended: unknown = 'running';
+      worker.promise.then(() => { ended = 'resolved'; }, error => { ended = error; });
+      const em = app.orm.em.fork();
+      em.create(User, { email: 'stalled@example.test' });
+      await em.flush();
+      await waitFor('the worker to stop', () => ended !== 'running', 30_000);
+      expect((ended as Error).name).to.equal('WorkerStalledError');
+      expect((ended as Error).message).to.match(/^graphile-worker has failed to fetch jobs for \d+ s while PostgreSQL answers \(terminating connection due to administrator command\)/);
+      expect(app.hubspot.calls, 'the worker really was stalled').to.deep.equal([]);
+    } finally {
+      await locker.end();
     }
   });
 
