@@ -45,10 +45,12 @@ function numbered(sql: string, count: number): string {
  * Runs one statement with `$1`, `$2` … placeholders (a value used twice is sent once). Parameters are
  * bound, never inlined into the SQL text as MikroORM's `execute` does: the worker sends thousands of
  * ids and digests per claim, and inlining them costs a character-by-character escape (about 30 bytes
- * of garbage per byte sent, a fifth of a worker's allocations) plus a server-side parse. Logged
- * through MikroORM's logger like its own queries.
+ * of garbage per byte sent, a fifth of a worker's allocations) plus a server-side parse. Passed
+ * through MikroORM's `onQuery` hook and logged through its logger, like its own queries.
  */
-export async function queryBound<T>(em: EntityManager, sql: string, params: unknown[], transaction?: Transaction): Promise<T[]> {
+export async function queryBound<T>(em: EntityManager, statement: string, params: unknown[], transaction?: Transaction): Promise<T[]> {
+  // the application's hook (tracing comments, rewrites) sees Etlify's statements as it sees MikroORM's
+  const sql = em.config.get('onQuery')(statement, params);
   const connection = em.getConnection() as unknown as { ensureConnection(): Promise<void>; getClient(): Executor };
   const context = (transaction ?? em.getTransactionContext()) as Executor | undefined;
   if (!context) await connection.ensureConnection();

@@ -48,6 +48,20 @@ describe('change capture (no worker running)', () => {
     expect(await requestRows(app)).to.equal(2);
   });
 
+  it("passes its statement through MikroORM's onQuery hook, like MikroORM's own", async () => {
+    const traced: string[] = [];
+    app.orm.config.set('onQuery', sql => { traced.push(sql); return `/* traced */ ${sql}`; });
+    try {
+      const em = app.orm.em.fork();
+      em.create(User, { email: 'traced@example.test' });
+      await em.flush();
+    } finally {
+      app.orm.config.set('onQuery', sql => sql);
+    }
+    expect(traced.filter(sql => sql.includes('insert into etlify_sync_requests'))).to.have.length(1);
+    expect((await requests(app)).map(r => r.crm_name)).to.deep.equal(['airtable', 'hubspot']);
+  });
+
   it('leaves nothing queued when the transaction rolls back', async () => {
     const error = await app.orm.em.fork().transactional(async em => {
       em.create(User, { email: 'rollback@example.test' });
