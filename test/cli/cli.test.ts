@@ -265,17 +265,18 @@ export default { ...config, extensions: [etlify] };`);
 
     it('worker: an empty token is a configuration error (exit 2), a failing token function may pass (exit 1)', async () => {
       const config = (token: string) => `import config from ${fixtureConfig};
-import { Etlify, HubspotAdapter } from ${JSON.stringify(join(root, 'src/index.ts'))};
-const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ baseUrl: process.env.CLI_HUBSPOT_URL, accessToken: ${token} }) } } });
+import { Etlify, HubspotAdapter, NullAdapter } from ${JSON.stringify(join(root, 'src/index.ts'))};
+const hubspot = new HubspotAdapter({ baseUrl: process.env.CLI_HUBSPOT_URL, accessToken: ${token} });
+const etlify = new Etlify({ crms: { hubspot: { adapter: hubspot }, airtable: { adapter: new NullAdapter(), enabled: false } } });
 export default { ...config, extensions: [etlify] };`;
       write('mikro-orm.config.js', config(`process.env.NO_SUCH_TOKEN ?? ''`));
       const empty = await cli(['worker', '--once'], dir);
       expect(empty.code, empty.stderr).to.equal(2);
-      expect(empty.stderr.trim()).to.equal('etlify: MissingTokenError: hubspot: no access token (`accessToken` is empty; is the environment variable your configuration reads set?)');
+      expect(empty.stderr.trim()).to.equal('etlify: MissingTokenError: HubSpot: no access token (`accessToken` is empty; is the environment variable your configuration reads set?)');
       write('mikro-orm.config.js', config(`async () => { throw new Error('vault unreachable'); }`));
       const failing = await cli(['worker', '--once'], dir);
       expect(failing.code, failing.stderr).to.equal(1);
-      expect(failing.stderr).to.match(/^etlify: MissingCredentialsError: hubspot: the `accessToken` function failed: vault unreachable/);
+      expect(failing.stderr).to.match(/^etlify: MissingCredentialsError: HubSpot: the `accessToken` function failed: vault unreachable/);
     });
 
     it('a configuration that fails to load exits 2 with its file and the reason; decorators get the TS loader hint', async () => {
