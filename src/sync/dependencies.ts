@@ -27,14 +27,8 @@ export interface DependencyCheck {
   crmIds: Map<string, string>;
 }
 
-/**
- * Sync dependencies: a record whose `syncDependencies` have no CRM id yet is buffered (a row in
- * `etlify_pending_syncs`) and its dependencies are queued; when a dependency syncs, its waiting
- * dependents are queued again (`releaseDependents`). A dependency that is itself waiting — directly or
- * through a chain of any length — on the record is not waited for, which breaks cycles.
- * Also returns the CRM ids of the dependencies that have one, so serializers can embed them.
- */
-export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<DependencyCheck> {
+/** The sync dependencies the candidates point at (a legacy `<crm>Id` column on a dependency counts as its CRM id). */
+function dependencyEdges(crm: RegisteredCrm, candidates: Waiting[]): Edge[] {
   const edges: Edge[] = [];
   for (const c of candidates) {
     for (const name of c.config.syncDependencies ?? []) {
@@ -48,6 +42,36 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
       });
     }
   }
+  return edges;
+}
+
+/**
+ * The CRM ids the candidates' sync dependencies have now (for `crmIdOf` in serializers), read-only:
+ * what `reconcile` needs to build the payload a sync would send.
+ */
+export async function dependencyCrmIds(em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<Map<string, string>> {
+  const edges = dependencyEdges(crm, candidates);
+  const crmIds = new Map(edges.filter(e => e.legacyCrmId).map(e => [`${e.type}:${e.id}`, e.legacyCrmId!]));
+  const unresolved = edges.filter(e => !e.legacyCrmId);
+  if (!unresolved.length) return crmIds;
+  const rows = await query<{ key: string; crm_id: string }>(em,
+    `select s.resource_type || ':' || s.resource_id as key, s.crm_id from crm_synchronisations s
+       join unnest(?::text[], ?::text[]) as d(type, id) on s.resource_type = d.type and s.resource_id = d.id
+      where s.crm_name = ? and s.crm_id is not null`,
+    [unresolved.map(e => e.type), unresolved.map(e => e.id), crm.name]);
+  for (const row of rows) crmIds.set(row.key, row.crm_id);
+  return crmIds;
+}
+
+/**
+ * Sync dependencies: a record whose `syncDependencies` have no CRM id yet is buffered (a row in
+ * `etlify_pending_syncs`) and its dependencies are queued; when a dependency syncs, its waiting
+ * dependents are queued again (`releaseDependents`). A dependency that is itself waiting — directly or
+ * through a chain of any length — on the record is not waited for, which breaks cycles.
+ * Also returns the CRM ids of the dependencies that have one, so serializers can embed them.
+ */
+export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<DependencyCheck> {
+  const edges = dependencyEdges(crm, candidates);
   const crmIds = new Map(edges.filter(e => e.legacyCrmId).map(e => [`${e.type}:${e.id}`, e.legacyCrmId!]));
   const unresolved = edges.filter(e => !e.legacyCrmId);
   if (!unresolved.length) return { buffered: new Set(), crmIds };
