@@ -19,6 +19,8 @@ export class Migration20261207019001_EtlifyReconcile extends EtlifyMigration {
       -- the primary key (JSON) of the last record checked
       cursor jsonb null,
       report jsonb not null,
+      -- the report of the last finished run (a run in progress leaves it in place)
+      last_report jsonb null,
       started_at timestamptz not null default now(),
       finished_at timestamptz null,
       updated_at timestamptz not null default now(),
