@@ -196,7 +196,7 @@ async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise
     if (recordConfig.syncIf && !recordConfig.syncIf(entity)) report.counts.skipped += 1;
     else waiting.push({ id, record: entity, config: recordConfig });
   }
-  const serializerContext = serializeContext(crm.name, await dependencyCrmIds(fork, crm, waiting));
+  const serializerContext = serializeContext(crm.name, await dependencyCrmIds(fork, crm.name, waiting));
   const candidates: Candidate[] = [];
   for (const { id, record: entity, config: recordConfig } of waiting) {
     try {
