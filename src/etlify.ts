@@ -3,6 +3,7 @@ import { CaptureSubscriber } from './capture/subscriber.ts';
 import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
 import { validateDeclarations } from './entity/declarations.ts';
 import { ConfigurationError, redactSecrets } from './errors.ts';
+import { historySettings, type HistoryRetention } from './observe/retention.ts';
 import { EtlifyEventEmitter } from './events.ts';
 import type { CrmOptions } from './interfaces.ts';
 import { CrmSynchronisation, PendingSync, STATE_TABLES } from './state/entities.ts';
@@ -25,9 +26,14 @@ export interface EtlifyOptions {
   pendingSyncTtlMs?: number;
   /** Where failure lines go. Default: JSON lines on stderr for warnings and errors. */
   logger?: EtlifyLogger;
+  /**
+   * The history the worker keeps (per-minute counts, queue samples, the attempt log: see
+   * docs/operations.md), with its retention; `false` keeps none. Default: 14 days of counts, 7 of attempts.
+   */
+  history?: false | HistoryRetention;
 }
 
-const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger']);
+const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'history']);
 const EXTENSION_NAME = 'etlify';
 
 /** Logs one JSON line per message on stderr; info is dropped (the events are there for metrics). */
@@ -48,6 +54,8 @@ export class Etlify {
   readonly payloadVersions?: PayloadVersioning;
   readonly pendingSyncTtlMs: number;
   readonly logger: EtlifyLogger;
+  /** History settings: `false` when none is kept. */
+  readonly history: false | Required<HistoryRetention>;
 
   constructor(options: EtlifyOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ConfigurationError('Etlify options must be an object');
@@ -60,6 +68,7 @@ export class Etlify {
       throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.pendingSyncTtlMs)})`);
     }
     this.logger = options.logger ?? jsonLogger;
+    this.history = historySettings(options.history);
     for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);
   }
 

@@ -146,6 +146,8 @@ export class JsonClient {
     await context.budget?.acquire(request.bucket ?? 'default');
     // aborted before it left: nothing was sent, so the outcome is known
     if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
+    const started = performance.now();
+    let status = 0;
     try {
       const query = request.query?.toString();
       const response = await this.#dispatcher.request({
@@ -158,12 +160,15 @@ export class JsonClient {
         bodyTimeout: this.#timeoutMs,
         signal: context.signal,
       });
-      return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+      const text = await response.body.text();
+      status = response.statusCode;
+      return { status, headers: response.headers, text };
     } catch (error) {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       // reads (GET, search, batch reads) change nothing: only writes can have an unknown outcome
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search' || request.readOnly === true);
     } finally {
+      context.onResponse?.(status, performance.now() - started);
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
   }
