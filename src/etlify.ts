@@ -8,6 +8,7 @@ import { historySettings, type HistoryRetention } from './observe/retention.ts';
 import { EtlifyEventEmitter } from './events.ts';
 import type { CrmOptions } from './interfaces.ts';
 import { CrmSynchronisation, PendingSync, STATE_TABLES } from './state/entities.ts';
+import { DEFAULT_TOMBSTONE_TTL_MS } from './state/tombstones.ts';
 import type { PayloadVersioning } from './sync/serialize.ts';
 
 export interface EtlifyLogger {
@@ -27,6 +28,8 @@ export interface EtlifyOptions {
   pendingSyncTtlMs?: number;
   /** Where failure lines go. Default: JSON lines on stderr for warnings and errors. */
   logger?: EtlifyLogger;
+  /** How long the CRM ids of removed records are kept, for `reconcile` to find objects a lost delete left behind. Default 30 days. */
+  tombstoneTtlMs?: number;
   /**
    * The history the worker keeps (per-minute counts, queue samples, the attempt log: see
    * docs/operations.md), with its retention; `false` keeps none. Default: 14 days of counts, 7 of attempts.
@@ -34,7 +37,7 @@ export interface EtlifyOptions {
   history?: false | HistoryRetention;
 }
 
-const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'history']);
+const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'tombstoneTtlMs', 'history']);
 const EXTENSION_NAME = 'etlify';
 
 /** Logs one JSON line per message on stderr; info is dropped (the events are there for metrics). */
@@ -54,6 +57,7 @@ export class Etlify {
   readonly events = new EtlifyEventEmitter();
   readonly payloadVersions?: PayloadVersioning;
   readonly pendingSyncTtlMs: number;
+  readonly tombstoneTtlMs: number;
   readonly logger: EtlifyLogger;
   /** History settings: `false` when none is kept. */
   readonly history: false | Required<HistoryRetention>;
@@ -67,6 +71,10 @@ export class Etlify {
     this.pendingSyncTtlMs = options.pendingSyncTtlMs ?? 24 * 3600_000;
     if (typeof this.pendingSyncTtlMs !== 'number' || !(this.pendingSyncTtlMs > 0)) {
       throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.pendingSyncTtlMs)})`);
+    }
+    this.tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
+    if (typeof this.tombstoneTtlMs !== 'number' || !(this.tombstoneTtlMs > 0)) {
+      throw new ConfigurationError(`Etlify: \`tombstoneTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.tombstoneTtlMs)})`);
     }
     this.logger = options.logger ?? jsonLogger;
     this.history = historySettings(options.history);
