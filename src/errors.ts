@@ -140,6 +140,14 @@ export class MissingCredentialsError extends UnauthorizedError {
   override name = 'MissingCredentialsError';
 }
 
+/**
+ * The configuration gives no token at all (`accessToken` is an empty string: an unset environment
+ * variable). Unlike a token function that failed, waiting or restarting will not help: the CLI exits 2.
+ */
+export class MissingTokenError extends MissingCredentialsError {
+  override name = 'MissingTokenError';
+}
+
 /** 404: the object does not exist in the CRM. */
 export class NotFoundError extends CrmError {
   override name = 'NotFoundError';

@@ -7,6 +7,7 @@ import { ConfigurationError, redactSecrets } from './errors.ts';
 import { EtlifyEventEmitter } from './events.ts';
 import type { CrmOptions } from './interfaces.ts';
 import { CrmSynchronisation, PendingSync, STATE_TABLES } from './state/entities.ts';
+import { DEFAULT_TOMBSTONE_TTL_MS } from './state/tombstones.ts';
 import type { PayloadVersioning } from './sync/serialize.ts';
 
 export interface EtlifyLogger {
@@ -26,9 +27,11 @@ export interface EtlifyOptions {
   pendingSyncTtlMs?: number;
   /** Where failure lines go. Default: JSON lines on stderr for warnings and errors. */
   logger?: EtlifyLogger;
+  /** How long the CRM ids of removed records are kept, for `reconcile` to find objects a lost delete left behind. Default 30 days. */
+  tombstoneTtlMs?: number;
 }
 
-const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger']);
+const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'tombstoneTtlMs']);
 const EXTENSION_NAME = 'etlify';
 
 /** Logs one JSON line per message on stderr; info is dropped (the events are there for metrics). */
@@ -48,6 +51,7 @@ export class Etlify {
   readonly events = new EtlifyEventEmitter();
   readonly payloadVersions?: PayloadVersioning;
   readonly pendingSyncTtlMs: number;
+  readonly tombstoneTtlMs: number;
   readonly logger: EtlifyLogger;
 
   constructor(options: EtlifyOptions = {}) {
@@ -59,6 +63,10 @@ export class Etlify {
     this.pendingSyncTtlMs = options.pendingSyncTtlMs ?? 24 * 3600_000;
     if (typeof this.pendingSyncTtlMs !== 'number' || !(this.pendingSyncTtlMs > 0)) {
       throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.pendingSyncTtlMs)})`);
+    }
+    this.tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
+    if (typeof this.tombstoneTtlMs !== 'number' || !(this.tombstoneTtlMs > 0)) {
+      throw new ConfigurationError(`Etlify: \`tombstoneTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.tombstoneTtlMs)})`);
     }
     this.logger = options.logger ?? jsonLogger;
     for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);

@@ -16,6 +16,7 @@ export {
   type ResetOptions, type FindStaleOptions, type EntitySelector, type SelectionOptions,
 } from './stale/index.ts';
 export { planSync, type PlannedRecord } from './sync/plan.ts';
+export * from './reconcile/index.ts';
 export { NullAdapter } from './adapters/null.ts';
 export type { HttpAdapterOptions } from './adapters/http/json-client.ts';
 export type { AccessToken } from './adapters/http/access-token.ts';

@@ -259,8 +259,9 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
      )
      update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
             due_at = case when s.outcome = 'done' then q.due_at else least(q.due_at, now()) end,
-            kind = case when s.outcome = 'done' and q.kind in ('delete', 'forget') then (case when q.resync then 'sync' else q.kind end) else q.kind end,
-            resync = case when s.outcome = 'done' then false else q.resync end,
+            -- only the claim that ran the removal ends it: a removal merged into an in-flight sync stays
+            kind = case when s.outcome = 'done' and q.kind = ? and q.resync then 'sync' else q.kind end,
+            resync = case when s.outcome = 'done' and q.kind = ? then false else q.resync end,
             attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts else q.attempts + 1 end,
             -- rounded up to the next half second: records failing around the same time come back
             -- together, as one batch, instead of one request each
@@ -270,7 +271,7 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
        from s
       where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
         and not (s.outcome = 'done' and q.generation = s.generation)`,
-    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.crm, claim.lane, claim.type, claim.token]);
+    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.kind, claim.kind, claim.crm, claim.lane, claim.type, claim.token]);
 }
 
 /**

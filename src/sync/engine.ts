@@ -235,7 +235,8 @@ function timestampOf(entity: object, property?: string): number | undefined {
   return value instanceof Date ? value.getTime() : undefined;
 }
 
-async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: string, ids: string[]): Promise<Map<string, object>> {
+/** The records of `ids`, with the relations their serializer and stale checks read. */
+export async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: string, ids: string[]): Promise<Map<string, object>> {
   const config = declarationsOf(meta.class).get(crmName);
   const populate = [...new Set([...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])])];
   const pk = meta.primaryKeys[0]!;
