@@ -54,7 +54,7 @@ const SNAPSHOT_AT = `least(statement_timestamp(),
  * Loads the sync-state rows of `ids`; with `snapshot`, also the time of the snapshot the records are
  * about to be read in (see `SNAPSHOT_AT`: await this before reading them).
  */
-export async function loadSyncState(em: EntityManager, resourceType: string, crmName: string, ids: string[], snapshot = true) {
+export async function loadSyncState(em: EntityManager, resourceType: string, crmName: string, ids: string[], snapshot = false) {
   const [result] = await query<{ snapshot_at: Date; rows: SyncStateRow[] | null }>(em,
     `select ${snapshot ? SNAPSHOT_AT : 'statement_timestamp()'} as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,

@@ -62,8 +62,8 @@ export async function syncChunk(
   // The snapshot time first, then the records (see SNAPSHOT_AT). The read-only first look records
   // nothing: it reads both at once.
   const [{ snapshotAt, rows }, records] = options.unchangedOnly
-    ? await Promise.all([loadSyncState(fork, resourceType, crmName, ids, false), loadRecords(fork, meta, crmName, ids)])
-    : await loadSyncState(fork, resourceType, crmName, ids).then(async state => [state, await loadRecords(fork, meta, crmName, ids)] as const);
+    ? await Promise.all([loadSyncState(fork, resourceType, crmName, ids), loadRecords(fork, meta, crmName, ids)])
+    : await loadSyncState(fork, resourceType, crmName, ids, true).then(async state => [state, await loadRecords(fork, meta, crmName, ids)] as const);
 
   const outcomes = new Map<string, RecordOutcome>();
   const writes: OutcomeWrite[] = [];

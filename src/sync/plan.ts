@@ -31,7 +31,7 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
   const crm = etlify.crms.get(crmName);
   const em = orm.em.fork({ clear: true, useContext: false });
   const meta = em.getMetadata().getByClassName(entity);
-  const { rows } = await loadSyncState(em, meta.root.className, crmName, ids, false);
+  const { rows } = await loadSyncState(em, meta.root.className, crmName, ids);
   const pk = meta.primaryKeys[0]!;
   const config = declarationsOf(meta.class).get(crmName);
   const records = await em.find(meta.class, { [pk]: { $in: ids } } as never, {
