@@ -9,7 +9,7 @@ import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, 
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities } from './identity.ts';
-import { preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
+import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 
 /**
  * Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. `pending`
@@ -92,8 +92,13 @@ export async function syncChunk(
     if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
     const c: Candidate = { id, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
-    if (config.syncIf && !config.syncIf(record)) {
-      settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
+    try {
+      if (!passesSyncIf(record, config, c.entity)) {
+        settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
+        continue;
+      }
+    } catch (error) {
+      fail(c, error);
       continue;
     }
     candidates.push(c);

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
+import { ownValue } from '../adapters/http/json-values.ts';
 import { ValidationError } from '../errors.ts';
 import type { CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
 import { query } from '../state/sql.ts';
@@ -30,7 +31,7 @@ export async function reserveIdentities(
   const keyed: Keyed[] = [];
   for (const { id, config, payload } of items) {
     if (!config.idProperty) continue;
-    const value = payload[config.idProperty];
+    const value = ownValue(payload, config.idProperty);
     const key = identityKey(crm.adapter, config.objectType, config.idProperty, value);
     if (key !== undefined) keyed.push({ id, objectType: config.objectType, key });
   }

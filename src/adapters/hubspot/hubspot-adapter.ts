@@ -19,7 +19,7 @@ import type {
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { headerValue, idField, isRecord } from '../http/json-values.ts';
+import { headerValue, idField, isRecord, ownValue } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
@@ -114,7 +114,7 @@ export class HubspotAdapter implements CrmAdapter {
     const result = await upsertWithFallback(stored, {
       update: (id) => this.#update(objectType, id, properties, context),
       find: async () => {
-        const value = idProperty ? uniqueValue(idProperty, properties[idProperty]) : undefined;
+        const value = idProperty ? uniqueValue(idProperty, ownValue(properties, idProperty)) : undefined;
         return idProperty && value !== undefined ? this.#search(objectType, idProperty, value, context) : undefined;
       },
       // The object already holds the value (maybe cased differently), and the property may be read-only.
@@ -346,7 +346,7 @@ export class HubspotAdapter implements CrmAdapter {
   #uniqueKeyOf(idProperty: string | null | undefined): (answer: Record<string, unknown>) => string | undefined {
     return (answer) => {
       try {
-        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, answer.properties[idProperty]) : undefined;
+        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, ownValue(answer.properties, idProperty)) : undefined;
       } catch {
         return undefined;
       }
@@ -369,7 +369,7 @@ export class HubspotAdapter implements CrmAdapter {
 
   #hasUniqueValue(idProperty: string | null | undefined, payload: CrmPayload): boolean {
     try {
-      return !!idProperty && uniqueValue(idProperty, payload[idProperty]) !== undefined;
+      return !!idProperty && uniqueValue(idProperty, ownValue(payload, idProperty)) !== undefined;
     } catch {
       return true; // planned as failed already
     }
