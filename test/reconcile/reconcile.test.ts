@@ -2,7 +2,8 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import { Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { AirtableAdapter } from '../../src/index.ts';
+import { startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
 const timestamps = {
@@ -33,6 +34,16 @@ class Firm extends etlified(FirmSchema.class, {
   hubspot: { serializer: f => ({ name: f.name, domain: f.domain }), objectType: 'companies', idProperty: 'domain' },
 }) {}
 FirmSchema.setClass(Firm);
+
+// Airtable leaves empty cells out of its answers: false, "" and null all come back absent.
+const SubscriberSchema = defineEntity({
+  name: 'Subscriber',
+  properties: { id: p.integer().primary(), email: p.string(), age: p.integer(), active: p.boolean(), joined: p.datetime(), note: p.string().nullable() },
+});
+class Subscriber extends etlified(SubscriberSchema.class, {
+  airtable: { serializer: s => ({ Email: s.email, Age: s.age, Active: s.active, Joined: s.joined, Note: s.note ?? '' }), objectType: 'Subscribers', idProperty: 'Email' },
+}) {}
+SubscriberSchema.setClass(Subscriber);
 
 const UNTOUCHED = 1_000;
 
@@ -221,5 +232,59 @@ describe('reconcile runs', function () {
     for (const time of times) expect(times.filter(t => t >= time && t < time + 1_000), 'requests within one second').to.have.length.at.most(2);
     const [row] = await orm.em.getConnection().execute(`select cardinality(sent_at) as n from etlify_rate_limits where crm_name = 'hubspot' and bucket = 'default'`);
     expect(row.n, 'the reads are in the shared window').to.be.at.least(1);
+  });
+});
+
+describe('reconcile against the Airtable simulator', function () {
+  this.timeout(120_000);
+  let sim: AirtableSimulator;
+  let orm: MikroORM;
+  let drop: () => Promise<void>;
+
+  before(async () => {
+    sim = await startAirtableSimulator({ rateLimit: false });
+    const db = await createTestDatabase();
+    drop = db.drop;
+    const adapter = new AirtableAdapter({ accessToken: 'patAirtable', baseId: sim.baseId, baseUrl: sim.url });
+    const etlify = new Etlify({ crms: { airtable: { adapter, rateLimit: false, jobs: { batchDelayMs: 0 } } } });
+    orm = await MikroORM.init({ clientUrl: db.url, entities: [Subscriber], extensions: [etlify] });
+    await orm.schema.create();
+    await migrateEtlify(orm);
+  });
+  after(async () => {
+    await orm?.close(true);
+    await drop?.();
+    await sim?.close();
+  });
+
+  it('reads records back by RECORD_ID(), finds an edit, a deleted record and a duplicate by hand; repairs through the queue', async () => {
+    const em = orm.em.fork();
+    for (let i = 1; i <= 150; i++) {
+      em.create(Subscriber, { id: i, email: `sub${i}@example.com`, age: 20 + (i % 9), active: i % 2 === 0, joined: new Date(Date.UTC(2024, i % 12, 1)), note: i % 3 ? null : `n${i}` });
+    }
+    await em.flush();
+    await runWorkerOnce(orm);
+    const records = sim.objects('Subscribers');
+    expect(records).to.have.length(150);
+    const idOf = (email: string) => records.find(r => r.fields.Email === email)!.id;
+    const call = (method: string, path: string, body?: unknown) => fetch(`${sim.url}/v0/${sim.baseId}/Subscribers${path}`, {
+      method, headers: { authorization: 'Bearer patAirtable', 'content-type': 'application/json' }, body: body && JSON.stringify(body),
+    });
+    await call('PATCH', `/${idOf('sub5@example.com')}`, { fields: { Age: 99 } });
+    await call('DELETE', `/${idOf('sub6@example.com')}`);
+    const twin = ((await (await call('POST', '', { fields: { Email: 'sub7@example.com', Age: 1 } })).json()) as { id: string }).id;
+
+    const first = await reconcile(orm);
+    const [unit] = first.units;
+    expect(unit!.counts).to.deep.include({ inSync: 148, divergent: 1, missing: 1, duplicates: 1, merged: 0, orphans: 0 });
+    expect(unit!.examples.divergent[0]!.diff).to.deep.equal({ Age: { database: 25, crm: 99 } });
+    expect(unit!.examples.duplicates[0]).to.deep.include({ id: '7', others: [twin] });
+    // 150 ids in formulas of at most 100 (2 lists), and the same for the duplicate lookups by Email
+    expect(unit!.requests).to.equal(4);
+
+    await reconcile(orm, { repair: true });
+    await runWorkerOnce(orm);
+    const second = await reconcile(orm);
+    expect(second.units[0]!.counts).to.deep.include({ inSync: 150, divergent: 0, missing: 0, duplicates: 1 });
   });
 });
