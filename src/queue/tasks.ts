@@ -3,6 +3,7 @@ import type { JobHelpers, TaskList } from 'graphile-worker';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { dependentsIndex, dependentsWhere } from '../entity/dependency-index.ts';
 import { Etlify } from '../etlify.ts';
+import { HISTORY_TASK, historyTick } from '../observe/history-task.ts';
 import { claimRecords, DEFAULT_LEASE_MS, ingest, nextDueAt } from './record-queue.ts';
 import { enqueueRequests, PROCESS_TASK } from './requests.ts';
 import { runClaim } from './run-claim.ts';
@@ -33,6 +34,9 @@ export function etlifyTaskList(orm: MikroORM, options: TaskOptions = {}): TaskLi
     },
     [SWEEP_TASK]: async (_payload, helpers) => {
       await sweep(orm, helpers);
+    },
+    [HISTORY_TASK]: async () => {
+      await historyTick(orm);
     },
   };
 }
