@@ -268,7 +268,7 @@ describe('reconcile against the Airtable simulator', function () {
     expect(records).to.have.length(150);
     const idOf = (email: string) => records.find(r => r.fields.Email === email)!.id;
     const call = (method: string, path: string, body?: unknown) => fetch(`${sim.url}/v0/${sim.baseId}/Subscribers${path}`, {
-      method, headers: { authorization: 'Bearer patAirtable', 'content-type': 'application/json' }, body: body && JSON.stringify(body),
+      method, headers: { authorization: 'Bearer patAirtable', 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
     });
     await call('PATCH', `/${idOf('sub5@example.com')}`, { fields: { Age: 99 } });
     await call('DELETE', `/${idOf('sub6@example.com')}`);
