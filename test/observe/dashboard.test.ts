@@ -1,0 +1,139 @@
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import express from 'express';
+import type { Runner } from 'graphile-worker';
+import type { Browser, Page } from 'playwright-core';
+import { etlifyDashboard, HubspotAdapter, NullAdapter, pauseCrm, resumeCrm, runWorker } from '../../src/index.ts';
+import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
+import { launchBrowser } from '../support/browser.ts';
+import { User } from '../support/model.ts';
+import { queueDrained, waitFor } from '../support/wait.ts';
+
+const TOKEN = 'test-dashboard-token-0123456789';
+/** What the simulated HubSpot answers for a last name starting with "bad": markup a careless page would run. */
+const HOSTILE = '<script>document.title="pwned"</script><img src=x onerror="document.title=\'pwned\'">';
+
+async function listen(handler: Parameters<typeof createServer>[1]): Promise<{ server: Server; url: string }> {
+  const server = createServer(handler);
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise(resolve => server.close(resolve));
+}
+
+/** The numbers a CRM section shows, by tile label. */
+async function tiles(page: Page, crm: string): Promise<Record<string, string>> {
+  return page.$$eval(`section[data-crm="${crm}"] .tile`, nodes => Object.fromEntries(nodes.map(n => [n.getAttribute('data-tile'), n.querySelector('.value')!.textContent])));
+}
+
+describe('dashboard in a browser, against a worker syncing to the HubSpot simulator with faults', function () {
+  this.timeout(90_000);
+  let app: TestApp;
+  let hubspot: HubspotSimulator;
+  let worker: Runner;
+  let browser: Browser;
+  let readOnly: { server: Server; url: string };
+  let mounted: { server: Server; url: string };
+  const folder = mkdtempSync(join(tmpdir(), 'etlify-dashboard-'));
+  const execute = (sql: string, params: unknown[] = []) => app.orm.em.getConnection().execute(sql, params);
+
+  before(async () => {
+    hubspot = await startHubspotSimulator({
+      accessToken: 'dashboard-token',
+      faults: { serverErrorProbability: 0.2, rateLimitProbability: 0.05 },
+      rejectProperty: (_type, properties) => String(properties.lastname ?? '').startsWith('bad') ? `${HOSTILE} is not a valid last name` : undefined,
+    });
+    app = await createTestApp({
+      etlify: {
+        maxSyncErrors: 1,
+        crms: {
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'dashboard-token', baseUrl: hubspot.url }), jobs: { batchDelayMs: 20 } },
+          airtable: { adapter: new NullAdapter(), enabled: false },
+        },
+      },
+    });
+    const em = app.orm.em.fork();
+    for (let i = 0; i < 30; i++) em.create(User, { email: `user${i}@example.test`, firstName: `User ${i}`, lastName: i < 4 ? `bad${i}` : `Good${i}` });
+    await em.flush();
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    await waitFor('the first syncs to settle', async () => await queueDrained(execute), 30_000);
+    browser = await launchBrowser();
+    readOnly = await listen(etlifyDashboard(app.orm));
+    const site = express();
+    site.use('/ops/etlify', etlifyDashboard(app.orm, { actions: true, token: TOKEN, refreshMs: 1000 }));
+    mounted = await listen(site);
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (readOnly) await close(readOnly.server);
+    if (mounted) await close(mounted.server);
+    await worker?.stop();
+    await app?.close();
+    await hubspot?.close();
+  });
+
+  it('shows the queue, failures and parked records as the database has them, escaping what the CRM said', async () => {
+    // paused: new changes wait in the queue, so the numbers are not all zero
+    await pauseCrm(app.orm, 'hubspot');
+    const em = app.orm.em.fork();
+    for (const user of await em.find(User, { id: { $in: [10, 11, 12] } })) user.firstName = 'changed';
+    await em.flush();
+
+    const page = await browser.newPage();
+    await page.goto(readOnly.url);
+    await page.waitForSelector('section[data-crm="hubspot"] .tile');
+    const [db] = await execute(`select
+        (select count(*) from crm_synchronisations where crm_name = 'hubspot' and error_count >= 1)::int as parked,
+        (select count(*) from etlify_record_queue where crm_name = 'hubspot' and claim_token is null)::int
+          + (select coalesce(sum(cardinality(resource_ids)), 0) from etlify_sync_requests where crm_name = 'hubspot')::int as waiting`);
+    expect(db.parked).to.equal(4);
+    expect(db.waiting).to.equal(3);
+    const shown = await tiles(page, 'hubspot');
+    expect(shown).to.include({ parked: String(db.parked), waiting: String(db.waiting), 'in flight': '0' });
+    expect(shown['oldest waiting']).to.match(/^\d+ s$/);
+    expect(await page.textContent('section[data-crm="hubspot"] .badge')).to.equal('paused');
+    expect(await page.textContent('section[data-crm="airtable"] .badge')).to.equal('disabled');
+
+    // the CRM's error body is shown as text, and nothing in it ran
+    const errors = await page.textContent('section[data-crm="hubspot"] .errors');
+    expect(errors).to.contain(HOSTILE);
+    const parkedRows = await page.$$eval('section[data-crm="hubspot"] .parked tr', rows => rows.length - 1);
+    expect(parkedRows).to.equal(4);
+    expect(await page.title()).to.equal('Etlify');
+    expect(await page.$$('main script, main img')).to.have.length(0);
+
+    const shot = join(folder, 'dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`      dashboard screenshot: ${shot}`);
+    await page.close();
+    await resumeCrm(app.orm, 'hubspot');
+    await waitFor('the paused changes to sync', async () => await queueDrained(execute), 30_000);
+  });
+
+  it('mounts under a sub-path in Express, and refuses actions when read-only', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${mounted.url}/ops/etlify`);
+    expect(new URL(page.url()).pathname).to.equal('/ops/etlify/');
+    await page.waitForSelector('section[data-crm="hubspot"] .tile');
+    expect(await page.textContent('#updated')).to.contain('actions enabled');
+    await page.close();
+
+    const readOnlyPage = await browser.newPage();
+    await readOnlyPage.goto(readOnly.url);
+    const status = await readOnlyPage.evaluate(async token => (await fetch('api/actions/pause', {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ crm: 'hubspot' }),
+    })).status, TOKEN);
+    expect(status).to.equal(403);
+    expect(await execute('select * from etlify_crm_pauses')).to.have.length(0);
+    await readOnlyPage.close();
+  });
+});
