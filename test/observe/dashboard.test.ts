@@ -136,4 +136,95 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     expect(await execute('select * from etlify_crm_pauses')).to.have.length(0);
     await readOnlyPage.close();
   });
+
+  it('finds a record by its id and by its CRM id, with its current CRM id', async () => {
+    const [row] = await execute("select resource_id, crm_id from crm_synchronisations where crm_name = 'hubspot' and crm_id is not null order by resource_id::int limit 1 offset 6");
+    const page = await browser.newPage();
+    await page.goto(readOnly.url);
+    for (const term of [row.resource_id, row.crm_id]) {
+      await page.fill('#search-term', term);
+      await page.click('#search button');
+      await page.waitForSelector(`#results .record[data-id="${row.resource_id}"]`);
+      const found = await page.evaluate(() => (window as any).etlifyDashboard.search.records);
+      expect(found.map((r: { crm: string; entity: string; id: string; crmId: string }) => [r.crm, r.entity, r.id, r.crmId])).to.deep.equal([['hubspot', 'User', row.resource_id, row.crm_id]]);
+      expect(await page.textContent(`#results .record[data-id="${row.resource_id}"] .facts`)).to.contain(row.crm_id);
+    }
+    await page.close();
+  });
+
+  it('runs each action with the token only, and refuses cross-site requests', async () => {
+    const page = await browser.newPage();
+    const bodies: string[] = [];
+    page.on('response', response => { void response.text().then(text => bodies.push(text), () => {}); });
+    await page.goto(`${mounted.url}/ops/etlify/`);
+    await page.waitForSelector('section[data-crm="hubspot"] .crm-actions button');
+    const paused = async () => (await execute('select * from etlify_crm_pauses')).length > 0;
+
+    // no token typed: the page says so and nothing changes
+    await page.click('section[data-crm="hubspot"] .crm-actions button');
+    expect(await page.textContent('#problem')).to.contain('token');
+    const post = (token: string | null, headers: Record<string, string> = {}) => page.evaluate(async ({ token, headers }) => (await fetch('api/actions/pause', {
+      method: 'POST', body: JSON.stringify({ crm: 'hubspot' }),
+      headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...headers },
+    })).status, { token, headers });
+    expect(await post(null)).to.equal(401);
+    expect(await post('wrong-token-wrong-token')).to.equal(401);
+    expect(await paused()).to.equal(false);
+
+    // from another origin, with the right token: the browser's preflight fails, and a simple request is refused
+    const other = await browser.newPage();
+    await other.goto(readOnly.url);
+    const target = `${mounted.url}/ops/etlify/api/actions/pause`;
+    const preflighted = await other.evaluate(async ({ target, token }) => fetch(target, {
+      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ crm: 'hubspot' }),
+    }).then(r => r.status, e => String(e)), { target, token: TOKEN });
+    expect(String(preflighted)).to.contain('TypeError');
+    // (an opaque answer: the page cannot read it, the database below shows the refusal)
+    await other.evaluate(async target => { await fetch(target, { method: 'POST', mode: 'no-cors', body: JSON.stringify({ crm: 'hubspot' }) }).catch(() => {}); }, target);
+    await other.close();
+    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+      const response = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers }, body: '{"crm":"hubspot"}' });
+      expect(response.status, JSON.stringify(headers)).to.equal(403);
+    }
+    expect(await paused()).to.equal(false);
+
+    // with the token: pause, a change waits; resume, it is sent
+    await page.fill('#token', TOKEN);
+    await page.click('section[data-crm="hubspot"] .crm-actions button:text("pause hubspot")');
+    await waitFor('the pause', paused);
+    await page.waitForSelector('section[data-crm="hubspot"] .badge.paused');
+    const em = app.orm.em.fork();
+    const user = await em.findOneOrFail(User, 20);
+    user.firstName = 'while paused';
+    await em.flush();
+    await new Promise(resolve => setTimeout(resolve, 1000));
+    const contact = () => hubspot.objects('contacts').find(c => c.properties.email === 'user19@example.test')!;
+    expect(contact().properties.firstname).to.equal('User 19');
+    await page.click('section[data-crm="hubspot"] .crm-actions button:text("resume hubspot")');
+    await waitFor('the change to reach HubSpot after resume', () => contact().properties.firstname === 'while paused', 20_000);
+
+    // the parked records' data is fixed behind the ORM's back; each way of un-parking them syncs them
+    await execute("update app_user set last_name = 'Fixed' where id in (1, 2, 3, 4)");
+    const crmIdOf = async (id: number) => (await execute('select crm_id from crm_synchronisations where crm_name = ? and resource_id = ?', ['hubspot', String(id)]))[0]?.crm_id;
+    const searchAndClick = async (id: number, label: string) => {
+      await page.fill('#search-term', String(id));
+      await page.click('#search button');
+      await page.click(`#results .record[data-id="${id}"] button:text("${label}")`);
+    };
+    await searchAndClick(1, 'retry now');
+    await waitFor('User 1 retried', () => crmIdOf(1), 20_000);
+    await searchAndClick(2, 'reset');
+    await waitFor('User 2 reset', () => crmIdOf(2), 20_000);
+    await page.check('section[data-crm="hubspot"] .parked input[data-id="3"]');
+    await page.click('section[data-crm="hubspot"] .parked-actions button:text("reset selected")');
+    await waitFor('User 3 reset', () => crmIdOf(3), 20_000);
+    await page.waitForSelector('section[data-crm="hubspot"] .parked-actions button:text("reset all parked User")');
+    await page.click('section[data-crm="hubspot"] .parked-actions button:text("reset all parked User")');
+    await waitFor('User 4 reset', () => crmIdOf(4), 20_000);
+    expect((await execute("select count(*)::int as n from crm_synchronisations where crm_name = 'hubspot' and error_count > 0"))[0].n).to.equal(0);
+
+    expect(bodies.length).to.be.greaterThan(5);
+    expect(bodies.filter(b => b.includes(TOKEN))).to.deep.equal([]);
+    await page.close();
+  });
 });

@@ -103,6 +103,8 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
   }
 
   async function act(req: IncomingMessage, res: ServerResponse, name: string): Promise<void> {
+    // a refusal is answered without reading the body: drained, so the connection stays usable
+    if (!settings.actions || refusal(req, settings.token!)) req.resume();
     if (!settings.actions) {
       return send(res, 403, { error: 'actions are disabled: start the dashboard with actions enabled and a token (read-only by default)' });
     }
