@@ -93,12 +93,12 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     await page.waitForSelector('section[data-crm="hubspot"] .tile');
     const [db] = await execute(`select
         (select count(*) from crm_synchronisations where crm_name = 'hubspot' and error_count >= 1)::int as parked,
-        (select count(*) from etlify_record_queue where crm_name = 'hubspot' and claim_token is null)::int
-          + (select coalesce(sum(cardinality(resource_ids)), 0) from etlify_sync_requests where crm_name = 'hubspot')::int as waiting`);
+        (select count(*) from (select resource_id from etlify_record_queue where crm_name = 'hubspot' and lane = 'record'
+                               union select unnest(resource_ids) from etlify_sync_requests where crm_name = 'hubspot') q)::int as queued`);
     expect(db.parked).to.equal(4);
-    expect(db.waiting).to.equal(3);
+    expect(db.queued).to.equal(3);
     const shown = await tiles(page, 'hubspot');
-    expect(shown).to.include({ parked: String(db.parked), waiting: String(db.waiting), 'in flight': '0' });
+    expect(shown).to.include({ parked: String(db.parked), queued: String(db.queued), 'in flight': '0' });
     expect(shown['oldest waiting']).to.match(/^\d+ s$/);
     expect(await page.textContent('section[data-crm="hubspot"] .badge')).to.equal('paused');
     expect(await page.textContent('section[data-crm="airtable"] .badge')).to.equal('disabled');
@@ -110,6 +110,25 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     expect(parkedRows).to.equal(4);
     expect(await page.title()).to.equal('Etlify');
     expect(await page.$$('main script, main img')).to.have.length(0);
+
+    // the charts draw what the history holds, for the last hour and for 14 days
+    for (const [range, points] of [['hour', 60], ['14d', 336]] as const) {
+      await page.click(`#ranges button[data-range="${range}"]`);
+      await page.waitForFunction(r => (window as any).etlifyDashboard.overview?.charts.hubspot.range === r, range);
+      const { json, drawn } = await page.evaluate(() => {
+        const state = (window as any).etlifyDashboard;
+        return { json: state.overview.charts.hubspot, drawn: state.charts['hubspot:outcomes'].data };
+      });
+      expect(json.t).to.have.length(points);
+      expect(drawn[0]).to.deep.equal(json.t);
+      expect(drawn[1]).to.deep.equal(json.series.synced);
+      const [history] = await execute(`select coalesce(sum(synced), 0)::int as synced, coalesce(sum(parked), 0)::int as parked, coalesce(sum(retried), 0)::int as retried
+        from etlify_history_minutes where crm_name = 'hubspot' and minute >= to_timestamp(?)`, [json.t[0]]);
+      const total = (name: string) => (json.series[name] as number[]).reduce((a, b) => a + b, 0);
+      expect({ synced: total('synced'), parked: total('parked'), retried: total('retried') }).to.deep.equal(history);
+      expect(history.synced).to.be.at.least(26);
+      expect(history.parked).to.equal(4);
+    }
 
     const shot = join(folder, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
@@ -182,7 +201,7 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     // (an opaque answer: the page cannot read it, the database below shows the refusal)
     await other.evaluate(async target => { await fetch(target, { method: 'POST', mode: 'no-cors', body: JSON.stringify({ crm: 'hubspot' }) }).catch(() => {}); }, target);
     await other.close();
-    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }]) {
+    for (const headers of [{ origin: 'http://evil.example' }, { 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
       const response = await fetch(target, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, ...headers }, body: '{"crm":"hubspot"}' });
       expect(response.status, JSON.stringify(headers)).to.equal(403);
     }

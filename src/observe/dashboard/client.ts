@@ -118,7 +118,7 @@ export const CLIENT_JS = String.raw`'use strict';
 
     var tiles = $(section, '.tiles');
     tiles.replaceChildren();
-    [['waiting', crm.queue.waiting], ['in flight', crm.queue.inFlight], ['retrying', crm.queue.retrying, crm.queue.retrying > 0],
+    [['queued', crm.queue.queued], ['in flight', crm.queue.inFlight], ['retrying', crm.queue.retrying, crm.queue.retrying > 0],
      ['oldest waiting', duration(crm.queue.oldestWaitingSeconds)], ['failing', crm.failing, crm.failing > 0], ['parked', crm.parked, crm.parked > 0]]
       .forEach(function (t) {
         tiles.appendChild(el('div', { className: 'tile' + (t[2] ? ' bad' : ''), 'data-tile': t[0] }, [
@@ -142,8 +142,8 @@ export const CLIENT_JS = String.raw`'use strict';
         el('div', { className: 'meter' }, [bar])]));
     });
 
-    table($(section, '.entities'), [['entity'], ['waiting', 'num'], ['in flight', 'num'], ['retrying', 'num'], ['oldest waiting', 'num'], ['failing', 'num'], ['parked', 'num']],
-      crm.entities.map(function (e) { return [e.entity, e.waiting, e.inFlight, e.retrying, duration(e.oldestWaitingSeconds), e.failing, e.parked]; }),
+    table($(section, '.entities'), [['entity'], ['queued', 'num'], ['in flight', 'num'], ['retrying', 'num'], ['oldest waiting', 'num'], ['failing', 'num'], ['parked', 'num']],
+      crm.entities.map(function (e) { return [e.entity, e.queued, e.inFlight, e.retrying, duration(e.oldestWaitingSeconds), e.failing, e.parked]; }),
       'nothing queued or failing');
 
     table($(section, '.errors'), [['reason'], ['kind'], ['records', 'num'], ['latest']],

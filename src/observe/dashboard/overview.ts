@@ -3,22 +3,24 @@ import type { RegisteredCrm } from '../../crms/registry.ts';
 import type { Etlify } from '../../etlify.ts';
 import { pausedCrms } from '../../queue/pause.ts';
 import { query } from '../../state/sql.ts';
+import { queueDepth } from '../queue-depth.ts';
 
 /**
- * What the dashboard shows of each CRM right now, read from the queue and sync-state tables. Every
+ * What the dashboard shows of each CRM right now, read from the queue and sync-state tables (the
+ * queue figures through `queueDepth`, as `status`, the metrics and the history samples). Every
  * statement is bounded by an index: the record queue and the inbox hold only the work still to do,
  * and failing/parked records are read through `crm_synchronisations_failing` (a partial index on
  * `error_count > 0`), so a load never scans the whole sync-state table.
  */
 
 export interface QueueNumbers {
-  /** Records waiting in the record queue or the inbox (not yet claimed). */
-  waiting: number;
-  /** Records a worker holds right now. */
+  /** Records waiting for a sync or delete (queue and inbox), those in flight and being retried included. */
+  queued: number;
+  /** Of those, the records a worker holds right now. */
   inFlight: number;
-  /** Waiting records that failed at least once (backoff, Retry-After, unknown outcome). */
+  /** Of those, the records waiting after a failed attempt (backoff, Retry-After, unknown outcome). */
   retrying: number;
-  /** Age of the oldest request still waiting, in seconds (null when nothing waits). */
+  /** How long the longest-waiting record has waited, in seconds (null when nothing waits). */
   oldestWaitingSeconds: number | null;
 }
 
@@ -68,34 +70,43 @@ export interface CrmOverview {
 const PARKED_SHOWN = 50;
 const ERROR_GROUPS_SHOWN = 12;
 
-interface QueueRow { crm_name: string; entity: string; waiting: number; in_flight: number; retrying: number; oldest_seconds: number | null }
-interface FailureRow { crm_name: string; entity: string; failing: number; parked: number }
+interface ExtraRow { crm_name: string; entity: string; in_flight: number; failing: number }
 
 /** Every registered CRM's overview, in registration order. */
 export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<CrmOverview[]> {
   const crms = etlify.crms.all();
   const names = crms.map(c => c.name);
-  const maxima = crms.map(c => c.maxSyncErrors);
-  const [queue, failures, paused, limits] = await Promise.all([
-    queueRows(em, names),
-    query<FailureRow>(em,
-      `select s.crm_name, s.resource_type as entity,
-              (count(*) filter (where s.error_count < m.max))::int as failing,
-              (count(*) filter (where s.error_count >= m.max))::int as parked
-         from unnest(?::text[], ?::int[]) as m(crm, max)
-         join crm_synchronisations s on s.crm_name = m.crm and s.error_count > 0
+  const [depths, extras, paused, limits] = await Promise.all([
+    // the same figures as `etlify status`, the metrics and the history samples
+    queueDepth(em, Object.fromEntries(crms.map(c => [c.name, c.maxSyncErrors]))),
+    query<ExtraRow>(em,
+      `select crm_name, entity, sum(in_flight)::int as in_flight, sum(failing)::int as failing
+         from (select crm_name, resource_type as entity, count(*) as in_flight, 0 as failing
+                 from etlify_record_queue where crm_name = any(?::text[]) and lane = 'record' and claim_token is not null group by 1, 2
+               union all
+               select s.crm_name, s.resource_type, 0, count(*)
+                 from unnest(?::text[], ?::int[]) as m(crm, max)
+                 join crm_synchronisations s on s.crm_name = m.crm and s.error_count > 0 and s.error_count < m.max
+                group by 1, 2) x
         group by 1, 2`,
-      [names, maxima]),
+      [names, names, crms.map(c => c.maxSyncErrors)]),
     pausedCrms(em),
     rateLimitRows(em, names),
   ]);
+  const now = Date.now();
   const overviews: CrmOverview[] = [];
   for (const crm of crms) {
     const [errors, parkedRecords] = await Promise.all([errorGroups(etlify, em, crm), parkedOf(etlify, em, crm)]);
     const entities = new Map<string, CrmOverview['entities'][number]>();
-    const entityOf = (entity: string) => entities.get(entity) ?? entities.set(entity, { entity, ...emptyQueue(), failing: 0, parked: 0 }).get(entity)!;
-    for (const row of queue.filter(r => r.crm_name === crm.name)) Object.assign(entityOf(row.entity), toNumbers(row));
-    for (const row of failures.filter(r => r.crm_name === crm.name)) Object.assign(entityOf(row.entity), { failing: row.failing, parked: row.parked });
+    const entityOf = (entity: string) => entities.get(entity)
+      ?? entities.set(entity, { entity, queued: 0, inFlight: 0, retrying: 0, oldestWaitingSeconds: null, failing: 0, parked: 0 }).get(entity)!;
+    for (const d of depths.filter(r => r.crm === crm.name)) {
+      Object.assign(entityOf(d.entity), {
+        queued: d.queued, retrying: d.retrying, parked: d.parked,
+        oldestWaitingSeconds: d.oldestWaitingAt && Math.max(0, (now - d.oldestWaitingAt.getTime()) / 1000),
+      });
+    }
+    for (const row of extras.filter(r => r.crm_name === crm.name)) Object.assign(entityOf(row.entity), { inFlight: row.in_flight, failing: row.failing });
     const rows = [...entities.values()].sort((a, b) => a.entity.localeCompare(b.entity));
     const oldest = rows.map(r => r.oldestWaitingSeconds).filter((s): s is number => s !== null);
     overviews.push({
@@ -103,7 +114,7 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
       enabled: crm.enabled,
       paused: paused.has(crm.name),
       queue: {
-        waiting: sum(rows, r => r.waiting),
+        queued: sum(rows, r => r.queued),
         inFlight: sum(rows, r => r.inFlight),
         retrying: sum(rows, r => r.retrying),
         oldestWaitingSeconds: oldest.length ? Math.max(...oldest) : null,
@@ -120,31 +131,7 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
   return overviews;
 }
 
-const emptyQueue = (): QueueNumbers => ({ waiting: 0, inFlight: 0, retrying: 0, oldestWaitingSeconds: null });
 const sum = <T>(rows: T[], of: (row: T) => number) => rows.reduce((total, row) => total + of(row), 0);
-const toNumbers = (row: QueueRow): QueueNumbers => ({ waiting: row.waiting, inFlight: row.in_flight, retrying: row.retrying, oldestWaitingSeconds: row.oldest_seconds });
-
-/**
- * The record queue (one row per record with work to do) and the inbox (requests not merged into it
- * yet, named by the record's own class: mapped to the root entity by `etlify_record_queue`'s rule
- * only once ingested, so they are counted under the class that asked).
- */
-function queueRows(em: EntityManager, crms: string[]): Promise<QueueRow[]> {
-  return query<QueueRow>(em,
-    `select crm_name, entity, sum(waiting)::int as waiting, sum(in_flight)::int as in_flight, sum(retrying)::int as retrying,
-            extract(epoch from now() - min(oldest))::float8 as oldest_seconds
-       from (select crm_name, resource_type as entity,
-                    count(*) filter (where claim_token is null) as waiting,
-                    count(*) filter (where claim_token is not null) as in_flight,
-                    count(*) filter (where claim_token is null and attempts > 0) as retrying,
-                    min(first_requested_at) filter (where claim_token is null) as oldest
-               from etlify_record_queue where crm_name = any(?::text[]) and lane = 'record' group by 1, 2
-             union all
-             select crm_name, entity, sum(cardinality(resource_ids)), 0, 0, min(requested_at)
-               from etlify_sync_requests where crm_name = any(?::text[]) and kind <> 'dependents' group by 1, 2) q
-      group by 1, 2`,
-    [crms, crms]);
-}
 
 /** Failures grouped by reason: permanent ones from the sync state, transient ones from the queue. */
 async function errorGroups(etlify: Etlify, em: EntityManager, crm: RegisteredCrm): Promise<ErrorGroup[]> {

@@ -1,6 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../../etlify.ts';
 import { query } from '../../state/sql.ts';
+import { attemptsOf } from '../history.ts';
 
 /** One record × CRM found by the search: where it stands, what waits for it, and its recent attempts. */
 export interface FoundRecord {
@@ -50,7 +51,7 @@ export async function searchRecords(orm: MikroORM, em: EntityManager, term: stri
        left join etlify_record_queue q on q.crm_name = s.crm_name and q.lane = 'record' and q.resource_type = s.resource_type and q.resource_id = s.resource_id
       order by s.crm_name, s.resource_type limit 50`,
     [types, names, term, names, term]);
-  const attempts = await attemptsOf(em, rows);
+  const attempts = await attemptsOfRows(em, rows);
   return rows.map((r, i) => {
     const crm = crms.find(c => c.name === r.crm_name);
     const redact = (s: string | null) => s === null ? null : etlify.redact(s);
@@ -60,7 +61,7 @@ export async function searchRecords(orm: MikroORM, em: EntityManager, term: stri
       parked: crm !== undefined && r.error_count >= crm.maxSyncErrors,
       lastError: redact(r.last_error), lastErrorAt: iso(r.last_error_at),
       queued: r.kind === null ? null : { kind: r.kind, attempts: r.attempts!, inFlight: r.in_flight!, notBefore: iso(r.not_before), lastError: redact(r.queue_error) },
-      attempts: (attempts.get(i) ?? []).map(a => ({ ...a, error: redact(a.error) })),
+      attempts: attempts[i]!.map(a => ({ ...a, error: redact(a.error) })),
     };
   });
 }
@@ -73,22 +74,8 @@ interface SyncRow {
 
 const iso = (at: Date | null) => at === null ? null : Number.isFinite(new Date(at).getTime()) ? new Date(at).toISOString() : null;
 
-/** The latest attempts of the found records, from the attempt log (empty before its table exists). */
-async function attemptsOf(em: EntityManager, rows: SyncRow[]): Promise<Map<number, Attempt[]>> {
-  const found = new Map<number, Attempt[]>();
-  if (!rows.length) return found;
-  const [{ present }] = await query<{ present: boolean }>(em, "select to_regclass('etlify_attempts') is not null as present") as [{ present: boolean }];
-  if (!present) return found;
-  const attempts = await query<{ n: number; at: Date; kind: string; outcome: string; error: string | null; crm_id: string | null; requests: number; duration_ms: number }>(em,
-    `select r.n::int as n, a.at, a.kind, a.outcome, a.error, a.crm_id, a.requests, a.duration_ms
-       from unnest(?::text[], ?::text[], ?::text[]) with ordinality as r(crm, entity, id, n)
-       cross join lateral (select * from etlify_attempts a where a.resource_id = r.id and a.crm_name = r.crm and a.entity = r.entity
-                            order by a.at desc limit ?) a
-      order by r.n, a.at desc`,
-    [rows.map(r => r.crm_name), rows.map(r => r.resource_type), rows.map(r => r.resource_id), ATTEMPTS_SHOWN]);
-  for (const a of attempts) {
-    const list = found.get(a.n - 1) ?? found.set(a.n - 1, []).get(a.n - 1)!;
-    list.push({ at: new Date(a.at).toISOString(), kind: a.kind, outcome: a.outcome, error: a.error, crmId: a.crm_id, requests: a.requests, durationMs: a.duration_ms });
-  }
-  return found;
+/** The latest attempts of each found record, from the attempt log. */
+async function attemptsOfRows(em: EntityManager, rows: SyncRow[]): Promise<Attempt[][]> {
+  return Promise.all(rows.map(async r => (await attemptsOf(em, { resourceId: r.resource_id, crm: r.crm_name, entity: r.resource_type, limit: ATTEMPTS_SHOWN }))
+    .map(a => ({ at: a.at.toISOString(), kind: a.kind, outcome: a.outcome, error: a.error, crmId: a.crmId, requests: a.requests, durationMs: a.durationMs }))));
 }
