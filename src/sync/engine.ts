@@ -8,7 +8,7 @@ import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
-import { reserveIdentities } from './identity.ts';
+import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 
 /**
@@ -43,6 +43,8 @@ interface Candidate {
   row?: SyncStateRow;
   prepared?: PreparedPayload;
   startedAt: number;
+  /** The object an earlier create with an unknown outcome left (see `resolveUncertainCreates`). */
+  resolved?: string;
 }
 
 /**
@@ -74,7 +76,7 @@ export async function syncChunk(
   };
   // `written`: the object the call wrote before a later step of it failed; its id is kept (else a
   // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
-  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error)) => {
+  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error) ?? c.resolved) => {
     const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed
     if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
@@ -135,6 +137,12 @@ export async function syncChunk(
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
   };
+  for (const [id, found] of await resolveUncertainCreates(crm, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload, row: c.row })), options.context)) {
+    const c = ready.find(r => r.id === id)!;
+    if (found instanceof Error) { fail(c, found); ready.splice(ready.indexOf(c), 1); continue; }
+    c.resolved = found;
+    c.row = { ...c.row!, crmId: found };
+  }
   const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
   for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
   await send(crm, ready.filter(c => !conflicts.has(c.id)), options, succeed, fail);
