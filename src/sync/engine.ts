@@ -10,6 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
+import { primaryFork } from '../state/primary.ts';
 
 /**
  * Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. `pending`
@@ -65,7 +66,7 @@ export async function syncChunk(
   if (!crm.enabled) return ids.map(id => ({ id, result: 'disabled' }));
   const meta = em.getMetadata().getByClassName(entityName);
   const resourceType = meta.root.className;
-  const fork = em.fork({ clear: true, useContext: false });
+  const fork = primaryFork(em, { clear: true, useContext: false });
   // The snapshot time first, then the records (see SNAPSHOT_AT). The read-only first look records
   // nothing: it reads both at once.
   const [{ snapshotAt, rows }, records] = options.unchangedOnly
