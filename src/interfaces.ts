@@ -47,6 +47,12 @@ export interface AdapterCallContext {
   budget?: RequestBudget;
   /** Aborted when the worker shuts down past its grace period. */
   signal?: AbortSignal;
+  /**
+   * To be told about every HTTP exchange with the CRM: its status (0 when no answer came) and how long
+   * it took. History and metrics count requests, latency and 429s from it; the built-in adapters call
+   * it, a custom adapter may.
+   */
+  onResponse?(status: number, durationMs: number): void;
 }
 
 /**

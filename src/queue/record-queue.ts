@@ -64,8 +64,8 @@ export const DEFAULT_LEASE_MS = 30_000;
 
 const roots = new WeakMap<MetadataStorage, string>();
 
-/** `{ className: rootClassName }` for every entity, as JSON for the ingest statement. */
-function rootsOf(metadata: MetadataStorage): string {
+/** `{ className: rootClassName }` for every entity, as JSON for the ingest statement (and history's inbox counts). */
+export function rootsOf(metadata: MetadataStorage): string {
   let json = roots.get(metadata);
   if (json === undefined) {
     json = JSON.stringify(Object.fromEntries([...metadata.getAll().values()].filter(m => m.class).map(m => [m.className, m.root.className])));

@@ -191,6 +191,8 @@ export class JsonClient {
     // aborted before it left: nothing was sent, so the outcome is known
     if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
     const deadline = AbortSignal.timeout(this.#requestTimeoutMs);
+    const started = performance.now();
+    let status = 0;
     try {
       const query = request.query?.toString();
       const response = await this.#dispatcher.request({
@@ -203,7 +205,9 @@ export class JsonClient {
         bodyTimeout: this.#timeoutMs,
         signal: context.signal ? AbortSignal.any([context.signal, deadline]) : deadline,
       });
-      return { status: response.statusCode, headers: response.headers, text: await readCapped(response, this.#maxResponseBytes) };
+      const text = await readCapped(response, this.#maxResponseBytes);
+      status = response.statusCode;
+      return { status, headers: response.headers, text };
     } catch (error) {
       if (deadline.aborted && !context.signal?.aborted) {
         throw errorForNetworkFailure(this.redact(`${what} failed: no complete answer within ${this.#requestTimeoutMs} ms (requestTimeoutMs)`), Object.assign(new Error('request deadline'), { code: 'ETLIFY_REQUEST_TIMEOUT' }), isReadOnly(request));
@@ -211,6 +215,7 @@ export class JsonClient {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, isReadOnly(request));
     } finally {
+      context.onResponse?.(status, performance.now() - started);
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
   }
