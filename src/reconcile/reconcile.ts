@@ -183,6 +183,7 @@ async function reconcileUnit(etlify: Etlify, em: EntityManager, unit: StaleUnit,
 
 /** Compares one page of records with their CRM objects. */
 async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise<void> {
+  work.context.signal?.throwIfAborted();
   const { unit, em, report, context, budget } = work;
   const { crm, config, meta } = unit;
   const adapter = crm.adapter;

@@ -61,11 +61,11 @@ export async function syncChunk(
   const resourceType = meta.root.className;
   const fork = em.fork({ clear: true, useContext: false });
   const deadline = new ClaimDeadline(etlify.claimTimeoutMs);
-  // in parallel: the clock is read as the records are, not after the CRM call
-  const [{ snapshotAt, rows }, records] = await Promise.all([
-    loadSyncState(fork, resourceType, crmName, ids),
-    loadRecords(fork, meta, crmName, ids),
-  ]);
+  // The snapshot time first, then the records (see SNAPSHOT_AT). The read-only first look records
+  // nothing: it reads both at once.
+  const [{ snapshotAt, rows }, records] = options.unchangedOnly
+    ? await Promise.all([loadSyncState(fork, resourceType, crmName, ids), loadRecords(fork, meta, crmName, ids)])
+    : await loadSyncState(fork, resourceType, crmName, ids, true).then(async state => [state, await loadRecords(fork, meta, crmName, ids)] as const);
 
   const outcomes = new Map<string, RecordOutcome>();
   const writes: OutcomeWrite[] = [];
