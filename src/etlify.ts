@@ -163,7 +163,7 @@ export class Etlify {
    * `deleteOnRemove`) or to be forgotten. Call it with the EntityManager of the writes: inside a
    * transaction, the requests commit with them. See docs/worker.md#what-capture-sees.
    */
-  markChanged(em: EntityManager, entity: EntityName<object>, ids: readonly (string | number)[]): Promise<MarkChangedResult> {
+  markChanged(em: EntityManager, entity: EntityName<object> | string, ids: readonly (string | number)[]): Promise<MarkChangedResult> {
     return markChanged(this.crms, em, entity, ids);
   }
 

@@ -21,8 +21,8 @@ export interface MarkChangedResult {
  * holds) or forgotten, like an `em.remove`. Runs on `em`'s transaction when it has one, so the
  * requests commit (or roll back) with the writes.
  */
-export async function markChanged(crms: CrmRegistry, em: EntityManager, entityName: EntityName<object>, ids: readonly (string | number)[]): Promise<MarkChangedResult> {
-  const meta = em.getMetadata().find(entityName);
+export async function markChanged(crms: CrmRegistry, em: EntityManager, entityName: EntityName<object> | string, ids: readonly (string | number)[]): Promise<MarkChangedResult> {
+  const meta = typeof entityName === 'string' ? em.getMetadata().getByClassName(entityName, false) : em.getMetadata().find(entityName);
   if (!meta || !declarationsOf(meta.class).size && !dependentsIndex(em.getMetadata()).has(meta.root.className)) {
     throw new EtlifyError(`markChanged: ${typeof entityName === 'string' ? entityName : (entityName as Function).name} is not an etlified entity, nor one an etlified entity depends on`);
   }
