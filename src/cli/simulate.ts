@@ -32,11 +32,11 @@ export async function startSimulator(crm: SimulatorName, port: number, token = S
 
 export function describeSimulator(s: RunningSimulator): string {
   const adapter = s.crm === 'hubspot'
-    ? 'new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN!, baseUrl: process.env.HUBSPOT_BASE_URL })'
-    : 'new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN!, baseId: process.env.AIRTABLE_BASE_ID!, baseUrl: process.env.AIRTABLE_BASE_URL })';
+    ? "new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '' })"
+    : "new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN ?? '', baseId: process.env.AIRTABLE_BASE_ID ?? '' })";
   return [
     `${s.crm === 'hubspot' ? 'HubSpot' : 'Airtable'} simulator listening on ${s.baseUrl} (data in memory; Ctrl-C stops it)`,
-    'Point your adapter at it, in the shell that runs your application:',
+    'Export these in the shell that runs your application; the adapters read the base URL from them:',
     ...Object.entries(s.env).map(([name, value]) => `  export ${name}=${value}`),
     `  ${adapter}`,
   ].join('\n');

@@ -13,6 +13,7 @@ import type {
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
+import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
@@ -22,7 +23,7 @@ import { airtableDialect } from './dialect.ts';
 import { anyEquals } from './formula.ts';
 import { isFieldId, mergeKey } from './merge-key.ts';
 
-/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
+/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `$AIRTABLE_BASE_URL`, else `https://api.airtable.com`. */
 export interface AirtableAdapterOptions extends HttpAdapterOptions {
   /** The base (`app…`) every table lives in. */
   baseId: string;
@@ -87,7 +88,7 @@ export class AirtableAdapter implements CrmAdapter {
     this.#client = new JsonClient({
       ...options,
       dialect: airtableDialect,
-      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+      baseUrl: baseUrlOf(options.baseUrl, 'AIRTABLE_BASE_URL', DEFAULT_BASE_URL),
     });
   }
 

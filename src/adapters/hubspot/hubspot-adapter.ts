@@ -13,6 +13,7 @@ import type {
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
+import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
@@ -24,7 +25,7 @@ import { hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
-/** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `https://api.hubapi.com`. */
+/** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `$HUBSPOT_BASE_URL`, else `https://api.hubapi.com`. */
 export type HubspotAdapterOptions = HttpAdapterOptions;
 
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
@@ -91,7 +92,7 @@ export class HubspotAdapter implements CrmAdapter {
     this.#client = new JsonClient({
       ...options,
       dialect: hubspotDialect,
-      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+      baseUrl: baseUrlOf(options.baseUrl, 'HUBSPOT_BASE_URL', DEFAULT_BASE_URL),
     });
   }
 
