@@ -33,6 +33,11 @@ export interface SimulatorFaults {
   serverErrorProbability?: number;
   /** Status of injected server errors. Default 503. */
   serverErrorStatus?: number;
+  /**
+   * Probability that the request is applied and then answered with `serverErrorStatus` all the same,
+   * as a gateway that timed out (502/504) while the server behind it went on with the write.
+   */
+  serverErrorAfterApplyProbability?: number;
   /** Probability that the connection is destroyed without any answer, before the request is applied. */
   resetProbability?: number;
   /**
@@ -185,6 +190,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
     const rateLimited = !reset && !serverError && chance(faults.rateLimitProbability);
     const late = !reset && chance(faults.lateProbability);
     const resetAfterApply = !reset && !serverError && !rateLimited && chance(faults.resetAfterApplyProbability);
+    const errorAfterApply = !reset && !serverError && !rateLimited && !resetAfterApply && chance(faults.serverErrorAfterApplyProbability);
     if (reset) {
       recorded.status = 0;
       request.socket.destroy();
@@ -199,6 +205,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       result = await options.handle(recorded);
       recorded.appliedAt = Date.now();
     }
+    if (errorAfterApply) result = options.serverError(faults.serverErrorStatus ?? 503);
     recorded.response = result.body;
     if (resetAfterApply) {
       recorded.status = 0;

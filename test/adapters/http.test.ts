@@ -9,6 +9,7 @@ import {
   RateLimitedError,
   TransientCrmError,
   UnauthorizedError,
+  UnknownOutcomeError,
   ValidationError,
 } from '../../src/errors.ts';
 import type { RequestBudget } from '../../src/interfaces.ts';
@@ -77,11 +78,14 @@ describe('JsonClient (MockAgent)', () => {
     [423, TransientCrmError, true],
     [429, RateLimitedError, true],
     [477, TransientCrmError, true],
-    [500, TransientCrmError, true],
-    [502, TransientCrmError, true],
+    // a write answered 5xx may still land (HubSpot's 502/504 are gateway timeouts), except the
+    // statuses HubSpot documents as "not reachable at all"
+    [500, UnknownOutcomeError, true],
+    [502, UnknownOutcomeError, true],
     [503, TransientCrmError, true],
-    [504, TransientCrmError, true],
+    [504, UnknownOutcomeError, true],
     [521, TransientCrmError, true],
+    [523, TransientCrmError, true],
   ];
   for (const [status, errorClass, retryable] of table) {
     it(`maps ${status} to ${errorClass.name} (retryable: ${retryable})`, async () => {
@@ -95,6 +99,19 @@ describe('JsonClient (MockAgent)', () => {
       expect(error.message).to.equal(`HubSpot POST ${PATH} failed with status ${status}: reason ${status}`);
     });
   }
+
+  it('a 5xx answering a read is transient, never an unknown outcome', async () => {
+    agent.get(HUBSPOT).intercept({ path: `${PATH}/1`, method: 'GET' }).reply(504, {});
+    agent.get(HUBSPOT).intercept({ path: `${PATH}/batch/read`, method: 'POST' }).reply(502, {});
+    expect((await failure(client.request({ method: 'GET', path: `${PATH}/1` }))).constructor).to.equal(TransientCrmError);
+    expect((await failure(client.request({ method: 'POST', path: `${PATH}/batch/read`, body: {}, readOnly: true }))).constructor).to.equal(TransientCrmError);
+  });
+
+  it('every 5xx answering an Airtable write is an unknown outcome (Airtable documents none as refused)', async () => {
+    const airtable = new JsonClient({ dialect: airtableDialect, baseUrl: 'https://api.airtable.com', accessToken: TOKEN, dispatcher: agent });
+    agent.get('https://api.airtable.com').intercept({ path: '/v0/app/T', method: 'PATCH' }).reply(503, {});
+    expect(await failure(airtable.request({ method: 'PATCH', path: '/v0/app/T', body: {} }))).to.be.instanceOf(UnknownOutcomeError);
+  });
 
   it('takes the correlation id from the header when the body has none', async () => {
     replyOnce(500, '', { 'x-hubspot-correlation-id': 'from-header' });

@@ -27,8 +27,13 @@ export const LOCKED_DELAY_MS = 2_000;
 /**
  * Maps an HTTP status to the error class the sync engine acts on: retried without counting
  * (rate limits, 5xx, locks, credentials) or counted against the record (payload rejected, not found).
+ *
+ * A 5xx answering a write (`write.unapplied` given) is an `UnknownOutcomeError`: a gateway that timed
+ * out (502/504) gave up waiting on a server that may still apply the write, after a retry carrying a
+ * newer value. Only the statuses the CRM documents as "nothing was done" (`write.unapplied`) stay
+ * plain transient failures.
  */
-export function errorForStatus(status: number, failure: FailureDescription): CrmError {
+export function errorForStatus(status: number, failure: FailureDescription, write?: { unapplied: ReadonlySet<number> }): CrmError {
   const details = {
     status,
     code: failure.code,
@@ -36,6 +41,9 @@ export function errorForStatus(status: number, failure: FailureDescription): Crm
     details: failure.details,
   };
   if (status === 429) return new RateLimitedError(failure.message, failure.retryAfterMs ?? 0, details);
+  if (status >= 500 && write && !write.unapplied.has(status)) {
+    return new UnknownOutcomeError(failure.message, { ...details, retryAfterMs: failure.retryAfterMs });
+  }
   if (status >= 500 || TRANSIENT_4XX.has(status)) {
     return new TransientCrmError(failure.message, { ...details, retryAfterMs: failure.retryAfterMs });
   }

@@ -44,7 +44,14 @@ export interface CrmDialect {
   rateLimitDelayMs(body: unknown, headers: ResponseHeaders): number;
   /** The remaining allowance the CRM reports in its headers, if it does. */
   readQuota?(headers: ResponseHeaders): RemoteQuota | undefined;
+  /**
+   * 5xx statuses the CRM documents as refusing a request before doing anything. Any other 5xx
+   * answering a write leaves its outcome unknown (see `errorForStatus`). Default: none.
+   */
+  readonly unappliedStatuses?: ReadonlySet<number>;
 }
+
+const NONE: ReadonlySet<number> = new Set();
 
 export interface JsonClientOptions extends KeepAlivePoolOptions {
   dialect: CrmDialect;
@@ -77,6 +84,11 @@ export interface JsonResponse<T> {
 }
 
 const INVALID_JSON = Symbol('invalid JSON');
+
+/** Reads (GET, search, batch reads) change nothing: only writes can have an unknown outcome. */
+function isReadOnly(request: JsonRequest): boolean {
+  return request.method === 'GET' || request.bucket === 'search' || request.readOnly === true;
+}
 
 function parseBody(text: string): unknown {
   if (text.trim() === '') return undefined;
@@ -133,7 +145,7 @@ export class JsonClient {
       if (body === INVALID_JSON) throw new TransientCrmError(this.redact(`${what} answered ${status} with a non-JSON body`), { status });
       return { status, body: body as T | undefined, headers };
     }
-    throw this.#failure(what, status, body === INVALID_JSON ? undefined : body, headers, bucket, quota, context);
+    throw this.#failure(what, status, body === INVALID_JSON ? undefined : body, headers, bucket, quota, context, !isReadOnly(request));
   }
 
   /** Confirms a token is at hand (asking the token function), without calling the CRM. */
@@ -161,8 +173,7 @@ export class JsonClient {
       return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
     } catch (error) {
       const reason = error instanceof Error ? `: ${error.message}` : '';
-      // reads (GET, search, batch reads) change nothing: only writes can have an unknown outcome
-      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, request.method === 'GET' || request.bucket === 'search' || request.readOnly === true);
+      throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, isReadOnly(request));
     } finally {
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
@@ -186,6 +197,7 @@ export class JsonClient {
     bucket: string,
     quota: RemoteQuota | undefined,
     context: AdapterCallContext,
+    write: boolean,
   ): Error {
     const described = this.#dialect.describeError(body, headers);
     let retryAfterMs = parseRetryAfter(headers['retry-after']);
@@ -202,7 +214,7 @@ export class JsonClient {
       correlationId: described.correlationId,
       details: described.details === undefined ? undefined : this.redactJson(described.details),
       retryAfterMs,
-    });
+    }, write ? { unapplied: this.#dialect.unappliedStatuses ?? NONE } : undefined);
   }
 
   /** Strips the token (and any bearer credential) from text bound for an error or a log. */

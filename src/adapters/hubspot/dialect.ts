@@ -44,4 +44,8 @@ export const hubspotDialect: CrmDialect = {
   },
   rateLimitDelayMs: hubspotRateLimitDelayMs,
   readQuota: readHubspotQuota,
+  // https://developers.hubspot.com/docs/api/error-handling: 503 "service temporarily unavailable",
+  // 521 "web server is down", 523 "origin is unreachable": the request reached no HubSpot server that
+  // could act on it. 502/504 are "timeouts" of HubSpot's processing: the write may still land.
+  unappliedStatuses: new Set([503, 521, 523]),
 };
