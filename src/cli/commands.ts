@@ -220,9 +220,10 @@ export function commands(program: Command): void {
     .addArgument(new Argument('<crm>', 'which CRM').choices(SIMULATORS))
     .option('--port <n>', `port to listen on, 0 for any free one (default: hubspot ${SIMULATOR_PORTS.hubspot}, airtable ${SIMULATOR_PORTS.airtable})`, port)
     .option('--token <token>', 'the only access token it accepts', SIMULATOR_TOKEN)
-    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean }) => {
+    .option('--object-type <type...>', 'hubspot: custom object types of the portal (the standard ones always exist; others answer 404)')
+    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean; objectType?: string[] }) => {
       const listenOn = opts.port ?? SIMULATOR_PORTS[crm];
-      const simulator = await startSimulator(crm, listenOn, opts.token).catch((error: NodeJS.ErrnoException) => {
+      const simulator = await startSimulator(crm, listenOn, opts.token, opts.objectType).catch((error: NodeJS.ErrnoException) => {
         throw error.code === 'EADDRINUSE' ? new UsageError(`port ${listenOn} is in use: pass --port <n> (0 for any free port)`) : error;
       });
       console.log(opts.json ? JSON.stringify({ crm, baseUrl: simulator.baseUrl, token: simulator.token, env: simulator.env }) : describeSimulator(simulator));

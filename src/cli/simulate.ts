@@ -17,10 +17,13 @@ export interface RunningSimulator {
   close(): Promise<void>;
 }
 
-/** Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). */
-export async function startSimulator(crm: SimulatorName, port: number, token = SIMULATOR_TOKEN): Promise<RunningSimulator> {
+/**
+ * Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). HubSpot's
+ * serves the standard object types, plus `objectTypes` (the portal's custom ones).
+ */
+export async function startSimulator(crm: SimulatorName, port: number, token = SIMULATOR_TOKEN, objectTypes: string[] = []): Promise<RunningSimulator> {
   if (crm === 'hubspot') {
-    const simulator = await startHubspotSimulator({ port, accessToken: token });
+    const simulator = await startHubspotSimulator({ port, accessToken: token, objectTypes });
     return { crm, baseUrl: simulator.url, token, env: { HUBSPOT_BASE_URL: simulator.url, HUBSPOT_TOKEN: token }, close: () => simulator.close() };
   }
   const simulator = await startAirtableSimulator({ port, accessToken: token, baseId: AIRTABLE_BASE });

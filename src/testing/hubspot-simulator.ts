@@ -1,6 +1,7 @@
 /**
- * A local HubSpot CRM API for tests: v3 objects CRUD, list, search, batch create/upsert/update/read/
- * archive, v4 association batches, bearer-token check, unique properties, eventual-consistency lag
+ * A local HubSpot CRM API for tests, on every API version the adapter speaks (dated and v3 paths):
+ * objects CRUD, list, search, batch create/upsert/update/read/archive, association batches, the
+ * standard object types (custom ones when declared), bearer-token check, unique properties, eventual-consistency lag
  * on search, the real rate-limit headers and 429 bodies, 207 partial failures, and seeded fault
  * injection. Every behaviour is sourced in docs/adapters.md ("What the simulators reproduce").
  */
@@ -8,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { batchAnswer, errorResponse, inputsOf, isInput, itemError, type Input } from './hubspot-answers.ts';
 import { associationBatch, AssociationStore, canonicalType, invalidType, type AssociationType } from './hubspot-associations.ts';
 import { byId, comparable, ObjectStore, tokensOf, type StoredObject } from './hubspot-store.ts';
+import { isStandardObjectType } from './hubspot-object-types.ts';
+import { hubspotRoute } from './hubspot-routes.ts';
 import {
   SlidingWindow,
   startSimulatorServer,
@@ -25,7 +28,11 @@ export interface HubspotSimulatorOptions {
   accessToken?: string;
   /** Properties whose values must be unique, per object type; merged over `{ contacts: ['email'] }`. */
   uniqueProperties?: Record<string, string[]>;
-  /** Object types that exist; others answer 404 as HubSpot does. Default: every type exists. */
+  /**
+   * Custom object types of the portal (name, `p_…` name or `2-…` id). HubSpot's standard types
+   * (contacts, companies, deals, tickets, …) always exist; any other type answers 404 as HubSpot
+   * does, so a typo in an `objectType` fails against the simulator, not in production.
+   */
   objectTypes?: string[];
   /** New objects stay invisible to search for this long (HubSpot's search index lags). Default 0. */
   searchLagMs?: number;
@@ -441,22 +448,21 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
 
   // ─── routing ────────────────────────────────────────────────────────────────────────────────
 
-  const knownType = (type: string) => options.objectTypes === undefined || options.objectTypes.includes(type);
+  const knownType = (type: string) => isStandardObjectType(type) || (options.objectTypes ?? []).includes(type);
   const unknownType = (type: string) => errorResponse(404, 'OBJECT_NOT_FOUND', `Unable to infer object type from: ${type}`);
 
   const route = (request: RecordedRequest): SimulatorResponse => {
-    const segments = request.path.split('/').slice(1).map(decodeURIComponent);
+    const found = hubspotRoute(request.path.split('/').slice(1).map(decodeURIComponent));
     const { method, body } = request;
-    if (segments[0] === 'crm' && segments[1] === 'v4' && segments[2] === 'associations' && segments[5] === 'batch' && method === 'POST') {
-      const [from, to] = [canonicalType(segments[3]!), canonicalType(segments[4]!)];
+    const noRoute = () => errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
+    if (found?.api === 'associations' && found.rest[2] === 'batch' && method === 'POST') {
+      const [from, to] = [canonicalType(found.rest[0]!), canonicalType(found.rest[1]!)];
       if (!knownType(from)) return unknownType(from);
       if (!knownType(to)) return unknownType(to);
-      return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, segments.slice(6).join('/'), body);
+      return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, found.rest.slice(3).join('/'), body);
     }
-    if (segments[0] !== 'crm' || segments[1] !== 'v3' || segments[2] !== 'objects' || !segments[3]) {
-      return errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
-    }
-    const [type, second, third] = [segments[3], segments[4], segments[5]];
+    if (found?.api !== 'objects' || !found.rest[0]) return noRoute();
+    const [type, second, third] = found.rest as [string, string?, string?];
     if (!knownType(type)) return unknownType(type);
     if (second === undefined && method === 'POST') return createOne(type, body);
     if (second === undefined && method === 'GET') return list(type, request);

@@ -23,10 +23,14 @@ import { inlineAssociations, syncAssociations, type AssociationWork } from './as
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
+import { checkApiVersion, hubspotPaths, type HubspotApiVersion, type HubspotPaths } from './paths.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
 /** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `$HUBSPOT_BASE_URL`, else `https://api.hubapi.com`. */
-export type HubspotAdapterOptions = HttpAdapterOptions;
+export interface HubspotAdapterOptions extends HttpAdapterOptions {
+  /** The HubSpot API version every path uses. Default `'2026-03'`. */
+  apiVersion?: HubspotApiVersion;
+}
 
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const MAX_BATCH_SIZE = 100;
@@ -40,14 +44,6 @@ interface BatchEntry extends SentInput {
 function notInCrm(objectType: string, idProperty: string | null | undefined): NotInCrmError {
   const by = idProperty ? `with this record's ${idProperty}` : 'for this record (no stored id, no idProperty)';
   return new NotInCrmError(`HubSpot has no ${objectType} object ${by} to update; sync mode "update" never creates`);
-}
-
-function objectsPath(objectType: string): string {
-  return `/crm/v3/objects/${encodeURIComponent(objectType)}`;
-}
-
-function objectPath(objectType: string, id: string): string {
-  return `${objectsPath(objectType)}/${encodeURIComponent(id)}`;
 }
 
 /**
@@ -87,8 +83,10 @@ export class HubspotAdapter implements CrmAdapter {
    */
   readonly defaultRateLimit = { maxRequests: 100, perMs: 10_000, buckets: { search: { maxRequests: 4, perMs: 1000 } } };
   readonly #client: JsonClient;
+  readonly #paths: HubspotPaths;
 
   constructor(options: HubspotAdapterOptions) {
+    this.#paths = hubspotPaths(checkApiVersion(options.apiVersion));
     this.#client = new JsonClient({
       ...options,
       dialect: hubspotDialect,
@@ -122,14 +120,14 @@ export class HubspotAdapter implements CrmAdapter {
     });
     const targets = result.created ? rest : mode === 'create' ? [] : (request.associations ?? []);
     if (targets.length > 0) {
-      const failed = (await syncAssociations(this.#client, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
+      const failed = (await syncAssociations(this.#client, this.#paths, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
       if (failed) throw failed;
     }
     return result;
   }
 
   delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean> {
-    const deleting = this.#client.request({ method: 'DELETE', path: objectPath(request.objectType, request.crmId) }, context);
+    const deleting = this.#client.request({ method: 'DELETE', path: this.#paths.object(request.objectType, request.crmId) }, context);
     return orWhenNotFound(deleting.then(() => true), false);
   }
 
@@ -225,7 +223,7 @@ export class HubspotAdapter implements CrmAdapter {
       const remaining = createdInline.has(index) ? inlineAssociations(objectType, targets).rest : targets;
       if (remaining.length > 0) associated.push({ index, fromId: result.crmId, created: result.created === true, targets: remaining });
     });
-    for (const [index, error] of await syncAssociations(this.#client, objectType, associated, context)) results[index] = { ok: false, error };
+    for (const [index, error] of await syncAssociations(this.#client, this.#paths, objectType, associated, context)) results[index] = { ok: false, error };
     for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
       const { payload, associations } = items[index]!;
       results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode, associations }, context));
@@ -236,7 +234,7 @@ export class HubspotAdapter implements CrmAdapter {
   /** Archives by id, 100 per request. HubSpot answers 204 even for ids already gone. */
   async batchDelete(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     for (const chunk of chunks(request.crmIds, MAX_BATCH_SIZE)) {
-      const path = `${objectsPath(request.objectType)}/batch/archive`;
+      const path = this.#paths.batch(request.objectType, 'archive');
       await this.#onCollection(request.objectType, this.#client.request({ method: 'POST', path, body: { inputs: chunk.map((id) => ({ id })) } }, context));
     }
     return request.crmIds.map((crmId) => ({ ok: true, crmId }));
@@ -278,7 +276,7 @@ export class HubspotAdapter implements CrmAdapter {
 
   /** `batch/read` by unique value: the id of each item's existing object, undefined when there is none. */
   async #batchRead(objectType: string, idProperty: string, chunk: ReadonlyArray<{ index: number; key: string }>, context?: AdapterCallContext): Promise<Map<number, string | undefined>> {
-    const path = `${objectsPath(objectType)}/batch/read`;
+    const path = this.#paths.batch(objectType, 'read');
     const body = { idProperty, properties: [idProperty], inputs: chunk.map(({ key }) => ({ id: key })) };
     const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body, readOnly: true }, context));
     const byKey = new Map<string, string>();
@@ -316,7 +314,7 @@ export class HubspotAdapter implements CrmAdapter {
       }
       return out;
     }
-    const path = `${objectsPath(objectType)}/batch/create`;
+    const path = this.#paths.batch(objectType, 'create');
     return new Map([...answered].map(([index, result]) => [
       index,
       result?.ok ? { ...result, created: true } : (result ?? { ok: false, error: new CrmError(`HubSpot POST ${path} answered without a result for item ${index}; not retried, as it may have been created`) }),
@@ -328,12 +326,12 @@ export class HubspotAdapter implements CrmAdapter {
   }
 
   async #update(objectType: string, id: string, properties: CrmPayload, context?: AdapterCallContext): Promise<void> {
-    await this.#client.request({ method: 'PATCH', path: objectPath(objectType, id), body: { properties } }, context);
+    await this.#client.request({ method: 'PATCH', path: this.#paths.object(objectType, id), body: { properties } }, context);
   }
 
   async #search(objectType: string, idProperty: string, value: string, context?: AdapterCallContext): Promise<string | undefined> {
     const { body } = await this.#onCollection(objectType, this.#client.request(
-      { method: 'POST', path: `${objectsPath(objectType)}/search`, body: searchBody(objectType, idProperty, value), bucket: 'search' },
+      { method: 'POST', path: this.#paths.search(objectType), body: searchBody(objectType, idProperty, value), bucket: 'search' },
       context,
     ));
     return pickSearchMatch(body, idProperty, value);
@@ -341,7 +339,7 @@ export class HubspotAdapter implements CrmAdapter {
 
   /** Creates; a 409 naming the existing object updates it instead (`create` mode: leaves it alone). */
   async #create(objectType: string, properties: CrmPayload, mode: SyncMode, context?: AdapterCallContext, associations: unknown[] = []): Promise<UpsertResult> {
-    const path = objectsPath(objectType);
+    const path = this.#paths.objects(objectType);
     let response;
     try {
       const body = associations.length > 0 ? { properties, associations } : { properties };
@@ -385,7 +383,7 @@ export class HubspotAdapter implements CrmAdapter {
     resultKey: (result: Record<string, unknown>) => string | undefined,
     context?: AdapterCallContext,
   ): Promise<Map<number, BatchItemResult | undefined>> {
-    const path = `${objectsPath(objectType)}/batch/${kind}`;
+    const path = this.#paths.batch(objectType, kind);
     const inputs = entries.map(({ index, input }) => ({ ...input, objectWriteTraceId: String(index) }));
     const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body: { inputs } }, context));
     const outcomes = correlateBatch(entries, response.body, resultKey);
