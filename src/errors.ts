@@ -59,6 +59,12 @@ export class CrmError extends EtlifyError {
   readonly retryable: boolean = false;
   /** Milliseconds to wait before retrying, when the CRM said so (Retry-After, rate-limit headers). */
   readonly retryAfterMs?: number;
+  /**
+   * The object an `upsert` wrote (created, or found) before a later step of the same call failed
+   * (e.g. its associations): set by the adapter that throws, kept by the engine (see
+   * `BatchItemResult`).
+   */
+  crmId?: string;
 
   constructor(message: string, details: CrmErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -67,6 +73,23 @@ export class CrmError extends EtlifyError {
     this.correlationId = details.correlationId;
     this.details = details.details;
   }
+}
+
+/**
+ * The object a failed `upsert` had already written (`CrmError.crmId`), or undefined.
+ */
+export function writtenObjectOf(error: unknown): string | undefined {
+  return error instanceof CrmError && error.crmId ? error.crmId : undefined;
+}
+
+/**
+ * `error` marked as having written `crmId` first (see `CrmError.crmId`); an error that is not a
+ * `CrmError` is wrapped in one, keeping it as the cause.
+ */
+export function afterWriting(error: unknown, crmId: string): CrmError {
+  const marked = error instanceof CrmError ? error : new CrmError(error instanceof Error ? error.message : String(error), { cause: error });
+  marked.crmId = crmId;
+  return marked;
 }
 
 /** 429, or the shared request budget is spent. Always retried after `retryAfterMs`. */
@@ -115,6 +138,14 @@ export class UnauthorizedError extends CrmError {
  */
 export class MissingCredentialsError extends UnauthorizedError {
   override name = 'MissingCredentialsError';
+}
+
+/**
+ * The configuration gives no token at all (`accessToken` is an empty string: an unset environment
+ * variable). Unlike a token function that failed, waiting or restarting will not help: the CLI exits 2.
+ */
+export class MissingTokenError extends MissingCredentialsError {
+  override name = 'MissingTokenError';
 }
 
 /** 404: the object does not exist in the CRM. */

@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { CaptureSubscriber } from './capture/subscriber.ts';
+import { refuseUntransactedFlushes } from './capture/transactions.ts';
 import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
 import { validateDeclarations } from './entity/declarations.ts';
 import { ConfigurationError, redactSecrets } from './errors.ts';
@@ -76,6 +77,7 @@ export class Etlify {
   /** MikroORM extension hook: called by `MikroORM.init({ extensions: [etlify] })`. */
   register(orm: MikroORM): void {
     const config = orm.config;
+    refuseUntransactedFlushes(config);
     config.registerExtension(EXTENSION_NAME, () => this);
     config.set('subscribers', [...config.get('subscribers'), new CaptureSubscriber(this)]);
     const entities = config.get('entities');

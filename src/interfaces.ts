@@ -121,7 +121,12 @@ export interface BatchUpsertRequest {
 /** One result per input item, in input order (positional mapping, never by value). */
 export type BatchItemResult =
   | { ok: true; crmId: string; created?: boolean }
-  | { ok: false; error: Error };
+  /**
+   * `crmId`: the object this item wrote (created, or found) before a later step for it failed (e.g.
+   * its associations). The engine keeps it, so a retry updates that object instead of creating a
+   * twin, and a removal deletes it.
+   */
+  | { ok: false; error: Error; crmId?: string };
 
 export interface FindRequest {
   objectType: string;

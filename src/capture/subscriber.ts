@@ -1,5 +1,6 @@
 import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
+import { refuseUntransactedFlushes } from './transactions.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
 import type { Etlify } from '../etlify.ts';
 import { enqueueRequests, RequestBatch, type RemovedRecord } from '../queue/requests.ts';
@@ -30,6 +31,8 @@ export class CaptureSubscriber implements EventSubscriber {
     const relevant = uow.getChangeSets().filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
     const links = uow.getCollectionUpdates().flatMap(collection => changedLinks(collection));
     if (!relevant.length && !links.length) return;
+    // the configuration was checked at init; a flush outside any transaction must not pass silently either
+    if (!em.isInTransaction()) refuseUntransactedFlushes(em.config);
     const captured = this.#pending.get(em);
     if (captured) {
       captured.changeSets.push(...relevant);

@@ -78,6 +78,11 @@ async function checkCredentials(etlify: Etlify): Promise<void> {
   }
 }
 
+/** `--sweep …` and `--no-sweep` as given (commander lets the last one win silently). */
+function sweepFlags(argv: string[]): string[] {
+  return argv.filter(arg => arg === '--no-sweep' || arg === '--sweep' || arg.startsWith('--sweep='));
+}
+
 /** graphile-worker's own messages: warnings and errors, plus its job lines at `debug`. */
 function graphileLogger(level: LogLevel): Logger {
   const shown: GraphileLogLevel[] = level === 'debug' ? ['error', 'warning', 'info', 'debug'] : ['error', 'warning'];
@@ -114,6 +119,7 @@ export function commands(program: Command): void {
     .hook('preAction', () => { heapSized = sizeHeapForWorker(); })
     .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
+      if (sweepFlags(process.argv).length > 1) throw new UsageError('--no-sweep and --sweep contradict each other: give one of them');
       await checkCredentials(etlify);
       const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
       const stopLogging = logBatches(etlify.events, opts.logLevel, line => console.log(opts.json ? JSON.stringify(line) : formatBatch(line)));
@@ -124,11 +130,15 @@ export function commands(program: Command): void {
           return;
         }
         const runner = await runWorker(orm, { concurrency: opts.jobs, pollInterval: opts.pollInterval, sweepSchedule: opts.sweep, handleSignals: false, taskList, logger });
-        const stop = () => { void runner.stop(); };
+        const stop = (signal: NodeJS.Signals) => {
+          console.error(`etlify worker: ${signal} received, stopping after the running syncs`);
+          void runner.stop();
+        };
         process.once('SIGTERM', stop);
         process.once('SIGINT', stop);
         console.error(`etlify worker running (${opts.jobs} jobs at once, ${heapSized ? 'heap sized for a worker' : 'heap flags as given'}); SIGTERM or Ctrl-C stops it after the running syncs`);
         await runner.promise;
+        console.error('etlify worker: stopped');
       } finally {
         await new Promise(resolve => setImmediate(resolve)); // the last batch's line
         stopLogging();

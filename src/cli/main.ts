@@ -33,6 +33,7 @@ try {
 function exitCodeOf(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (error instanceof UsageError || error instanceof InvalidArgumentError) return EXIT.usage;
-  if ((error as Error)?.name === 'ConfigurationError') return EXIT.usage;
+  // a configuration problem: restarting will not help (docs/worker.md: exit 1 means "restart me")
+  if (['ConfigurationError', 'MissingTokenError'].includes((error as Error)?.name)) return EXIT.usage;
   return EXIT.failure;
 }

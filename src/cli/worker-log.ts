@@ -44,7 +44,7 @@ export function logBatches(events: EtlifyEventEmitter, level: LogLevel, print: (
       pending.set(key, line);
       line.records++;
       line.results[name] = (line.results[name] ?? 0) + 1;
-      line.durationMs = Math.max(line.durationMs, event.durationMs);
+      line.durationMs = Math.max(line.durationMs, Math.round(event.durationMs));
       if (!scheduled) { scheduled = true; setImmediate(flush); }
     };
     events.on(name, listener);

@@ -45,6 +45,7 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   const pgPool = ownPool ?? await pgPoolOf(orm);
   await assertMigrated(pgPool);
   const logger = options.logger ?? quietLogger;
+  if (!ownPool) warnIfPoolTooSmall(pgPool, options.concurrency ?? 4, logger);
   // back from an outage: wake-up jobs whose bookkeeping was lost meanwhile are replaced
   let wake: () => Promise<void> = async () => {};
   const survival = surviveDatabaseOutages(pgPool, options.databaseTimeoutMs ?? 60_000, () => wake());
@@ -86,6 +87,17 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
 }
 
 /** Fails fast, with the fix, when Etlify's or graphile-worker's tables are not there yet. */
+/**
+ * graphile-worker needs a connection per running job plus a few of its own; on MikroORM's pool its
+ * generic warning does not say which setting to change, so say it in MikroORM's terms.
+ */
+function warnIfPoolTooSmall(pool: pg.Pool, concurrency: number, logger: Logger): void {
+  const max = pool.options.max ?? 10;
+  const needed = concurrency + 3;
+  if (max >= needed) return;
+  logger.warn(`Etlify: ${concurrency} jobs at once need ${needed} database connections, and MikroORM's pool has ${max}: set \`pool: { max: ${needed} }\` in your MikroORM configuration, or run fewer jobs at once (-j ${Math.max(1, max - 3)})`);
+}
+
 async function assertMigrated(pool: pg.Pool): Promise<void> {
   const { rows } = await pool.query<{ missing: string[] }>(
     `select array(select t from unnest(array['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'graphile_worker.jobs']) as t

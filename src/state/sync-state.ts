@@ -19,7 +19,11 @@ export interface OutcomeWrite {
   resourceType: string;
   resourceId: string;
   crmName: string;
-  /** `uncertain`: a write whose outcome is unknown; the digest is forgotten, nothing else changes. */
+  /**
+   * `uncertain`: a write whose outcome is unknown; the digest is forgotten, nothing else changes.
+   * `crmId` with `uncertain` or `error`: the call wrote that object before a later step failed; it is
+   * kept (never replaced by nothing).
+   */
   outcome: 'synced' | 'not_modified' | 'skipped' | 'error' | 'uncertain';
   /** Snapshot time of the payload (synced, not_modified, skipped). */
   syncedAt?: Date;
@@ -67,10 +71,12 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[])
        from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
             "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
      on conflict (resource_type, crm_name, resource_id) do update set
-       crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else s.crm_id end,
-       object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else s.object_type end,
-       last_digest = case excluded.last_outcome when 'synced' then excluded.last_digest when 'uncertain' then null else s.last_digest end,
-       payload_version = case excluded.last_outcome when 'synced' then excluded.payload_version when 'uncertain' then null else s.payload_version end,
+       crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else coalesce(excluded.crm_id, s.crm_id) end,
+       object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else coalesce(excluded.object_type, s.object_type) end,
+       last_digest = case when excluded.last_outcome = 'synced' then excluded.last_digest
+                          when excluded.last_outcome = 'uncertain' or excluded.crm_id is not null then null else s.last_digest end,
+       payload_version = case when excluded.last_outcome = 'synced' then excluded.payload_version
+                              when excluded.last_outcome = 'uncertain' or excluded.crm_id is not null then null else s.payload_version end,
        last_synced_at = case when excluded.last_outcome in ('error', 'uncertain') then s.last_synced_at else excluded.last_synced_at end,
        last_error = case excluded.last_outcome when 'error' then excluded.last_error when 'skipped' then s.last_error when 'uncertain' then s.last_error end,
        last_error_at = case excluded.last_outcome when 'error' then excluded.last_error_at when 'skipped' then s.last_error_at when 'uncertain' then s.last_error_at end,

@@ -16,7 +16,6 @@ interface Edge {
   type: string;
   entity: string;
   id: string;
-  legacyCrmId?: string;
 }
 
 /** The outcome of checking a chunk's sync dependencies. */
@@ -35,21 +34,7 @@ export interface DependencyCheck {
  * Also returns the CRM ids of the dependencies that have one, so serializers can embed them.
  */
 export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<DependencyCheck> {
-  const edges: Edge[] = [];
-  for (const c of candidates) {
-    for (const name of c.config.syncDependencies ?? []) {
-      const dependency = (c.record as Record<string, unknown>)[name] as object | null | undefined;
-      if (!dependency) continue;
-      const wrapped = helper(dependency);
-      const legacy = (dependency as Record<string, unknown>)[`${crm.name}Id`];
-      edges.push({
-        dependent: c, type: wrapped.__meta.root.className, entity: wrapped.__meta.className, id: String(wrapped.getSerializedPrimaryKey()),
-        legacyCrmId: legacy == null || String(legacy).trim() === '' ? undefined : String(legacy).trim(),
-      });
-    }
-  }
-  const crmIds = new Map(edges.filter(e => e.legacyCrmId).map(e => [`${e.type}:${e.id}`, e.legacyCrmId!]));
-  const unresolved = edges.filter(e => !e.legacyCrmId);
+  const { edges: unresolved, crmIds } = dependencyEdges(crm.name, candidates);
   if (!unresolved.length) return { buffered: new Set(), crmIds };
 
   const dependentType = (record: object) => helper(record).__meta.root.className;
@@ -91,6 +76,41 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
   const requests: SyncRequest[] = missingEdges.map(e => ({ kind: 'sync', crm: crm.name, entity: e.entity, id: e.id }));
   await enqueueRequests(em, { requests, crms: [crm] });
   return { buffered: new Set(missingEdges.map(e => e.dependent.id)), crmIds };
+}
+
+/**
+ * The CRM ids the chunk's sync dependencies have now, read only (nothing buffered or queued): what
+ * `etlify plan` hands to serializers and associations, so its digests match the engine's.
+ */
+export async function dependencyCrmIds(em: EntityManager, crmName: string, candidates: Waiting[]): Promise<Map<string, string>> {
+  const { edges, crmIds } = dependencyEdges(crmName, candidates);
+  if (!edges.length) return crmIds;
+  const found = await query<{ key: string; crm_id: string }>(em,
+    `select s.resource_type || ':' || s.resource_id as key, s.crm_id from crm_synchronisations s
+       join json_to_recordset(?::json) as d(type text, id text) on s.resource_type = d.type and s.resource_id = d.id
+      where s.crm_name = ? and s.crm_id is not null`,
+    [JSON.stringify(edges.map(e => ({ type: e.type, id: e.id }))), crmName]);
+  for (const row of found) crmIds.set(row.key, row.crm_id);
+  return crmIds;
+}
+
+/** The chunk's sync-dependency edges still to look up, and the CRM ids already known from a legacy `<crm>Id` property. */
+function dependencyEdges(crmName: string, candidates: Waiting[]): { edges: Edge[]; crmIds: Map<string, string> } {
+  const edges: Edge[] = [];
+  const crmIds = new Map<string, string>();
+  for (const c of candidates) {
+    for (const name of c.config.syncDependencies ?? []) {
+      const dependency = (c.record as Record<string, unknown>)[name] as object | null | undefined;
+      if (!dependency) continue;
+      const wrapped = helper(dependency);
+      const type = wrapped.__meta.root.className;
+      const id = String(wrapped.getSerializedPrimaryKey());
+      const legacy = (dependency as Record<string, unknown>)[`${crmName}Id`];
+      if (legacy != null && String(legacy).trim() !== '') crmIds.set(`${type}:${id}`, String(legacy).trim());
+      else edges.push({ dependent: c, type, entity: wrapped.__meta.className, id });
+    }
+  }
+  return { edges, crmIds };
 }
 
 /**

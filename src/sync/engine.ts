@@ -2,7 +2,7 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, describeError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError } from '../errors.ts';
+import { CrmError, describeError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
@@ -72,13 +72,16 @@ export async function syncChunk(
     outcomes.set(c.id, outcome);
     if (write) writes.push({ resourceType, resourceId: c.id, crmName, ...write });
   };
-  const fail = (c: Candidate, error: unknown) => {
+  // `written`: the object the call wrote before a later step of it failed; its id is kept (else a
+  // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
+  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error)) => {
+    const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed
     if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
-    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain' });
-    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs });
-    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.redact(describeError(error)).slice(0, 4000) });
+    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain', ...kept });
+    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, written ? { outcome: 'uncertain', ...kept } : undefined);
+    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.redact(describeError(error)).slice(0, 4000), ...kept });
   };
 
   const candidates: Candidate[] = [];
@@ -245,7 +248,7 @@ async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: str
 /** Sends the changed records: one batch call when possible, one call per record otherwise. */
 async function send(
   crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions,
-  succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown) => void,
+  succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown, written?: string) => void,
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
@@ -272,7 +275,7 @@ async function send(
       }
       group.forEach((c, i) => {
         const r = results[i]!;
-        if (r.ok) succeed(c, r); else fail(c, r.error);
+        if (r.ok) succeed(c, r); else fail(c, r.error, r.crmId ?? writtenObjectOf(r.error));
       });
     }
     return;
@@ -314,7 +317,7 @@ async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[
       if (!isCrmIdConflict(error)) throw error;
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
-      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, digest: undefined }]);
+      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, objectType: undefined, digest: undefined }]);
     }
   }
 }

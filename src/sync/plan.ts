@@ -4,6 +4,7 @@ import { describeError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import type { CrmPayload } from '../interfaces.ts';
 import { loadSyncState } from '../state/sync-state.ts';
+import { dependencyCrmIds } from './dependencies.ts';
 import { preparePayload, serializeContext } from './serialize.ts';
 
 export interface PlannedRecord {
@@ -36,6 +37,11 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
   const records = await em.find(meta.class, { [pk]: { $in: ids } } as never, {
     populate: [...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])] as never[], orderBy: { [pk]: 'asc' } as never,
   });
+  const crmIds = await dependencyCrmIds(em, crmName, (records as object[]).flatMap(record => {
+    const recordConfig = declarationsOf(record.constructor).get(crmName);
+    return recordConfig ? [{ id: String((record as Record<string, unknown>)[pk]), record, config: recordConfig }] : [];
+  }));
+  const context = serializeContext(crmName, crmIds);
   const plan: PlannedRecord[] = [];
   for (const record of records as object[]) {
     const id = String((record as Record<string, unknown>)[pk]);
@@ -46,7 +52,7 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
     if (recordConfig.syncIf && !recordConfig.syncIf(record)) { plan.push({ ...base, action: 'skipped' }); continue; }
     try {
       const prepared = await preparePayload(record, recordConfig, {
-        entity: base.entity, context: serializeContext(crmName, new Map()), versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
+        entity: base.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
       });
       const unchanged = row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version;
       plan.push({ ...base, action: !row?.crmId ? 'create' : unchanged ? 'unchanged' : 'update', payload: prepared.payload });

@@ -1,7 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import { HUBSPOT_API_VERSIONS, HubspotAdapter, type HubspotApiVersion } from '../../src/adapters/hubspot/index.ts';
-import { ConfigurationError, Etlify, migrateEtlify, syncStale } from '../../src/index.ts';
+import { ConfigurationError, Etlify, migrateEtlify, planSync, syncStale } from '../../src/index.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { associationEntities, Member, Opportunity, Org } from '../support/association-model.ts';
@@ -118,6 +118,9 @@ describe('HubSpot associations', () => {
     ok(results[0]);
     expect(results[1]!.ok).to.equal(false);
     expect(sim.objects('contacts')).to.have.length(2);
+    // the contact exists all the same: its id goes with the failure, so a retry does not create a twin
+    const bad = sim.objects('contacts').find((c) => c.properties.email === 'bad@example.com')!;
+    expect(results[1]).to.include({ crmId: bad.id });
   });
 
   it('refuses an Airtable-style `field` in a HubSpot declaration', () => {
@@ -163,6 +166,9 @@ describe('HubSpot associations', () => {
       sim.requests.length = 0;
       expect(await ann.hubspotSync({ inline: true })).to.equal('not_modified');
       expect(sim.requests).to.deep.equal([]);
+      // the dry run digests associations as the engine does: nothing to send means `unchanged`
+      expect((await planSync(orm, 'hubspot', 'Member', [String(ann.id)])).map(p => p.action)).to.deep.equal(['unchanged']);
+      expect((await planSync(orm, 'hubspot', 'Opportunity', [String(deal.id)])).map(p => p.action)).to.deep.equal(['unchanged']);
 
       ann.org = beta;
       await em.flush();

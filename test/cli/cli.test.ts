@@ -196,6 +196,14 @@ describe('etlify CLI', function () {
     expect(wide.stdout).to.not.match(/\u001b\[/);
   });
 
+  it('worker refuses --no-sweep with --sweep, whatever their order', async () => {
+    for (const args of [['--no-sweep', '--sweep', '*/5 * * * *'], ['--sweep', '*/5 * * * *', '--no-sweep']]) {
+      const both = await cli(['worker', ...args]);
+      expect(both.code, both.stderr).to.equal(2);
+      expect(both.stderr.trim()).to.equal('etlify: --no-sweep and --sweep contradict each other: give one of them');
+    }
+  });
+
   it('prints its version; -c is not a short --config; a bad --sweep names the option', async () => {
     const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
     expect((await cli(['--version'])).stdout.trim()).to.equal(version);
@@ -253,6 +261,22 @@ export default { ...config, extensions: [etlify] };`);
       expect(worker.code).to.equal(1);
       expect(worker.stderr).to.match(/^etlify: .*HubSpot needs a token: set HUBSPOT_TOKEN/);
       expect((await cli(['status', '--json'], dir)).code, 'commands that call no CRM need no token').to.equal(0);
+    });
+
+    it('worker: an empty token is a configuration error (exit 2), a failing token function may pass (exit 1)', async () => {
+      const config = (token: string) => `import config from ${fixtureConfig};
+import { Etlify, HubspotAdapter, NullAdapter } from ${JSON.stringify(join(root, 'src/index.ts'))};
+const hubspot = new HubspotAdapter({ baseUrl: process.env.CLI_HUBSPOT_URL, accessToken: ${token} });
+const etlify = new Etlify({ crms: { hubspot: { adapter: hubspot }, airtable: { adapter: new NullAdapter(), enabled: false } } });
+export default { ...config, extensions: [etlify] };`;
+      write('mikro-orm.config.js', config(`process.env.NO_SUCH_TOKEN ?? ''`));
+      const empty = await cli(['worker', '--once'], dir);
+      expect(empty.code, empty.stderr).to.equal(2);
+      expect(empty.stderr.trim()).to.equal('etlify: MissingTokenError: HubSpot: no access token (`accessToken` is empty; is the environment variable your configuration reads set?)');
+      write('mikro-orm.config.js', config(`async () => { throw new Error('vault unreachable'); }`));
+      const failing = await cli(['worker', '--once'], dir);
+      expect(failing.code, failing.stderr).to.equal(1);
+      expect(failing.stderr).to.match(/^etlify: MissingCredentialsError: HubSpot: the `accessToken` function failed: vault unreachable/);
     });
 
     it('a configuration that fails to load exits 2 with its file and the reason; decorators get the TS loader hint', async () => {

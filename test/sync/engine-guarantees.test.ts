@@ -1,8 +1,10 @@
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
+import { MockAgent } from 'undici';
 import { HubspotAdapter, runWorker } from '../../src/index.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { associationEntities, Member, Org } from '../support/association-model.ts';
 import { User } from '../support/model.ts';
 import { queueDrained, waitFor } from '../support/wait.ts';
 
@@ -50,5 +52,63 @@ describe('engine guarantees', () => {
     await drained();
     expect(crm.objects('contacts')).to.deep.equal([]);
     expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+  });
+
+  describe('a create whose association step fails', () => {
+    // every v4 association request is answered 503 while `blocked`; the rest reaches the simulator
+    let blocked = true;
+    let agent: MockAgent;
+    const member = (email: string) => simulator!.objects('contacts').filter(c => c.properties.email === email);
+
+    beforeEach(async () => {
+      await app.close();
+      simulator = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
+      agent = new MockAgent();
+      agent.enableNetConnect();
+      agent.get(simulator.url).intercept({ path: path => blocked && path.includes('/crm/associations/2026-03/'), method: 'POST' })
+        .reply(503, { status: 'error', message: 'Service unavailable', category: 'SERVICE_UNAVAILABLE' }).persist();
+      blocked = true;
+      const adapter = new HubspotAdapter({ accessToken: 'engine-token', baseUrl: simulator.url, dispatcher: agent });
+      app = await createTestApp({
+        etlify: { crms: { hubspot: { adapter, rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 20 } } } },
+        orm: { entities: associationEntities },
+      });
+      await start();
+    });
+    afterEach(() => agent.close());
+
+    const createMember = async (email: string) => {
+      const em = app.orm.em.fork();
+      const org = em.create(Org, { name: 'Acme', domain: 'acme.example' });
+      await em.flush();
+      await waitFor('the org to be synced', () => simulator!.objects('companies').length === 1);
+      const created = em.create(Member, { email, org });
+      await em.flush();
+      await waitFor('the contact to be created', () => member(email).length === 1);
+      // the association failed: the sync row still knows the object it created
+      const crmId = member(email)[0]!.id;
+      await waitFor('the created object\'s id to be kept', async () => (await execute(`select 1 from crm_synchronisations where resource_type = 'Member' and crm_id = '${crmId}'`)).length === 1);
+      return { em, created, crmId };
+    };
+
+    it('keeps the new CRM id: the retry after a changed idProperty updates that object, no twin', async () => {
+      const { em, created, crmId } = await createMember('first@example.com');
+      created.email = 'second@example.com';
+      await em.flush();
+      blocked = false;
+      await drained();
+      expect(simulator!.objects('contacts').map(c => [c.id, c.properties.email])).to.deep.equal([[crmId, 'second@example.com']]);
+      expect(simulator!.associations('contacts', crmId, 'companies').map(a => a.toObjectId)).to.deep.equal([simulator!.objects('companies')[0]!.id]);
+    });
+
+    it('keeps the new CRM id: a record removed before the retry leaves no orphan', async () => {
+      const { em, created } = await createMember('gone@example.com');
+      em.remove(created);
+      await em.flush();
+      blocked = false;
+      await drained();
+      expect(simulator!.objects('contacts')).to.deep.equal([]);
+      expect(await execute("select * from crm_synchronisations where resource_type = 'Member'")).to.deep.equal([]);
+    });
   });
 });

@@ -1,4 +1,4 @@
-import { ConfigurationError, MissingCredentialsError } from '../../errors.ts';
+import { ConfigurationError, MissingCredentialsError, MissingTokenError } from '../../errors.ts';
 
 /**
  * A token, or a function (sync or async) returning the current one, e.g. an OAuth access token kept
@@ -53,11 +53,8 @@ export class TokenSource {
     try {
       const token = typeof this.#given === 'function' ? await this.#given() : this.#given;
       if (typeof token !== 'string' || token.trim() === '') {
-        throw new MissingCredentialsError(
-          typeof this.#given === 'function'
-            ? `${this.#crm}: the \`accessToken\` function returned ${token === '' ? 'an empty string' : typeof token} instead of a token`
-            : `${this.#crm}: no access token (\`accessToken\` is empty; is the environment variable your configuration reads set?)`,
-        );
+        if (typeof this.#given !== 'function') throw new MissingTokenError(`${this.#crm}: no access token (\`accessToken\` is empty; is the environment variable your configuration reads set?)`);
+        throw new MissingCredentialsError(`${this.#crm}: the \`accessToken\` function returned ${token === '' ? 'an empty string' : typeof token} instead of a token`);
       }
       this.#seen.add(token);
       return token;

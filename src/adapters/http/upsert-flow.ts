@@ -1,4 +1,4 @@
-import { NotFoundError } from '../../errors.ts';
+import { NotFoundError, writtenObjectOf } from '../../errors.ts';
 import type { BatchItemResult, UpsertResult } from '../../interfaces.ts';
 
 /** The CRM-specific steps of an upsert; `upsertWithFallback` decides which run. */
@@ -44,12 +44,14 @@ export async function upsertWithFallback(crmId: string | null | undefined, steps
   return steps.create();
 }
 
-/** Runs one item's single-record call, turning its failure into that item's result. */
+/** Runs one item's single-record call, turning its failure into that item's result (with the object it wrote, if any). */
 export async function settle(work: () => Promise<UpsertResult>): Promise<BatchItemResult> {
   try {
     const { crmId, created } = await work();
     return created === undefined ? { ok: true, crmId } : { ok: true, crmId, created };
   } catch (error) {
-    return { ok: false, error: error instanceof Error ? error : new Error(String(error)) };
+    const crmId = writtenObjectOf(error);
+    const failure = error instanceof Error ? error : new Error(String(error));
+    return crmId ? { ok: false, error: failure, crmId } : { ok: false, error: failure };
   }
 }

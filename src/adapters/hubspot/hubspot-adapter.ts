@@ -1,4 +1,4 @@
-import { CrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
+import { afterWriting, CrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -121,7 +121,8 @@ export class HubspotAdapter implements CrmAdapter {
     const targets = result.created ? rest : mode === 'create' ? [] : (request.associations ?? []);
     if (targets.length > 0) {
       const failed = (await syncAssociations(this.#client, this.#paths, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
-      if (failed) throw failed;
+      // the object exists now: the caller must keep its id, or a retry creates a twin
+      if (failed) throw afterWriting(failed, result.crmId);
     }
     return result;
   }
@@ -223,7 +224,9 @@ export class HubspotAdapter implements CrmAdapter {
       const remaining = createdInline.has(index) ? inlineAssociations(objectType, targets).rest : targets;
       if (remaining.length > 0) associated.push({ index, fromId: result.crmId, created: result.created === true, targets: remaining });
     });
-    for (const [index, error] of await syncAssociations(this.#client, this.#paths, objectType, associated, context)) results[index] = { ok: false, error };
+    // the objects exist now: their ids go with the failures, or a retry creates twins
+    const written = new Map(associated.map((work) => [work.index, work.fromId]));
+    for (const [index, error] of await syncAssociations(this.#client, this.#paths, objectType, associated, context)) results[index] = { ok: false, error, crmId: written.get(index)! };
     for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
       const { payload, associations } = items[index]!;
       results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode, associations }, context));
