@@ -15,6 +15,7 @@ export {
   type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type SyncStatus,
   type ResetOptions, type FindStaleOptions, type EntitySelector, type SelectionOptions,
 } from './stale/index.ts';
+export { checkMappings, checkPayloads, type MappingProblem, type MappingReport } from './sync/check-mapping.ts';
 export { planSync, type PlannedRecord } from './sync/plan.ts';
 export { NullAdapter } from './adapters/null.ts';
 export type { HttpAdapterOptions } from './adapters/http/json-client.ts';

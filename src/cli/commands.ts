@@ -9,6 +9,7 @@ import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
 import { migrateEtlify } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
+import { checkMappings } from '../sync/check-mapping.ts';
 import { planSync } from '../sync/plan.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
@@ -201,6 +202,23 @@ export function commands(program: Command): void {
         }
       }
       console.log('Only a digest of the last payload sent is stored, so changes are shown as the full payload to send, not a field diff.');
+    }));
+
+  json(selection(program.command('check')))
+    .description("compare the mapped payloads with the CRM's properties and validation rules (reads the CRM, writes nothing)")
+    .option('--limit <n>', 'records serialized per entity × CRM', positiveInt, 20)
+    .action((opts: Selection & { limit: number; json?: boolean }) => withOrm(program, async orm => {
+      checkSelection(orm, opts);
+      const reports = await checkMappings(orm, { crm: opts.crm, entities: opts.entity, limit: opts.limit });
+      if (opts.json) console.log(JSON.stringify(reports));
+      else {
+        for (const report of reports) {
+          console.log(`${report.entity} → ${report.crm} ${report.objectType}: ${report.problems.length ? `${report.problems.length} problem(s)` : 'ok'} (${report.sampled} payload(s) sampled)`);
+          for (const problem of report.problems) console.log(`  ${problem.refused ? 'refused' : 'warning'}  ${problem.message}`);
+        }
+        if (!reports.length) console.log('no registered adapter describes its properties');
+      }
+      return reports.some(report => report.problems.some(problem => problem.refused)) ? EXIT.failure : EXIT.ok;
     }));
 
   json(program.command('reset'))

@@ -10,7 +10,9 @@ import { batchAnswer, errorResponse, inputsOf, isInput, itemError, type Input } 
 import { associationBatch, AssociationStore, canonicalType, invalidType, type AssociationType } from './hubspot-associations.ts';
 import { byId, comparable, ObjectStore, tokensOf, type StoredObject } from './hubspot-store.ts';
 import { isStandardObjectType } from './hubspot-object-types.ts';
+import { PropertyCatalog, type SimulatedProperty, type SimulatedRule } from './hubspot-properties.ts';
 import { hubspotRoute } from './hubspot-routes.ts';
+import type { HubspotApiVersion } from '../adapters/hubspot/paths.ts';
 import {
   SlidingWindow,
   startSimulatorServer,
@@ -42,6 +44,13 @@ export interface HubspotSimulatorOptions {
   searchRateLimit?: RateLimitWindow | false;
   /** Daily allowance reported in `X-HubSpot-RateLimit-Daily(-Remaining)` (private apps). Default 250,000; `false`: no header. */
   dailyLimit?: number | false;
+  /**
+   * The portal's properties per object type. For a type given here, date-based paths refuse writes
+   * of other properties (v3 ignored them), read-only ones are refused, and `GET …/properties/…` lists them.
+   */
+  properties?: Record<string, SimulatedProperty[]>;
+  /** The portal's validation rules per object type, enforced on API writes from `2026-09`. */
+  validationRules?: Record<string, SimulatedRule[]>;
   /** Return a message to reject a write of these properties (400, or a 207 item error in batches). */
   rejectProperty?: (objectType: string, properties: Record<string, unknown>) => string | undefined;
   faults?: SimulatorFaults;
@@ -98,6 +107,9 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   let usedToday = 0;
   const store = new ObjectStore();
   const links = new AssociationStore();
+  const catalog = new PropertyCatalog(options.properties, options.validationRules);
+  /** The API version of the request being answered (requests are answered one at a time). */
+  let version: HubspotApiVersion = 'v3';
 
   /** HubSpot ignores `null` (clearing takes `""`) and stores every value as a string. */
   const toProperties = (type: string, input: Input): Record<string, string> => {
@@ -146,6 +158,8 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       const detail = { isValid: false, message: `Property value is longer than ${MAX_PROPERTY_LENGTH} characters`, error: 'INVALID_LENGTH', name: tooLong[0] };
       return [400, 'VALIDATION_ERROR', `Property values were not valid: ${JSON.stringify([detail])}`];
     }
+    const violations = catalog.violations(type, version, properties, selfId === undefined ? undefined : store.get(type, selfId)?.properties);
+    if (violations.length > 0) return [400, 'VALIDATION_ERROR', `Property values were not valid: ${JSON.stringify(violations.map((v) => ({ isValid: false, ...v })))}`];
     const reason = options.rejectProperty?.(type, input);
     if (reason) return [400, 'VALIDATION_ERROR', `Property values were not valid: ${reason}`];
     const twin = conflictWith(type, properties, selfId, pending);
@@ -461,6 +475,9 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       if (!knownType(to)) return unknownType(to);
       return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, found.rest.slice(3).join('/'), body);
     }
+    if (found) version = found.version;
+    if (found?.api === 'properties' && found.rest.length === 1 && method === 'GET') return knownType(canonicalType(found.rest[0]!)) ? catalog.list(found.rest[0]!) : unknownType(found.rest[0]!);
+    if (found?.api === 'property-validations' && found.rest.length === 1 && method === 'GET') return catalog.validations(found.rest[0]!);
     if (found?.api !== 'objects' || !found.rest[0]) return noRoute();
     const [type, second, third] = found.rest as [string, string?, string?];
     if (!knownType(type)) return unknownType(type);

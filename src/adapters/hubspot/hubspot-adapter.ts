@@ -6,6 +6,7 @@ import type {
   BatchUpsertRequest,
   CrmAdapter,
   CrmPayload,
+  CrmPropertyDefinition,
   DeleteRequest,
   EntityCrmConfig,
   FindRequest,
@@ -17,7 +18,7 @@ import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { headerValue, idField, isRecord } from '../http/json-values.ts';
+import { headerValue, idField, isRecord, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
@@ -39,6 +40,10 @@ type BatchKind = 'create' | 'update' | 'upsert';
 
 interface BatchEntry extends SentInput {
   input: Record<string, unknown>;
+}
+
+function resultsOf(body: unknown): Array<Record<string, unknown>> {
+  return isRecord(body) && Array.isArray(body.results) ? body.results.filter(isRecord) : [];
 }
 
 function notInCrm(objectType: string, idProperty: string | null | undefined): NotInCrmError {
@@ -264,6 +269,29 @@ export class HubspotAdapter implements CrmAdapter {
   /** Resolves when a token is at hand (asking the token function); rejects with `MissingCredentialsError`. No request is made. */
   checkCredentials(): Promise<void> {
     return this.#client.checkCredentials();
+  }
+
+  /**
+   * The object type's properties (`GET …/properties/{version}/{type}`) with their validation rules
+   * (`GET …/property-validations/{version}/{objectTypeId}`; `v3` has no such path: no rules).
+   */
+  async describeProperties(objectType: string, context?: AdapterCallContext): Promise<CrmPropertyDefinition[]> {
+    const read = (path: string) => this.#onCollection(objectType, this.#client.request({ method: 'GET', path }, context)).then(({ body }) => resultsOf(body));
+    const rulesPath = this.#paths.propertyValidations(objectType);
+    const [properties, validations] = await Promise.all([read(this.#paths.properties(objectType)), rulesPath ? read(rulesPath) : []]);
+    const rules = new Map(validations.map((entry) => [
+      stringField(entry.propertyName),
+      (Array.isArray(entry.propertyValidationRules) ? entry.propertyValidationRules.filter(isRecord) : []).map((rule) => ({
+        rule: stringField(rule.ruleType) ?? 'UNKNOWN',
+        arguments: Array.isArray(rule.ruleArguments) ? rule.ruleArguments.map(String) : [],
+      })),
+    ]));
+    return properties.flatMap((property) => {
+      const name = stringField(property.name);
+      if (!name) return [];
+      const readOnly = isRecord(property.modificationMetadata) && property.modificationMetadata.readOnlyValue === true;
+      return [{ name, type: stringField(property.type) ?? 'string', readOnly, rules: rules.get(name) ?? [] }];
+    });
   }
 
   /** The normalised unique value of a batch answer's object, to match results lacking a trace id. */

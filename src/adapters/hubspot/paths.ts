@@ -24,9 +24,12 @@ export interface HubspotPaths {
   associations(fromType: string, toType: string, action: AssociationAction): string;
   /** The object type's property definitions. */
   properties(objectType: string): string;
-  /** The portal's validation rules of an object type (date-based versions only: undefined on `v3`). */
-  propertyValidations(objectTypeId: string): string | undefined;
+  /** The portal's validation rules of an object type, by name or objectTypeId (date-based versions only: undefined on `v3`). */
+  propertyValidations(objectType: string): string | undefined;
 }
+
+/** objectTypeIds of the standard objects Etlify's users sync most (paths taking an objectTypeId). */
+export const STANDARD_OBJECT_TYPE_IDS: Readonly<Record<string, string>> = { contacts: '0-1', companies: '0-2', deals: '0-3', tickets: '0-5' };
 
 const segment = encodeURIComponent;
 
@@ -42,7 +45,7 @@ export function hubspotPaths(version: HubspotApiVersion): HubspotPaths {
     batch: (objectType, action) => `${objects(objectType)}/batch/${action}`,
     associations: (from, to, action) => `${dated ? `/crm/associations/${version}` : '/crm/v4/associations'}/${segment(from)}/${segment(to)}/batch/${action}`,
     properties: (objectType) => (dated ? `/crm/properties/${version}/${segment(objectType)}` : `/crm/v3/properties/${segment(objectType)}`),
-    propertyValidations: (objectTypeId) => (dated ? `/crm/property-validations/${version}/${segment(objectTypeId)}` : undefined),
+    propertyValidations: (objectType) => (dated ? `/crm/property-validations/${version}/${segment(STANDARD_OBJECT_TYPE_IDS[objectType] ?? objectType)}` : undefined),
   };
 }
 
