@@ -17,6 +17,7 @@ export {
 } from './stale/index.ts';
 export { checkMappings, checkPayloads, type MappingProblem, type MappingReport } from './sync/check-mapping.ts';
 export { planSync, type PlannedRecord } from './sync/plan.ts';
+export * from './reconcile/index.ts';
 export { NullAdapter } from './adapters/null.ts';
 export type { HttpAdapterOptions } from './adapters/http/json-client.ts';
 export type { AccessToken } from './adapters/http/access-token.ts';
@@ -25,5 +26,9 @@ export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtabl
 export * from './payload/index.ts';
 export { PgRequestBudget } from './ratelimit/pg-budget.ts';
 export type { SyncEvent, EtlifyEvents, SyncEventName } from './events.ts';
+export {
+  countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
+  type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,
+} from './observe/index.ts';
 export * from './errors.ts';
 export type * from './interfaces.ts';

@@ -1,5 +1,7 @@
-import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
+import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type Transaction, type TransactionEventArgs } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
+import { changedLinks, replacedLinks, replacesUnknownLinks, type LinkChange } from './links.ts';
+import { findRemovalEffects, removalMatters, type RemovalEffects, type RemovedSet } from './removals.ts';
 import { refuseUntransactedFlushes } from './transactions.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
 import type { Etlify } from '../etlify.ts';
@@ -9,7 +11,13 @@ import { enqueueRequests, RequestBatch, type RemovedRecord } from '../queue/requ
 interface Captured {
   changeSets: ChangeSet<any>[];
   /** Many-to-many collections whose links changed, with the items added or removed. */
-  links: { owner: object; property: string; inverse?: string; items: object[] }[];
+  links: LinkChange[];
+  /** Removals whose effects on other records are still to be looked up (before the flush's statements run). */
+  removals: RemovedSet[];
+  /** Many-to-many collections replacing links nobody loaded, still to be looked up (likewise). */
+  replaced: Collection<object, object>[];
+  /** What the removals do to other records, once looked up. */
+  effects: RemovalEffects[];
 }
 
 /**
@@ -26,20 +34,42 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#etlify = etlify;
   }
 
-  onFlush({ em, uow }: FlushEventArgs): void {
-    const index = dependentsIndex(em.getMetadata());
-    const relevant = uow.getChangeSets().filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
-    const links = uow.getCollectionUpdates().flatMap(collection => changedLinks(collection));
-    if (!relevant.length && !links.length) return;
+  onFlush({ em, uow }: FlushEventArgs): Promise<void> | void {
+    const metadata = em.getMetadata();
+    const index = dependentsIndex(metadata);
+    const changeSets = uow.getChangeSets();
+    const relevant = changeSets.filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
+    const collections = uow.getCollectionUpdates();
+    const replaced = collections.filter(collection => replacesUnknownLinks(collection));
+    const links = collections.flatMap(collection => replaced.includes(collection) ? [] : changedLinks(collection));
+    const removals = removedSets(changeSets.filter(cs => cs.type === ChangeSetType.DELETE && removalMatters(metadata, cs.meta.root.className)));
+    if (!relevant.length && !links.length && !removals.length && !replaced.length) return;
     // the configuration was checked at init; a flush outside any transaction must not pass silently either
     if (!em.isInTransaction()) refuseUntransactedFlushes(em.config);
+    const captured = this.#pending.get(em) ?? this.#pending.set(em, { changeSets: [], links: [], removals: [], replaced: [], effects: [] }).get(em)!;
+    captured.changeSets.push(...relevant);
+    captured.links.push(...links);
+    captured.removals.push(...removals);
+    captured.replaced.push(...replaced);
+    // inside a transaction already: look now, before the flush's statements; otherwise once the flush's own transaction starts
+    if ((removals.length || replaced.length) && em.isInTransaction()) return this.#lookUp(em, captured, em.getTransactionContext()!);
+  }
+
+  async afterTransactionStart({ em, transaction }: TransactionEventArgs): Promise<void> {
     const captured = this.#pending.get(em);
-    if (captured) {
-      captured.changeSets.push(...relevant);
-      captured.links.push(...links);
-    } else {
-      this.#pending.set(em, { changeSets: relevant, links });
-    }
+    if (captured?.removals.length || captured?.replaced.length) await this.#lookUp(em, captured, transaction!);
+  }
+
+  /** What the database is about to change without a change set saying so, read before it does. */
+  async #lookUp(em: EntityManager, captured: Captured, transaction: Transaction): Promise<void> {
+    const removals = captured.removals.splice(0);
+    const replaced = captured.replaced.splice(0);
+    if (removals.length) captured.effects.push(await findRemovalEffects(em, transaction, removals, crm => this.#enabled(crm)));
+    if (replaced.length) captured.links.push(...await replacedLinks(em, transaction, replaced));
+  }
+
+  #enabled(crm: string): boolean {
+    return this.#etlify.crms.has(crm) && this.#etlify.crms.get(crm).enabled;
   }
 
   async beforeTransactionCommit({ em, transaction }: TransactionEventArgs): Promise<void> {
@@ -56,9 +86,9 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#pending.delete(em);
   }
 
-  #toWork(em: EntityManager, { changeSets, links }: Captured) {
+  #toWork(em: EntityManager, { changeSets, links, effects }: Captured) {
     const crms = this.#etlify.crms;
-    const enabled = (crm: string) => crms.has(crm) && crms.get(crm).enabled;
+    const enabled = (crm: string) => this.#enabled(crm);
     const index = dependentsIndex(em.getMetadata());
     // both sides of a link change report it, a child and its owner may both name a record: the batch keeps one request each
     const requests = new RequestBatch();
@@ -91,19 +121,29 @@ export class CaptureSubscriber implements EventSubscriber {
       }
     }
     for (const link of links) addLinkRequests(requests, index, link, enabled);
+    for (const effect of effects) {
+      for (const { crm, entity, id } of effect.changed) requests.add('sync', crm, entity, id);
+      for (const { meta, id } of effect.removed) {
+        removed.push({ type: meta.root.className, entity: meta.className, id });
+        for (const crm of declarationsOf(meta.class).keys()) {
+          if (enabled(crm)) requests.add(crms.get(crm).deleteOnRemove ? 'delete' : 'forget', crm, meta.className, id);
+        }
+      }
+    }
     return { requests, removed };
   }
 }
 
-/** The links a many-to-many collection gained or lost since it was loaded (or last flushed). */
-function changedLinks(collection: Collection<object, object>): Captured['links'] {
-  const property = collection.property;
-  if (property.kind !== ReferenceKind.MANY_TO_MANY) return [];
-  const before = collection.getSnapshot() ?? [];
-  const after = collection.isInitialized() ? collection.getItems(false) : [];
-  const items = [...after.filter(item => !before.includes(item)), ...before.filter(item => !after.includes(item))];
-  if (!items.length) return [];
-  return [{ owner: collection.owner, property: property.name, inverse: property.owner ? property.inversedBy : property.mappedBy, items }];
+/** The flush's removals, by entity. */
+function removedSets(changeSets: ChangeSet<any>[]): RemovedSet[] {
+  const sets = new Map<string, RemovedSet>();
+  for (const cs of changeSets) {
+    const id = primaryKeyOf(cs);
+    if (id === undefined) continue;
+    const set = sets.get(cs.meta.className) ?? sets.set(cs.meta.className, { meta: cs.meta, ids: [] }).get(cs.meta.className)!;
+    set.ids.push(id);
+  }
+  return [...sets.values()];
 }
 
 /**
@@ -111,7 +151,7 @@ function changedLinks(collection: Collection<object, object>): Captured['links']
  * synced, and, where a longer dependency path runs through the relation, the side it continues from
  * fans out to its dependents.
  */
-function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof dependentsIndex>, link: Captured['links'][number], enabled: (crm: string) => boolean): void {
+function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof dependentsIndex>, link: LinkChange, enabled: (crm: string) => boolean): void {
   const sides = [
     { records: [link.owner], via: link.property, across: link.items },
     { records: link.items, via: link.inverse, across: [link.owner] },

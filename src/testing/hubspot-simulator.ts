@@ -76,6 +76,17 @@ export interface HubspotSimulator extends SimulatorControls {
   objects(objectType: string): HubspotObject[];
   /** The associations of one object with objects of another type, by target id. */
   associations(fromType: string, fromId: string, toType: string): HubspotAssociation[];
+  /**
+   * Edits an object as a user would in HubSpot, without a request: properties as HubSpot stores
+   * them (strings; `""` clears). Returns false when there is no such live object.
+   */
+  edit(objectType: string, id: string, properties: Record<string, string>): boolean;
+  /** Creates an object by hand (no request); returns its id. */
+  create(objectType: string, properties: Record<string, string>): string;
+  /** Archives an object by hand (no request). */
+  archive(objectType: string, id: string): boolean;
+  /** Restores an archived object, as HubSpot's recycle bin does within 90 days. */
+  restore(objectType: string, id: string): boolean;
 }
 
 const MAX_BATCH_INPUTS = 100;
@@ -460,6 +471,26 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
   };
 
+  /** `POST /crm/v3/objects/{type}/merge`: `{ primaryObjectId, objectIdToMerge }` → the new merged object. */
+  const mergeObjects = (type: string, body: unknown): SimulatorResponse => {
+    if (!isInput(body) || body.primaryObjectId === undefined || body.objectIdToMerge === undefined) {
+      return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `primaryObjectId` and `objectIdToMerge` are required');
+    }
+    const [primary, other] = [store.get(type, String(body.primaryObjectId)), store.get(type, String(body.objectIdToMerge))];
+    if (!primary || !other) return notFound();
+    if (primary === other) return errorResponse(400, 'VALIDATION_ERROR', 'Cannot merge an object with itself');
+    for (const old of [primary, other]) links.forget(type, old.id);
+    return { status: 200, body: view(store.merge(type, primary, other)) };
+  };
+
+  /** `GET /crm/v3/properties/{type}/{name}`: the property's definition, with `hasUniqueValue`. */
+  const readProperty = (type: string, name: string): SimulatorResponse => {
+    if (!knownType(type)) return unknownType(type);
+    // contact emails are unique through HubSpot's own deduplication, not a unique-value property
+    const hasUniqueValue = (unique[type] ?? []).includes(name) && !(type === 'contacts' && name === 'email');
+    return { status: 200, body: { name, label: name, type: 'string', fieldType: 'text', hasUniqueValue, archived: false } };
+  };
+
   // ─── routing ────────────────────────────────────────────────────────────────────────────────
 
   const knownType = (type: string) => isStandardObjectType(type) || (options.objectTypes ?? []).includes(type);
@@ -477,6 +508,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
     if (found) version = found.version;
     if (found?.api === 'properties' && found.rest.length === 1 && method === 'GET') return knownType(canonicalType(found.rest[0]!)) ? catalog.list(found.rest[0]!) : unknownType(found.rest[0]!);
+    if (found?.api === 'properties' && found.rest.length === 2 && method === 'GET') return readProperty(found.rest[0]!, found.rest[1]!);
     if (found?.api === 'property-validations' && found.rest.length === 1 && method === 'GET') return catalog.validations(found.rest[0]!);
     if (found?.api !== 'objects' || !found.rest[0]) return noRoute();
     const [type, second, third] = found.rest as [string, string?, string?];
@@ -484,6 +516,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     if (second === undefined && method === 'POST') return createOne(type, body);
     if (second === undefined && method === 'GET') return list(type, request);
     if (second === 'search' && third === undefined && method === 'POST') return searchObjects(type, body);
+    if (second === 'merge' && third === undefined && method === 'POST') return mergeObjects(type, body);
     if (second === 'batch' && third !== undefined && method === 'POST') return batch(type, third, body);
     if (second !== undefined && third === undefined) {
       if (method === 'GET') return readOne(type, second, request);
@@ -549,6 +582,15 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     },
     setFaults: core.setFaults,
     close: core.close,
+    edit(objectType, id, properties) {
+      const object = store.get(objectType, id);
+      if (!object) return false;
+      store.update(objectType, object, properties);
+      return true;
+    },
+    create: (objectType, properties) => store.create(objectType, properties).id,
+    archive: (objectType, id) => archiveOne(objectType, id),
+    restore: (objectType, id) => store.restore(objectType, id) !== undefined,
     objects: (objectType) => [...store.table(objectType).live.values()].sort(byId).map((object) => structuredClone(view(object))),
     associations: (fromType, fromId, toType) =>
       [...links.of(canonicalType(fromType), fromId, canonicalType(toType))].map(([toObjectId, types]) => ({ toObjectId, types })),

@@ -24,6 +24,8 @@ export interface HubspotPaths {
   associations(fromType: string, toType: string, action: AssociationAction): string;
   /** The object type's property definitions. */
   properties(objectType: string): string;
+  /** One property's definition. */
+  property(objectType: string, name: string): string;
   /** The portal's validation rules of an object type, by name or objectTypeId (date-based versions only: undefined on `v3`). */
   propertyValidations(objectType: string): string | undefined;
 }
@@ -37,6 +39,7 @@ const segment = encodeURIComponent;
 export function hubspotPaths(version: HubspotApiVersion): HubspotPaths {
   const dated = version !== 'v3';
   const objects = (objectType: string) => (dated ? `/crm/objects/${version}/${segment(objectType)}` : `/crm/v3/objects/${segment(objectType)}`);
+  const properties = (objectType: string) => (dated ? `/crm/properties/${version}/${segment(objectType)}` : `/crm/v3/properties/${segment(objectType)}`);
   return {
     version,
     objects,
@@ -44,7 +47,8 @@ export function hubspotPaths(version: HubspotApiVersion): HubspotPaths {
     search: (objectType) => `${objects(objectType)}/search`,
     batch: (objectType, action) => `${objects(objectType)}/batch/${action}`,
     associations: (from, to, action) => `${dated ? `/crm/associations/${version}` : '/crm/v4/associations'}/${segment(from)}/${segment(to)}/batch/${action}`,
-    properties: (objectType) => (dated ? `/crm/properties/${version}/${segment(objectType)}` : `/crm/v3/properties/${segment(objectType)}`),
+    properties,
+    property: (objectType, name) => `${properties(objectType)}/${segment(name)}`,
     propertyValidations: (objectType) => (dated ? `/crm/property-validations/${version}/${segment(STANDARD_OBJECT_TYPE_IDS[objectType] ?? objectType)}` : undefined),
   };
 }

@@ -1,11 +1,11 @@
-import { idField, isRecord } from '../http/json-values.ts';
+import { idField, isRecord, ownValue } from '../http/json-values.ts';
 import { uniqueValue } from './properties.ts';
 
 /** Enough candidates to prefer an exact primary match over a secondary-email match. */
 const SEARCH_LIMIT = 10;
 
 /**
- * Body of `POST /crm/v3/objects/{type}/search` for one unique value. For contacts by email it also
+ * Body of `POST …/objects/{type}/search` for one unique value. For contacts by email it also
  * matches secondary addresses (`hs_additional_emails`), as HubSpot merges contacts that way.
  * Sorted by id so that, among duplicates of a non-unique property, the oldest object always wins.
  */
@@ -28,7 +28,7 @@ export function pickSearchMatch(body: unknown, idProperty: string, value: string
   const exact = results.find((result) => {
     if (!isRecord(result.properties)) return false;
     try {
-      return uniqueValue(idProperty, result.properties[idProperty]) === value;
+      return uniqueValue(idProperty, ownValue(result.properties, idProperty)) === value;
     } catch {
       return false;
     }
