@@ -8,8 +8,9 @@ import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
-import { reserveIdentities } from './identity.ts';
+import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
+import { primaryFork } from '../state/primary.ts';
 
 /**
  * Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. `pending`
@@ -34,6 +35,11 @@ export interface ChunkOptions {
    * inline sync, which claims its record only when there is work.
    */
   unchangedOnly?: boolean;
+  /**
+   * The queue claim this chunk works for: outcomes are written only for records it still holds, so a
+   * worker that lost its lease (paused past it) never writes over a newer claim's result.
+   */
+  claimToken?: string;
 }
 
 interface Candidate {
@@ -43,6 +49,8 @@ interface Candidate {
   row?: SyncStateRow;
   prepared?: PreparedPayload;
   startedAt: number;
+  /** The object an earlier create with an unknown outcome left (see `resolveUncertainCreates`). */
+  resolved?: string;
 }
 
 /**
@@ -58,7 +66,7 @@ export async function syncChunk(
   if (!crm.enabled) return ids.map(id => ({ id, result: 'disabled' }));
   const meta = em.getMetadata().getByClassName(entityName);
   const resourceType = meta.root.className;
-  const fork = em.fork({ clear: true, useContext: false });
+  const fork = primaryFork(em, { clear: true, useContext: false });
   // The snapshot time first, then the records (see SNAPSHOT_AT). The read-only first look records
   // nothing: it reads both at once.
   const [{ snapshotAt, rows }, records] = options.unchangedOnly
@@ -74,7 +82,7 @@ export async function syncChunk(
   };
   // `written`: the object the call wrote before a later step of it failed; its id is kept (else a
   // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
-  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error)) => {
+  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error) ?? c.resolved) => {
     const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed
     if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
@@ -135,11 +143,17 @@ export async function syncChunk(
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
   };
+  for (const [id, found] of await resolveUncertainCreates(crm, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload, row: c.row })), options.context)) {
+    const c = ready.find(r => r.id === id)!;
+    if (found instanceof Error) { fail(c, found); ready.splice(ready.indexOf(c), 1); continue; }
+    c.resolved = found;
+    c.row = { ...c.row!, crmId: found };
+  }
   const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
   for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
   await send(crm, ready.filter(c => !conflicts.has(c.id)), options, succeed, fail);
 
-  await writeAll(etlify, fork, writes, outcomes);
+  await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
     await releaseDependents(fork, crm, resourceType, withCrmId);
@@ -309,21 +323,21 @@ async function sendOneByOne(
  * One statement for the whole chunk. If it fails because two records claim the same CRM object,
  * rows are written one at a time so only the records involved get an error.
  */
-async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>): Promise<void> {
+async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string): Promise<void> {
   try {
-    await writeOutcomes(em, writes);
+    await writeOutcomes(em, writes, claimToken);
     return;
   } catch (error) {
     if (!isCrmIdConflict(error)) throw error;
   }
   for (const write of writes) {
     try {
-      await writeOutcomes(em, [write]);
+      await writeOutcomes(em, [write], claimToken);
     } catch (error) {
       if (!isCrmIdConflict(error)) throw error;
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
-      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, objectType: undefined, digest: undefined }]);
+      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);
     }
   }
 }

@@ -6,6 +6,7 @@ import type { CrmPayload } from '../interfaces.ts';
 import { loadSyncState } from '../state/sync-state.ts';
 import { dependencyCrmIds } from './dependencies.ts';
 import { passesSyncIf, preparePayload, serializeContext } from './serialize.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface PlannedRecord {
   entity: string;
@@ -29,7 +30,7 @@ export interface PlannedRecord {
 export async function planSync(orm: MikroORM, crmName: string, entity: string, ids: string[]): Promise<PlannedRecord[]> {
   const etlify = Etlify.of(orm);
   const crm = etlify.crms.get(crmName);
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const meta = em.getMetadata().getByClassName(entity);
   const { rows } = await loadSyncState(em, meta.root.className, crmName, ids);
   const pk = meta.primaryKeys[0]!;
