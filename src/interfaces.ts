@@ -362,8 +362,11 @@ export interface EntityCrmConfig<T = any> {
   dependencies?: string[];
   /** Relations that must have a CRM id before this record is sent (the record is buffered meanwhile). */
   syncDependencies?: string[];
-  /** Guard: when it returns false, the record is `skipped` and nothing is sent. */
-  syncIf?: (record: T) => boolean;
+  /**
+   * Guard: when it returns (or resolves to) false, the record is `skipped` and nothing is sent. One that
+   * throws or takes longer than `stepTimeoutMs` fails its record alone, counted like a serializer error.
+   */
+  syncIf?: (record: T) => boolean | Promise<boolean>;
   /** Restricts which records the stale finder considers. */
   staleScope?: StaleScope;
   /** Timestamp property compared with the last sync. Default `updatedAt`. */

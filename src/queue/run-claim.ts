@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { describeError, NotSentError, UnknownOutcomeError } from '../errors.ts';
+import { NotSentError, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
@@ -60,7 +60,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
     await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     return outcomes;
   } catch (error) {
-    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.redact(describeError(error)) }));
+    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.describeError(error) }));
     await finishClaim(em, claim, settlements).catch(() => { /* the lease runs out; its recovery does the same */ });
     throw error;
   } finally {
@@ -109,7 +109,7 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
     if (jitter === undefined) jitters.set(outcome.error, jitter = Math.random());
     const uncertain = outcome.error instanceof UnknownOutcomeError;
     const delayMs = Math.max(backoffMs(item.attempts + 1, outcome.retryAfterMs, jitter), uncertain ? crm.jobs.unknownOutcomeWaitMs : 0);
-    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.redact(describeError(outcome.error)) };
+    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.describeError(outcome.error) };
   });
 }
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from '@mikro-orm/core';
-import { describeError, isRetryable } from '../errors.ts';
+import { isRetryable } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces.ts';
@@ -86,7 +86,7 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
     if (outcome.result === 'deleted' || outcome.result === 'noop') {
       if (deletable.includes(item)) etlify.events.emit('deleted', { ...event, result: outcome.result });
     } else {
-      const error = etlify.redact(describeError(outcome.error));
+      const error = etlify.describeError(outcome.error);
       if (outcome.result === 'retry') etlify.events.emit('retried', { ...event, error, retryInMs: outcome.retryAfterMs });
       else {
         etlify.events.emit('failed', { ...event, error });

@@ -1,6 +1,5 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
-import { describeError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import type { CrmPayload } from '../interfaces.ts';
 import { loadSyncState } from '../state/sync-state.ts';
@@ -51,14 +50,14 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
     const row = rows.get(id);
     const base = { entity: record.constructor.name, id, crm: crmName, crmId: row?.crmId ?? null };
     try {
-      if (!passesSyncIf(record, recordConfig, base.entity)) { plan.push({ ...base, action: 'skipped' }); continue; }
+      if (!(await passesSyncIf(record, recordConfig, base.entity, etlify.stepTimeoutMs))) { plan.push({ ...base, action: 'skipped' }); continue; }
       const prepared = await preparePayload(record, recordConfig, {
-        entity: base.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
+        entity: base.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion, timeoutMs: etlify.stepTimeoutMs,
       });
       const unchanged = row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version;
       plan.push({ ...base, action: !row?.crmId ? 'create' : unchanged ? 'unchanged' : 'update', payload: prepared.payload });
     } catch (error) {
-      plan.push({ ...base, action: 'error', error: etlify.redact(describeError(error)) });
+      plan.push({ ...base, action: 'error', error: etlify.describeError(error) });
     }
   }
   return plan;

@@ -20,7 +20,7 @@ import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { idField, isRecord, ownValue, stringField } from '../http/json-values.ts';
+import { idField, isRecord, ownValue, pathSegment, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
 import { anyEquals, anyRecordId } from './formula.ts';
@@ -302,11 +302,11 @@ export class AirtableAdapter implements CrmAdapter {
   }
 
   #tablePath(table: string): string {
-    return `/v0/${encodeURIComponent(this.#baseId)}/${encodeURIComponent(table)}`;
+    return `/v0/${pathSegment(this.#baseId, 'Airtable base id')}/${pathSegment(table, 'Airtable table')}`;
   }
 
   #recordPath(table: string, recordId: string): string {
-    return `${this.#tablePath(table)}/${encodeURIComponent(recordId)}`;
+    return `${this.#tablePath(table)}/${pathSegment(recordId, 'Airtable record id')}`;
   }
 
   /**

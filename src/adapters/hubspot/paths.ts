@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../errors.ts';
+import { pathSegment } from '../http/json-values.ts';
 
 /**
  * The HubSpot API versions the adapter speaks. Date-based versions (`/crm/objects/2026-03/…`) went GA
@@ -38,12 +39,15 @@ const segment = encodeURIComponent;
 /** The one place where Etlify's HubSpot paths are spelled, per version. */
 export function hubspotPaths(version: HubspotApiVersion): HubspotPaths {
   const dated = version !== 'v3';
-  const objects = (objectType: string) => (dated ? `/crm/objects/${version}/${segment(objectType)}` : `/crm/v3/objects/${segment(objectType)}`);
+  const objects = (objectType: string) => {
+    const type = pathSegment(objectType, 'HubSpot object type');
+    return dated ? `/crm/objects/${version}/${type}` : `/crm/v3/objects/${type}`;
+  };
   const properties = (objectType: string) => (dated ? `/crm/properties/${version}/${segment(objectType)}` : `/crm/v3/properties/${segment(objectType)}`);
   return {
     version,
     objects,
-    object: (objectType, id) => `${objects(objectType)}/${segment(id)}`,
+    object: (objectType, id) => `${objects(objectType)}/${pathSegment(id, 'HubSpot object id')}`,
     search: (objectType) => `${objects(objectType)}/search`,
     batch: (objectType, action) => `${objects(objectType)}/batch/${action}`,
     associations: (from, to, action) => `${dated ? `/crm/associations/${version}` : '/crm/v4/associations'}/${segment(from)}/${segment(to)}/batch/${action}`,
