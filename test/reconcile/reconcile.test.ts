@@ -1,9 +1,9 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
+import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
 import { AirtableAdapter } from '../../src/index.ts';
-import { startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
 const timestamps = {
@@ -215,6 +215,20 @@ describe('reconcile runs', function () {
     expect(unit!.requests).to.equal(2 + 4);
     const again = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
     expect(again.units[0]!.resumed).to.equal(false);
+  });
+
+  it('leaves out CRMs whose adapter cannot read back, and refuses one named explicitly', async () => {
+    Etlify.of(orm).registerCrm('hubspot', { adapter: new RecordingAdapter(), rateLimit: false });
+    try {
+      const result = await reconcile(orm, { entities: ['Member'] });
+      expect(result.skippedCrms).to.deep.equal(['hubspot']);
+      expect(result.units).to.deep.equal([]);
+      const refused = await reconcile(orm, { crm: 'hubspot' }).then(() => undefined, (e: Error) => e);
+      expect(refused).to.be.instanceOf(ConfigurationError);
+      expect(refused!.message).to.include('`hubspot` cannot read objects back');
+    } finally {
+      Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
+    }
   });
 
   it('--sample checks that many random records, without the count of unmanaged objects', async () => {
