@@ -125,6 +125,15 @@ export class UnknownOutcomeError extends TransientCrmError {
   override name = 'UnknownOutcomeError';
 }
 
+/**
+ * A request that was not sent at all: the worker is stopping, or the claim it works for lost its lease
+ * (`AdapterCallContext.stillHeld()` answered false). Nothing reached the CRM, so the record is handed
+ * back to the queue as it was: no attempt is counted and no unknown outcome is waited for.
+ */
+export class NotSentError extends TransientCrmError {
+  override name = 'NotSentError';
+}
+
 /** 401/403: the token is wrong or lacks a scope. Not the record's fault: retried, never counted. */
 export class UnauthorizedError extends CrmError {
   override name = 'UnauthorizedError';

@@ -19,9 +19,10 @@ import { query } from '../state/sql.ts';
  *   for a write whose outcome is unknown; no request makes the record due before it.
  * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
  *   a sync asked for after the removal runs after the delete (`resync`).
- * - **Leases**: a worker renews its claim (`heartbeat`) and stops sending once it cannot; a claim whose
- *   lease ran out is recovered as an unknown outcome: its record waits out what the dead worker may
- *   still have sent.
+ * - **Leases**: a worker renews its claim (`heartbeat`, lease.ts) and checks it on the monotonic clock
+ *   right before each request and each outcome write: a worker paused past its lease sends nothing and
+ *   writes nothing once it resumes. A claim whose lease ran out is recovered as an unknown outcome: its
+ *   record waits out what the stopped worker may still have sent, and is queued again.
  */
 
 export type QueueKind = 'sync' | 'delete' | 'forget' | 'dependents';
@@ -46,6 +47,8 @@ export interface RecordClaim {
   type: string;
   lane: 'record' | 'dependents';
   items: ClaimedItem[];
+  /** `performance.now()` when the claim statement was sent: the lease counts from there (lease.ts). */
+  claimedAt: number;
 }
 
 /**
@@ -158,11 +161,11 @@ const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, cr
 
 interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null }
 
-function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | undefined {
+function toClaim(token: string, crm: string, rows: ClaimRow[], claimedAt: number): RecordClaim | undefined {
   if (!rows.length) return undefined;
   const first = rows[0]!;
   return {
-    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane,
+    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane, claimedAt,
     items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type }))
       .sort((a, b) => compareIds(a.id, b.id)),
   };
@@ -174,6 +177,7 @@ function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | un
  */
 export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
   const token = randomUUID();
+  const claimedAt = performance.now();
   // recovered records are not due before their wait ends: this statement cannot claim them
   const rows = await query<ClaimRow>(em,
     `with ${RECOVER_EXPIRED_CLAIMS}, head as (
@@ -192,7 +196,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
      )
      select * from claimed`,
     [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max]);
-  return toClaim(token, crm.name, rows);
+  return toClaim(token, crm.name, rows, claimedAt);
 }
 
 /**
@@ -204,6 +208,7 @@ export async function claimRecordsById(
   em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
 ): Promise<RecordClaim | undefined> {
   const token = randomUUID();
+  const claimedAt = performance.now();
   const rows = await query<ClaimRow>(em,
     `with ${RECOVER_EXPIRED_CLAIMS}
      insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
@@ -215,7 +220,7 @@ export async function claimRecordsById(
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
     [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
-  return toClaim(token, crm.name, rows);
+  return toClaim(token, crm.name, rows, claimedAt);
 }
 
 /**

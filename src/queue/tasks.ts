@@ -4,6 +4,7 @@ import type { RegisteredCrm } from '../crms/registry.ts';
 import { dependentsIndex, dependentsWhere } from '../entity/dependency-index.ts';
 import { Etlify } from '../etlify.ts';
 import { HISTORY_TASK, historyTick } from '../observe/history-task.ts';
+import { isPaused } from './pause.ts';
 import { claimRecords, DEFAULT_LEASE_MS, ingest, nextDueAt } from './record-queue.ts';
 import { enqueueRequests, PROCESS_TASK } from './requests.ts';
 import { runClaim } from './run-claim.ts';
@@ -58,6 +59,8 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
   const wake = (jobKey: string, runAt?: Date) => helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:${jobKey}`, runAt, maxAttempts: crm.jobs.maxAttempts });
   const claimSize = crm.jobs.batchSize * BATCHES_PER_CLAIM;
   for (let claims = 0; claims < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted; claims++) {
+    // a paused CRM claims nothing (and schedules no wake-up: resuming wakes it)
+    if (await isPaused(em, crm.name)) return;
     await ingest(em, crm);
     const claim = await claimRecords(em, crm, claimSize, leaseMs);
     if (!claim) break;

@@ -34,6 +34,11 @@ export interface ChunkOptions {
    * inline sync, which claims its record only when there is work.
    */
   unchangedOnly?: boolean;
+  /**
+   * The queue claim this chunk works for: outcomes are written only for records it still holds, so a
+   * worker that lost its lease (paused past it) never writes over a newer claim's result.
+   */
+  claimToken?: string;
 }
 
 interface Candidate {
@@ -154,10 +159,10 @@ export async function syncChunk(
   };
   const second = await reserveAndSend(ready, true);
   if (second.length) {
-    await writeAll(etlify, fork, writes.splice(0), outcomes);
+    await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
     await reserveAndSend(second, false);
   }
-  await writeAll(etlify, fork, writes, outcomes);
+  await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
     await releaseDependents(fork, crm, resourceType, withCrmId);
@@ -327,21 +332,21 @@ async function sendOneByOne(
  * One statement for the whole chunk. If it fails because two records claim the same CRM object,
  * rows are written one at a time so only the records involved get an error.
  */
-async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>): Promise<void> {
+async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string): Promise<void> {
   try {
-    await writeOutcomes(em, writes);
+    await writeOutcomes(em, writes, claimToken);
     return;
   } catch (error) {
     if (!isCrmIdConflict(error)) throw error;
   }
   for (const write of writes) {
     try {
-      await writeOutcomes(em, [write]);
+      await writeOutcomes(em, [write], claimToken);
     } catch (error) {
       if (!isCrmIdConflict(error)) throw error;
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
-      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, objectType: undefined, digest: undefined }]);
+      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);
     }
   }
 }

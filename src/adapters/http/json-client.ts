@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { redactSecrets, TransientCrmError } from '../../errors.ts';
+import { NotSentError, redactSecrets, TransientCrmError } from '../../errors.ts';
 import type { AdapterCallContext, RemoteQuota } from '../../interfaces.ts';
 import { TokenSource, type AccessToken } from './access-token.ts';
 import { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS } from './classify.ts';
@@ -156,8 +156,9 @@ export class JsonClient {
   /** One HTTP exchange, after a slot of the request budget. */
   async #send(what: string, request: JsonRequest, token: string, context: AdapterCallContext): Promise<{ status: number; headers: ResponseHeaders; text: string }> {
     await context.budget?.acquire(request.bucket ?? 'default');
-    // aborted before it left: nothing was sent, so the outcome is known
-    if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
+    // aborted before it left, or the claim's lease ran out (checked now, on the monotonic clock: the
+    // process may have been paused): nothing is sent, so the outcome is known
+    if (context.signal?.aborted || context.stillHeld?.() === false) throw new NotSentError(`${what} not sent: the worker is stopping or its claim's lease ran out`, { status: 0, code: 'ABORTED' });
     const started = performance.now();
     let status = 0;
     try {
