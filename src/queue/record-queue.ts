@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { query } from '../state/sql.ts';
+import { PROCESS_TASK } from './requests.ts';
 
 /**
  * The per-record queue: where ordering and exclusivity live, and nowhere else.
@@ -210,17 +211,41 @@ export async function claimRecordsById(
   const token = randomUUID();
   const claimedAt = performance.now();
   const rows = await query<ClaimRow>(em,
-    `with ${RECOVER_EXPIRED_CLAIMS}
+    `with ${RECOVER_EXPIRED_CLAIMS}, wake as materialized (
+       -- should this process die holding the claim, a job at the end of the lease recovers it: no
+       -- queue row is left without a wake-up (a job already due earlier is kept: it wakes the next)
+       select 1 from ${wakeCall('now() + make_interval(secs => ? / 1000.0 + 1)', 'preserve_run_at')}
+     )
      insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
      select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
-       from unnest(?::text[]) as id order by id
+       from unnest(?::text[]) as id, wake order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
-    [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+    [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
   return toClaim(token, crm.name, rows, claimedAt);
+}
+
+/** A graphile-worker job that processes the CRM at `runAt` (SQL), keyed per purpose. Parameters: `wakeParams`, then runAt's. */
+function wakeCall(runAt: string, mode: 'replace' | 'preserve_run_at'): string {
+  return `graphile_worker.add_job(?, json_build_object('crm', ?::text), run_at => ${runAt}, max_attempts => ?::int,
+            job_key => ?, priority => ?::int, job_key_mode => '${mode}')`;
+}
+
+function wakeParams(crm: RegisteredCrm, purpose: string, ...runAt: unknown[]): unknown[] {
+  return [PROCESS_TASK, crm.name, ...runAt, crm.jobs.maxAttempts, `etlify:${crm.name}:${purpose}`, crm.jobs.priority];
+}
+
+/**
+ * Wakes the CRM's processor when these records are next due: records an inline sync leaves behind (it
+ * gave up waiting for a retry or a Retry-After) are then run by a worker, not left until the next change.
+ */
+export async function wakeWhenDue(em: EntityManager, crm: RegisteredCrm, type: string, ids: string[]): Promise<void> {
+  await query(em,
+    `select 1 from ${wakeCall('(select greatest(min(coalesce(claimed_until, greatest(due_at, not_before))), now()) from etlify_record_queue where crm_name = ? and lane = \'record\' and resource_type = ? and resource_id = any(?::text[]))', 'replace')}`,
+    wakeParams(crm, `due:${type}:${ids[0]}`, crm.name, type, ids));
 }
 
 /**
