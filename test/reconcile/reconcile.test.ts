@@ -140,8 +140,8 @@ describe('reconcile against the HubSpot simulator', function () {
     // firms, whether HubSpot keeps domains unique (it does not), a read, a duplicate lookup and a count
     const calls = sim.requests.map(r => `${r.method} ${r.path}`).reduce((n, call) => ({ ...n, [call]: (n[call] ?? 0) + 1 }), {} as Record<string, number>);
     expect(calls).to.deep.equal({
-      'POST /crm/v3/objects/contacts/batch/read': 12, 'POST /crm/v3/objects/contacts/search': 1,
-      'GET /crm/v3/properties/companies/domain': 1, 'POST /crm/v3/objects/companies/batch/read': 1, 'POST /crm/v3/objects/companies/search': 2,
+      'POST /crm/objects/2026-03/contacts/batch/read': 12, 'POST /crm/objects/2026-03/contacts/search': 1,
+      'GET /crm/properties/2026-03/companies/domain': 1, 'POST /crm/objects/2026-03/companies/batch/read': 1, 'POST /crm/objects/2026-03/companies/search': 2,
     });
     expect(first.requests).to.equal(17);
 
@@ -212,7 +212,7 @@ describe('reconcile runs', function () {
     expect(unit!.checked).to.equal(450);
     expect(unit!.counts).to.deep.include({ inSync: 449, divergent: 1 });
     // pages 3 to 5 only (records 201–450) and the count
-    expect(sim.requests.map(r => r.path)).to.deep.equal([...Array(3).fill('/crm/v3/objects/contacts/batch/read'), '/crm/v3/objects/contacts/search']);
+    expect(sim.requests.map(r => r.path)).to.deep.equal([...Array(3).fill('/crm/objects/2026-03/contacts/batch/read'), '/crm/objects/2026-03/contacts/search']);
     expect(unit!.requests).to.equal(2 + 4);
     const again = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
     expect(again.units[0]!.resumed).to.equal(false);

@@ -116,7 +116,7 @@ describe('engine guarantees', () => {
       simulator = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
       agent = new MockAgent();
       agent.enableNetConnect();
-      agent.get(simulator.url).intercept({ path: path => blocked && path.includes('/crm/v4/associations/'), method: 'POST' })
+      agent.get(simulator.url).intercept({ path: path => blocked && path.includes('/crm/associations/2026-03/'), method: 'POST' })
         .reply(503, { status: 'error', message: 'Service unavailable', category: 'SERVICE_UNAVAILABLE' }).persist();
       blocked = true;
       const adapter = new HubspotAdapter({ accessToken: 'engine-token', baseUrl: simulator.url, dispatcher: agent });

@@ -1,2 +1,3 @@
 export { HubspotAdapter, type HubspotAdapterOptions } from './hubspot-adapter.ts';
+export { HUBSPOT_API_VERSIONS, type HubspotApiVersion } from './paths.ts';
 export { hubspotDialect, readHubspotQuota } from './dialect.ts';
