@@ -12,6 +12,8 @@ export interface SyncStateRow {
   lastOutcome: string | null;
   /** The identity the record holds in the CRM (see sync/identity.ts). */
   idKey: string | null;
+  /** The identity it is moving to, until the CRM accepts it (see sync/identity.ts). */
+  nextIdKey: string | null;
 }
 
 /** The result of one attempt, to be written to the record's sync-state row. */
@@ -59,7 +61,7 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
     `select ${snapshot ? SNAPSHOT_AT : 'statement_timestamp()'} as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
                  'payloadVersion', payload_version, 'errorCount', error_count,
-                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key))
+                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key, 'nextIdKey', next_id_key))
           from crm_synchronisations
          where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
     [resourceType, crmName, ids]);
@@ -104,17 +106,24 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[],
        last_error = case excluded.last_outcome when 'error' then excluded.last_error when 'skipped' then s.last_error when 'uncertain' then s.last_error end,
        last_error_at = case excluded.last_outcome when 'error' then excluded.last_error_at when 'skipped' then s.last_error_at when 'uncertain' then s.last_error_at end,
        error_count = case excluded.last_outcome when 'error' then s.error_count + 1 when 'skipped' then s.error_count when 'uncertain' then s.error_count else 0 end,
+       -- the CRM accepted the identity sent (a write that went through, even if a later step failed):
+       -- it becomes the record's; refused, it is released; unknown, the record keeps both
+       id_key = case when excluded.last_outcome = 'synced' or (excluded.last_outcome = 'error' and excluded.crm_id is not null)
+                     then coalesce(s.next_id_key, s.id_key) else s.id_key end,
+       next_id_key = case when excluded.last_outcome = 'uncertain' then s.next_id_key end,
        last_outcome = excluded.last_outcome,
        updated_at = now()`,
     claimToken === undefined ? [JSON.stringify(outcomes)] : [JSON.stringify(outcomes), claimToken]);
 }
 
 /** The CRM objects the sync state knows for `ids` (deletes read them when they run, not when queued). */
-export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null; idKey: string | null; uncertain: boolean }>> {
-  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null; id_key: string | null; last_outcome: string | null }>(em,
-    'select resource_id as id, crm_id, object_type, id_key, last_outcome from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
+export async function loadCrmObjects(em: EntityManager, resourceType: string, crmName: string, ids: string[]): Promise<Map<string, { crmId: string | null; objectType: string | null; idKeys: string[]; uncertain: boolean }>> {
+  const rows = await query<{ id: string; crm_id: string | null; object_type: string | null; id_key: string | null; next_id_key: string | null; last_outcome: string | null }>(em,
+    'select resource_id as id, crm_id, object_type, id_key, next_id_key, last_outcome from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[])',
     [resourceType, crmName, ids]);
-  return new Map(rows.map(r => [r.id, { crmId: r.crm_id, objectType: r.object_type, idKey: r.id_key, uncertain: r.last_outcome === 'uncertain' }]));
+  return new Map(rows.map(r => [r.id, {
+    crmId: r.crm_id, objectType: r.object_type, idKeys: [r.id_key, r.next_id_key].filter((k): k is string => k !== null), uncertain: r.last_outcome === 'uncertain',
+  }]));
 }
 
 /**
@@ -126,7 +135,7 @@ export async function forgetCrmObjects(em: EntityManager, resourceType: string, 
     `with dropped as (
        delete from crm_synchronisations where resource_type = ? and crm_name = ? and resource_id = any(?::text[]) returning 1)
      update crm_synchronisations
-        set crm_id = null, last_digest = null, payload_version = null, id_key = null, last_outcome = 'deleted', updated_at = now()
+        set crm_id = null, last_digest = null, payload_version = null, id_key = null, next_id_key = null, last_outcome = 'deleted', updated_at = now()
       where resource_type = ? and crm_name = ? and resource_id = any(?::text[])`,
     [resourceType, crmName, removed, resourceType, crmName, live]);
 }
