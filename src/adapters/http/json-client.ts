@@ -9,7 +9,7 @@ import { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS } from './class
 import type { ResponseHeaders } from './json-values.ts';
 import { createKeepAlivePool, type KeepAlivePoolOptions } from './pool.ts';
 import { readCapped } from './read-body.ts';
-import { clampRetryAfter, parseRetryAfter } from './retry-after.ts';
+import { clampRetryAfter, MAX_RETRY_AFTER_MS, parseRetryAfter } from './retry-after.ts';
 
 /** Connection options every HTTP adapter takes. */
 export interface HttpAdapterOptions {
@@ -153,7 +153,7 @@ export class JsonClient {
     this.#timeoutMs = option('timeoutMs', 30_000);
     this.#requestTimeoutMs = option('requestTimeoutMs', 120_000);
     this.#maxResponseBytes = option('maxResponseBytes', 8 * 1024 * 1024);
-    this.#maxRetryAfterMs = option('maxRetryAfterMs', 3_600_000);
+    this.#maxRetryAfterMs = option('maxRetryAfterMs', MAX_RETRY_AFTER_MS);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher = options.dispatcher ?? createKeepAlivePool(this.#origin, options);
   }
