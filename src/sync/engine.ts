@@ -164,7 +164,11 @@ export async function syncChunk(
   }
   const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
   for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
-  await send(crm, ready.filter(c => !conflicts.has(c.id)), options, deadline, succeed, fail);
+  try {
+    await send(crm, ready.filter(c => !conflicts.has(c.id)), options, deadline, succeed, fail);
+  } finally {
+    deadline.dispose();
+  }
 
   await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {

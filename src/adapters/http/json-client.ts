@@ -191,7 +191,10 @@ export class JsonClient {
     // aborted before it left, or the claim's lease ran out (checked now, on the monotonic clock: the
     // process may have been paused): nothing is sent, so the outcome is known
     if (context.signal?.aborted || context.stillHeld?.() === false) throw new NotSentError(`${what} not sent: the worker is stopping or its claim's lease ran out`, { status: 0, code: 'ABORTED' });
-    const deadline = AbortSignal.timeout(this.#requestTimeoutMs);
+    // a timer cleared when the exchange ends (AbortSignal.timeout would live on for requestTimeoutMs)
+    const expiry = new AbortController();
+    const timer = setTimeout(() => expiry.abort(new Error('requestTimeoutMs')), this.#requestTimeoutMs);
+    const deadline = expiry.signal;
     const started = performance.now();
     let status = 0;
     try {
@@ -216,6 +219,7 @@ export class JsonClient {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, isReadOnly(request));
     } finally {
+      clearTimeout(timer);
       context.onResponse?.(status, performance.now() - started);
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
