@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { NotSentError, redactSecrets, TransientCrmError } from '../../errors.ts';
 import type { AdapterCallContext, RemoteQuota } from '../../interfaces.ts';
-import { deadlineOption } from '../../deadline.ts';
+import { limitOption } from '../../deadline.ts';
 import { ConfigurationError } from '../../errors.ts';
 import { TokenSource, type AccessToken } from './access-token.ts';
 import { checkBaseUrl } from './base-url.ts';
@@ -144,15 +144,15 @@ export class JsonClient {
   constructor(options: JsonClientOptions) {
     const crm = options.dialect.name;
     const base = checkBaseUrl(crm, options.baseUrl, options.allowInsecureHttp === true);
-    const option = (name: keyof JsonClientOptions, fallback: number) =>
-      deadlineOption(options[name], fallback, name, message => new ConfigurationError(`${crm} adapter: ${message}`));
+    const option = (name: keyof JsonClientOptions, fallback: number, unit?: string) =>
+      limitOption(options[name], fallback, name, message => new ConfigurationError(`${crm} adapter: ${message}`), unit);
     this.#dialect = options.dialect;
     this.#origin = base.origin;
     this.#pathPrefix = base.pathname.replace(/\/+$/, '');
     this.#tokens = new TokenSource(crm, options.accessToken, option('tokenTimeoutMs', 30_000));
     this.#timeoutMs = option('timeoutMs', 30_000);
     this.#requestTimeoutMs = option('requestTimeoutMs', 120_000);
-    this.#maxResponseBytes = option('maxResponseBytes', 8 * 1024 * 1024);
+    this.#maxResponseBytes = option('maxResponseBytes', 8 * 1024 * 1024, 'bytes');
     this.#maxRetryAfterMs = option('maxRetryAfterMs', MAX_RETRY_AFTER_MS);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher = options.dispatcher ?? createKeepAlivePool(this.#origin, options);
