@@ -23,7 +23,9 @@ export * from './reconcile/index.ts';
 export { NullAdapter } from './adapters/null.ts';
 export type { HttpAdapterOptions } from './adapters/http/json-client.ts';
 export type { AccessToken } from './adapters/http/access-token.ts';
-export { HUBSPOT_API_VERSIONS, HubspotAdapter, type HubspotAdapterOptions, type HubspotApiVersion } from './adapters/hubspot/index.ts';
+export {
+  HUBSPOT_API_VERSIONS, HubspotAdapter, hubspotOAuth, type HubspotAdapterOptions, type HubspotApiVersion, type HubspotOAuthOptions, type HubspotTokenProvider,
+} from './adapters/hubspot/index.ts';
 export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtable/index.ts';
 export * from './payload/index.ts';
 export { PgRequestBudget } from './ratelimit/pg-budget.ts';

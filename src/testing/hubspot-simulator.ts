@@ -10,6 +10,7 @@ import { batchAnswer, errorResponse, inputsOf, isInput, itemError, type Input } 
 import { associationBatch, AssociationStore, canonicalType, invalidType, type AssociationType } from './hubspot-associations.ts';
 import { byId, comparable, ObjectStore, tokensOf, type StoredObject } from './hubspot-store.ts';
 import { isStandardObjectType } from './hubspot-object-types.ts';
+import { OAuthTokens, type SimulatedOAuthApp } from './hubspot-oauth.ts';
 import { PropertyCatalog, type SimulatedProperty, type SimulatedRule } from './hubspot-properties.ts';
 import { hubspotRoute } from './hubspot-routes.ts';
 import type { HubspotApiVersion } from '../adapters/hubspot/paths.ts';
@@ -52,6 +53,8 @@ export interface HubspotSimulatorOptions extends SimulatorLimits {
   properties?: Record<string, SimulatedProperty[]>;
   /** The portal's validation rules per object type, enforced on API writes from `2026-09`. */
   validationRules?: Record<string, SimulatedRule[]>;
+  /** Serves `POST /oauth/v1/token` for this app (refresh grant); the access tokens it issues expire. */
+  oauth?: SimulatedOAuthApp;
   /** Return a message to reject a write of these properties (400, or a 207 item error in batches). */
   rejectProperty?: (objectType: string, properties: Record<string, unknown>) => string | undefined;
   faults?: SimulatorFaults;
@@ -120,6 +123,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   const store = new ObjectStore();
   const links = new AssociationStore();
   const catalog = new PropertyCatalog(options.properties, options.validationRules);
+  const oauth = options.oauth && new OAuthTokens(options.oauth);
   /** The API version of the request being answered (requests are answered one at a time). */
   let version: HubspotApiVersion = 'v3';
 
@@ -547,9 +551,10 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   });
 
   const handle = (request: RecordedRequest): SimulatorResponse => {
+    if (oauth && request.path === '/oauth/v1/token' && request.method === 'POST') return oauth.grant(request.body);
     const authorization = request.headers.authorization ?? '';
     const token = /^Bearer (.+)$/.exec(authorization)?.[1];
-    if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {
+    if (!token || (options.accessToken !== undefined && token !== options.accessToken) || (oauth && !oauth.valid(token))) {
       return errorResponse(401, 'INVALID_AUTHENTICATION', AUTH_MESSAGE);
     }
     // Like HubSpot, search has its own per-second limit and sends no rate-limit headers.

@@ -4,6 +4,7 @@ import { expect } from 'chai';
 import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
 import { AirtableAdapter } from '../../src/index.ts';
 import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
 const timestamps = {
@@ -300,5 +301,28 @@ describe('reconcile against the Airtable simulator', function () {
     await runWorkerOnce(orm);
     const second = await reconcile(orm);
     expect(second.units[0]!.counts).to.deep.include({ inSync: 150, divergent: 0, missing: 0, duplicates: 1 });
+  });
+});
+
+describe('tombstones', () => {
+  it('are kept tombstoneTtlMs: older ones are pruned as new ones are written, and not read back', async () => {
+    const db = await createTestDatabase();
+    const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: 'http://127.0.0.1:9' }) } } });
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
+    try {
+      await migrateEtlify(orm);
+      const em = orm.em.fork();
+      const stone = (id: string) => ({ resourceType: 'Member', resourceId: id, crmId: `crm-${id}`, objectType: 'contacts' });
+      await writeTombstones(em, 'hubspot', [stone('1')], 300);
+      expect((await loadTombstones(em, 'hubspot', 'Member', 300)).map(t => t.resourceId)).to.deep.equal(['1']);
+      await new Promise(resolve => setTimeout(resolve, 400));
+      expect(await loadTombstones(em, 'hubspot', 'Member', 300), 'expired: not read back').to.deep.equal([]);
+      await writeTombstones(em, 'hubspot', [stone('2')], 300);
+      const rows = await orm.em.getConnection().execute('select resource_id from etlify_tombstones order by 1');
+      expect(rows.map(r => r.resource_id), 'the expired one is gone from the table').to.deep.equal(['2']);
+    } finally {
+      await orm.close(true);
+      await db.drop();
+    }
   });
 });
