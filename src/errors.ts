@@ -206,6 +206,14 @@ export function redactSecrets(text: string, secrets: Iterable<string> = []): str
   return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${REDACTED}`);
 }
 
+/** An error without its message: category (class name), status and the CRM's code. */
+export function errorCategory(error: unknown): string {
+  if (!(error instanceof Error)) return 'Non-error thrown';
+  const status = error instanceof CrmError && error.status ? ` (status ${error.status})` : '';
+  const code = error instanceof CrmError && error.code ? ` ${error.code}` : '';
+  return `${error.name}${status}${code}`;
+}
+
 /** A one-line description of any thrown value, for `last_error`. */
 export function describeError(error: unknown): string {
   if (error instanceof Error) {

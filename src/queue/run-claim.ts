@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { describeError, NotSentError, UnknownOutcomeError } from '../errors.ts';
+import { NotSentError, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
@@ -9,7 +9,7 @@ import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk } from '../sync/engine.ts';
 import { ClaimLease } from './lease.ts';
-import { backoffMs, claimableAt, claimRecordsById, DEFAULT_LEASE_MS, finishClaim, type RecordClaim, type Settlement } from './record-queue.ts';
+import { backoffMs, claimableAt, claimRecordsById, DEFAULT_LEASE_MS, finishClaim, wakeWhenDue, type RecordClaim, type Settlement } from './record-queue.ts';
 
 /** What happened to one claimed record: the engine's or the deleter's result. */
 export interface ClaimOutcome {
@@ -60,7 +60,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
     await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     return outcomes;
   } catch (error) {
-    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.redact(describeError(error)) }));
+    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.describeError(error) }));
     await finishClaim(em, claim, settlements).catch(() => { /* the lease runs out; its recovery does the same */ });
     throw error;
   } finally {
@@ -109,7 +109,7 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
     if (jitter === undefined) jitters.set(outcome.error, jitter = Math.random());
     const uncertain = outcome.error instanceof UnknownOutcomeError;
     const delayMs = Math.max(backoffMs(item.attempts + 1, outcome.retryAfterMs, jitter), uncertain ? crm.jobs.unknownOutcomeWaitMs : 0);
-    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.redact(describeError(outcome.error)) };
+    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.describeError(outcome.error) };
   });
 }
 
@@ -125,7 +125,7 @@ export interface RunNowOptions {
  * Syncs or deletes records now, in this process (inline syncs, `syncStale({ inline: true })`), with the
  * same exclusivity as the worker: each record is claimed first. A record another worker holds, or one
  * waiting for its retry, is waited for while the options allow; what is still not done is `retry`
- * (its queue row keeps it, so the worker finishes the job).
+ * (its queue row keeps it, and a job wakes a worker when it is due).
  */
 export async function runNow(
   etlify: Etlify, em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', options: RunNowOptions,
@@ -145,5 +145,9 @@ export async function runNow(
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));
   }
-  return target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
+  const results = target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
+  // what is left waits in its queue row: a worker runs it when it is due
+  const left = results.filter(r => r.result === 'retry').map(r => r.id);
+  if (left.length) await wakeWhenDue(em, crm, target.type, left);
+  return results;
 }

@@ -9,6 +9,7 @@ import { claimRecords, DEFAULT_LEASE_MS, ingest, nextDueAt } from './record-queu
 import { enqueueRequests, PROCESS_TASK } from './requests.ts';
 import { runClaim } from './run-claim.ts';
 import { sweep } from './sweep.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export const SWEEP_TASK = 'etlify_sweep';
 
@@ -55,7 +56,7 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
   const crm = etlify.crms.get(crmName);
   if (!crm.enabled) return;
   const leaseMs = options.claimLeaseMs ?? DEFAULT_LEASE_MS;
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const wake = (jobKey: string, runAt?: Date) => helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:${jobKey}`, runAt, maxAttempts: crm.jobs.maxAttempts });
   const claimSize = crm.jobs.batchSize * BATCHES_PER_CLAIM;
   for (let claims = 0; claims < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted; claims++) {

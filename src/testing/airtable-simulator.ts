@@ -14,9 +14,10 @@ import {
   type SimulatorControls,
   type SimulatorFaults,
   type SimulatorResponse,
+  type SimulatorLimits,
 } from './simulator-server.ts';
 
-export interface AirtableSimulatorOptions {
+export interface AirtableSimulatorOptions extends SimulatorLimits {
   /** Port to listen on (127.0.0.1). Default: a free one. */
   port?: number;
   /** The only bearer token accepted (401 otherwise). Default: any non-empty bearer token. */
@@ -436,6 +437,8 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
     port: options.port,
     faults: options.faults,
     seed: options.seed,
+    maxBodyBytes: options.maxBodyBytes,
+    maxLoggedRequests: options.maxLoggedRequests,
     handle(request) {
       const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
       if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
 import pg from 'pg';
-import { HubspotAdapter, runWorker } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { HubspotAdapter, runWorker, TransientCrmError } from '../../src/index.ts';
+import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { overlappingWrites } from '../support/convergence/scenario.ts';
 import { User } from '../support/model.ts';
@@ -133,5 +133,43 @@ describe('queue races', () => {
       await exited;
       await locker.end();
     }
+  });
+  it('no work without a wake-up: records an inline sync gives up on are run by the worker already running, when due', async function () {
+    this.timeout(30_000);
+    let failures = 3;
+    const adapter = new RecordingAdapter({ fail: () => failures-- > 0 ? new TransientCrmError('503 Service Unavailable', { status: 503 }) : undefined });
+    app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 0 } });
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'given-up@example.test' });
+    await em.flush();
+    // only the inline sync: the flush's own request and wake-up are not there
+    await execute('delete from etlify_sync_requests; delete from graphile_worker._private_jobs');
+    // running before the inline sync, and without the sweep: only a job can bring it to the record
+    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+    expect(await user.hubspotSync({ inline: true }), 'three attempts, then it gives up').to.equal('error');
+    expect(adapter.table('contacts').size).to.equal(0);
+    await waitFor('the worker to run what the inline sync left', () => adapter.table('contacts').size === 1, 15_000);
+    await drained();
+  });
+  it('concurrent ingests and claims never deadlock: three workers, a writer changing 400 records over and over', async function () {
+    this.timeout(90_000);
+    app.etlify.registerCrm('hubspot', { adapter: new RecordingAdapter({ latencyMs: 5 }), jobs: { batchDelayMs: 0, batchSize: 50 } });
+    const failures: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 20, concurrency: 4, sweepSchedule: false });
+      worker.events.on('job:error', ({ error }) => failures.push(String((error as Error)?.message ?? error)));
+      workers.push(worker);
+    }
+    const em = app.orm.em.fork();
+    const users = Array.from({ length: 400 }, (_, i) => em.create(User, { email: `busy${i}@example.test`, firstName: 'v0' }));
+    await em.flush();
+    for (let round = 1; round <= 30; round++) {
+      // a few records at a time, in an order of their own: requests land in the inbox while claims end
+      for (const user of users.filter((_, i) => (i * 7 + round) % 2 === 0)) user.firstName = `v${round}`;
+      await em.flush();
+      await new Promise(resolve => setTimeout(resolve, 30));
+    }
+    await drained(60_000);
+    expect(failures.filter(f => /deadlock/.test(f))).to.deep.equal([]);
   });
 });

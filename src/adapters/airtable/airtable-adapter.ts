@@ -16,17 +16,18 @@ import type {
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
+import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { idField, isRecord, ownValue, stringField } from '../http/json-values.ts';
+import { idField, isRecord, ownValue, pathSegment, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
 import { anyEquals, anyRecordId } from './formula.ts';
 import { airtableObject, airtableStoredForm, lookupKey } from './read-back.ts';
 import { isFieldId, mergeKey } from './merge-key.ts';
 
-/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
+/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `$AIRTABLE_BASE_URL`, else `https://api.airtable.com`. */
 export interface AirtableAdapterOptions extends HttpAdapterOptions {
   /** The base (`app…`) every table lives in. */
   baseId: string;
@@ -93,7 +94,7 @@ export class AirtableAdapter implements CrmAdapter {
     this.#client = new JsonClient({
       ...options,
       dialect: airtableDialect,
-      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+      baseUrl: baseUrlOf(options.baseUrl, 'AIRTABLE_BASE_URL', DEFAULT_BASE_URL),
     });
   }
 
@@ -301,11 +302,11 @@ export class AirtableAdapter implements CrmAdapter {
   }
 
   #tablePath(table: string): string {
-    return `/v0/${encodeURIComponent(this.#baseId)}/${encodeURIComponent(table)}`;
+    return `/v0/${pathSegment(this.#baseId, 'Airtable base id')}/${pathSegment(table, 'Airtable table')}`;
   }
 
   #recordPath(table: string, recordId: string): string {
-    return `${this.#tablePath(table)}/${encodeURIComponent(recordId)}`;
+    return `${this.#tablePath(table)}/${pathSegment(recordId, 'Airtable record id')}`;
   }
 
   /**
