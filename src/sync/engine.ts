@@ -24,6 +24,14 @@ export interface RecordOutcome {
   error?: unknown;
   /** For `retry`: the wait the CRM asked for, if any. */
   retryAfterMs?: number;
+  /** For `pending`: what the first look prepared, for the claimed sync to reuse (`ChunkOptions.firstLook`). */
+  look?: FirstLook;
+}
+
+/** A payload prepared by the read-only first look, and the state of the data it was prepared from. */
+export interface FirstLook {
+  fingerprint: string;
+  prepared: PreparedPayload;
 }
 
 export interface ChunkOptions {
@@ -36,6 +44,11 @@ export interface ChunkOptions {
    * inline sync, which claims its record only when there is work.
    */
   unchangedOnly?: boolean;
+  /**
+   * Payloads the first look prepared, per record: reused when the record, read again after the
+   * claim, is in the same state (its fingerprint), so the serializer runs once per inline sync.
+   */
+  firstLook?: Map<string, FirstLook>;
   /**
    * The queue claim this chunk works for: outcomes are written only for records it still holds, so a
    * worker that lost its lease (paused past it) never writes over a newer claim's result.
@@ -122,7 +135,8 @@ export async function syncChunk(
     if (buffered.has(c.id)) { settle(c, { id: c.id, result: 'buffered' }); continue; }
     if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
-      c.prepared = await preparePayload(records.get(c.id)!, c.config, {
+      const look = options.firstLook?.get(c.id);
+      c.prepared = look && look.fingerprint === fingerprintOf(records.get(c.id)!, c.config) ? look.prepared : await preparePayload(records.get(c.id)!, c.config, {
         entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion, timeoutMs: etlify.stepTimeoutMs,
       });
     } catch (error) {
@@ -201,12 +215,48 @@ async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], 
     } catch {
       continue; // the full path records the failure
     }
-    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') continue;
+    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') {
+      // the claimed sync may reuse it, unless its payload depends on other records' CRM ids (the
+      // first look resolves none)
+      const fingerprint = c.config.associations?.length ? undefined : fingerprintOf(records.get(c.id)!, c.config);
+      if (fingerprint) outcomes.set(c.id, { id: c.id, result: 'pending', look: { fingerprint, prepared: c.prepared } });
+      continue;
+    }
     const outcome: RecordOutcome = { id: c.id, result: 'not_modified', crmId: c.row!.crmId! };
     outcomes.set(c.id, outcome);
     emitOutcome(etlify, crm, c, outcome);
   }
   return ids.map(id => outcomes.get(id) ?? { id, result: 'pending' });
+}
+
+/**
+ * The database state a record's payload is prepared from: its own row and the rows of the
+ * dependencies loaded with it (MikroORM's snapshot of what was read), or undefined when a dependency
+ * is not fully loaded. Equal fingerprints: the serializer would see the same data.
+ */
+function fingerprintOf(record: object, config: EntityCrmConfig): string | undefined {
+  const rows: unknown[] = [helper(record).__originalEntityData];
+  for (const path of config.dependencies ?? []) {
+    let level: object[] = [record];
+    for (const segment of path.split('.')) {
+      const next: object[] = [];
+      for (const entity of level) {
+        const value = (entity as Record<string, unknown>)[segment];
+        if (value == null) continue;
+        if (Utils.isCollection(value)) {
+          if (!value.isInitialized()) return undefined;
+          next.push(...value.getItems());
+        } else if (typeof value === 'object' && helper(value).__initialized) {
+          next.push(value);
+        } else {
+          return undefined;
+        }
+      }
+      rows.push(segment, next.map(entity => helper(entity).__originalEntityData));
+      level = next;
+    }
+  }
+  return JSON.stringify(rows);
 }
 
 function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: RecordOutcome): void {
@@ -287,7 +337,7 @@ async function send(
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
-    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}`);
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}\u0000${c.config.onMissing ?? ''}`);
     for (const group of byObjectType.values()) {
       if (deadline.expired) { for (const c of group) fail(c, deadline.notSent()); continue; }
       let results: BatchItemResult[];
@@ -296,6 +346,7 @@ async function send(
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
+          onMissing: group[0]!.config.onMissing,
           items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
@@ -327,7 +378,7 @@ async function sendOneByOne(
     if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
-        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode,
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
         associations: c.prepared!.associations,
       }, deadline.context(options.context)), crm.name));
     } catch (error) {
