@@ -10,6 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
+import { MAX_RETRY_AFTER_MS } from '../adapters/http/retry-after.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 import { primaryFork } from '../state/primary.ts';
 
@@ -97,13 +98,20 @@ export async function syncChunk(
   };
   // `written`: the object the call wrote before a later step of it failed; its id is kept (else a
   // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
+  // any adapter's wait, not only the HTTP adapters' (which clamp by themselves): a year-long Retry-After
+  // must not park the record
+  const clampedWait = (c: Candidate, ms: number | undefined) => {
+    if (ms === undefined || ms <= MAX_RETRY_AFTER_MS) return ms;
+    etlify.logger.warn(`${crmName} asked to wait ${Math.round(ms / 1000)} s before retrying ${c.entity} ${c.id}; clamped to ${MAX_RETRY_AFTER_MS / 1000} s`, { crm: crmName, entity: c.entity, id: c.id, askedMs: ms });
+    return MAX_RETRY_AFTER_MS;
+  };
   const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error) ?? c.resolved) => {
     const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed
     if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
-    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain', ...kept });
-    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, written ? { outcome: 'uncertain', ...kept } : undefined);
+    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
+    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
     settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept });
   };
 
@@ -177,10 +185,14 @@ export async function syncChunk(
     await send(crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
     return group.filter(c => deferred.has(c.id));
   };
-  const second = await reserveAndSend(ready, true);
-  if (second.length) {
-    await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
-    await reserveAndSend(second, false);
+  try {
+    const second = await reserveAndSend(ready, true);
+    if (second.length) {
+      await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
+      await reserveAndSend(second, false);
+    }
+  } finally {
+    deadline.dispose();
   }
   await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
