@@ -77,20 +77,24 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
  */
 export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[], claimToken?: string): Promise<void> {
   if (!outcomes.length) return;
-  // with a claim: only the records it still holds (the queue row, locked against a concurrent recovery)
-  const held = claimToken === undefined ? '' : `where exists (
-         select 1 from etlify_record_queue q where q.crm_name = r."crmName" and q.lane = 'record' and q.resource_type = r."resourceType"
-            and q.resource_id = r."resourceId" and q.claim_token = ? for share)`;
+  // with a claim: only the records it still holds, their queue rows locked (in key order, as the queue
+  // locks them) against a concurrent recovery of the claim
+  const held = claimToken === undefined ? '' : `, held as materialized (
+       select q.crm_name, q.resource_type, q.resource_id from etlify_record_queue q
+        where q.lane = 'record' and q.claim_token = ? and (q.crm_name, q.resource_type, q.resource_id) in (select "crmName", "resourceType", "resourceId" from r)
+        order by q.resource_type, q.resource_id for share)`;
   await query(em,
-    `insert into crm_synchronisations as s
+    `with r as (
+       select * from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
+            "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
+     )${held}
+     insert into crm_synchronisations as s
        (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, payload_version,
         last_synced_at, last_error, last_error_at, error_count, last_outcome)
      select r."resourceType", r."resourceId", r."crmName", r."crmId", r."objectType", r.digest, r."payloadVersion",
             case when r.outcome in ('error', 'uncertain') then null else r."syncedAt" end, r.error, case when r.outcome = 'error' then now() end,
             case when r.outcome = 'error' then 1 else 0 end, r.outcome
-       from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
-            "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
-     ${held}
+       from r ${claimToken === undefined ? '' : 'where (r."crmName", r."resourceType", r."resourceId") in (select * from held)'}
      on conflict (resource_type, crm_name, resource_id) do update set
        crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else coalesce(excluded.crm_id, s.crm_id) end,
        object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else coalesce(excluded.object_type, s.object_type) end,
