@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { Logger, parseCrontab, type LogLevel as GraphileLogLevel, type TaskList } from 'graphile-worker';
 import type { MikroORM } from '@mikro-orm/core';
+import { etlifiedEntityNames } from '../entity/declarations.ts';
 import { Etlify } from '../etlify.ts';
 import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
@@ -64,7 +65,7 @@ async function loadTaskList(file: string): Promise<TaskList> {
 function checkSelection(orm: MikroORM, selection: Selection): void {
   if (selection.crm) Etlify.of(orm).crms.get(selection.crm);
   for (const entity of selection.entity ?? []) {
-    if (!orm.getMetadata().getByClassName(entity, false)) throw new UsageError(`unknown entity: ${entity}`);
+    if (!orm.getMetadata().getByClassName(entity, false)) throw new UsageError(`unknown entity: ${entity} (etlified entities: ${etlifiedEntityNames(orm.getMetadata())})`);
   }
 }
 

@@ -140,7 +140,7 @@ describe('etlify CLI', function () {
     expect(unknownCrm.code).to.equal(2);
     expect(unknownCrm.stderr.trim()).to.equal('etlify: ConfigurationError: Unknown CRM `salesforce`: register it first (registered: hubspot, airtable)');
     const unknownEntity = await cli(['status', '--entity', 'Invoice']);
-    expect(unknownEntity.stderr.trim()).to.equal('etlify: unknown entity: Invoice');
+    expect(unknownEntity.stderr.trim()).to.match(/^etlify: unknown entity: Invoice \(etlified entities: (\w+, )+User(, \w+)*\)$/);
     expect((await cli(['sync', '--batch-size', '0'])).code).to.equal(2);
     expect((await cli(['frobnicate'])).code).to.equal(2);
     const resetWithoutEntity = await cli(['reset', '--id', '4']);
