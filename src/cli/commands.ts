@@ -79,6 +79,15 @@ async function checkCredentials(etlify: Etlify): Promise<void> {
   }
 }
 
+/** `create index` statements for `table (column)` entries of `status().missingIndexes`, to paste into a migration. */
+function createIndexStatements(missing: string[]): string[] {
+  const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+  return missing.map(index => {
+    const [, table, column] = /^(.+) \((.+)\)$/.exec(index)!;
+    return `create index on ${table!.split('.').map(quote).join('.')} (${quote(column!)});`;
+  });
+}
+
 /** `--sweep …` and `--no-sweep` as given (commander lets the last one win silently). */
 function sweepFlags(argv: string[]): string[] {
   return argv.filter(arg => arg === '--no-sweep' || arg === '--sweep' || arg.startsWith('--sweep='));
@@ -168,17 +177,19 @@ export function commands(program: Command): void {
   json(selection(program.command('status')))
     .description('per entity × CRM: synced, stale, failing, parked, buffered')
     .option('--wide', 'show whole error messages (the table is cut to the terminal width otherwise)')
-    .action((opts: Selection & { json?: boolean; wide?: boolean }) => withOrm(program, async orm => {
+    .option('--indexes', 'list the indexes the stale sweep lacks, with the SQL that adds them')
+    .action((opts: Selection & { json?: boolean; wide?: boolean; indexes?: boolean }) => withOrm(program, async orm => {
       checkSelection(orm, opts);
       const rows = await status(orm, { crm: opts.crm, entities: opts.entity });
-      if (opts.json) console.log(JSON.stringify(rows));
-      else console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
-      const unindexed = rows.filter(r => r.missingIndexes.length);
-      if (!opts.json && unindexed.length) {
-        // one index a line: the output stays within the terminal's width
-        console.log('\nthe stale sweep needs these indexes (docs/stale-finder.md):');
-        for (const r of unindexed) for (const index of r.missingIndexes) console.log(`  ${r.entity} → ${r.crm}: ${index}`);
+      if (opts.json) { console.log(JSON.stringify(rows)); return; }
+      const missing = [...new Set(rows.flatMap(r => r.missingIndexes))];
+      if (opts.indexes) {
+        console.log(missing.length ? createIndexStatements(missing).join('\n') : 'the stale sweep has every index it needs');
+        return;
       }
+      console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
+      // one line, not the list: it would repeat on every call until the indexes exist
+      if (missing.length) console.log(`\nthe stale sweep lacks ${missing.length} index(es) and reads whole tables meanwhile: \`etlify status --indexes\` lists them (docs/stale-finder.md#indexes)`);
     }));
 
   json(selection(program.command('plan')))

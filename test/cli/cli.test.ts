@@ -93,6 +93,23 @@ describe('etlify CLI', function () {
     expect(stdout).to.match(/User.*hubspot.*30.*29/);
   });
 
+  it('status says in one line that indexes are missing; --indexes prints the SQL that adds them', async () => {
+    const listed = await cli(['status', '--indexes']);
+    const statements = listed.stdout.trim().split('\n');
+    expect(statements.length, listed.stdout).to.be.greaterThan(0);
+    for (const statement of statements) expect(statement).to.match(/^create index on ("[\w]+"\.)?"\w+" \("\w+"\);$/);
+    const { stdout } = await cli(['status']);
+    expect(stdout.trim().split('\n').at(-1)).to.equal(`the stale sweep lacks ${statements.length} index(es) and reads whole tables meanwhile: \`etlify status --indexes\` lists them (docs/stale-finder.md#indexes)`);
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: [], discovery: { warnWhenNoEntities: false } });
+    try {
+      for (const statement of statements) await orm.em.getConnection().execute(statement);
+    } finally {
+      await orm.close();
+    }
+    expect((await cli(['status', '--indexes'])).stdout.trim()).to.equal('the stale sweep has every index it needs');
+    expect((await cli(['status'])).stdout).not.to.include('index(es)');
+  });
+
   it('reset un-parks records, by entity and id', async () => {
     const conn = await MikroORM.init({ clientUrl: db.url, entities: [] , discovery: { warnWhenNoEntities: false } });
     await conn.em.getConnection().execute("update crm_synchronisations set error_count = 3 where resource_id = '1'");
