@@ -3,6 +3,8 @@ import { Migration20261122000002_EtlifyQueue } from './Migration20261122000002_E
 import { Migration20261129000003_EtlifyRecordQueue } from './Migration20261129000003_EtlifyRecordQueue.ts';
 import { Migration20261129000013_EtlifyStaleSweeps } from './Migration20261129000013_EtlifyStaleSweeps.ts';
 import { Migration20261129000014_EtlifyInboxStorage } from './Migration20261129000014_EtlifyInboxStorage.ts';
+import { Migration20261207018001_EtlifyHistory } from './Migration20261207018001_EtlifyHistory.ts';
+import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -15,4 +17,6 @@ export const etlifyMigrations = [
   { name: 'Migration20261129000003_EtlifyRecordQueue', class: Migration20261129000003_EtlifyRecordQueue },
   { name: 'Migration20261129000013_EtlifyStaleSweeps', class: Migration20261129000013_EtlifyStaleSweeps },
   { name: 'Migration20261129000014_EtlifyInboxStorage', class: Migration20261129000014_EtlifyInboxStorage },
+  { name: 'Migration20261207018001_EtlifyHistory', class: Migration20261207018001_EtlifyHistory },
+  { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
 ];

@@ -4,10 +4,12 @@ import { refuseUntransactedFlushes } from './capture/transactions.ts';
 import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
 import { validateDeclarations } from './entity/declarations.ts';
 import { ConfigurationError, redactSecrets } from './errors.ts';
+import { historySettings, type HistoryRetention } from './observe/retention.ts';
 import { showValue } from './show-value.ts';
 import { EtlifyEventEmitter } from './events.ts';
 import type { CrmOptions } from './interfaces.ts';
 import { CrmSynchronisation, PendingSync, STATE_TABLES } from './state/entities.ts';
+import { DEFAULT_TOMBSTONE_TTL_MS } from './state/tombstones.ts';
 import type { PayloadVersioning } from './sync/serialize.ts';
 
 export interface EtlifyLogger {
@@ -27,9 +29,16 @@ export interface EtlifyOptions {
   pendingSyncTtlMs?: number;
   /** Where failure lines go. Default: JSON lines on stderr for warnings and errors. */
   logger?: EtlifyLogger;
+  /** How long the CRM ids of removed records are kept, for `reconcile` to find objects a lost delete left behind. Default 30 days. */
+  tombstoneTtlMs?: number;
+  /**
+   * The history the worker keeps (per-minute counts, queue samples, the attempt log: see
+   * docs/operations.md), with its retention; `false` keeps none. Default: 14 days of counts, 7 of attempts.
+   */
+  history?: false | HistoryRetention;
 }
 
-const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger']);
+const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'tombstoneTtlMs', 'history']);
 const EXTENSION_NAME = 'etlify';
 
 /** Logs one JSON line per message on stderr; info is dropped (the events are there for metrics). */
@@ -49,7 +58,10 @@ export class Etlify {
   readonly events = new EtlifyEventEmitter();
   readonly payloadVersions?: PayloadVersioning;
   readonly pendingSyncTtlMs: number;
+  readonly tombstoneTtlMs: number;
   readonly logger: EtlifyLogger;
+  /** History settings: `false` when none is kept. */
+  readonly history: false | Required<HistoryRetention>;
 
   constructor(options: EtlifyOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ConfigurationError('Etlify options must be an object');
@@ -64,7 +76,12 @@ export class Etlify {
     if (typeof this.pendingSyncTtlMs !== 'number' || !(this.pendingSyncTtlMs > 0)) {
       throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${showValue(options.pendingSyncTtlMs)})`);
     }
+    this.tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
+    if (typeof this.tombstoneTtlMs !== 'number' || !(this.tombstoneTtlMs > 0)) {
+      throw new ConfigurationError(`Etlify: \`tombstoneTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.tombstoneTtlMs)})`);
+    }
     this.logger = options.logger ?? jsonLogger;
+    this.history = historySettings(options.history);
     for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);
   }
 

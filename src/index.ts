@@ -16,6 +16,7 @@ export {
   type ResetOptions, type FindStaleOptions, type EntitySelector, type SelectionOptions,
 } from './stale/index.ts';
 export { planSync, type PlannedRecord } from './sync/plan.ts';
+export * from './reconcile/index.ts';
 export { NullAdapter } from './adapters/null.ts';
 export type { HttpAdapterOptions } from './adapters/http/json-client.ts';
 export type { AccessToken } from './adapters/http/access-token.ts';
@@ -24,5 +25,9 @@ export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtabl
 export * from './payload/index.ts';
 export { PgRequestBudget } from './ratelimit/pg-budget.ts';
 export type { SyncEvent, EtlifyEvents, SyncEventName } from './events.ts';
+export {
+  countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
+  type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,
+} from './observe/index.ts';
 export * from './errors.ts';
 export type * from './interfaces.ts';

@@ -47,6 +47,12 @@ export interface AdapterCallContext {
   budget?: RequestBudget;
   /** Aborted when the worker shuts down past its grace period. */
   signal?: AbortSignal;
+  /**
+   * To be told about every HTTP exchange with the CRM: its status (0 when no answer came) and how long
+   * it took. History and metrics count requests, latency and 429s from it; the built-in adapters call
+   * it, a custom adapter may.
+   */
+  onResponse?(status: number, durationMs: number): void;
 }
 
 /**
@@ -144,6 +150,28 @@ export interface BatchDeleteRequest {
   crmIds: string[];
 }
 
+/** A CRM object as read back by `reconcile`: its id and the properties asked for, as the CRM returned them. */
+export interface CrmObject {
+  crmId: string;
+  properties: Record<string, unknown>;
+}
+
+export interface ReadObjectsRequest {
+  objectType: string;
+  /** Stored CRM ids (the adapter splits them into requests of at most `readBatchSize`). */
+  crmIds: string[];
+  /** The properties the mapping owns: only these are read. */
+  properties: string[];
+}
+
+export interface LookupObjectsRequest {
+  objectType: string;
+  idProperty: string;
+  /** Values of `idProperty`, as the records serialize them. */
+  values: unknown[];
+  properties: string[];
+}
+
 /**
  * Talks to one CRM. `upsert` and `delete` are required; `batchUpsert`/`batchDelete` are used when
  * present (the engine falls back to single calls otherwise).
@@ -192,6 +220,31 @@ export interface CrmAdapter {
    * as a string.
    */
   identityOf?(objectType: string, idProperty: string, value: unknown): string | undefined;
+  // ─── Read-back (optional; `reconcile` needs `readObjects`) ───────────────────────────────────
+  /**
+   * Reads objects by stored id. The answer maps each requested id the CRM still answers for to the
+   * object it answers with: an absent id is missing (archived or unknown); an object whose `crmId`
+   * differs from the requested one means the CRM merged the object into another (HubSpot).
+   */
+  readObjects?(request: ReadObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject>>;
+  /**
+   * Every object holding each value of `idProperty`, keyed by `identityOf` of the value (several:
+   * duplicates). Used for records without a stored id, and for duplicate checks where the CRM does
+   * not enforce the property's uniqueness itself.
+   */
+  lookupObjects?(request: LookupObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject[]>>;
+  /** Ids per read request (HubSpot batch read: 100). Default 100. */
+  readonly readBatchSize?: number;
+  /** True when the CRM itself refuses two objects with one value of `idProperty`: no duplicate check is needed. */
+  enforcesUniqueness?(objectType: string, idProperty: string, context?: AdapterCallContext): Promise<boolean>;
+  /** How many live objects of the type the CRM holds (to count the ones Etlify never created), if it can tell cheaply. */
+  countObjects?(objectType: string, context?: AdapterCallContext): Promise<number | undefined>;
+  /**
+   * The form under which the CRM stores and returns a property value, as a comparable string (null:
+   * empty), applied to what Etlify would send and to what the CRM returned alike. Default: JSON text,
+   * null for null, undefined and "".
+   */
+  storedForm?(objectType: string, property: string, value: unknown): string | null;
   /** Strings (tokens) that must never appear in logs, errors or the sync-state table. */
   secrets?(): string[];
   /**

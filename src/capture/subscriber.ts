@@ -1,5 +1,6 @@
-import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type TransactionEventArgs } from '@mikro-orm/core';
+import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type Transaction, type TransactionEventArgs } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
+import { findRemovalEffects, removalMatters, type RemovalEffects, type RemovedSet } from './removals.ts';
 import { refuseUntransactedFlushes } from './transactions.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
 import type { Etlify } from '../etlify.ts';
@@ -10,6 +11,10 @@ interface Captured {
   changeSets: ChangeSet<any>[];
   /** Many-to-many collections whose links changed, with the items added or removed. */
   links: { owner: object; property: string; inverse?: string; items: object[] }[];
+  /** Removals whose effects on other records are still to be looked up (before the flush's statements run). */
+  removals: RemovedSet[];
+  /** What the removals do to other records, once looked up. */
+  effects: RemovalEffects[];
 }
 
 /**
@@ -26,20 +31,36 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#etlify = etlify;
   }
 
-  onFlush({ em, uow }: FlushEventArgs): void {
-    const index = dependentsIndex(em.getMetadata());
-    const relevant = uow.getChangeSets().filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
+  onFlush({ em, uow }: FlushEventArgs): Promise<void> | void {
+    const metadata = em.getMetadata();
+    const index = dependentsIndex(metadata);
+    const changeSets = uow.getChangeSets();
+    const relevant = changeSets.filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
     const links = uow.getCollectionUpdates().flatMap(collection => changedLinks(collection));
-    if (!relevant.length && !links.length) return;
+    const removals = removedSets(changeSets.filter(cs => cs.type === ChangeSetType.DELETE && removalMatters(metadata, cs.meta.root.className)));
+    if (!relevant.length && !links.length && !removals.length) return;
     // the configuration was checked at init; a flush outside any transaction must not pass silently either
     if (!em.isInTransaction()) refuseUntransactedFlushes(em.config);
+    const captured = this.#pending.get(em) ?? this.#pending.set(em, { changeSets: [], links: [], removals: [], effects: [] }).get(em)!;
+    captured.changeSets.push(...relevant);
+    captured.links.push(...links);
+    captured.removals.push(...removals);
+    // inside a transaction already: look now, before the flush's statements; otherwise once the flush's own transaction starts
+    if (removals.length && em.isInTransaction()) return this.#lookUpRemovals(em, captured, em.getTransactionContext()!);
+  }
+
+  async afterTransactionStart({ em, transaction }: TransactionEventArgs): Promise<void> {
     const captured = this.#pending.get(em);
-    if (captured) {
-      captured.changeSets.push(...relevant);
-      captured.links.push(...links);
-    } else {
-      this.#pending.set(em, { changeSets: relevant, links });
-    }
+    if (captured?.removals.length) await this.#lookUpRemovals(em, captured, transaction!);
+  }
+
+  async #lookUpRemovals(em: EntityManager, captured: Captured, transaction: Transaction): Promise<void> {
+    const removals = captured.removals.splice(0);
+    captured.effects.push(await findRemovalEffects(em, transaction, removals, crm => this.#enabled(crm)));
+  }
+
+  #enabled(crm: string): boolean {
+    return this.#etlify.crms.has(crm) && this.#etlify.crms.get(crm).enabled;
   }
 
   async beforeTransactionCommit({ em, transaction }: TransactionEventArgs): Promise<void> {
@@ -56,9 +77,9 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#pending.delete(em);
   }
 
-  #toWork(em: EntityManager, { changeSets, links }: Captured) {
+  #toWork(em: EntityManager, { changeSets, links, effects }: Captured) {
     const crms = this.#etlify.crms;
-    const enabled = (crm: string) => crms.has(crm) && crms.get(crm).enabled;
+    const enabled = (crm: string) => this.#enabled(crm);
     const index = dependentsIndex(em.getMetadata());
     // both sides of a link change report it, a child and its owner may both name a record: the batch keeps one request each
     const requests = new RequestBatch();
@@ -91,8 +112,29 @@ export class CaptureSubscriber implements EventSubscriber {
       }
     }
     for (const link of links) addLinkRequests(requests, index, link, enabled);
+    for (const effect of effects) {
+      for (const { crm, entity, id } of effect.changed) requests.add('sync', crm, entity, id);
+      for (const { meta, id } of effect.removed) {
+        removed.push({ type: meta.root.className, entity: meta.className, id });
+        for (const crm of declarationsOf(meta.class).keys()) {
+          if (enabled(crm)) requests.add(crms.get(crm).deleteOnRemove ? 'delete' : 'forget', crm, meta.className, id);
+        }
+      }
+    }
     return { requests, removed };
   }
+}
+
+/** The flush's removals, by entity. */
+function removedSets(changeSets: ChangeSet<any>[]): RemovedSet[] {
+  const sets = new Map<string, RemovedSet>();
+  for (const cs of changeSets) {
+    const id = primaryKeyOf(cs);
+    if (id === undefined) continue;
+    const set = sets.get(cs.meta.className) ?? sets.set(cs.meta.className, { meta: cs.meta, ids: [] }).get(cs.meta.className)!;
+    set.ids.push(id);
+  }
+  return [...sets.values()];
 }
 
 /** The links a many-to-many collection gained or lost since it was loaded (or last flushed). */

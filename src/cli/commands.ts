@@ -11,6 +11,7 @@ import { runWorker, runWorkerOnce } from '../queue/worker.ts';
 import { migrateEtlify } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
 import { planSync } from '../sync/plan.ts';
+import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
 import { EXIT, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
@@ -254,4 +255,6 @@ export function commands(program: Command): void {
       });
       await simulator.close();
     });
+
+  reconcileCommand(program, { withOrm, checkSelection });
 }

@@ -49,6 +49,11 @@ export function dependentsIndex(metadata: MetadataStorage): Map<string, Dependen
   return index;
 }
 
+/** The filter finding the dependents of records `ids`: `{ company: { owner: { $in: ids } } }` for `company.owner`. */
+export function dependentsWhere(dependent: Dependent, ids: unknown[]): object {
+  return dependent.path.split('.').reduceRight<unknown>((inner, segment) => ({ [segment]: inner }), { $in: ids }) as object;
+}
+
 const syncTargets = new WeakMap<MetadataStorage, Set<string>>();
 
 /**

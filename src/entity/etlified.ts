@@ -5,6 +5,7 @@ import type { DeleteResult, EntityCrmConfig, EtlifyDeclaration, SyncResult } fro
 import { enqueueRequests } from '../queue/requests.ts';
 import { runNow } from '../queue/run-claim.ts';
 import { syncChunk } from '../sync/engine.ts';
+import { passesSyncIf } from '../sync/serialize.ts';
 import { attachDeclaration, declarationsOf } from './declarations.ts';
 import { query } from '../state/sql.ts';
 
@@ -116,7 +117,7 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   const { em, etlify, registered, config, meta, id } = contextOf(record, crm, options);
   if (!registered.enabled) return 'disabled';
   if (!options?.inline) {
-    if (config.syncIf && !config.syncIf(record)) return false;
+    if (!passesSyncIf(record, config, meta.className)) return false;
     await enqueueRequests(em, { requests: [{ kind: 'sync', crm, entity: meta.className, id }], crms: [registered] });
     return 'queued';
   }

@@ -64,8 +64,8 @@ export const DEFAULT_LEASE_MS = 30_000;
 
 const roots = new WeakMap<MetadataStorage, string>();
 
-/** `{ className: rootClassName }` for every entity, as JSON for the ingest statement. */
-function rootsOf(metadata: MetadataStorage): string {
+/** `{ className: rootClassName }` for every entity, as JSON for the ingest statement (and history's inbox counts). */
+export function rootsOf(metadata: MetadataStorage): string {
   let json = roots.get(metadata);
   if (json === undefined) {
     json = JSON.stringify(Object.fromEntries([...metadata.getAll().values()].filter(m => m.class).map(m => [m.className, m.root.className])));
@@ -145,11 +145,13 @@ const RECOVER_EXPIRED_CLAIMS = `
            not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
            last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
      where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
-     returning q.kind, q.resource_type, q.resource_id
+     returning q.lane, q.resource_type, q.resource_id
   ), uncertain as (
+    -- whatever the claim was doing (a create, a delete), not what the row asks for now: a removal merged
+    -- into a killed create must still look the object up (sync/deleter.ts)
     update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
       from expired e
-     where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
+     where e.lane = 'record' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
   )`;
 
 const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
@@ -251,6 +253,13 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
   await query(em,
     `with s as (
        select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text)
+     ), unsure as (
+       -- an unknown outcome is kept where a later delete looks (the sync state), not only in the queue row;
+       -- only by the claim still holding the record: never over what a newer claim wrote
+       update crm_synchronisations c set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
+         from s, etlify_record_queue q
+        where s.outcome = 'uncertain' and ? = 'record' and q.crm_name = ? and q.lane = 'record' and q.resource_type = ? and q.resource_id = s.id
+          and q.claim_token = ? and c.crm_name = q.crm_name and c.resource_type = q.resource_type and c.resource_id = q.resource_id
      ), done as (
        delete from etlify_record_queue q using s
         where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
@@ -259,8 +268,9 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
      )
      update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
             due_at = case when s.outcome = 'done' then q.due_at else least(q.due_at, now()) end,
-            kind = case when s.outcome = 'done' and q.kind in ('delete', 'forget') then (case when q.resync then 'sync' else q.kind end) else q.kind end,
-            resync = case when s.outcome = 'done' then false else q.resync end,
+            -- only the claim that ran the removal ends it: a removal merged into an in-flight sync stays
+            kind = case when s.outcome = 'done' and q.kind = ? and q.resync then 'sync' else q.kind end,
+            resync = case when s.outcome = 'done' and q.kind = ? then false else q.resync end,
             attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts else q.attempts + 1 end,
             -- rounded up to the next half second: records failing around the same time come back
             -- together, as one batch, instead of one request each
@@ -270,7 +280,7 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
        from s
       where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
         and not (s.outcome = 'done' and q.generation = s.generation)`,
-    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.crm, claim.lane, claim.type, claim.token]);
+    [JSON.stringify(rows), claim.lane, claim.crm, claim.type, claim.token, claim.crm, claim.lane, claim.type, claim.token, claim.kind, claim.kind, claim.crm, claim.lane, claim.type, claim.token]);
 }
 
 /**

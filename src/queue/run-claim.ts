@@ -3,6 +3,8 @@ import type { RegisteredCrm } from '../crms/registry.ts';
 import { describeError, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
+import { observeClaim } from '../observe/observe-claim.ts';
+import { RequestTally } from '../observe/record-history.ts';
 import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk } from '../sync/engine.ts';
@@ -14,6 +16,7 @@ export interface ClaimOutcome {
   result: string;
   error?: unknown;
   retryAfterMs?: number;
+  crmId?: string | null;
 }
 
 export interface RunClaimOptions {
@@ -47,13 +50,18 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
       held => { if (held < claim.items.length) lost.abort(); else renewedAt = Date.now(); },
       () => { if (Date.now() - renewedAt >= leaseMs / 2) lost.abort(); });
   }, leaseMs / 3);
+  const requests = new RequestTally();
   const context: AdapterCallContext = {
     budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
     signal: options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal,
+    onResponse: (status, ms) => requests.add(status, ms),
   };
+  const started = performance.now();
   try {
     const outcomes = await work(etlify, em, crm, claim, context, options);
     await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
+    // the one place the queue reports outcomes to history, metrics and events
+    await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     return outcomes;
   } catch (error) {
     const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.redact(describeError(error)) }));

@@ -1,8 +1,9 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import type { JobHelpers, TaskList } from 'graphile-worker';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { dependentsIndex } from '../entity/dependency-index.ts';
+import { dependentsIndex, dependentsWhere } from '../entity/dependency-index.ts';
 import { Etlify } from '../etlify.ts';
+import { HISTORY_TASK, historyTick } from '../observe/history-task.ts';
 import { claimRecords, DEFAULT_LEASE_MS, ingest, nextDueAt } from './record-queue.ts';
 import { enqueueRequests, PROCESS_TASK } from './requests.ts';
 import { runClaim } from './run-claim.ts';
@@ -33,6 +34,9 @@ export function etlifyTaskList(orm: MikroORM, options: TaskOptions = {}): TaskLi
     },
     [SWEEP_TASK]: async (_payload, helpers) => {
       await sweep(orm, helpers);
+    },
+    [HISTORY_TASK]: async () => {
+      await historyTick(orm);
     },
   };
 }
@@ -82,7 +86,7 @@ async function queueDependents(em: EntityManager, crm: RegisteredCrm, entity: st
     if (dependent.crm !== crm.name) continue;
     const meta = em.getMetadata().getByClassName(dependent.entity);
     const pk = meta.primaryKeys[0]!;
-    const through = dependent.path.split('.').reduceRight<unknown>((inner, segment) => ({ [segment]: inner }), { $in: ids });
+    const through = dependentsWhere(dependent, ids);
     let after: unknown;
     for (;;) {
       const where = after === undefined ? through : { $and: [through, { [pk]: { $gt: after } }] };

@@ -2,6 +2,8 @@ import type { MikroORM } from '@mikro-orm/core';
 import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList } from 'graphile-worker';
 import pg from 'pg';
 import { ConfigurationError, DatabaseUnavailableError, WorkerStalledError, type EtlifyError } from '../errors.ts';
+import { Etlify } from '../etlify.ts';
+import { HISTORY_TASK } from '../observe/history-task.ts';
 import { pgPoolOf } from '../state/migrate.ts';
 import { wakePendingCrms } from './sweep.ts';
 import { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './tasks.ts';
@@ -50,7 +52,12 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   let wake: () => Promise<void> = async () => {};
   const survival = surviveDatabaseOutages(pgPool, options.databaseTimeoutMs ?? 60_000, () => wake());
   let stopping = false;
-  const crontab = [options.crontab, options.sweepSchedule !== false ? `${options.sweepSchedule ?? '*/5 * * * *'} ${SWEEP_TASK} ?id=etlify_sweep` : undefined].filter(Boolean).join('\n');
+  const crontab = [
+    options.crontab,
+    options.sweepSchedule !== false ? `${options.sweepSchedule ?? '*/5 * * * *'} ${SWEEP_TASK} ?id=etlify_sweep` : undefined,
+    // queue depth samples and the history's retention
+    Etlify.of(orm).history ? `* * * * * ${HISTORY_TASK} ?id=etlify_history` : undefined,
+  ].filter(Boolean).join('\n');
   let runner: Runner;
   try {
     runner = await run({

@@ -1,7 +1,7 @@
 import { raw, type EntityManager, type EntityMetadata, type EntityProperty } from '@mikro-orm/core';
 import { resolveRelationPath } from '../entity/declarations.ts';
 import { PendingSync } from '../state/entities.ts';
-import { isToMany, newerThan, qbFactory, quote, syncRows, timestampColumn, TYPED_KEY, type ChangedKeys, type Qb } from './finder.ts';
+import { isToMany, newerThan, sqlType, qbFactory, quote, syncRows, timestampColumn, TYPED_KEY, type ChangedKeys, type Qb } from './finder.ts';
 import type { StaleUnit } from './units.ts';
 
 /** A column the incremental sweep looks rows up by: without an index on it, a lookup is a table scan. */
@@ -31,7 +31,7 @@ export function changedKeys(em: EntityManager, unit: StaleUnit, since: Date): Ch
   const atOrAfter = (ref: string, type: string) => newerThan([{ ref, type }], ref, since, '>=');
   const id = (ref: string) => raw(`${ref} as ${q('id')}`);
   const owner = () => qbFactory(em).createQueryBuilder(root.class, 'o').select(id(q(`o.${pk.fieldNames[0]}`)));
-  const parts: Qb[] = [owner().where(atOrAfter(q(`o.${ownerTs.field}`), ownerTs.type))];
+  const parts: Qb[] = [owner().where(...atOrAfter(q(`o.${ownerTs.field}`), ownerTs.type))];
 
   let aliasCount = 0;
   const nextAlias = () => `c${++aliasCount}`;
@@ -49,11 +49,11 @@ export function changedKeys(em: EntityManager, unit: StaleUnit, since: Date): Ch
         qb.join(`${from}.${prop.name}`, alias);
         from = alias;
       }
-      parts.push(qb.where(atOrAfter(q(`${from}.${target.field}`), target.type)));
+      parts.push(qb.where(...atOrAfter(q(`${from}.${target.field}`), target.type)));
     }
   }
   const type = pk.columnTypes?.[0] ?? '';
-  const key = (column: string) => TYPED_KEY.test(type) ? `cast(${q(column)} as ${type})` : q(column);
+  const key = (column: string) => TYPED_KEY.test(type) ? `cast(${q(column)} as ${sqlType(type)})` : q(column);
   const syncStates = () => [
     syncRows(em, unit).select(id(key('s.resource_id'))).andWhere({ updatedAt: { $gte: since } }),
     qbFactory(em).createQueryBuilder(PendingSync, 'p').select(id(key('p.dependent_id')))

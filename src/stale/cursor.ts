@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager } from '@mikro-orm/core';
 import type { Pool } from 'pg';
+import { numbered, refuseNul } from '../state/sql.ts';
 import type { Sql } from './finder.ts';
 
 /**
@@ -17,7 +18,9 @@ export async function forEachPage<T>(em: EntityManager, query: Sql, pageSize: nu
   const cursor = em.getPlatform().quoteIdentifier(`etlify_stale_${randomUUID().replaceAll('-', '')}`);
   let declared = false;
   try {
-    await client.query(`declare ${cursor} no scroll cursor with hold for ${em.getPlatform().formatQuery(query.sql, query.params)}`);
+    // bound like every other statement: the finder's SQL carries `?` placeholders only, never values
+    refuseNul(query.params);
+    await client.query(`declare ${cursor} no scroll cursor with hold for ${numbered(query.sql, query.params.length)}`, query.params);
     declared = true;
     for (;;) {
       const { rows } = await client.query(`fetch forward ${Math.max(1, Math.floor(pageSize))} from ${cursor}`);

@@ -1,4 +1,4 @@
-import { raw, ReferenceKind, sql, type EntityManager, type EntityMetadata, type EntityProperty, type RawQueryFragment } from '@mikro-orm/core';
+import { raw, ReferenceKind, type EntityManager, type EntityMetadata, type EntityProperty } from '@mikro-orm/core';
 import type { QueryBuilder, SqlEntityManager } from '@mikro-orm/postgresql';
 import { resolveRelationPath } from '../entity/declarations.ts';
 import { ConfigurationError } from '../errors.ts';
@@ -58,7 +58,7 @@ export const TYPED_KEY = /^(smallint|integer|int|bigint|int2|int4|int8|serial|bi
  */
 export function staleQuery(em: EntityManager, unit: StaleUnit, options: StaleQueryOptions = {}): Sql {
   const outer = staleSet(em, unit, options);
-  if (options.after !== undefined) outer.andWhere(raw(`${quote(em, 'u.id')} > ?`, [options.after]));
+  if (options.after !== undefined) outer.andWhere(`${quote(em, 'u.id')} > ?`, [options.after]);
   outer.orderBy({ [raw(quote(em, 'u.id'))]: 'asc' });
   if (options.limit !== undefined) outer.limit(options.limit);
   return toSql(outer);
@@ -105,10 +105,10 @@ function staleSet(em: EntityManager, unit: StaleUnit, options: StaleQueryOptions
   }
   outer
     // raw: NOT EXISTS on a table with no relation to the entity
-    .where(raw(`not exists (select 1 from ${quote(em, 'etlify_pending_syncs')} as ${quote(em, 'p')} where ${quote(em, 'p.dependent_type')} = ? `
-      + `and ${quote(em, 'p.dependent_id')} = cast(${id} as text) and ${quote(em, 'p.crm_name')} = ? and ${quote(em, 'p.expires_at')} > now())`, [unit.meta.root.className, unit.crm.name]));
+    .where(`not exists (select 1 from ${quote(em, 'etlify_pending_syncs')} as ${quote(em, 'p')} where ${quote(em, 'p.dependent_type')} = ? `
+      + `and ${quote(em, 'p.dependent_id')} = cast(${id} as text) and ${quote(em, 'p.crm_name')} = ? and ${quote(em, 'p.expires_at')} > now())`, [unit.meta.root.className, unit.crm.name]);
   const scope = scopeQuery(em, unit);
-  if (scope) outer.andWhere(raw(`${id} in (${scope.sql})`, scope.params));
+  if (scope) outer.andWhere(`${id} in (${scope.sql})`, scope.params);
   return outer;
 }
 
@@ -169,8 +169,15 @@ export function discriminatedKeys(em: EntityManager, meta: EntityMetadata, discr
 export type Qb = QueryBuilder<any, any, any, any>;
 const CHANGED = 'etlify_changed';
 const CHANGED_STATES = 'etlify_changed_states';
-/** A join condition: column = column or expression. */
-type JoinOn = Record<string, RawQueryFragment>;
+/**
+ * A join condition: one raw `a = b` key with no value, so nothing of it becomes a parameter (MikroORM
+ * binds a column reference given as a value, e.g. `sql.ref`, as if it were data).
+ */
+type JoinOn = Record<string, never[]>;
+
+function joinOn(em: EntityManager, left: string, right: string): JoinOn {
+  return { [raw(`${left} = ${right}`)]: [] };
+}
 
 /** The unit's sync rows (its root type × CRM), as a sub-query the planner flattens into the join. */
 export function syncRows(em: EntityManager, unit: StaleUnit, alias = 's'): Qb {
@@ -222,8 +229,8 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
   const threshold = timestamps.length ? `coalesce(${newestOf(timestamps)}, ${EPOCH})` : EPOCH;
   const versionChanged = unit.payloadVersion === undefined ? '' : ` or (${q('s.crm_id')} is not null and ${q('s.payload_version')} is distinct from ?)`;
   // raw: COALESCE/GREATEST comparisons between columns of several joined tables
-  base.where(raw(`${q('s.id')} is null or ((coalesce(${q('s.last_synced_at')}, ${EPOCH}) < ${threshold}${versionChanged}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${threshold}))`,
-    [...(unit.payloadVersion === undefined ? [] : [unit.payloadVersion]), max]));
+  base.where(`${q('s.id')} is null or ((coalesce(${q('s.last_synced_at')}, ${EPOCH}) < ${threshold}${versionChanged}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${threshold}))`,
+    [...(unit.payloadVersion === undefined ? [] : [unit.payloadVersion]), max]);
   discriminator(base, 'o');
   const among = (qb: Qb, key: string, cte: string) => qb.andWhere(raw(`${key} in (select ${q('id')} from ${q(cte)})`));
   if (options.changed) among(base, q(`o.${pk.fieldNames[0]}`), CHANGED);
@@ -241,15 +248,15 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
       qb.select(raw(`${key.ref} as ${q('id')}`))
         .join(syncRows(em, unit).select([...SYNC_FIELDS]), 's', key.syncJoin)
         // raw: the child's timestamps against the sync row's, several tables
-        .where(raw(`${newest} > coalesce(${q('s.last_synced_at')}, ${EPOCH}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${newest})`, [max]));
-      if (variant === 'changed rows') qb.andWhere(newerThan(watermarkColumns, newest, options.changed!.since, '>='));
+        .where(`${newest} > coalesce(${q('s.last_synced_at')}, ${EPOCH}) and (${q('s.error_count')} < ? or ${q('s.last_error_at')} < ${newest})`, [max]);
+      if (variant === 'changed rows') qb.andWhere(...newerThan(watermarkColumns, newest, options.changed!.since, '>='));
       else if (variant === 'changed sync states') among(qb, key.ref, CHANGED_STATES);
-      else if (options.watermark) qb.andWhere(newerThan(watermarkColumns, newest, options.watermark, '>'));
+      else if (options.watermark) qb.andWhere(...newerThan(watermarkColumns, newest, options.watermark, '>'));
       if (first === 0) {
         // started at the child: the owner must still exist (and be of the unit's STI classes)
         const owners = qbFactory(em).createQueryBuilder(root.class, 'ox').select(pk.name);
         discriminator(owners, 'ox');
-        qb.andWhere(raw(`${key.ref} in (${owners.getQuery()})`, [...owners.getParams()]));
+        qb.andWhere(`${key.ref} in (${owners.getQuery()})`, [...owners.getParams()]);
       } else {
         discriminator(qb, 'o');
       }
@@ -260,15 +267,29 @@ function buildBranches(em: EntityManager, unit: StaleUnit, options: StaleQueryOp
 }
 
 /**
- * `newest <op> bound` for a to-many branch. With one timestamp column, the constant is cast to the
- * column's own type, so the column is compared as it is stored (an index or its statistics apply).
+ * `newest <op> bound` for a to-many branch, as a condition and its parameters for `andWhere`. With one
+ * timestamp column, the constant is cast to the column's own type, so the column is compared as it is
+ * stored (an index or its statistics apply).
  */
-export function newerThan(columns: BranchStart['watermarkColumns'], newest: string, bound: Date, op: '>' | '>='): RawQueryFragment {
-  // raw: casts of the constant
+export function newerThan(columns: BranchStart['watermarkColumns'], newest: string, bound: Date, op: '>' | '>='): BoundCondition {
   return columns.length === 1
-    ? raw(`${columns[0]!.ref} ${op} cast(cast(? as timestamptz) as ${columns[0]!.type})`, [bound.toISOString()])
-    : raw(`${newest} ${op} cast(? as timestamptz)`, [bound.toISOString()]);
+    ? [`${columns[0]!.ref} ${op} cast(cast(? as timestamptz) as ${sqlType(columns[0]!.type)})`, [bound.toISOString()]]
+    : [`${newest} ${op} cast(? as timestamptz)`, [bound.toISOString()]];
 }
+
+/**
+ * A condition with its values for `where`/`andWhere`, which keeps them bound. (`raw(sql, params)` is
+ * not used for conditions with values: MikroORM inlines its parameters into the SQL text, where a `?`
+ * inside a value would be read as a placeholder by the next formatting pass.)
+ */
+export type BoundCondition = [sql: string, params: unknown[]];
+
+/** A column type from the metadata, checked before it goes into a `cast(… as <type>)`. */
+export function sqlType(type: string): string {
+  if (!SQL_TYPE.test(type)) throw new ConfigurationError(`column type ${JSON.stringify(type)} is not a plain SQL type name; Etlify casts to it and will not put it in SQL`);
+  return type;
+}
+const SQL_TYPE = /^[a-z_][a-z0-9_]*(?: [a-z_][a-z0-9_]*)*(?:\(\d+(?:,\s*\d+)?\))?(?: with(?:out)? time zone)?(?:\[\])?$/i;
 
 interface BranchStart {
   qb: Qb;
@@ -351,8 +372,8 @@ export function startBranch(em: EntityManager, unit: StaleUnit, props: EntityPro
 function keyJoin(em: EntityManager, pk: EntityProperty, column: string, typed: boolean): JoinOn {
   const type = pk.columnTypes?.[0] ?? '';
   // raw: a cast on the join's left-hand side
-  if (typed && TYPED_KEY.test(type)) return { [raw(`cast(${quote(em, 's.resource_id')} as ${type})`)]: sql.ref(column) };
-  return { 's.resource_id': raw(`cast(${quote(em, column)} as text)`) };
+  if (typed && TYPED_KEY.test(type)) return joinOn(em, `cast(${quote(em, 's.resource_id')} as ${sqlType(type)})`, quote(em, column));
+  return joinOn(em, quote(em, 's.resource_id'), `cast(${quote(em, column)} as text)`);
 }
 
 /**
@@ -360,7 +381,7 @@ function keyJoin(em: EntityManager, pk: EntityProperty, column: string, typed: b
  * and the text key lets each find its sync row through the unique index.
  */
 function childKey(em: EntityManager, pk: EntityProperty, column: string): BranchStart['key'] {
-  return { ref: quote(em, column), syncJoin: { 's.resource_id': raw(`cast(${quote(em, column)} as text)`) } };
+  return { ref: quote(em, column), syncJoin: joinOn(em, quote(em, 's.resource_id'), `cast(${quote(em, column)} as text)`) };
 }
 
 /** GREATEST ignores nulls, so a missing child or a null timestamp never hides the others. */

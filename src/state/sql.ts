@@ -1,4 +1,5 @@
 import type { EntityManager, Transaction } from '@mikro-orm/core';
+import { EtlifyError } from '../errors.ts';
 
 /**
  * Runs one SQL statement on the EntityManager's connection (inside its transaction, if any, or in
@@ -30,7 +31,7 @@ function arrayLiteral(items: unknown[]): string {
 const numberedCache = new Map<string, { sql: string; placeholders: number }>();
 
 /** `?` → `$1`, `$2` …; Etlify's statements are constants or built from a few shapes, so they are cached. */
-function numbered(sql: string, count: number): string {
+export function numbered(sql: string, count: number): string {
   let result = numberedCache.get(sql);
   if (!result) {
     let placeholders = 0;
@@ -50,6 +51,7 @@ function numbered(sql: string, count: number): string {
  */
 export async function queryBound<T>(em: EntityManager, statement: string, params: unknown[], transaction?: Transaction): Promise<T[]> {
   // the application's hook (tracing comments, rewrites) sees Etlify's statements as it sees MikroORM's
+  refuseNul(params);
   const sql = em.config.get('onQuery')(statement, params);
   const connection = em.getConnection() as unknown as { ensureConnection(): Promise<void>; getClient(): Executor };
   const context = (transaction ?? em.getTransactionContext()) as Executor | undefined;
@@ -65,6 +67,21 @@ export async function queryBound<T>(em: EntityManager, statement: string, params
   } catch (error) {
     logger.logQuery({ level: 'error', query: sql, params, took: Date.now() - start });
     throw error;
+  }
+}
+
+/**
+ * PostgreSQL text cannot hold a NUL character: the driver's error would not say which value held one.
+ * Checked on every bound value (strings, and strings in arrays).
+ */
+export function refuseNul(params: readonly unknown[]): void {
+  for (const value of params) {
+    const strings = Array.isArray(value) ? value : [value];
+    for (const item of strings) {
+      if (typeof item === 'string' && item.includes('\u0000')) {
+        throw new EtlifyError(`a value sent to PostgreSQL contains a NUL character (\\0), which PostgreSQL text cannot store: ${JSON.stringify(item.slice(0, 80))}; remove it from the value (staleScope filter, record key, payload version …)`);
+      }
+    }
   }
 }
 

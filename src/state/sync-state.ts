@@ -35,14 +35,28 @@ export interface OutcomeWrite {
 }
 
 /**
- * Loads the sync-state rows of `ids` and reads the database clock in the same round trip. That time,
- * taken as the records are read, becomes `last_synced_at`: a change committed while the sync is in
- * flight is newer than `last_synced_at` and is picked up again (and, made through the ORM, it was
- * queued by capture anyway).
+ * The time a sync's snapshot is taken at (becomes `last_synced_at`): the start of the oldest
+ * transaction open in this database now, or now, whichever is earlier, less a microsecond. It must
+ * be read BEFORE the records are. A transaction whose writes the records' read cannot see is either
+ * open now (it started at or after that oldest start) or starts later; its `now()`-based `updated_at`
+ * (the transaction's start) is then strictly later than this time, so the stale finder's
+ * `updated_at > last_synced_at` finds the record once it commits, whenever that is. Reading
+ * `pg_stat_activity` costs one scan of the backend slots in the round trip that loads the sync state
+ * (no extra query, no `track_commit_timestamp`). Boundaries: a session of another database role
+ * shows its transaction start only to a role with `pg_read_all_stats`; a prepared (two-phase)
+ * transaction's start is not recorded at all.
  */
-export async function loadSyncState(em: EntityManager, resourceType: string, crmName: string, ids: string[]) {
+const SNAPSHOT_AT = `least(statement_timestamp(),
+    (select min(a.xact_start) from pg_stat_activity a where a.datname = current_database() and a.backend_type = 'client backend'))
+  - interval '1 microsecond'`;
+
+/**
+ * Loads the sync-state rows of `ids`; with `snapshot`, also the time of the snapshot the records are
+ * about to be read in (see `SNAPSHOT_AT`: await this before reading them).
+ */
+export async function loadSyncState(em: EntityManager, resourceType: string, crmName: string, ids: string[], snapshot = false) {
   const [result] = await query<{ snapshot_at: Date; rows: SyncStateRow[] | null }>(em,
-    `select statement_timestamp() as snapshot_at,
+    `select ${snapshot ? SNAPSHOT_AT : 'statement_timestamp()'} as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
                  'payloadVersion', payload_version, 'errorCount', error_count,
                  'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key))

@@ -4,6 +4,7 @@ import type { Etlify } from '../etlify.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces.ts';
 import { forgetCrmObjects, loadCrmObjects } from '../state/sync-state.ts';
+import { writeTombstones } from '../state/tombstones.ts';
 
 export interface DeleteItem {
   /** Root entity name (sync-state `resource_type`) and class name of the record. */
@@ -74,6 +75,9 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
     const live = new Set((await em.fork({ clear: true, useContext: false }).find(meta.class, { [pk]: { $in: done } } as never, { fields: [pk] as never[] }))
       .map(r => String((r as Record<string, unknown>)[pk])));
     await forgetCrmObjects(em, type, crmName, done.filter(id => live.has(id)), done.filter(id => !live.has(id)));
+    // the removed records' objects are remembered a while, so `reconcile` can tell one that survived
+    const gone = deletable.filter(i => !live.has(i.id) && done.includes(i.id));
+    await writeTombstones(em, crmName, gone.map(i => ({ resourceType: type, resourceId: i.id, crmId: i.crmId!, objectType: i.objectType! })), etlify.tombstoneTtlMs);
   }
   for (const item of targets) {
     const outcome = outcomes.get(item)!;

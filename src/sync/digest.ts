@@ -30,7 +30,7 @@ export function canonicalize(payload: CrmPayload): { payload: CrmPayload; sorted
 
 /** Thrown deep inside a payload; each level adds its key on the way out (no path strings otherwise). */
 class UnsupportedValue extends Error {
-  readonly path: (string | number)[] = [];
+  path: (string | number)[] = [];
 }
 
 function normalizeValue(value: unknown, state: { sorted: boolean }): unknown {
@@ -59,6 +59,9 @@ function normalizeValue(value: unknown, state: { sorted: boolean }): unknown {
       }
       const out: Record<string, unknown> = {};
       for (const key of sortedKeys(value)) {
+        // JSON.parse makes `__proto__` an own key; assigned to a plain object it would become its
+        // prototype, and a property read (the idProperty) would then find another record's value
+        if (key === '__proto__') throw Object.assign(new UnsupportedValue(`is a key JavaScript takes as an object's prototype; rename it (no CRM field can be called __proto__)`), { path: [key] });
         const item = (value as Record<string, unknown>)[key];
         if (item === undefined) continue;
         if (state.sorted && isIntegerLike(key)) state.sorted = false;

@@ -9,7 +9,7 @@ import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, 
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities } from './identity.ts';
-import { preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
+import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 
 /**
  * Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. `pending`
@@ -59,11 +59,11 @@ export async function syncChunk(
   const meta = em.getMetadata().getByClassName(entityName);
   const resourceType = meta.root.className;
   const fork = em.fork({ clear: true, useContext: false });
-  // in parallel: the clock is read as the records are, not after the CRM call
-  const [{ snapshotAt, rows }, records] = await Promise.all([
-    loadSyncState(fork, resourceType, crmName, ids),
-    loadRecords(fork, meta, crmName, ids),
-  ]);
+  // The snapshot time first, then the records (see SNAPSHOT_AT). The read-only first look records
+  // nothing: it reads both at once.
+  const [{ snapshotAt, rows }, records] = options.unchangedOnly
+    ? await Promise.all([loadSyncState(fork, resourceType, crmName, ids), loadRecords(fork, meta, crmName, ids)])
+    : await loadSyncState(fork, resourceType, crmName, ids, true).then(async state => [state, await loadRecords(fork, meta, crmName, ids)] as const);
 
   const outcomes = new Map<string, RecordOutcome>();
   const writes: OutcomeWrite[] = [];
@@ -92,8 +92,13 @@ export async function syncChunk(
     if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
     const c: Candidate = { id, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
-    if (config.syncIf && !config.syncIf(record)) {
-      settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
+    try {
+      if (!passesSyncIf(record, config, c.entity)) {
+        settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
+        continue;
+      }
+    } catch (error) {
+      fail(c, error);
       continue;
     }
     candidates.push(c);
@@ -235,7 +240,8 @@ function timestampOf(entity: object, property?: string): number | undefined {
   return value instanceof Date ? value.getTime() : undefined;
 }
 
-async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: string, ids: string[]): Promise<Map<string, object>> {
+/** The records of `ids`, with the relations their serializer and stale checks read. */
+export async function loadRecords(em: EntityManager, meta: EntityMetadata, crmName: string, ids: string[]): Promise<Map<string, object>> {
   const config = declarationsOf(meta.class).get(crmName);
   const populate = [...new Set([...(config?.dependencies ?? []), ...(config?.syncDependencies ?? [])])];
   const pk = meta.primaryKeys[0]!;

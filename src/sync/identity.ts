@@ -1,8 +1,14 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
+import { ownValue } from '../adapters/http/json-values.ts';
 import { ValidationError } from '../errors.ts';
-import type { CrmPayload, EntityCrmConfig } from '../interfaces.ts';
+import type { CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
 import { query } from '../state/sql.ts';
+
+/** The identity under which the CRM files a value of `idProperty` (`adapter.identityOf`; default: the value as a string). */
+export function identityKey(adapter: CrmAdapter, objectType: string, idProperty: string, value: unknown): string | undefined {
+  return adapter.identityOf ? adapter.identityOf(objectType, idProperty, value) : (value == null || value === '' ? undefined : String(value));
+}
 
 interface Keyed {
   id: string;
@@ -25,8 +31,8 @@ export async function reserveIdentities(
   const keyed: Keyed[] = [];
   for (const { id, config, payload } of items) {
     if (!config.idProperty) continue;
-    const value = payload[config.idProperty];
-    const key = crm.adapter.identityOf ? crm.adapter.identityOf(config.objectType, config.idProperty, value) : (value == null || value === '' ? undefined : String(value));
+    const value = ownValue(payload, config.idProperty);
+    const key = identityKey(crm.adapter, config.objectType, config.idProperty, value);
     if (key !== undefined) keyed.push({ id, objectType: config.objectType, key });
   }
   if (!keyed.length) return refused;

@@ -5,7 +5,7 @@ import { Etlify } from '../etlify.ts';
 import type { CrmPayload } from '../interfaces.ts';
 import { loadSyncState } from '../state/sync-state.ts';
 import { dependencyCrmIds } from './dependencies.ts';
-import { preparePayload, serializeContext } from './serialize.ts';
+import { passesSyncIf, preparePayload, serializeContext } from './serialize.ts';
 
 export interface PlannedRecord {
   entity: string;
@@ -49,8 +49,8 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
     if (!recordConfig) continue;
     const row = rows.get(id);
     const base = { entity: record.constructor.name, id, crm: crmName, crmId: row?.crmId ?? null };
-    if (recordConfig.syncIf && !recordConfig.syncIf(record)) { plan.push({ ...base, action: 'skipped' }); continue; }
     try {
+      if (!passesSyncIf(record, recordConfig, base.entity)) { plan.push({ ...base, action: 'skipped' }); continue; }
       const prepared = await preparePayload(record, recordConfig, {
         entity: base.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
       });

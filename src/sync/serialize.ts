@@ -23,6 +23,19 @@ export interface PreparedPayload {
 
 const serializerInstances = new WeakMap<Function, SerializerObject<unknown>>();
 
+/**
+ * The record's `syncIf` guard (true when there is none). A guard that throws fails its record alone,
+ * counted like a serializer error: the record's neighbours in the chunk go on.
+ */
+export function passesSyncIf(record: object, config: EntityCrmConfig, entity: string): boolean {
+  if (!config.syncIf) return true;
+  try {
+    return config.syncIf(record);
+  } catch (error) {
+    throw new SerializationError(`syncIf of ${entity} threw: ${describeError(error)}`, { cause: error });
+  }
+}
+
 /** Runs the serializer, then payload migrations, then normalizes and digests: the "what would be sent". */
 export async function preparePayload(
   record: object, config: EntityCrmConfig,

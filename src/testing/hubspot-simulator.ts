@@ -60,6 +60,17 @@ export interface HubspotSimulator extends SimulatorControls {
   objects(objectType: string): HubspotObject[];
   /** The associations of one object with objects of another type, by target id. */
   associations(fromType: string, fromId: string, toType: string): HubspotAssociation[];
+  /**
+   * Edits an object as a user would in HubSpot, without a request: properties as HubSpot stores
+   * them (strings; `""` clears). Returns false when there is no such live object.
+   */
+  edit(objectType: string, id: string, properties: Record<string, string>): boolean;
+  /** Creates an object by hand (no request); returns its id. */
+  create(objectType: string, properties: Record<string, string>): string;
+  /** Archives an object by hand (no request). */
+  archive(objectType: string, id: string): boolean;
+  /** Restores an archived object, as HubSpot's recycle bin does within 90 days. */
+  restore(objectType: string, id: string): boolean;
 }
 
 const MAX_BATCH_INPUTS = 100;
@@ -439,6 +450,26 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
   };
 
+  /** `POST /crm/v3/objects/{type}/merge`: `{ primaryObjectId, objectIdToMerge }` → the new merged object. */
+  const mergeObjects = (type: string, body: unknown): SimulatorResponse => {
+    if (!isInput(body) || body.primaryObjectId === undefined || body.objectIdToMerge === undefined) {
+      return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `primaryObjectId` and `objectIdToMerge` are required');
+    }
+    const [primary, other] = [store.get(type, String(body.primaryObjectId)), store.get(type, String(body.objectIdToMerge))];
+    if (!primary || !other) return notFound();
+    if (primary === other) return errorResponse(400, 'VALIDATION_ERROR', 'Cannot merge an object with itself');
+    for (const old of [primary, other]) links.forget(type, old.id);
+    return { status: 200, body: view(store.merge(type, primary, other)) };
+  };
+
+  /** `GET /crm/v3/properties/{type}/{name}`: the property's definition, with `hasUniqueValue`. */
+  const readProperty = (type: string, name: string): SimulatorResponse => {
+    if (!knownType(type)) return unknownType(type);
+    // contact emails are unique through HubSpot's own deduplication, not a unique-value property
+    const hasUniqueValue = (unique[type] ?? []).includes(name) && !(type === 'contacts' && name === 'email');
+    return { status: 200, body: { name, label: name, type: 'string', fieldType: 'text', hasUniqueValue, archived: false } };
+  };
+
   // ─── routing ────────────────────────────────────────────────────────────────────────────────
 
   const knownType = (type: string) => options.objectTypes === undefined || options.objectTypes.includes(type);
@@ -453,6 +484,9 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       if (!knownType(to)) return unknownType(to);
       return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, segments.slice(6).join('/'), body);
     }
+    if (segments[0] === 'crm' && segments[1] === 'v3' && segments[2] === 'properties' && segments[3] && segments[4] && !segments[5] && method === 'GET') {
+      return readProperty(segments[3], segments[4]);
+    }
     if (segments[0] !== 'crm' || segments[1] !== 'v3' || segments[2] !== 'objects' || !segments[3]) {
       return errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
     }
@@ -461,6 +495,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     if (second === undefined && method === 'POST') return createOne(type, body);
     if (second === undefined && method === 'GET') return list(type, request);
     if (second === 'search' && third === undefined && method === 'POST') return searchObjects(type, body);
+    if (second === 'merge' && third === undefined && method === 'POST') return mergeObjects(type, body);
     if (second === 'batch' && third !== undefined && method === 'POST') return batch(type, third, body);
     if (second !== undefined && third === undefined) {
       if (method === 'GET') return readOne(type, second, request);
@@ -526,6 +561,15 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     },
     setFaults: core.setFaults,
     close: core.close,
+    edit(objectType, id, properties) {
+      const object = store.get(objectType, id);
+      if (!object) return false;
+      store.update(objectType, object, properties);
+      return true;
+    },
+    create: (objectType, properties) => store.create(objectType, properties).id,
+    archive: (objectType, id) => archiveOne(objectType, id),
+    restore: (objectType, id) => store.restore(objectType, id) !== undefined,
     objects: (objectType) => [...store.table(objectType).live.values()].sort(byId).map((object) => structuredClone(view(object))),
     associations: (fromType, fromId, toType) =>
       [...links.of(canonicalType(fromType), fromId, canonicalType(toType))].map(([toObjectId, types]) => ({ toObjectId, types })),

@@ -39,6 +39,8 @@ function drop(index: Index, key: string, object: StoredObject): void {
 class ObjectTable {
   readonly live = new Map<string, StoredObject>();
   readonly archived = new Map<string, StoredObject>();
+  /** Ids merged into another object → that object's id (HubSpot keeps answering for them). */
+  readonly mergedInto = new Map<string, string>();
   /** property → comparable value → objects; built on first use, then kept current on every write. */
   readonly #values = new Map<string, Index>();
   /** property → token → objects. */
@@ -94,8 +96,10 @@ export class ObjectStore {
     return table;
   }
 
+  /** A live object by id, or the object an id was merged into. */
   get(type: string, id: string): StoredObject | undefined {
-    return this.table(type).live.get(id);
+    const table = this.table(type);
+    return table.live.get(id) ?? table.live.get(table.mergedInto.get(id) ?? '');
   }
 
   /** A live object by id, or by a property's value when `property` is not `hs_object_id`. */
@@ -130,6 +134,32 @@ export class ObjectStore {
     table.live.delete(id);
     object.archivedAt = Date.now();
     table.archived.set(id, object);
+    return object;
+  }
+
+  /**
+   * HubSpot's merge of contacts and companies: a new object with a new id takes the primary's values
+   * over the other's, lists both ids (and those merged into them before) in `hs_merged_object_ids`;
+   * both are archived and their ids answer with the new object from then on.
+   */
+  merge(type: string, primary: StoredObject, other: StoredObject): StoredObject {
+    const merged = [other, primary].flatMap((object) => [object.id, ...(object.properties.hs_merged_object_ids ?? '').split(';').filter(Boolean)]);
+    const object = this.create(type, { ...other.properties, ...primary.properties, hs_merged_object_ids: merged.join(';') });
+    const table = this.table(type);
+    for (const old of [primary, other]) this.archive(type, old.id);
+    for (const id of merged) table.mergedInto.set(id, object.id);
+    return object;
+  }
+
+  /** Brings an archived object back (HubSpot's restore from the recycle bin, within 90 days). */
+  restore(type: string, id: string): StoredObject | undefined {
+    const table = this.table(type);
+    const object = table.archived.get(id);
+    if (!object) return undefined;
+    table.archived.delete(id);
+    delete object.archivedAt;
+    table.live.set(id, object);
+    table.reindex(object, true);
     return object;
   }
 

@@ -1,9 +1,13 @@
+import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { ConfigurationError, Etlify } from '../../src/index.ts';
+import type { Runner } from 'graphile-worker';
+import { ConfigurationError, declareCrms, Etlify, etlified, migrateEtlify, runWorker } from '../../src/index.ts';
 import { RecordingAdapter } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { entities, User } from '../support/model.ts';
+import { createTestDatabase } from '../support/postgres.ts';
+import { queueDrained, waitFor } from '../support/wait.ts';
 
 // Every path by which a change made through MikroORM can reach the database, and what capture queues
 // for it (issue 17, cases 1 to 5).
@@ -42,5 +46,160 @@ describe('capture: configurations it cannot work with are refused', () => {
       const [{ n }] = await app.orm.em.getConnection().execute(`select count(*)::int as n from etlify_sync_requests`);
       expect(n).to.equal(2);
     });
+  });
+});
+
+// A model where every foreign-key action occurs: staff keep their firm (`on delete set null`, MikroORM's
+// default for a nullable many-to-one), contractors go with it (`cascade`), auditors forbid its removal
+// (`restrict`); members and labels are linked many-to-many, each side depending on the other.
+const FirmSchema = defineEntity({
+  name: 'Firm',
+  properties: { id: p.integer().primary(), name: p.string(), staff: () => p.oneToMany(Staff).mappedBy('firm') },
+});
+class Firm extends FirmSchema.class {}
+FirmSchema.setClass(Firm);
+
+const StaffSchema = defineEntity({
+  name: 'Staff',
+  properties: { id: p.integer().primary(), email: p.string(), firm: () => p.manyToOne(Firm).nullable().inversedBy('staff') },
+});
+class Staff extends etlified(StaffSchema.class, {
+  hubspot: { serializer: s => ({ email: s.email, company: s.firm?.name ?? null }), objectType: 'contacts', idProperty: 'email', dependencies: ['firm'] },
+}) {}
+StaffSchema.setClass(Staff);
+
+const ContractorSchema = defineEntity({
+  name: 'Contractor',
+  properties: { id: p.integer().primary(), email: p.string(), firm: () => p.manyToOne(Firm).deleteRule('cascade') },
+});
+class Contractor extends etlified(ContractorSchema.class, {
+  hubspot: { serializer: c => ({ email: c.email, company: c.firm.name }), objectType: 'contractors', idProperty: 'email', dependencies: ['firm'] },
+}) {}
+ContractorSchema.setClass(Contractor);
+
+const AuditorSchema = defineEntity({
+  name: 'Auditor',
+  properties: { id: p.integer().primary(), email: p.string(), firm: () => p.manyToOne(Firm).nullable().deleteRule('restrict') },
+});
+class Auditor extends etlified(AuditorSchema.class, {
+  hubspot: { serializer: a => ({ email: a.email, company: a.firm?.name ?? null }), objectType: 'auditors', idProperty: 'email', dependencies: ['firm'] },
+}) {}
+AuditorSchema.setClass(Auditor);
+
+const LabelSchema = defineEntity({
+  name: 'Label',
+  properties: { id: p.integer().primary(), name: p.string(), members: () => p.manyToMany(Associate).mappedBy('labels') },
+});
+class Label extends LabelSchema.class {}
+LabelSchema.setClass(Label);
+
+const AssociateSchema = defineEntity({
+  name: 'Associate',
+  properties: { id: p.integer().primary(), email: p.string(), labels: () => p.manyToMany(Label).inversedBy('members') },
+});
+class Associate extends AssociateSchema.class {}
+AssociateSchema.setClass(Associate);
+declareCrms(Label, {
+  hubspot: { serializer: l => ({ name: l.name, members: l.members.getItems().map(m => m.email).sort().join(';') }), objectType: 'labels', dependencies: ['members'] },
+});
+declareCrms(Associate, {
+  hubspot: { serializer: a => ({ email: a.email, labels: a.labels.getItems().map(l => l.name).sort().join(';') }), objectType: 'associates', idProperty: 'email', dependencies: ['labels'] },
+});
+
+describe('capture: changes the database makes on its own, and collections never loaded', () => {
+  let orm: MikroORM;
+  let crm: RecordingAdapter;
+  let worker: Runner;
+  let drop: () => Promise<void>;
+  const execute = (sql: string) => orm.em.getConnection().execute(sql);
+  const drained = () => waitFor('the queue to drain', () => queueDrained(execute), 15_000);
+  /** What the CRM holds of one object type, one line per object (`show` picks the fields), sorted. */
+  const crmHolds = (objectType: string, show: (payload: Record<string, unknown>) => unknown) => [...crm.table(objectType).values()].map(show).map(String).sort();
+
+  before(async () => {
+    const db = await createTestDatabase('etlify_capture_paths');
+    drop = db.drop;
+    crm = new RecordingAdapter();
+    const etlify = new Etlify({ crms: { hubspot: { adapter: crm, deleteOnRemove: true, jobs: { batchDelayMs: 20 } } } });
+    orm = await MikroORM.init({ clientUrl: db.url, entities: [Firm, Staff, Contractor, Auditor, Label, Associate], extensions: [etlify] });
+    await orm.schema.create();
+    await migrateEtlify(orm);
+    worker = await runWorker(orm, { handleSignals: false, pollInterval: 50 });
+  });
+  after(async () => { await worker.stop(); await orm.close(true); await drop(); });
+
+  it('em.remove of a dependency target: `set null` dependents sync, `cascade` dependents are deleted, `restrict` refuses the flush', async () => {
+    const em = orm.em.fork();
+    const acme = em.create(Firm, { name: 'Acme' });
+    const globex = em.create(Firm, { name: 'Globex' });
+    em.create(Staff, { email: 'ada@acme.test', firm: acme });
+    em.create(Staff, { email: 'bob@acme.test', firm: acme });
+    em.create(Staff, { email: 'cy@globex.test', firm: globex });
+    em.create(Contractor, { email: 'dee@acme.test', firm: acme });
+    em.create(Contractor, { email: 'eve@globex.test', firm: globex });
+    const auditor = em.create(Auditor, { email: 'fay@acme.test', firm: acme });
+    await em.flush();
+    await drained();
+    expect(crmHolds('contacts', c => c.company)).to.deep.equal(['Acme', 'Acme', 'Globex']);
+
+    // restrict: the removal fails, nothing changes, nothing is queued
+    const other = orm.em.fork();
+    other.remove(other.getReference(Firm, acme.id));
+    expect(await other.flush().catch(e => e)).to.be.instanceOf(Error);
+    expect(await queueDrained(execute)).to.equal(true);
+
+    auditor.firm = null;
+    await em.flush();
+    // removed from a fresh EntityManager: nothing of the firm's staff is loaded
+    const fresh = orm.em.fork();
+    fresh.remove(await fresh.findOneOrFail(Firm, acme.id));
+    await fresh.flush();
+    await drained();
+    expect(crmHolds('contacts', c => `${c.email} ${c.company}`)).to.deep.equal(['ada@acme.test null', 'bob@acme.test null', 'cy@globex.test Globex']);
+    expect(crmHolds('contractors', c => c.email)).to.deep.equal(['eve@globex.test']);
+    expect(crmHolds('auditors', c => `${c.email} ${c.company}`)).to.deep.equal(['fay@acme.test null']);
+    const [{ n }] = await execute(`select count(*)::int as n from crm_synchronisations where resource_type = 'Contractor'`);
+    expect(n).to.equal(1);
+  });
+
+  it('em.remove of a dependency target inside em.transactional: found before the delete too', async () => {
+    const em = orm.em.fork();
+    const initech = em.create(Firm, { name: 'Initech' });
+    em.create(Staff, { email: 'gil@initech.test', firm: initech });
+    await em.flush();
+    await drained();
+    await orm.em.fork().transactional(async tx => {
+      tx.create(Staff, { email: 'hal@initech.test', firm: tx.getReference(Firm, initech.id) });
+      await tx.flush();
+      tx.remove(tx.getReference(Firm, initech.id));
+    });
+    await drained();
+    expect(crmHolds('contacts', c => `${c.email} ${c.company}`).filter(c => c.includes('initech')))
+      .to.deep.equal(['gil@initech.test null', 'hal@initech.test null']);
+  });
+
+  it('em.remove of a many-to-many target: the records linked to it sync without it, from either side', async () => {
+    const em = orm.em.fork();
+    const [red, blue] = [em.create(Label, { name: 'red' }), em.create(Label, { name: 'blue' })];
+    const ann = em.create(Associate, { email: 'ann@example.test' });
+    const ben = em.create(Associate, { email: 'ben@example.test' });
+    ann.labels.set([red, blue]);
+    ben.labels.set([red]);
+    await em.flush();
+    await drained();
+    expect(crmHolds('associates', a => `${a.email} ${a.labels}`)).to.deep.equal(['ann@example.test blue;red', 'ben@example.test red']);
+
+    const fresh = orm.em.fork();
+    fresh.remove(fresh.getReference(Label, red.id));
+    await fresh.flush();
+    await drained();
+    expect(crmHolds('associates', a => `${a.email} ${a.labels}`)).to.deep.equal(['ann@example.test blue', 'ben@example.test ']);
+
+    // the owning side removed: the label's member list shrinks
+    const again = orm.em.fork();
+    again.remove(again.getReference(Associate, ann.id));
+    await again.flush();
+    await drained();
+    expect(crmHolds('labels', l => `${l.name}:${l.members}`)).to.deep.equal(['blue:']);
   });
 });

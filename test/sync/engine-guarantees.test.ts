@@ -1,11 +1,12 @@
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
+import pg from 'pg';
 import { MockAgent } from 'undici';
-import { HubspotAdapter, runWorker } from '../../src/index.ts';
+import { HubspotAdapter, runWorker, syncStale } from '../../src/index.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { associationEntities, Member, Org } from '../support/association-model.ts';
-import { User } from '../support/model.ts';
+import { Company, User } from '../support/model.ts';
 import { queueDrained, waitFor } from '../support/wait.ts';
 
 /**
@@ -52,6 +53,33 @@ describe('engine guarantees', () => {
     await drained();
     expect(crm.objects('contacts')).to.deep.equal([]);
     expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+  });
+
+  it('a raw-SQL change committed across a sync\'s snapshot is found by the stale finder', async () => {
+    app.etlify.registerCrm('hubspot', { adapter: app.hubspot });
+    const em = app.orm.em.fork();
+    const company = em.create(Company, { name: 'Acme v1' });
+    const user = em.create(User, { email: 'raw@example.test', company });
+    await em.flush();
+    await syncStale(app.orm, { inline: true, incremental: true });
+    // a transaction begins (its now() is fixed here), a sync then reads the record, then it commits
+    const raw = new pg.Client({ connectionString: app.url });
+    await raw.connect();
+    try {
+      await raw.query('begin');
+      await raw.query(`update app_user set last_name = 'from SQL', updated_at = now() where id = $1`, [user.id]);
+      company.name = 'Acme v2';
+      await em.flush();
+      expect(await user.hubspotSync({ inline: true })).to.equal('synced');
+      await raw.query('commit');
+    } finally {
+      await raw.end();
+    }
+    const contact = () => [...app.hubspot.table('contacts').values()];
+    expect(contact()).to.deep.equal([{ email: 'raw@example.test', firstname: null, lastname: null, company: 'Acme v2', invested: 0 }]);
+    // the sweep finds it (the incremental one: its watermark predates the open transaction)
+    expect((await syncStale(app.orm, { inline: true, incremental: true })).perEntity).to.include({ User: 1 });
+    expect(contact()).to.deep.equal([{ email: 'raw@example.test', firstname: null, lastname: 'from SQL', company: 'Acme v2', invested: 0 }]);
   });
 
   describe('a create whose association step fails', () => {

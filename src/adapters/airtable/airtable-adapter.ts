@@ -16,7 +16,7 @@ import type {
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { idField, isRecord, stringField } from '../http/json-values.ts';
+import { idField, isRecord, ownValue, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
 import { anyEquals } from './formula.ts';
@@ -110,9 +110,9 @@ export class AirtableAdapter implements CrmAdapter {
     // `create` never writes an object that exists; the stored id says it does.
     if (mode === 'create' && id) return { crmId: id, created: false };
     if (id && (await orWhenNotFound(this.#update(table, id, payload, context).then(() => true), false))) return { crmId: id, created: false };
-    const key = idProperty ? mergeKey(idProperty, payload[idProperty]) : undefined;
+    const key = idProperty ? mergeKey(idProperty, ownValue(payload, idProperty)) : undefined;
     if (mode !== 'upsert') {
-      const found = key === undefined ? undefined : (await this.#lookup(table, idProperty!, [payload[idProperty!]], context)).get(key);
+      const found = key === undefined ? undefined : (await this.#lookup(table, idProperty!, [ownValue(payload, idProperty!)], context)).get(key);
       if (found === undefined) {
         if (mode === 'update') throw notInCrm(table, idProperty);
         return this.#create(table, payload, context);
@@ -200,7 +200,7 @@ export class AirtableAdapter implements CrmAdapter {
       else updates.push({ index, record: { id: crmId, fields: fields(index) } });
     }
     for (const chunk of chunks(plan.byValue, MAX_BATCH_SIZE)) {
-      const found = await this.#lookup(table, idProperty!, chunk.map(({ payload }) => payload[idProperty!]), context);
+      const found = await this.#lookup(table, idProperty!, chunk.map(({ payload }) => ownValue(payload, idProperty!)), context);
       for (const { index, key } of chunk) {
         const id = found.get(key);
         if (id === undefined && mode === 'update') results[index] = { ok: false, error: notInCrm(table, idProperty) };
@@ -211,7 +211,7 @@ export class AirtableAdapter implements CrmAdapter {
     }
     const repeated: number[] = [];
     for (const index of plan.single) {
-      const hasValue = idProperty ? mergeKey(idProperty, items[index]!.payload[idProperty]) !== undefined : false;
+      const hasValue = idProperty ? mergeKey(idProperty, ownValue(items[index]!.payload, idProperty)) !== undefined : false;
       if (hasValue) repeated.push(index); // a value already in this batch: alone, after it was written
       else if (mode === 'update') results[index] = { ok: false, error: notInCrm(table, idProperty) };
       else creates.push({ index, record: { fields: fields(index) } });

@@ -1,4 +1,5 @@
 import type { BatchUpsertItem, CrmPayload } from '../../interfaces.ts';
+import { ownValue } from './json-values.ts';
 import { storedId } from './upsert-flow.ts';
 
 export interface PlannedItem {
@@ -41,7 +42,7 @@ export function planBatch(
     }
     let key: string | undefined;
     try {
-      key = idProperty ? uniqueKey(idProperty, item.payload[idProperty]) : undefined;
+      key = idProperty ? uniqueKey(idProperty, ownValue(item.payload, idProperty)) : undefined;
     } catch (error) {
       plan.failed.push({ index, error: error as Error });
       return;

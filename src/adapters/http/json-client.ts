@@ -158,6 +158,8 @@ export class JsonClient {
     await context.budget?.acquire(request.bucket ?? 'default');
     // aborted before it left: nothing was sent, so the outcome is known
     if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
+    const started = performance.now();
+    let status = 0;
     try {
       const query = request.query?.toString();
       const response = await this.#dispatcher.request({
@@ -170,11 +172,14 @@ export class JsonClient {
         bodyTimeout: this.#timeoutMs,
         signal: context.signal,
       });
-      return { status: response.statusCode, headers: response.headers, text: await response.body.text() };
+      const text = await response.body.text();
+      status = response.statusCode;
+      return { status, headers: response.headers, text };
     } catch (error) {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, isReadOnly(request));
     } finally {
+      context.onResponse?.(status, performance.now() - started);
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
   }

@@ -6,6 +6,14 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * `record[key]` if `record` has that key itself, else undefined: a routing value (an `idProperty`, a
+ * field an answer is matched on) is never found on a prototype (`constructor`, `toString`, …).
+ */
+export function ownValue(record: object, key: string): unknown {
+  return Object.hasOwn(record, key) ? (record as Record<string, unknown>)[key] : undefined;
+}
+
 /** A non-empty string field, or undefined. */
 export function stringField(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;

@@ -8,7 +8,10 @@ import type {
   CrmPayload,
   DeleteRequest,
   EntityCrmConfig,
+  CrmObject,
   FindRequest,
+  LookupObjectsRequest,
+  ReadObjectsRequest,
   SyncMode,
   UpsertRequest,
   UpsertResult,
@@ -16,12 +19,13 @@ import type {
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { headerValue, idField, isRecord } from '../http/json-values.ts';
+import { headerValue, idField, isRecord, ownValue } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
+import { answersById, hubspotStoredForm, MERGED_IDS_PROPERTY, objectsByValue } from './read-back.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
 /** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `https://api.hubapi.com`. */
@@ -29,6 +33,9 @@ export type HubspotAdapterOptions = HttpAdapterOptions;
 
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const MAX_BATCH_SIZE = 100;
+/** Values of one `IN` search filter, and results per search page (HubSpot's maximum is 200). */
+const LOOKUP_VALUES = 100;
+const SEARCH_PAGE = 200;
 
 type BatchKind = 'create' | 'update' | 'upsert';
 
@@ -107,7 +114,7 @@ export class HubspotAdapter implements CrmAdapter {
     const result = await upsertWithFallback(stored, {
       update: (id) => this.#update(objectType, id, properties, context),
       find: async () => {
-        const value = idProperty ? uniqueValue(idProperty, properties[idProperty]) : undefined;
+        const value = idProperty ? uniqueValue(idProperty, ownValue(properties, idProperty)) : undefined;
         return idProperty && value !== undefined ? this.#search(objectType, idProperty, value, context) : undefined;
       },
       // The object already holds the value (maybe cased differently), and the property may be read-only.
@@ -249,6 +256,74 @@ export class HubspotAdapter implements CrmAdapter {
     return value === undefined ? Promise.resolve(undefined) : this.#search(request.objectType, request.idProperty, value, context);
   }
 
+  // ─── read-back (reconcile) ──────────────────────────────────────────────────────────────────
+
+  readonly readBatchSize = MAX_BATCH_SIZE;
+  readonly #uniqueness = new Map<string, Promise<boolean>>();
+
+  /** `batch/read` by id, 100 per request, only the given properties (and the merged ids, to follow merges). */
+  async readObjects(request: ReadObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject>> {
+    const answers = new Map<string, CrmObject>();
+    const path = `${objectsPath(request.objectType)}/batch/read`;
+    for (const chunk of chunks([...new Set(request.crmIds)], MAX_BATCH_SIZE)) {
+      const body = { properties: [...new Set([...request.properties, MERGED_IDS_PROPERTY])], inputs: chunk.map((id) => ({ id })) };
+      const response = await this.#onCollection(request.objectType, this.#client.request({ method: 'POST', path, body, readOnly: true }, context));
+      for (const [id, object] of answersById(response.body, chunk, request.properties)) answers.set(id, object);
+    }
+    return answers;
+  }
+
+  /** Search with an `IN` filter on the unique property, 100 values per search, every page. */
+  async lookupObjects(request: LookupObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject[]>> {
+    const { objectType, idProperty } = request;
+    const identity = (value: unknown) => this.identityOf(objectType, idProperty, value);
+    const values = [...new Set(request.values.map(identity).filter((value) => value !== undefined))];
+    const found = new Map<string, CrmObject[]>(values.map((value) => [value, []]));
+    const properties = [...new Set([...request.properties, idProperty])];
+    for (const chunk of chunks(values, LOOKUP_VALUES)) {
+      let after: string | undefined;
+      do {
+        const body = {
+          filterGroups: [{ filters: [{ propertyName: idProperty, operator: 'IN', values: chunk }] }],
+          properties, sorts: [{ propertyName: 'hs_object_id', direction: 'ASCENDING' }], limit: SEARCH_PAGE, ...(after ? { after } : {}),
+        };
+        const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path: `${objectsPath(objectType)}/search`, body, bucket: 'search' }, context));
+        for (const [key, object] of objectsByValue(response.body, idProperty, request.properties, identity)) found.get(key)?.push(object);
+        const paging = isRecord(response.body) && isRecord(response.body.paging) && isRecord(response.body.paging.next) ? response.body.paging.next : undefined;
+        after = paging ? idField(paging.after) : undefined;
+      } while (after);
+    }
+    return found;
+  }
+
+  /**
+   * HubSpot refuses a second contact with one email, and a second object with one value of a property
+   * created with `hasUniqueValue` (read once per property from the properties API).
+   */
+  enforcesUniqueness(objectType: string, idProperty: string, context?: AdapterCallContext): Promise<boolean> {
+    if (objectType === 'contacts' && idProperty === 'email') return Promise.resolve(true);
+    const key = `${objectType}\u0000${idProperty}`;
+    let known = this.#uniqueness.get(key);
+    if (!known) {
+      const path = `/crm/v3/properties/${encodeURIComponent(objectType)}/${encodeURIComponent(idProperty)}`;
+      known = this.#client.request<unknown>({ method: 'GET', path }, context).then(({ body }) => isRecord(body) && body.hasUniqueValue === true);
+      known.catch(() => this.#uniqueness.delete(key));
+      this.#uniqueness.set(key, known);
+    }
+    return known;
+  }
+
+  /** The `total` of a search without filters (one search request). */
+  async countObjects(objectType: string, context?: AdapterCallContext): Promise<number | undefined> {
+    const body = { filterGroups: [], properties: ['hs_object_id'], limit: 1 };
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path: `${objectsPath(objectType)}/search`, body, bucket: 'search' }, context));
+    return isRecord(response.body) && typeof response.body.total === 'number' ? response.body.total : undefined;
+  }
+
+  storedForm(objectType: string, property: string, value: unknown): string | null {
+    return hubspotStoredForm(objectType, property, value);
+  }
+
   /** HubSpot files contact emails trimmed and lower-cased: `USER5@example.com ` and `user5@example.com` are one contact. */
   identityOf(_objectType: string, idProperty: string, value: unknown): string | undefined {
     try {
@@ -271,7 +346,7 @@ export class HubspotAdapter implements CrmAdapter {
   #uniqueKeyOf(idProperty: string | null | undefined): (answer: Record<string, unknown>) => string | undefined {
     return (answer) => {
       try {
-        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, answer.properties[idProperty]) : undefined;
+        return idProperty && isRecord(answer.properties) ? uniqueValue(idProperty, ownValue(answer.properties, idProperty)) : undefined;
       } catch {
         return undefined;
       }
@@ -294,7 +369,7 @@ export class HubspotAdapter implements CrmAdapter {
 
   #hasUniqueValue(idProperty: string | null | undefined, payload: CrmPayload): boolean {
     try {
-      return !!idProperty && uniqueValue(idProperty, payload[idProperty]) !== undefined;
+      return !!idProperty && uniqueValue(idProperty, ownValue(payload, idProperty)) !== undefined;
     } catch {
       return true; // planned as failed already
     }

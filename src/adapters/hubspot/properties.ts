@@ -12,8 +12,8 @@ export const MAX_PROPERTY_LENGTH = 65_536;
  *   batch ids and created objects consistent.
  */
 export function normalizeProperties(payload: CrmPayload): CrmPayload {
-  const properties: CrmPayload = {};
-  for (const [name, value] of Object.entries(payload)) properties[name] = value === null ? '' : value;
+  // fromEntries defines data properties: no key (not even `__proto__`) can set the object's prototype
+  const properties: CrmPayload = Object.fromEntries(Object.entries(payload).map(([name, value]) => [name, value === null ? '' : value]));
   if (typeof properties.email === 'string') properties.email = properties.email.trim().toLowerCase();
   return properties;
 }

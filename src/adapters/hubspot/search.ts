@@ -1,4 +1,4 @@
-import { idField, isRecord } from '../http/json-values.ts';
+import { idField, isRecord, ownValue } from '../http/json-values.ts';
 import { uniqueValue } from './properties.ts';
 
 /** Enough candidates to prefer an exact primary match over a secondary-email match. */
@@ -28,7 +28,7 @@ export function pickSearchMatch(body: unknown, idProperty: string, value: string
   const exact = results.find((result) => {
     if (!isRecord(result.properties)) return false;
     try {
-      return uniqueValue(idProperty, result.properties[idProperty]) === value;
+      return uniqueValue(idProperty, ownValue(result.properties, idProperty)) === value;
     } catch {
       return false;
     }

@@ -1,0 +1,33 @@
+import type { EntityManager } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { describeError } from '../errors.ts';
+import type { Etlify } from '../etlify.ts';
+import type { RecordClaim } from '../queue/record-queue.ts';
+import { recordClaim, type RequestTally } from './record-history.ts';
+
+/** A claim's records as `runClaim` settled them. */
+export interface ObservedOutcome {
+  id: string;
+  result: string;
+  error?: unknown;
+  crmId?: string | null;
+}
+
+/**
+ * Where the queue reports each settled claim (the one call in src/queue/run-claim.ts): history
+ * (attempt log and per-minute counts). Keeping history never fails a sync: a failed write is logged.
+ */
+export async function observeClaim(
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, outcomes: ObservedOutcome[], requests: RequestTally, durationMs: number,
+): Promise<void> {
+  if (!etlify.history) return;
+  const attempts = outcomes.map(o => ({
+    id: o.id, result: o.result, crmId: o.crmId ?? claim.items.find(i => i.id === o.id)?.crmId ?? null,
+    error: o.error === undefined ? undefined : etlify.redact(describeError(o.error)),
+  }));
+  try {
+    await recordClaim(em, { crm: crm.name, entity: claim.type, kind: claim.kind, attempts, requests, durationMs, maxSyncErrors: crm.maxSyncErrors });
+  } catch (error) {
+    etlify.logger.warn('history: a claim was not recorded', { crm: crm.name, entity: claim.type, error: describeError(error) });
+  }
+}
