@@ -15,7 +15,8 @@ import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
 import { EXIT, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
-import { describeSimulator, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
+import type { RecordedRequest } from '../testing/simulator-server.ts';
+import { describeSimulator, requestLine, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
 import { formatBatch, LOG_LEVELS, logBatches, type LogLevel } from './worker-log.ts';
 
 interface Selection { crm?: string; entity?: string[] }
@@ -87,6 +88,14 @@ function createIndexStatements(missing: string[]): string[] {
     const [, table, column] = /^(.+) \((.+)\)$/.exec(index)!;
     return `create index on ${table!.split('.').map(quote).join('.')} (${quote(column!)});`;
   });
+}
+
+/** `--unique companies.domain`, repeatable: collected per object type. */
+function uniqueProperty(value: string, previous: Record<string, string[]>): Record<string, string[]> {
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`expected objectType.property, e.g. companies.domain (got ${JSON.stringify(value)})`);
+  const [, objectType, property] = match;
+  return { ...previous, [objectType!]: [...(previous[objectType!] ?? []), property!] };
 }
 
 /** `--sweep …` and `--no-sweep` as given (commander lets the last one win silently). */
@@ -243,9 +252,13 @@ export function commands(program: Command): void {
     .addArgument(new Argument('<crm>', 'which CRM').choices(SIMULATORS))
     .option('--port <n>', `port to listen on, 0 for any free one (default: hubspot ${SIMULATOR_PORTS.hubspot}, airtable ${SIMULATOR_PORTS.airtable})`, port)
     .option('--token <token>', 'the only access token it accepts', SIMULATOR_TOKEN)
-    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean }) => {
+    .option('--unique <objectType.property...>', 'HubSpot: a property whose values must be unique, like a unique property of your portal (e.g. companies.domain; contacts.email always is)', uniqueProperty, {})
+    .option('--log', 'print a line per request answered (method, path, status, ids), on stderr')
+    .action(async (crm: SimulatorName, opts: { port?: number; token: string; unique: Record<string, string[]>; log?: boolean; json?: boolean }) => {
       const listenOn = opts.port ?? SIMULATOR_PORTS[crm];
-      const simulator = await startSimulator(crm, listenOn, opts.token).catch((error: NodeJS.ErrnoException) => {
+      if (crm !== 'hubspot' && Object.keys(opts.unique).length) throw new UsageError('--unique applies to the HubSpot simulator only (Airtable has no unique fields)');
+      const onRequest = opts.log ? (request: RecordedRequest) => console.error(requestLine(request)) : undefined;
+      const simulator = await startSimulator(crm, listenOn, { token: opts.token, uniqueProperties: opts.unique, onRequest }).catch((error: NodeJS.ErrnoException) => {
         throw error.code === 'EADDRINUSE' ? new UsageError(`port ${listenOn} is in use: pass --port <n> (0 for any free port)`) : error;
       });
       console.log(opts.json ? JSON.stringify({ crm, baseUrl: simulator.baseUrl, token: simulator.token, env: simulator.env }) : describeSimulator(simulator));

@@ -328,4 +328,30 @@ export default { ...config, extensions: [etlify] };`;
     }
     expect(await once(child, 'exit')).to.deep.equal([0, null]);
   });
+
+  it('simulate hubspot --unique makes a property unique as a portal does; --log prints each request, never the token', async () => {
+    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'hubspot', '--port', '0', '--json', '--unique', 'companies.domain', '--log'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const logged: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', line => logged.push(line));
+    try {
+      const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+      const { baseUrl } = JSON.parse(line);
+      const headers = { authorization: 'Bearer simulator-token', 'content-type': 'application/json' };
+      const upsert = () => fetch(`${baseUrl}/crm/v3/objects/companies/batch/upsert`, { method: 'POST', headers, body: JSON.stringify({ inputs: [{ id: 'acme.test', idProperty: 'domain', properties: { name: 'Acme' } }] }) });
+      const first = await upsert();
+      expect(first.status, await first.clone().text()).to.be.oneOf([200, 201]);
+      const id = ((await first.json()) as { results: { id: string }[] }).results[0]!.id;
+      const second = await upsert();
+      expect(((await second.json()) as { results: { id: string }[] }).results[0]!.id, 'the same company, found by its unique domain').to.equal(id);
+      await waitFor('two request lines', () => logged.length >= 2);
+      expect(logged[0]).to.match(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z POST /crm/v3/objects/companies/batch/upsert → 20[01] ids: ${id}$`));
+      expect(logged.join('\n')).not.to.include('simulator-token');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await once(child, 'exit');
+    const refused = await cli(['simulate', 'hubspot', '--unique', 'domain']);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.include('expected objectType.property, e.g. companies.domain (got "domain")');
+  });
 });
