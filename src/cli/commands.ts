@@ -244,7 +244,9 @@ export function commands(program: Command): void {
       const written = writeStarterFiles(opts.dir);
       if (opts.json) { console.log(JSON.stringify({ written })); return; }
       for (const file of written) console.log(`wrote ${file}`);
-      console.log('Next: add `extensions: [etlify]` to your MikroORM config, then run `etlify migrate`.');
+      console.log(written.some(file => file.endsWith('mikro-orm.config.ts'))
+        ? 'Next: set DATABASE_URL, then run `etlify migrate` (and `npx etlify simulate hubspot` to try without a HubSpot account).'
+        : 'Next: add `extensions: [etlify]` (from etlify.config.ts) to your MikroORM configuration, then run `etlify migrate`.');
     });
 
   json(program.command('simulate'))

@@ -172,9 +172,20 @@ describe('etlify CLI', function () {
       expect(first.code).to.equal(0);
       expect(readFileSync(join(dir, 'src/etlify.config.ts'), 'utf8')).to.include('new HubspotAdapter');
       expect(readFileSync(join(dir, 'src/entities/contact.entity.ts'), 'utf8')).to.include('etlified(ContactSchema.class');
+      expect(readFileSync(join(dir, 'src/mikro-orm.config.ts'), 'utf8')).to.include('extensions: [etlify]');
+      expect(first.stdout.trim().split('\n').at(-1)).to.match(/^Next: set DATABASE_URL, then run `etlify migrate`/);
       const second = await cli(['init', '--dir', join(dir, 'src')], dir);
       expect(second.code).to.equal(2);
       expect(second.stderr).to.match(/refusing to overwrite .*etlify.config.ts/);
+      // a project with its own MikroORM configuration keeps it
+      const other = mkdtempSync(join(tmpdir(), 'etlify-init-'));
+      try {
+        writeFileSync(join(other, 'mikro-orm.config.ts'), 'export default {};\n');
+        const withConfig = await cli(['init', '--dir', join(other, 'src'), '--json'], other);
+        expect(JSON.parse(withConfig.stdout).written.map((file: string) => file.slice(other.length + 1))).to.deep.equal(['src/etlify.config.ts', 'src/entities/contact.entity.ts']);
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
