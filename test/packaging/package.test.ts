@@ -35,6 +35,7 @@ describe('the package, installed in a fresh application', function () {
   this.timeout(240_000);
   let scratch: string;
   let app: string;
+  let tarball: string;
   let simulator: ChildProcess | undefined;
   let hubspot: { baseUrl: string; token: string };
   const databases: { drop(): Promise<void> }[] = [];
@@ -63,7 +64,7 @@ describe('the package, installed in a fresh application', function () {
     app = join(scratch, 'app');
     mkdirSync(app);
     const packed = await run('npm', ['pack', '--pack-destination', scratch], { cwd: root, env: appEnv(), timeout: 120_000 });
-    const tarball = join(scratch, packed.stdout.trim().split('\n').at(-1)!);
+    tarball = join(scratch, packed.stdout.trim().split('\n').at(-1)!);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module' }));
     const install = await sh('npm', [...installLine!.split(' ').slice(1).map(word => word === 'etlify' ? tarball : word), '--no-audit', '--no-fund']);
     expect(install.code, `${installLine}\n${install.stderr}`).to.equal(0);
@@ -205,7 +206,44 @@ describe('the package, installed in a fresh application', function () {
     expect(status.code, status.stderr).to.equal(0);
     // the worker would call the CRM: it stops at start, saying what is missing
     const worker = await etlify(['worker', '--once'], env);
-    expect(worker.code).to.equal(1);
-    expect(worker.stderr).to.match(/^etlify: MissingCredentialsError: HubSpot: no access token/m);
+    expect(worker.code, 'a configuration error: restarting will not help').to.equal(2);
+    expect(worker.stderr).to.match(/^etlify: MissingTokenError: HubSpot: no access token/m);
+  });
+
+  it("lives beside MikroORM's CLI and Migrator, installed with the README's pinned line", async () => {
+    const pinned = /^v=\$\(npm view (\S+) version\)\n(npm install etlify .*)$/m.exec(readme);
+    expect(pinned, 'README has the pinned install lines').to.not.equal(null);
+    const v = (await run('npm', ['view', pinned![1]!, 'version'], { env: appEnv(), timeout: 60_000 })).stdout.trim();
+    const withCli = join(scratch, 'with-cli');
+    mkdirSync(join(withCli, 'src'), { recursive: true });
+    writeFileSync(join(withCli, 'package.json'), JSON.stringify({ name: 'app-with-mikro-orm-cli', private: true, type: 'module' }));
+    for (const file of ['etlify.config.ts', 'mikro-orm.config.ts']) copyFileSync(join(app, 'src', file), join(withCli, 'src', file));
+    mkdirSync(join(withCli, 'src/entities'));
+    copyFileSync(join(app, 'src/entities/contact.entity.ts'), join(withCli, 'src/entities/contact.entity.ts'));
+    const inApp = async (file: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = await run(file, args, { cwd: withCli, env: appEnv(env), timeout: 180_000 }).then(x => ({ code: 0, ...x }), (e: { code: number; stdout: string; stderr: string }) => e);
+      return { ...r, output: `${r.stdout}${r.stderr}` };
+    };
+    const words = pinned![2]!.replaceAll('$v', v).split(' ').slice(1).map(word => word === 'etlify' ? tarball : word);
+    const install = await inApp('npm', [...words, '--no-audit', '--no-fund']);
+    expect(install.code, install.stderr).to.equal(0);
+
+    const env = { DATABASE_URL: await database(), MIKRO_ORM_CLI_PREFER_TS: 'true' };
+    const migrate = await inApp(join(withCli, 'node_modules/.bin/etlify'), ['migrate'], env);
+    expect(migrate.code, migrate.output).to.equal(0);
+    const mikroOrm = (args: string[]) => inApp(join(withCli, 'node_modules/.bin/mikro-orm'), args, env);
+    const created = await mikroOrm(['migration:create']);
+    expect(created.code, created.output).to.equal(0);
+    const [migration] = readdirSync(join(withCli, 'src/migrations')).filter(file => file.endsWith('.ts'));
+    const sql = readFileSync(join(withCli, 'src/migrations', migration!), 'utf8');
+    expect(sql).to.include('create table "contact"');
+    expect(sql, "Etlify's tables are not the application's").not.to.match(/crm_synchronisations|etlify_|graphile_worker/);
+    expect((await mikroOrm(['migration:up'])).code).to.equal(0);
+    const check = await mikroOrm(['migration:check']);
+    expect(check.code, check.output).to.equal(0);
+    expect(check.output).to.include('No changes required, schema is up-to-date');
+    const update = await mikroOrm(['schema:update', '--dump']);
+    expect(update.code, update.output).to.equal(0);
+    expect(update.output).to.include('Schema is up-to-date');
   });
 });
