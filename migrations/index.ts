@@ -4,6 +4,7 @@ import { Migration20261129000003_EtlifyRecordQueue } from './Migration2026112900
 import { Migration20261129000013_EtlifyStaleSweeps } from './Migration20261129000013_EtlifyStaleSweeps.ts';
 import { Migration20261129000014_EtlifyInboxStorage } from './Migration20261129000014_EtlifyInboxStorage.ts';
 import { Migration20261207018001_EtlifyHistory } from './Migration20261207018001_EtlifyHistory.ts';
+import { Migration20261207018101_EtlifyCrmPauses } from './Migration20261207018101_EtlifyCrmPauses.ts';
 import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
 
 /**
@@ -18,5 +19,6 @@ export const etlifyMigrations = [
   { name: 'Migration20261129000013_EtlifyStaleSweeps', class: Migration20261129000013_EtlifyStaleSweeps },
   { name: 'Migration20261129000014_EtlifyInboxStorage', class: Migration20261129000014_EtlifyInboxStorage },
   { name: 'Migration20261207018001_EtlifyHistory', class: Migration20261207018001_EtlifyHistory },
+  { name: 'Migration20261207018101_EtlifyCrmPauses', class: Migration20261207018101_EtlifyCrmPauses },
   { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
 ];

@@ -10,6 +10,8 @@ export { runWorker, runWorkerOnce, type WorkerOptions } from './queue/worker.ts'
 export { sizeHeapForWorker } from './queue/worker-heap.ts';
 export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
 export { PROCESS_TASK } from './queue/requests.ts';
+export { pauseCrm, resumeCrm } from './queue/pause.ts';
+export { etlifyDashboard, type DashboardOptions, type DashboardHandler } from './observe/dashboard/handler.ts';
 export {
   syncStale, findStaleIds, staleQuerySql, status, reset,
   type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type SyncStatus,

@@ -45,8 +45,14 @@ export interface RemoteQuota {
 export interface AdapterCallContext {
   /** The CRM's shared request budget (absent when the CRM has no rate limit configured). */
   budget?: RequestBudget;
-  /** Aborted when the worker shuts down past its grace period. */
+  /** Aborted when the worker shuts down past its grace period, or when the claim's lease is lost. */
   signal?: AbortSignal;
+  /**
+   * Whether the claim this call works for still holds its records (its lease, on the monotonic clock).
+   * Call it right before sending each request: when it answers false (the process was paused past its
+   * lease, or the claim was taken over), send nothing and throw `NotSentError`. The HTTP adapters do.
+   */
+  stillHeld?(): boolean;
   /**
    * To be told about every HTTP exchange with the CRM: its status (0 when no answer came) and how long
    * it took. History and metrics count requests, latency and 429s from it; the built-in adapters call
@@ -340,8 +346,11 @@ export interface EntityCrmConfig<T = any> {
   dependencies?: string[];
   /** Relations that must have a CRM id before this record is sent (the record is buffered meanwhile). */
   syncDependencies?: string[];
-  /** Guard: when it returns false, the record is `skipped` and nothing is sent. */
-  syncIf?: (record: T) => boolean;
+  /**
+   * Guard: when it returns (or resolves to) false, the record is `skipped` and nothing is sent. One that
+   * throws or takes longer than `stepTimeoutMs` fails its record alone, counted like a serializer error.
+   */
+  syncIf?: (record: T) => boolean | Promise<boolean>;
   /** Restricts which records the stale finder considers. */
   staleScope?: StaleScope;
   /** Timestamp property compared with the last sync. Default `updatedAt`. */

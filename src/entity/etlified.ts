@@ -117,7 +117,7 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   const { em, etlify, registered, config, meta, id } = contextOf(record, crm, options);
   if (!registered.enabled) return 'disabled';
   if (!options?.inline) {
-    if (!passesSyncIf(record, config, meta.className)) return false;
+    if (!(await passesSyncIf(record, config, meta.className, etlify.stepTimeoutMs))) return false;
     await enqueueRequests(em, { requests: [{ kind: 'sync', crm, entity: meta.className, id }], crms: [registered] });
     return 'queued';
   }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { query } from '../state/sql.ts';
+import { PROCESS_TASK } from './requests.ts';
 
 /**
  * The per-record queue: where ordering and exclusivity live, and nowhere else.
@@ -19,9 +20,10 @@ import { query } from '../state/sql.ts';
  *   for a write whose outcome is unknown; no request makes the record due before it.
  * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
  *   a sync asked for after the removal runs after the delete (`resync`).
- * - **Leases**: a worker renews its claim (`heartbeat`) and stops sending once it cannot; a claim whose
- *   lease ran out is recovered as an unknown outcome: its record waits out what the dead worker may
- *   still have sent.
+ * - **Leases**: a worker renews its claim (`heartbeat`, lease.ts) and checks it on the monotonic clock
+ *   right before each request and each outcome write: a worker paused past its lease sends nothing and
+ *   writes nothing once it resumes. A claim whose lease ran out is recovered as an unknown outcome: its
+ *   record waits out what the stopped worker may still have sent, and is queued again.
  */
 
 export type QueueKind = 'sync' | 'delete' | 'forget' | 'dependents';
@@ -46,6 +48,8 @@ export interface RecordClaim {
   type: string;
   lane: 'record' | 'dependents';
   items: ClaimedItem[];
+  /** `performance.now()` when the claim statement was sent: the lease counts from there (lease.ts). */
+  claimedAt: number;
 }
 
 /**
@@ -158,11 +162,11 @@ const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, cr
 
 interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null }
 
-function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | undefined {
+function toClaim(token: string, crm: string, rows: ClaimRow[], claimedAt: number): RecordClaim | undefined {
   if (!rows.length) return undefined;
   const first = rows[0]!;
   return {
-    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane,
+    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane, claimedAt,
     items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type }))
       .sort((a, b) => compareIds(a.id, b.id)),
   };
@@ -174,6 +178,7 @@ function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | un
  */
 export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
   const token = randomUUID();
+  const claimedAt = performance.now();
   // recovered records are not due before their wait ends: this statement cannot claim them
   const rows = await query<ClaimRow>(em,
     `with ${RECOVER_EXPIRED_CLAIMS}, head as (
@@ -192,7 +197,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
      )
      select * from claimed`,
     [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max]);
-  return toClaim(token, crm.name, rows);
+  return toClaim(token, crm.name, rows, claimedAt);
 }
 
 /**
@@ -204,18 +209,43 @@ export async function claimRecordsById(
   em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
 ): Promise<RecordClaim | undefined> {
   const token = randomUUID();
+  const claimedAt = performance.now();
   const rows = await query<ClaimRow>(em,
-    `with ${RECOVER_EXPIRED_CLAIMS}
+    `with ${RECOVER_EXPIRED_CLAIMS}, wake as materialized (
+       -- should this process die holding the claim, a job at the end of the lease recovers it: no
+       -- queue row is left without a wake-up (a job already due earlier is kept: it wakes the next)
+       select 1 from ${wakeCall('now() + make_interval(secs => ? / 1000.0 + 1)', 'preserve_run_at')}
+     )
      insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
      select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
-       from unnest(?::text[]) as id order by id
+       from unnest(?::text[]) as id, wake order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
-    [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
-  return toClaim(token, crm.name, rows);
+    [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+  return toClaim(token, crm.name, rows, claimedAt);
+}
+
+/** A graphile-worker job that processes the CRM at `runAt` (SQL), keyed per purpose. Parameters: `wakeParams`, then runAt's. */
+function wakeCall(runAt: string, mode: 'replace' | 'preserve_run_at'): string {
+  return `graphile_worker.add_job(?, json_build_object('crm', ?::text), run_at => ${runAt}, max_attempts => ?::int,
+            job_key => ?, priority => ?::int, job_key_mode => '${mode}')`;
+}
+
+function wakeParams(crm: RegisteredCrm, purpose: string, ...runAt: unknown[]): unknown[] {
+  return [PROCESS_TASK, crm.name, ...runAt, crm.jobs.maxAttempts, `etlify:${crm.name}:${purpose}`, crm.jobs.priority];
+}
+
+/**
+ * Wakes the CRM's processor when these records are next due: records an inline sync leaves behind (it
+ * gave up waiting for a retry or a Retry-After) are then run by a worker, not left until the next change.
+ */
+export async function wakeWhenDue(em: EntityManager, crm: RegisteredCrm, type: string, ids: string[]): Promise<void> {
+  await query(em,
+    `select 1 from ${wakeCall('(select greatest(min(coalesce(claimed_until, greatest(due_at, not_before))), now()) from etlify_record_queue where crm_name = ? and lane = \'record\' and resource_type = ? and resource_id = any(?::text[]))', 'replace')}`,
+    wakeParams(crm, `due:${type}:${ids[0]}`, crm.name, type, ids));
 }
 
 /**

@@ -16,6 +16,7 @@ import { diffPayload } from './compare.ts';
 import { emptyReport, record, type ReconcileResult, type UnitReport } from './report.ts';
 import { queueRepairs, type DeleteRepair, type SyncRepair } from './repair.ts';
 import { resumableRun, saveRun } from './runs.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface ReconcileProgress {
   crm: string;
@@ -102,7 +103,7 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): 
   const orphansChecked = new Set<string>();
   const managedByType = new Map<string, { total: number | undefined; managed: number; first: UnitReport }>();
   for (const unit of units) {
-    const em = orm.em.fork({ clear: true, useContext: false });
+    const em = primaryFork(orm.em, { clear: true, useContext: false });
     const report = await reconcileUnit(etlify, em, unit, options, orphansChecked);
     reports.push(report);
     const key = `${unit.crm.name}\u0000${unit.config.objectType}`;
@@ -118,7 +119,7 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): 
   for (const { total, managed, first } of managedByType.values()) {
     if (total === undefined) continue;
     first.counts.unmanaged = Math.max(0, total - managed);
-    await saveRun(orm.em.fork({ clear: true, useContext: false }), first.crm, first.entity, { state: 'done', sample: first.sample, repair: first.repair, cursor: null, report: first });
+    await saveRun(primaryFork(orm.em, { clear: true, useContext: false }), first.crm, first.entity, { state: 'done', sample: first.sample, repair: first.repair, cursor: null, report: first });
   }
   return {
     units: reports,
@@ -183,10 +184,11 @@ async function reconcileUnit(etlify: Etlify, em: EntityManager, unit: StaleUnit,
 
 /** Compares one page of records with their CRM objects. */
 async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise<void> {
+  work.context.signal?.throwIfAborted();
   const { unit, em, report, context, budget } = work;
   const { crm, config, meta } = unit;
   const adapter = crm.adapter;
-  const fork = em.fork({ clear: true, useContext: false });
+  const fork = primaryFork(em, { clear: true, useContext: false });
   const [records, { rows }] = await Promise.all([loadRecords(fork, meta, crm.name, ids), loadSyncState(fork, meta.root.className, crm.name, ids)]);
   const waiting: { id: string; record: object; config: EntityCrmConfig }[] = [];
   for (const id of ids) {

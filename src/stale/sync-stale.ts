@@ -9,6 +9,7 @@ import { forEachPage } from './cursor.ts';
 import { prepareStaleQuery, staleCountQuery, staleQuery, syncWatermark } from './finder.ts';
 import { nextWatermark, planSweep, saveSweep, type IncrementalOptions } from './incremental.ts';
 import { staleUnits, type SelectionOptions, type StaleUnit } from './units.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface StaleProgress {
   /** Records handled so far, all units together. */
@@ -63,7 +64,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     throw new ConfigurationError(`syncStale: \`batchSize\` must be an integer between 1 and 10000 (got ${showValue(options.batchSize)})`);
   }
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const units = staleUnits(etlify, orm.getMetadata(), options);
   const stats: SyncStaleStats = {
     total: 0, perEntity: {}, perCrm: {}, errors: 0,

@@ -73,8 +73,12 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
  * and version and clears errors; `not_modified` moves `last_synced_at` and clears errors; `skipped`
  * only moves `last_synced_at` (earlier failures stay visible); `error` increments `error_count`.
  */
-export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[]): Promise<void> {
+export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[], claimToken?: string): Promise<void> {
   if (!outcomes.length) return;
+  // with a claim: only the records it still holds (the queue row, locked against a concurrent recovery)
+  const held = claimToken === undefined ? '' : `where exists (
+         select 1 from etlify_record_queue q where q.crm_name = r."crmName" and q.lane = 'record' and q.resource_type = r."resourceType"
+            and q.resource_id = r."resourceId" and q.claim_token = ? for share)`;
   await query(em,
     `insert into crm_synchronisations as s
        (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, payload_version,
@@ -84,6 +88,7 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[])
             case when r.outcome = 'error' then 1 else 0 end, r.outcome
        from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
             "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
+     ${held}
      on conflict (resource_type, crm_name, resource_id) do update set
        crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else coalesce(excluded.crm_id, s.crm_id) end,
        object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else coalesce(excluded.object_type, s.object_type) end,
@@ -97,7 +102,7 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[])
        error_count = case excluded.last_outcome when 'error' then s.error_count + 1 when 'skipped' then s.error_count when 'uncertain' then s.error_count else 0 end,
        last_outcome = excluded.last_outcome,
        updated_at = now()`,
-    [JSON.stringify(outcomes)]);
+    claimToken === undefined ? [JSON.stringify(outcomes)] : [JSON.stringify(outcomes), claimToken]);
 }
 
 /** The CRM objects the sync state knows for `ids` (deletes read them when they run, not when queued). */

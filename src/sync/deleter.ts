@@ -1,10 +1,11 @@
 import type { EntityManager } from '@mikro-orm/core';
-import { describeError, isRetryable } from '../errors.ts';
+import { isRetryable } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces.ts';
 import { forgetCrmObjects, loadCrmObjects } from '../state/sync-state.ts';
 import { writeTombstones } from '../state/tombstones.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface DeleteItem {
   /** Root entity name (sync-state `resource_type`) and class name of the record. */
@@ -72,7 +73,7 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
   if (done.length) {
     const meta = em.getMetadata().getByClassName(entity);
     const pk = meta.primaryKeys[0]!;
-    const live = new Set((await em.fork({ clear: true, useContext: false }).find(meta.class, { [pk]: { $in: done } } as never, { fields: [pk] as never[] }))
+    const live = new Set((await primaryFork(em, { clear: true, useContext: false }).find(meta.class, { [pk]: { $in: done } } as never, { fields: [pk] as never[] }))
       .map(r => String((r as Record<string, unknown>)[pk])));
     await forgetCrmObjects(em, type, crmName, done.filter(id => live.has(id)), done.filter(id => !live.has(id)));
     // the removed records' objects are remembered a while, so `reconcile` can tell one that survived
@@ -85,7 +86,7 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
     if (outcome.result === 'deleted' || outcome.result === 'noop') {
       if (deletable.includes(item)) etlify.events.emit('deleted', { ...event, result: outcome.result });
     } else {
-      const error = etlify.redact(describeError(outcome.error));
+      const error = etlify.describeError(outcome.error);
       if (outcome.result === 'retry') etlify.events.emit('retried', { ...event, error, retryInMs: outcome.retryAfterMs });
       else {
         etlify.events.emit('failed', { ...event, error });

@@ -2,12 +2,46 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { ownValue } from '../adapters/http/json-values.ts';
 import { ValidationError } from '../errors.ts';
-import type { CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
+import type { AdapterCallContext, CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
+import type { SyncStateRow } from '../state/sync-state.ts';
 import { query } from '../state/sql.ts';
 
 /** The identity under which the CRM files a value of `idProperty` (`adapter.identityOf`; default: the value as a string). */
 export function identityKey(adapter: CrmAdapter, objectType: string, idProperty: string, value: unknown): string | undefined {
   return adapter.identityOf ? adapter.identityOf(objectType, idProperty, value) : (value == null || value === '' ? undefined : String(value));
+}
+
+/** The identity of a payload's `idProperty` value, or undefined (no idProperty, no value). */
+function payloadIdentity(crm: RegisteredCrm, config: EntityCrmConfig, payload: CrmPayload): string | undefined {
+  return config.idProperty ? identityKey(crm.adapter, config.objectType, config.idProperty, ownValue(payload, config.idProperty)) : undefined;
+}
+
+/**
+ * A create whose outcome was unknown may have left an object filed under the identity it was sent
+ * with, which the record's sync row still holds (`id_key`). When the record is about to be sent
+ * under another identity, that object is looked up first (`adapter.findId`): found, it is the
+ * record's object (sent to by id, its id kept even if the send fails); not found, the lost create
+ * never landed (the retry waited `unknownOutcomeWaitMs` for it). Without this, the send would create
+ * a second object and orphan the first, even after the record's removal. Returns the object found
+ * per record, or the lookup's error.
+ */
+export async function resolveUncertainCreates(
+  crm: RegisteredCrm, items: { id: string; config: EntityCrmConfig; payload: CrmPayload; row?: SyncStateRow }[], context?: AdapterCallContext,
+): Promise<Map<string, string | Error>> {
+  const resolved = new Map<string, string | Error>();
+  const { adapter } = crm;
+  if (!adapter.findId) return resolved;
+  for (const { id, config, payload, row } of items) {
+    if (!row || row.crmId || row.lastOutcome !== 'uncertain' || !row.idKey || !config.idProperty) continue;
+    if (row.idKey === payloadIdentity(crm, config, payload)) continue; // the send finds it by that value itself
+    try {
+      const found = await adapter.findId({ objectType: config.objectType, idProperty: config.idProperty, value: row.idKey }, context);
+      if (found) resolved.set(id, found);
+    } catch (error) {
+      resolved.set(id, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+  return resolved;
 }
 
 interface Keyed {
@@ -30,9 +64,7 @@ export async function reserveIdentities(
   const refused = new Map<string, ValidationError>();
   const keyed: Keyed[] = [];
   for (const { id, config, payload } of items) {
-    if (!config.idProperty) continue;
-    const value = ownValue(payload, config.idProperty);
-    const key = identityKey(crm.adapter, config.objectType, config.idProperty, value);
+    const key = payloadIdentity(crm, config, payload);
     if (key !== undefined) keyed.push({ id, objectType: config.objectType, key });
   }
   if (!keyed.length) return refused;

@@ -16,9 +16,10 @@ import {
   type SimulatorControls,
   type SimulatorFaults,
   type SimulatorResponse,
+  type SimulatorLimits,
 } from './simulator-server.ts';
 
-export interface HubspotSimulatorOptions {
+export interface HubspotSimulatorOptions extends SimulatorLimits {
   /** Port to listen on (127.0.0.1). Default: a free one. */
   port?: number;
   /** The only bearer token accepted (401 otherwise). Default: any non-empty bearer token. */
@@ -549,6 +550,8 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     port: options.port,
     faults: options.faults,
     seed: options.seed,
+    maxBodyBytes: options.maxBodyBytes,
+    maxLoggedRequests: options.maxLoggedRequests,
     handle,
     rateLimited: () => rateLimitedAnswer(false, general ? quotaHeaders(general, 0) : {}),
     serverError: (status) => errorResponse(status, 'INTERNAL_ERROR', 'internal error'),

@@ -202,4 +202,50 @@ describe('capture: changes the database makes on its own, and collections never 
     await drained();
     expect(crmHolds('labels', l => `${l.name}:${l.members}`)).to.deep.equal(['blue:']);
   });
+
+  it('a collection never loaded: add from either side, set and removeAll queue every record whose links changed', async () => {
+    const em = orm.em.fork();
+    const [green, amber, teal] = [em.create(Label, { name: 'green' }), em.create(Label, { name: 'amber' }), em.create(Label, { name: 'teal' })];
+    const cal = em.create(Associate, { email: 'cal@example.test' });
+    const dot = em.create(Associate, { email: 'dot@example.test' });
+    cal.labels.set([green]);
+    await em.flush();
+    await drained();
+    const holds = () => ({
+      associates: crmHolds('associates', a => `${a.email} ${a.labels}`).filter(a => /^(cal|dot)@/.test(a)),
+      labels: crmHolds('labels', l => `${l.name}:${l.members}`).filter(l => /^(green|amber|teal):/.test(l)),
+    });
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test green', 'dot@example.test '], labels: ['amber:', 'green:cal@example.test', 'teal:'] });
+
+    // the owning side, loaded without its collection
+    let fresh = orm.em.fork();
+    const cal1 = await fresh.findOneOrFail(Associate, cal.id);
+    expect(cal1.labels.isInitialized()).to.equal(false);
+    cal1.labels.add(fresh.getReference(Label, amber.id));
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test amber;green', 'dot@example.test '], labels: ['amber:cal@example.test', 'green:cal@example.test', 'teal:'] });
+
+    // the inverse side, loaded without its collection
+    fresh = orm.em.fork();
+    const teal1 = await fresh.findOneOrFail(Label, teal.id);
+    teal1.members.add(fresh.getReference(Associate, dot.id));
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test amber;green', 'dot@example.test teal'], labels: ['amber:cal@example.test', 'green:cal@example.test', 'teal:dot@example.test'] });
+
+    // set() on a collection never loaded replaces links nobody loaded
+    fresh = orm.em.fork();
+    (await fresh.findOneOrFail(Associate, cal.id)).labels.set([fresh.getReference(Label, teal.id)]);
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test teal', 'dot@example.test teal'], labels: ['amber:', 'green:', 'teal:cal@example.test;dot@example.test'] });
+
+    // removeAll() too
+    fresh = orm.em.fork();
+    (await fresh.findOneOrFail(Associate, dot.id)).labels.removeAll();
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test teal', 'dot@example.test '], labels: ['amber:', 'green:', 'teal:cal@example.test'] });
+  });
 });

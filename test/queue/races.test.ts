@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
-import { HubspotAdapter, runWorker } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import pg from 'pg';
+import { HubspotAdapter, runWorker, TransientCrmError } from '../../src/index.ts';
+import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { overlappingWrites } from '../support/convergence/scenario.ts';
 import { User } from '../support/model.ts';
 import { queueDrained, waitFor } from '../support/wait.ts';
 
@@ -91,5 +93,62 @@ describe('queue races', () => {
     await drained();
     expect(crm.objects('contacts')).to.deep.equal([]);
     expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+  });
+  it('a worker paused past its lease (SIGSTOP) sends nothing and writes nothing when it resumes: the newer claim\'s result stands', async function () {
+    this.timeout(60_000);
+    const crm = await hubspotVia();
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'paused@example.test', firstName: 'v1' });
+    await em.flush();
+    // hold the other process between reading the record (v1) and sending it: its identity reservation waits on this lock
+    const locker = new pg.Client({ connectionString: app.url });
+    await locker.connect();
+    // no request budget: nothing but the lease stands between reading the record and sending it
+    const child = spawn(process.execPath, ['test/support/worker-process.ts', app.url, crm.url, '2000', 'none'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const exited = new Promise(resolve => child.once('exit', resolve));
+    try {
+      await execute(`insert into crm_synchronisations (resource_type, resource_id, crm_name) values ('User', '${user.id}', 'hubspot')`);
+      await locker.query('begin');
+      await locker.query(`select 1 from crm_synchronisations where resource_id = '${user.id}' for update`);
+      await waitFor('the child to have read v1 and wait to reserve its identity', async () =>
+        (await execute("select 1 from pg_stat_activity where wait_event_type = 'Lock' and query like '%reserved as (%'")).length > 0, 20_000);
+      child.kill('SIGSTOP');
+      await locker.query('rollback');
+      user.firstName = 'v2';
+      await em.flush();
+      workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
+      await waitFor('v2 to be sent once the paused claim is recovered', () => crm.objects('contacts')[0]?.properties.firstname === 'v2', 20_000);
+      await drained();
+      child.kill('SIGCONT');
+      // the resumed process finds its lease lost on the monotonic clock: what it held is not sent
+      await new Promise(resolve => setTimeout(resolve, 2_000));
+      expect(crm.objects('contacts').map(c => c.properties.firstname)).to.deep.equal(['v2']);
+      expect(crm.requests.filter(r => r.path.endsWith('/batch/upsert'))).to.have.length(1);
+      expect(overlappingWrites(crm)).to.deep.equal([]);
+      const [row] = await execute(`select last_outcome from crm_synchronisations where resource_id = '${user.id}'`);
+      expect(row.last_outcome).to.equal('synced');
+      expect(await user.hubspotSync({ inline: true }), 'the sync state still describes v2').to.equal('not_modified');
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+      await locker.end();
+    }
+  });
+  it('no work without a wake-up: records an inline sync gives up on are run by the worker already running, when due', async function () {
+    this.timeout(30_000);
+    let failures = 3;
+    const adapter = new RecordingAdapter({ fail: () => failures-- > 0 ? new TransientCrmError('503 Service Unavailable', { status: 503 }) : undefined });
+    app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 0 } });
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'given-up@example.test' });
+    await em.flush();
+    // only the inline sync: the flush's own request and wake-up are not there
+    await execute('delete from etlify_sync_requests; delete from graphile_worker._private_jobs');
+    // running before the inline sync, and without the sweep: only a job can bring it to the record
+    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+    expect(await user.hubspotSync({ inline: true }), 'three attempts, then it gives up').to.equal('error');
+    expect(adapter.table('contacts').size).to.equal(0);
+    await waitFor('the worker to run what the inline sync left', () => adapter.table('contacts').size === 1, 15_000);
+    await drained();
   });
 });

@@ -55,6 +55,29 @@ describe('engine guarantees', () => {
     expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
   });
 
+  it('an unknown-outcome create keeps its identity until resolved: an idProperty changed before the retry orphans nothing', async () => {
+    // the CRM applies the create, then the connection breaks: Etlify never learns the object's id
+    const crm = await hubspotVia({ faults: { resetAfterApplyProbability: 1 } });
+    await start();
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'before@example.test' });
+    await em.flush();
+    await waitFor('the create to land', () => crm.objects('contacts').length === 1);
+    await waitFor('the unknown outcome to be recorded', async () => (await execute("select 1 from crm_synchronisations where last_outcome = 'uncertain'")).length === 1);
+    crm.setFaults({});
+    user.email = 'after@example.test';
+    await em.flush();
+    await drained();
+    const [contact, ...others] = crm.objects('contacts');
+    expect(others, 'no second object').to.deep.equal([]);
+    expect(contact!.properties.email).to.equal('after@example.test');
+    expect(await execute('select crm_id, id_key from crm_synchronisations')).to.deep.equal([{ crm_id: contact!.id, id_key: 'after@example.test' }]);
+    em.remove(user);
+    await em.flush();
+    await drained();
+    expect(crm.objects('contacts')).to.deep.equal([]);
+  });
+
   it('a raw-SQL change committed across a sync\'s snapshot is found by the stale finder', async () => {
     app.etlify.registerCrm('hubspot', { adapter: app.hubspot });
     const em = app.orm.em.fork();

@@ -1,3 +1,4 @@
+import { withDeadline } from '../../deadline.ts';
 import { ConfigurationError, MissingCredentialsError, MissingTokenError } from '../../errors.ts';
 
 /**
@@ -15,15 +16,18 @@ export type AccessToken = string | (() => string | Promise<string>);
 export class TokenSource {
   readonly #crm: string;
   readonly #given: AccessToken | undefined;
+  readonly #timeoutMs: number;
   readonly #seen = new Set<string>();
   #current: Promise<string> | undefined;
 
-  constructor(crm: string, given: AccessToken | undefined) {
+  /** `timeoutMs`: how long a token function may take before the request fails (retried, not counted). */
+  constructor(crm: string, given: AccessToken | undefined, timeoutMs = 30_000) {
     if (given !== undefined && given !== null && typeof given !== 'string' && typeof given !== 'function') {
       throw new ConfigurationError(`${crm}: \`accessToken\` must be a string or a function returning one (got ${typeof given})`);
     }
     this.#crm = crm;
     this.#given = given ?? undefined;
+    this.#timeoutMs = timeoutMs;
     if (typeof given === 'string' && given.trim() !== '') this.#seen.add(given);
   }
 
@@ -51,12 +55,19 @@ export class TokenSource {
 
   async #fetch(): Promise<string> {
     try {
-      const token = typeof this.#given === 'function' ? await this.#given() : this.#given;
+      const token = typeof this.#given === 'function'
+        ? await withDeadline(this.#given(), this.#timeoutMs, () => new MissingCredentialsError(`${this.#crm}: the \`accessToken\` function did not answer within ${this.#timeoutMs} ms (tokenTimeoutMs)`))
+        : this.#given;
       if (typeof token !== 'string' || token.trim() === '') {
         if (typeof this.#given !== 'function') throw new MissingTokenError(`${this.#crm}: no access token (\`accessToken\` is empty; is the environment variable your configuration reads set?)`);
         throw new MissingCredentialsError(`${this.#crm}: the \`accessToken\` function returned ${token === '' ? 'an empty string' : typeof token} instead of a token`);
       }
       this.#seen.add(token);
+      // undici refuses such a header value; said here, it is a credentials error (retried, never
+      // counted against records) that checkCredentials() reports too
+      if (/[\u0000-\u001f\u007f]/.test(token)) {
+        throw new MissingCredentialsError(`${this.#crm}: the access token contains a control character (CR, LF, tab …); an HTTP header cannot carry it: check how the token is read (a trailing newline from a file?)`);
+      }
       return token;
     } catch (error) {
       this.#current = undefined; // ask again next time

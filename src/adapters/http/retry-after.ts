@@ -12,3 +12,8 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
+
+/** `ms` capped at `max`; `askedMs` is the original wait when it was capped (the caller says so). */
+export function clampRetryAfter(ms: number | undefined, max: number): { ms: number | undefined; askedMs?: number } {
+  return ms !== undefined && ms > max ? { ms: max, askedMs: ms } : { ms };
+}

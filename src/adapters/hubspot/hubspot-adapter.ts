@@ -19,7 +19,7 @@ import type {
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { headerValue, idField, isRecord, ownValue } from '../http/json-values.ts';
+import { headerValue, idField, isRecord, ownValue, pathSegment } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
@@ -49,11 +49,11 @@ function notInCrm(objectType: string, idProperty: string | null | undefined): No
 }
 
 function objectsPath(objectType: string): string {
-  return `/crm/v3/objects/${encodeURIComponent(objectType)}`;
+  return `/crm/v3/objects/${pathSegment(objectType, 'HubSpot object type')}`;
 }
 
 function objectPath(objectType: string, id: string): string {
-  return `${objectsPath(objectType)}/${encodeURIComponent(id)}`;
+  return `${objectsPath(objectType)}/${pathSegment(id, 'HubSpot object id')}`;
 }
 
 /**
