@@ -260,8 +260,24 @@ export interface CrmAdapter {
    * CRM work without one; `etlify worker` calls this at start to fail fast.
    */
   checkCredentials?(): Promise<void>;
+  /**
+   * Optional: the properties of an object type as the CRM defines them, with the validation rules it
+   * applies to API writes. `etlify check` compares the mapped payloads with them before anything is sent.
+   */
+  describeProperties?(objectType: string, context?: AdapterCallContext): Promise<CrmPropertyDefinition[]>;
   /** Releases connections (`etlify.close()` calls it for every registered CRM). */
   close?(): Promise<void>;
+}
+
+/** A property as the CRM defines it (see `CrmAdapter.describeProperties`). */
+export interface CrmPropertyDefinition {
+  name: string;
+  /** The CRM's type name (HubSpot: `string`, `number`, `bool`, `date`, `datetime`, `enumeration`). */
+  type: string;
+  /** API writes of the property are refused. */
+  readOnly: boolean;
+  /** Validation rules on its values, as the CRM names them (HubSpot: `{ rule: 'ALPHANUMERIC', arguments: ['NUMERIC_ONLY'] }`). */
+  rules: Array<{ rule: string; arguments: string[] }>;
 }
 
 // ─── CRM registration ────────────────────────────────────────────────────────────────────────────

@@ -20,17 +20,22 @@ export interface RunningSimulator {
 
 export interface SimulatorSettings {
   token?: string;
+  /** HubSpot: the portal's custom object types (the standard ones always exist). */
+  objectTypes?: string[];
   /** HubSpot: properties whose values must be unique, per object type (`{ companies: ['domain'] }`). */
   uniqueProperties?: Record<string, string[]>;
   /** Called with each request once answered. */
   onRequest?: (request: RecordedRequest) => void;
 }
 
-/** Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). */
+/**
+ * Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). HubSpot's
+ * serves the standard object types, plus `objectTypes` (the portal's custom ones).
+ */
 export async function startSimulator(crm: SimulatorName, port: number, settings: SimulatorSettings = {}): Promise<RunningSimulator> {
   const { token = SIMULATOR_TOKEN, onRequest } = settings;
   if (crm === 'hubspot') {
-    const simulator = await startHubspotSimulator({ port, accessToken: token, uniqueProperties: settings.uniqueProperties, onRequest });
+    const simulator = await startHubspotSimulator({ port, accessToken: token, objectTypes: settings.objectTypes ?? [], uniqueProperties: settings.uniqueProperties, onRequest });
     return { crm, baseUrl: simulator.url, token, env: { HUBSPOT_BASE_URL: simulator.url, HUBSPOT_TOKEN: token }, close: () => simulator.close() };
   }
   const simulator = await startAirtableSimulator({ port, accessToken: token, baseId: AIRTABLE_BASE, onRequest });
@@ -42,11 +47,11 @@ export async function startSimulator(crm: SimulatorName, port: number, settings:
 
 export function describeSimulator(s: RunningSimulator): string {
   const adapter = s.crm === 'hubspot'
-    ? 'new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN!, baseUrl: process.env.HUBSPOT_BASE_URL })'
-    : 'new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN!, baseId: process.env.AIRTABLE_BASE_ID!, baseUrl: process.env.AIRTABLE_BASE_URL })';
+    ? "new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '' })"
+    : "new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN ?? '', baseId: process.env.AIRTABLE_BASE_ID ?? '' })";
   return [
     `${s.crm === 'hubspot' ? 'HubSpot' : 'Airtable'} simulator listening on ${s.baseUrl} (data in memory; Ctrl-C stops it)`,
-    'Point your adapter at it, in the shell that runs your application:',
+    'Export these in the shell that runs your application; the adapters read the base URL from them:',
     ...Object.entries(s.env).map(([name, value]) => `  export ${name}=${value}`),
     `  ${adapter}`,
   ].join('\n');

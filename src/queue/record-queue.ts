@@ -83,7 +83,9 @@ const INGEST_ROWS = 500;
 
 /**
  * Moves the inbox rows of one CRM into the record queue, merging them per record. Rows are taken with
- * SKIP LOCKED, so workers ingest side by side; upserts go in key order, so they never deadlock.
+ * SKIP LOCKED, so workers ingest side by side; upserts go in key order (lane, type, id), and every other
+ * statement that waits for queue rows (`heartbeat`, `finishClaim`) locks them in that order first, so
+ * they never deadlock; claims and lease recovery skip locked rows.
  */
 export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<number> {
   const [row] = await query<{ n: number }>(em,
@@ -148,7 +150,11 @@ const RECOVER_EXPIRED_CLAIMS = `
            -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
            not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
            last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
-     where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
+     where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (
+       -- in key order, as ingest locks them; a row another statement holds is recovered next time
+       select crm_name, lane, resource_type, resource_id from etlify_record_queue
+        where crm_name = ? and claim_token is not null and claimed_until < now()
+        order by lane, resource_type, resource_id for update skip locked)
      returning q.lane, q.resource_type, q.resource_id
   ), uncertain as (
     -- whatever the claim was doing (a create, a delete), not what the row asks for now: a removal merged
@@ -264,11 +270,16 @@ export async function claimableAt(em: EntityManager, crm: string, type: string, 
 /** Renews a claim's lease; returns how many of its records it still holds. */
 export async function heartbeat(em: EntityManager, claim: RecordClaim, leaseMs: number): Promise<number> {
   const [row] = await query<{ n: number }>(em,
-    `with renewed as (
-       update etlify_record_queue set claimed_until = now() + make_interval(secs => ? / 1000.0), heartbeat_at = now()
-        where crm_name = ? and claim_token = ? returning 1)
+    `with held as materialized (
+       -- locked in key order, as ingest locks them: never a deadlock
+       select crm_name, lane, resource_type, resource_id from etlify_record_queue
+        where crm_name = ? and claim_token = ? order by lane, resource_type, resource_id for update
+     ), renewed as (
+       update etlify_record_queue q set claimed_until = now() + make_interval(secs => ? / 1000.0), heartbeat_at = now()
+         from held h where (q.crm_name, q.lane, q.resource_type, q.resource_id) = (h.crm_name, h.lane, h.resource_type, h.resource_id)
+        returning 1)
      select count(*)::int as n from renewed`,
-    [leaseMs, claim.crm, claim.token]);
+    [claim.crm, claim.token, leaseMs]);
   return row!.n;
 }
 
@@ -283,16 +294,20 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
   await query(em,
     `with s as (
        select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text)
+     ), held as materialized (
+       -- the rows this claim still holds, locked in key order, as ingest locks them: never a deadlock
+       select q.resource_id from etlify_record_queue q
+        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.claim_token = ? and q.resource_id in (select id from s)
+        order by q.resource_id for update
      ), unsure as (
        -- an unknown outcome is kept where a later delete looks (the sync state), not only in the queue row;
        -- only by the claim still holding the record: never over what a newer claim wrote
        update crm_synchronisations c set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
-         from s, etlify_record_queue q
-        where s.outcome = 'uncertain' and ? = 'record' and q.crm_name = ? and q.lane = 'record' and q.resource_type = ? and q.resource_id = s.id
-          and q.claim_token = ? and c.crm_name = q.crm_name and c.resource_type = q.resource_type and c.resource_id = q.resource_id
+         from s join held h on h.resource_id = s.id
+        where s.outcome = 'uncertain' and ? = 'record' and c.crm_name = ? and c.resource_type = ? and c.resource_id = s.id
      ), done as (
-       delete from etlify_record_queue q using s
-        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
+       delete from etlify_record_queue q using s join held h on h.resource_id = s.id
+        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id
           and s.outcome = 'done' and q.generation = s.generation
         returning q.resource_id
      )
@@ -307,10 +322,11 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
             not_before = case s.outcome when 'done' then '-infinity'::timestamptz when 'release' then q.not_before
                               else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) * 2) / 2)) end,
             last_error = case s.outcome when 'done' then null when 'release' then q.last_error else s.error end
-       from s
-      where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
+       from s join held h on h.resource_id = s.id
+      where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id
         and not (s.outcome = 'done' and q.generation = s.generation)`,
-    [JSON.stringify(rows), claim.lane, claim.crm, claim.type, claim.token, claim.crm, claim.lane, claim.type, claim.token, claim.kind, claim.kind, claim.crm, claim.lane, claim.type, claim.token]);
+    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.lane, claim.crm, claim.type,
+      claim.crm, claim.lane, claim.type, claim.kind, claim.kind, claim.crm, claim.lane, claim.type]);
 }
 
 /**

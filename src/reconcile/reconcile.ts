@@ -95,10 +95,11 @@ function checkOptions(options: ReconcileOptions): void {
 export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): Promise<ReconcileResult> {
   checkOptions(options);
   const etlify = Etlify.of(orm);
-  const units = staleUnits(etlify, orm.getMetadata(), { crm: options.crm, entities: options.entities });
-  for (const unit of units) {
-    if (!unit.crm.adapter.readObjects) throw new ConfigurationError(`reconcile: the adapter of CRM \`${unit.crm.name}\` cannot read objects back (it has no \`readObjects\`)`);
-  }
+  const selected = staleUnits(etlify, orm.getMetadata(), { crm: options.crm, entities: options.entities });
+  // a CRM named explicitly must be able to read back; otherwise the ones that cannot are listed as skipped
+  const unreadable = [...new Set(selected.filter(unit => !unit.crm.adapter.readObjects).map(unit => unit.crm.name))];
+  if (options.crm !== undefined && unreadable.length) throw new ConfigurationError(`reconcile: the adapter of CRM \`${options.crm}\` cannot read objects back (it has no \`readObjects\`)`);
+  const units = selected.filter(unit => unit.crm.adapter.readObjects);
   const reports: UnitReport[] = [];
   const orphansChecked = new Set<string>();
   const managedByType = new Map<string, { total: number | undefined; managed: number; first: UnitReport }>();
@@ -123,6 +124,7 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): 
   }
   return {
     units: reports,
+    skippedCrms: unreadable,
     differences: reports.reduce((sum, r) => sum + r.differences, 0),
     requests: reports.reduce((sum, r) => sum + r.requests, 0),
   };

@@ -103,21 +103,25 @@ function failure(item: DeleteItem, error: unknown): DeleteOutcome {
 
 /**
  * A record whose create had an unknown outcome (`last_outcome = 'uncertain'`) may have an object in
- * the CRM that Etlify never learnt the id of. Its sync row still holds the identity it reserved
- * (`id_key`): look the object up by it.
+ * the CRM that Etlify never learnt the id of. Its sync row still holds the identities it may have
+ * been sent with (`id_key`, and `next_id_key` when it was moving to another): look the object up by
+ * them.
  */
 async function findUnknownObjects(
   adapter: CrmAdapter, entity: string, crmName: string, em: EntityManager, targets: DeleteItem[],
-  known: Map<string, { idKey: string | null; uncertain: boolean }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
+  known: Map<string, { idKeys: string[]; uncertain: boolean }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
 ): Promise<void> {
   const config = declarationsOf(em.getMetadata().getByClassName(entity).class).get(crmName);
   if (!adapter.findId || !config?.idProperty) return;
   for (const item of targets) {
     // only a write that may have landed can have left an object behind (a transient failure did not)
-    const { idKey, uncertain } = known.get(item.id) ?? {};
-    if (item.crmId || !idKey || !uncertain) continue;
+    const { idKeys = [], uncertain } = known.get(item.id) ?? {};
+    if (item.crmId || !uncertain) continue;
     try {
-      item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value: idKey }, context)) ?? null;
+      for (const value of idKeys) {
+        item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value }, context)) ?? null;
+        if (item.crmId) break;
+      }
       item.objectType ??= config.objectType;
     } catch (error) {
       fail(item, error);

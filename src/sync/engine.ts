@@ -154,10 +154,20 @@ export async function syncChunk(
     c.resolved = found;
     c.row = { ...c.row!, crmId: found };
   }
-  const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
-  for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
-  await send(crm, ready.filter(c => !conflicts.has(c.id)), options, deadline, succeed, fail);
-
+  // Reserve, send; a record taking an identity another record of the chunk gives up goes second,
+  // once the giver's outcome (which moves its identity) is written.
+  const reserveAndSend = async (group: Candidate[], handOver: boolean) => {
+    const { refused, deferred } = await reserveIdentities(fork, crm, resourceType, group.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })),
+      new Map(group.map(c => [c.id, c.row?.idKey ?? null])), handOver);
+    for (const [id, error] of refused) fail(group.find(c => c.id === id)!, error);
+    await send(crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
+    return group.filter(c => deferred.has(c.id));
+  };
+  const second = await reserveAndSend(ready, true);
+  if (second.length) {
+    await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
+    await reserveAndSend(second, false);
+  }
   await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);

@@ -157,7 +157,7 @@ describe('JsonClient hardening', () => {
     }
     expect(seenPaths).to.deep.equal([]);
     await adapter.delete({ objectType: 'contacts', crmId: 'a/../b?c' });
-    expect(seenPaths).to.deep.equal(['/crm/v3/objects/contacts/a%2F..%2Fb%3Fc']);
+    expect(seenPaths).to.deep.equal(['/crm/objects/2026-03/contacts/a%2F..%2Fb%3Fc']);
     const airtable = new AirtableAdapter({ accessToken: 't', baseId: 'app1', baseUrl: url });
     const error = await (async () => airtable.delete({ objectType: 'Table', crmId: '..' }))().then(() => undefined, (e: Error) => e);
     expect(error).to.be.instanceOf(ValidationError);

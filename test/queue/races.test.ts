@@ -151,4 +151,25 @@ describe('queue races', () => {
     await waitFor('the worker to run what the inline sync left', () => adapter.table('contacts').size === 1, 15_000);
     await drained();
   });
+  it('concurrent ingests and claims never deadlock: three workers, a writer changing 400 records over and over', async function () {
+    this.timeout(90_000);
+    app.etlify.registerCrm('hubspot', { adapter: new RecordingAdapter({ latencyMs: 5 }), jobs: { batchDelayMs: 0, batchSize: 50 } });
+    const failures: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 20, concurrency: 4, sweepSchedule: false });
+      worker.events.on('job:error', ({ error }) => failures.push(String((error as Error)?.message ?? error)));
+      workers.push(worker);
+    }
+    const em = app.orm.em.fork();
+    const users = Array.from({ length: 400 }, (_, i) => em.create(User, { email: `busy${i}@example.test`, firstName: 'v0' }));
+    await em.flush();
+    for (let round = 1; round <= 30; round++) {
+      // a few records at a time, in an order of their own: requests land in the inbox while claims end
+      for (const user of users.filter((_, i) => (i * 7 + round) % 2 === 0)) user.firstName = `v${round}`;
+      await em.flush();
+      await new Promise(resolve => setTimeout(resolve, 30));
+    }
+    await drained(60_000);
+    expect(failures.filter(f => /deadlock/.test(f))).to.deep.equal([]);
+  });
 });

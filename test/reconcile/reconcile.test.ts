@@ -1,9 +1,10 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
+import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
 import { AirtableAdapter } from '../../src/index.ts';
-import { startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
 const timestamps = {
@@ -139,8 +140,8 @@ describe('reconcile against the HubSpot simulator', function () {
     // firms, whether HubSpot keeps domains unique (it does not), a read, a duplicate lookup and a count
     const calls = sim.requests.map(r => `${r.method} ${r.path}`).reduce((n, call) => ({ ...n, [call]: (n[call] ?? 0) + 1 }), {} as Record<string, number>);
     expect(calls).to.deep.equal({
-      'POST /crm/v3/objects/contacts/batch/read': 12, 'POST /crm/v3/objects/contacts/search': 1,
-      'GET /crm/v3/properties/companies/domain': 1, 'POST /crm/v3/objects/companies/batch/read': 1, 'POST /crm/v3/objects/companies/search': 2,
+      'POST /crm/objects/2026-03/contacts/batch/read': 12, 'POST /crm/objects/2026-03/contacts/search': 1,
+      'GET /crm/properties/2026-03/companies/domain': 1, 'POST /crm/objects/2026-03/companies/batch/read': 1, 'POST /crm/objects/2026-03/companies/search': 2,
     });
     expect(first.requests).to.equal(17);
 
@@ -211,10 +212,24 @@ describe('reconcile runs', function () {
     expect(unit!.checked).to.equal(450);
     expect(unit!.counts).to.deep.include({ inSync: 449, divergent: 1 });
     // pages 3 to 5 only (records 201–450) and the count
-    expect(sim.requests.map(r => r.path)).to.deep.equal([...Array(3).fill('/crm/v3/objects/contacts/batch/read'), '/crm/v3/objects/contacts/search']);
+    expect(sim.requests.map(r => r.path)).to.deep.equal([...Array(3).fill('/crm/objects/2026-03/contacts/batch/read'), '/crm/objects/2026-03/contacts/search']);
     expect(unit!.requests).to.equal(2 + 4);
     const again = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
     expect(again.units[0]!.resumed).to.equal(false);
+  });
+
+  it('leaves out CRMs whose adapter cannot read back, and refuses one named explicitly', async () => {
+    Etlify.of(orm).registerCrm('hubspot', { adapter: new RecordingAdapter(), rateLimit: false });
+    try {
+      const result = await reconcile(orm, { entities: ['Member'] });
+      expect(result.skippedCrms).to.deep.equal(['hubspot']);
+      expect(result.units).to.deep.equal([]);
+      const refused = await reconcile(orm, { crm: 'hubspot' }).then(() => undefined, (e: Error) => e);
+      expect(refused).to.be.instanceOf(ConfigurationError);
+      expect(refused!.message).to.include('`hubspot` cannot read objects back');
+    } finally {
+      Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
+    }
   });
 
   it('--sample checks that many random records, without the count of unmanaged objects', async () => {
@@ -286,5 +301,28 @@ describe('reconcile against the Airtable simulator', function () {
     await runWorkerOnce(orm);
     const second = await reconcile(orm);
     expect(second.units[0]!.counts).to.deep.include({ inSync: 150, divergent: 0, missing: 0, duplicates: 1 });
+  });
+});
+
+describe('tombstones', () => {
+  it('are kept tombstoneTtlMs: older ones are pruned as new ones are written, and not read back', async () => {
+    const db = await createTestDatabase();
+    const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: 'http://127.0.0.1:9' }) } } });
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
+    try {
+      await migrateEtlify(orm);
+      const em = orm.em.fork();
+      const stone = (id: string) => ({ resourceType: 'Member', resourceId: id, crmId: `crm-${id}`, objectType: 'contacts' });
+      await writeTombstones(em, 'hubspot', [stone('1')], 300);
+      expect((await loadTombstones(em, 'hubspot', 'Member', 300)).map(t => t.resourceId)).to.deep.equal(['1']);
+      await new Promise(resolve => setTimeout(resolve, 400));
+      expect(await loadTombstones(em, 'hubspot', 'Member', 300), 'expired: not read back').to.deep.equal([]);
+      await writeTombstones(em, 'hubspot', [stone('2')], 300);
+      const rows = await orm.em.getConnection().execute('select resource_id from etlify_tombstones order by 1');
+      expect(rows.map(r => r.resource_id), 'the expired one is gone from the table').to.deep.equal(['2']);
+    } finally {
+      await orm.close(true);
+      await db.drop();
+    }
   });
 });

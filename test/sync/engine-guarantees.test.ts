@@ -78,6 +78,39 @@ describe('engine guarantees', () => {
     expect(crm.objects('contacts')).to.deep.equal([]);
   });
 
+  it('an identity reservation moves only once the CRM accepted the new value', async () => {
+    const crm = await hubspotVia({ rejectProperty: (_type, properties) => properties.email === 'refused@example.test' ? 'email refused' : undefined });
+    const em = app.orm.em.fork();
+    const a = em.create(User, { email: 'x@example.test', firstName: 'A' });
+    await em.flush();
+    expect(await a.hubspotSync({ inline: true })).to.equal('synced');
+    a.email = 'refused@example.test';
+    await em.flush();
+    expect(await a.hubspotSync({ inline: true })).to.equal('error');
+    // A's object still files x@: another record taking x@ would write into it
+    const c = em.create(User, { email: 'x@example.test', firstName: 'C' });
+    await em.flush();
+    expect(await c.hubspotSync({ inline: true })).to.equal('error');
+    expect(crm.objects('contacts').map(o => [o.properties.email, o.properties.firstname])).to.deep.equal([['x@example.test', 'A']]);
+  });
+
+  it('a legal hand-over in one flush succeeds: A gives up x@, B takes it', async () => {
+    const crm = await hubspotVia();
+    const em = app.orm.em.fork();
+    const a = em.create(User, { email: 'x@example.test', firstName: 'A' });
+    await em.flush();
+    expect(await a.hubspotSync({ inline: true })).to.equal('synced');
+    a.email = 'z@example.test';
+    em.create(User, { email: 'x@example.test', firstName: 'B' });
+    await em.flush();
+    const { results } = await syncStale(app.orm, { inline: true });
+    expect(results).to.include({ synced: 2, error: 0 });
+    expect(crm.objects('contacts').map(o => [o.properties.email, o.properties.firstname]).sort()).to.deep.equal([['x@example.test', 'B'], ['z@example.test', 'A']]);
+    expect(await execute('select id_key, next_id_key, error_count from crm_synchronisations order by id_key')).to.deep.equal([
+      { id_key: 'x@example.test', next_id_key: null, error_count: 0 }, { id_key: 'z@example.test', next_id_key: null, error_count: 0 },
+    ]);
+  });
+
   it('a raw-SQL change committed across a sync\'s snapshot is found by the stale finder', async () => {
     app.etlify.registerCrm('hubspot', { adapter: app.hubspot });
     const em = app.orm.em.fork();
@@ -116,7 +149,7 @@ describe('engine guarantees', () => {
       simulator = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
       agent = new MockAgent();
       agent.enableNetConnect();
-      agent.get(simulator.url).intercept({ path: path => blocked && path.includes('/crm/v4/associations/'), method: 'POST' })
+      agent.get(simulator.url).intercept({ path: path => blocked && path.includes('/crm/associations/2026-03/'), method: 'POST' })
         .reply(503, { status: 'error', message: 'Service unavailable', category: 'SERVICE_UNAVAILABLE' }).persist();
       blocked = true;
       const adapter = new HubspotAdapter({ accessToken: 'engine-token', baseUrl: simulator.url, dispatcher: agent });

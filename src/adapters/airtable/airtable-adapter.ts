@@ -16,6 +16,7 @@ import type {
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
+import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
@@ -26,7 +27,7 @@ import { anyEquals, anyRecordId } from './formula.ts';
 import { airtableObject, airtableStoredForm, lookupKey } from './read-back.ts';
 import { isFieldId, mergeKey } from './merge-key.ts';
 
-/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
+/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `$AIRTABLE_BASE_URL`, else `https://api.airtable.com`. */
 export interface AirtableAdapterOptions extends HttpAdapterOptions {
   /** The base (`app…`) every table lives in. */
   baseId: string;
@@ -93,7 +94,7 @@ export class AirtableAdapter implements CrmAdapter {
     this.#client = new JsonClient({
       ...options,
       dialect: airtableDialect,
-      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+      baseUrl: baseUrlOf(options.baseUrl, 'AIRTABLE_BASE_URL', DEFAULT_BASE_URL),
     });
   }
 

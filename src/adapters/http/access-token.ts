@@ -9,6 +9,14 @@ import { ConfigurationError, MissingCredentialsError, MissingTokenError } from '
 export type AccessToken = string | (() => string | Promise<string>);
 
 /**
+ * A token function that keeps its token fresh itself and says until when it is valid (e.g.
+ * `hubspotOAuth`): asked before every request, it answers from its cache until the token nears expiry.
+ */
+function refreshesItself(given: AccessToken | undefined): boolean {
+  return typeof given === 'function' && typeof (given as { expiresAt?: unknown }).expiresAt === 'number';
+}
+
+/**
  * Where a client gets its bearer token. Nothing is checked at construction beyond the option's type,
  * so an application without the token (an unset environment variable) can still run commands that
  * never call the CRM; the first request, or `check()`, reports what is missing.
@@ -33,6 +41,7 @@ export class TokenSource {
 
   /** The current token; the same promise until `refresh` replaces it. */
   get(): Promise<string> {
+    if (refreshesItself(this.#given)) return this.#fetch();
     this.#current ??= this.#fetch();
     return this.#current;
   }
