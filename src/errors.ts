@@ -163,6 +163,14 @@ export class NotFoundError extends CrmError {
 }
 
 /**
+ * The object behind the record's stored CRM id is gone (archived or deleted in the CRM) and the
+ * declaration says `onMissing: 'fail'`: nothing was written. Counted against the record.
+ */
+export class MissingInCrmError extends NotFoundError {
+  override name = 'MissingInCrmError';
+}
+
+/**
  * The CRM does not know the object type (or table) an entity declares: a configuration mistake, not
  * the record's fault. Retried with backoff and never counted, like a bad token, until it is fixed.
  */

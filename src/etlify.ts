@@ -1,4 +1,5 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/core';
+import type { EntityManager, EntityName, MikroORM } from '@mikro-orm/core';
+import { markChanged, type MarkChangedResult } from './capture/mark-changed.ts';
 import { CaptureSubscriber } from './capture/subscriber.ts';
 import { refuseUntransactedFlushes } from './capture/transactions.ts';
 import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
@@ -153,6 +154,17 @@ export class Etlify {
     const etlify = source.config.getExtension<Etlify>(EXTENSION_NAME);
     if (!etlify) throw new ConfigurationError('Etlify is not plugged into this MikroORM instance: add `extensions: [etlify]` to its configuration');
     return etlify;
+  }
+
+  /**
+   * Records changed outside MikroORM's unit of work — `em.nativeUpdate`, `em.nativeDelete`,
+   * query-builder writes, raw SQL — which change capture cannot see: the ids that exist are queued
+   * for sync (with their dependents), the ids that no longer exist for delete (CRMs with
+   * `deleteOnRemove`) or to be forgotten. Call it with the EntityManager of the writes: inside a
+   * transaction, the requests commit with them. See docs/worker.md#what-capture-sees.
+   */
+  markChanged(em: EntityManager, entity: EntityName<object> | string, ids: readonly (string | number)[]): Promise<MarkChangedResult> {
+    return markChanged(this.crms, em, entity, ids);
   }
 
   /** Closes every registered adapter's connections. Call it at shutdown, after `orm.close()`. */

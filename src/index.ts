@@ -1,6 +1,7 @@
 // The public surface of Etlify. Nothing else is public.
 import './check-node.ts';
 export { Etlify, jsonLogger, type EtlifyLogger, type EtlifyOptions } from './etlify.ts';
+export type { MarkChangedResult } from './capture/mark-changed.ts';
 export { etlified, declareCrms, type EtlifiedInstance, type InlineOptions, type QueuedOptions, type QueuedSyncResult, type QueuedDeleteResult } from './entity/etlified.ts';
 export { CrmSynchronisation, PendingSync } from './state/entities.ts';
 export { migrateEtlify } from './state/migrate.ts';

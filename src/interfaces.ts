@@ -70,6 +70,14 @@ export interface AdapterCallContext {
  */
 export type SyncMode = 'upsert' | 'update' | 'create';
 
+/**
+ * What to do when the object behind a stored CRM id is gone (archived or deleted in the CRM):
+ * - `recreate` (default): find it by `idProperty`, else create a new one;
+ * - `fail`: nothing is written; the record fails with `MissingInCrmError` (counted), so a deletion
+ *   made in the CRM on purpose is not silently undone.
+ */
+export type OnMissing = 'recreate' | 'fail';
+
 export interface UpsertRequest {
   /** CRM object type: HubSpot `contacts`, `companies`, a custom object name; an Airtable table. */
   objectType: string;
@@ -83,6 +91,8 @@ export interface UpsertRequest {
   crmId?: string | null;
   /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
   mode?: SyncMode;
+  /** The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. */
+  onMissing?: OnMissing;
   /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
   associations?: AssociationTarget[];
 }
@@ -128,6 +138,8 @@ export interface BatchUpsertRequest {
   items: BatchUpsertItem[];
   /** Default `upsert`. With `update`, an item with nothing to update fails with `NotInCrmError`. */
   mode?: SyncMode;
+  /** As in `UpsertRequest`: with `fail`, an item whose stored id is gone fails with `MissingInCrmError`. */
+  onMissing?: OnMissing;
 }
 
 /** One result per input item, in input order (positional mapping, never by value). */
@@ -373,6 +385,8 @@ export interface EntityCrmConfig<T = any> {
   timestampProperty?: string;
   /** How records are written (see `SyncMode`). Default `upsert`; others need an adapter that lists them in `syncModes`. */
   mode?: SyncMode;
+  /** When the object behind the stored CRM id is gone from the CRM (see `OnMissing`). Default `recreate`. */
+  onMissing?: OnMissing;
   /**
    * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a many-to-one or one-to-one
    * relation, with HubSpot's default association or a given type. The relation is waited for like a

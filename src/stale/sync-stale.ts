@@ -8,6 +8,7 @@ import { forEachPage } from './cursor.ts';
 import { prepareStaleQuery, staleCountQuery, staleQuery, syncWatermark } from './finder.ts';
 import { nextWatermark, planSweep, saveSweep, type IncrementalOptions } from './incremental.ts';
 import { staleUnits, type SelectionOptions, type StaleUnit } from './units.ts';
+import { queueVanished } from './vanished.ts';
 import { primaryFork } from '../state/primary.ts';
 
 export interface StaleProgress {
@@ -48,6 +49,11 @@ export interface SyncStaleStats {
   results: StaleResultCounts;
   /** Per `Entity × crm`: how it was scanned (`incremental` only with the `incremental` option). */
   scans: Record<string, 'full' | 'incremental'>;
+  /**
+   * Records removed outside the unit of work (raw SQL, `nativeDelete`) whose sync row was left: found
+   * by full scans and queued for delete (`deleteOnRemove`) or to be forgotten.
+   */
+  vanished: number;
 }
 
 const DEFAULT_BATCH_SIZE = 1000;
@@ -67,7 +73,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   const units = staleUnits(etlify, orm.getMetadata(), options);
   const stats: SyncStaleStats = {
     total: 0, perEntity: {}, perCrm: {}, errors: 0,
-    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, scans: {},
+    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, scans: {}, vanished: 0,
   };
   const incremental = options.incremental === true ? {} : options.incremental || undefined;
   for (const unit of units) {
@@ -76,6 +82,8 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   }
   const total = options.onProgress ? await countAll(em, units) : 0;
 
+  // a table's sync rows are checked once per CRM, whatever the number of its STI units
+  const vanishedChecked = new Set<string>();
   for (const unit of units) {
     const plan = incremental && await planSweep(em, unit, incremental);
     // taken before the query runs: what it cannot see is at or after this
@@ -96,6 +104,10 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
       stats.perCrm[unit.crm.name]! += ids.length;
       options.onProgress?.({ done: stats.total, total, entity: unit.entity, crm: unit.crm.name });
     });
+    if ((!plan || plan.mode === 'full') && !vanishedChecked.has(`${unit.meta.root.className}:${unit.crm.name}`)) {
+      vanishedChecked.add(`${unit.meta.root.className}:${unit.crm.name}`);
+      stats.vanished += await queueVanished(em, unit, batchSize);
+    }
     if (plan) await saveSweep(em, unit, watermark as Date | null, plan.mode === 'full');
   }
   stats.errors = stats.results.error;

@@ -287,7 +287,7 @@ async function send(
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
-    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}`);
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}\u0000${c.config.onMissing ?? ''}`);
     for (const group of byObjectType.values()) {
       if (deadline.expired) { for (const c of group) fail(c, deadline.notSent()); continue; }
       let results: BatchItemResult[];
@@ -296,6 +296,7 @@ async function send(
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
+          onMissing: group[0]!.config.onMissing,
           items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
@@ -327,7 +328,7 @@ async function sendOneByOne(
     if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
-        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode,
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
         associations: c.prepared!.associations,
       }, deadline.context(options.context)), crm.name));
     } catch (error) {

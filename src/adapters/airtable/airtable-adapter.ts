@@ -1,4 +1,4 @@
-import { ConfigurationError, CrmError, NotFoundError, NotInCrmError, ValidationError } from '../../errors.ts';
+import { ConfigurationError, CrmError, MissingInCrmError, NotFoundError, NotInCrmError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   AssociationTarget,
@@ -117,6 +117,9 @@ export class AirtableAdapter implements CrmAdapter {
     // `create` never writes an object that exists; the stored id says it does.
     if (mode === 'create' && id) return { crmId: id, created: false };
     if (id && (await orWhenNotFound(this.#update(table, id, payload, context).then(() => true), false))) return { crmId: id, created: false };
+    if (id && request.onMissing === 'fail') {
+      throw new MissingInCrmError(`Airtable record ${id} of table "${table}" is gone (deleted in Airtable); onMissing is 'fail', so it is not re-created (declare onMissing: 'recreate' to re-create it)`);
+    }
     const key = idProperty ? mergeKey(idProperty, ownValue(payload, idProperty)) : undefined;
     if (mode !== 'upsert') {
       const found = key === undefined ? undefined : (await this.#lookup(table, idProperty!, [ownValue(payload, idProperty!)], context)).get(key);

@@ -1,4 +1,4 @@
-import { afterWriting, CrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
+import { afterWriting, CrmError, MissingInCrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -51,6 +51,11 @@ interface BatchEntry extends SentInput {
 
 function resultsOf(body: unknown): Array<Record<string, unknown>> {
   return isRecord(body) && Array.isArray(body.results) ? body.results.filter(isRecord) : [];
+}
+
+/** `onMissing: 'fail'`: the object behind the stored id is gone from HubSpot. */
+function goneFromCrm(objectType: string, id: string): MissingInCrmError {
+  return new MissingInCrmError(`HubSpot ${objectType} object ${id} is gone (archived or deleted in HubSpot); onMissing is 'fail', so it is not re-created (declare onMissing: 'recreate' to re-create it)`);
 }
 
 function notInCrm(objectType: string, idProperty: string | null | undefined): NotInCrmError {
@@ -129,7 +134,7 @@ export class HubspotAdapter implements CrmAdapter {
         if (mode === 'update') throw notInCrm(objectType, idProperty);
         return this.#create(objectType, properties, mode, context, inline);
       },
-    });
+    }, request.onMissing === 'fail' ? (id) => goneFromCrm(objectType, id) : undefined);
     const targets = result.created ? rest : mode === 'create' ? [] : (request.associations ?? []);
     if (targets.length > 0) {
       const failed = (await syncAssociations(this.#client, this.#paths, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
@@ -180,7 +185,10 @@ export class HubspotAdapter implements CrmAdapter {
         const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
         for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
           if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
-          else if (!result.ok && result.error instanceof NotFoundError) single.set(index, null);
+          else if (!result.ok && result.error instanceof NotFoundError) {
+            if (request.onMissing === 'fail') results[index] = { ok: false, error: goneFromCrm(objectType, entries.find((entry) => entry.index === index)!.key) };
+            else single.set(index, null);
+          }
           else results[index] = result;
         }
       }
