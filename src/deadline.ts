@@ -14,9 +14,9 @@ export function withDeadline<T>(work: Promise<T> | T, ms: number, onTimeout: () 
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
-/** Checks a deadline option: a positive finite number of milliseconds. */
-export function deadlineOption(value: unknown, fallback: number, name: string, onError: (message: string) => Error): number {
+/** Checks a limit option (a deadline, a size): a positive finite number of `unit`. */
+export function limitOption(value: unknown, fallback: number, name: string, onError: (message: string) => Error, unit = 'milliseconds'): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw onError(`\`${name}\` must be a positive number of milliseconds (got ${JSON.stringify(value)})`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw onError(`\`${name}\` must be a positive number of ${unit} (got ${JSON.stringify(value)})`);
   return value;
 }

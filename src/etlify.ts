@@ -4,7 +4,7 @@ import { CaptureSubscriber } from './capture/subscriber.ts';
 import { refuseUntransactedFlushes } from './capture/transactions.ts';
 import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
 import { validateDeclarations } from './entity/declarations.ts';
-import { deadlineOption } from './deadline.ts';
+import { limitOption } from './deadline.ts';
 import { ConfigurationError, describeError, errorCategory, redactSecrets } from './errors.ts';
 import { historySettings, type HistoryRetention } from './observe/retention.ts';
 import { EtlifyEventEmitter } from './events.ts';
@@ -106,8 +106,8 @@ export class Etlify {
     }
     this.errorText = options.errorText ?? 'message';
     const invalid = (message: string) => new ConfigurationError(`Etlify: ${message}`);
-    this.stepTimeoutMs = deadlineOption(options.stepTimeoutMs, 30_000, 'stepTimeoutMs', invalid);
-    this.claimTimeoutMs = deadlineOption(options.claimTimeoutMs, 900_000, 'claimTimeoutMs', invalid);
+    this.stepTimeoutMs = limitOption(options.stepTimeoutMs, 30_000, 'stepTimeoutMs', invalid);
+    this.claimTimeoutMs = limitOption(options.claimTimeoutMs, 900_000, 'claimTimeoutMs', invalid);
     this.history = historySettings(options.history);
     for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);
   }

@@ -7,7 +7,7 @@ import { observeClaim } from '../observe/observe-claim.ts';
 import { RequestTally } from '../observe/record-history.ts';
 import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
-import { syncChunk } from '../sync/engine.ts';
+import { syncChunk, type FirstLook } from '../sync/engine.ts';
 import { ClaimLease } from './lease.ts';
 import { backoffMs, claimableAt, claimRecordsById, DEFAULT_LEASE_MS, finishClaim, wakeWhenDue, type RecordClaim, type Settlement } from './record-queue.ts';
 
@@ -32,6 +32,8 @@ export interface RunClaimOptions {
   chunkSize?: number;
   /** A graceful shutdown began: the chunks not started yet are handed back, due at once. */
   stopping?: () => boolean;
+  /** What an inline sync's first look prepared (see `ChunkOptions.firstLook`). */
+  firstLook?: Map<string, FirstLook>;
 }
 
 /**
@@ -91,7 +93,7 @@ async function workOn(
     await options.fanOut!(ids);
     return ids.map(id => ({ id, result: 'queued' }));
   }
-  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context, claimToken: claim.token });
+  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context, claimToken: claim.token, firstLook: options.firstLook });
   const items = chunk.map(i => ({ type: claim.type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType }));
   return deleteFromCrm(etlify, em, crm.name, items, { context, remote: claim.kind === 'delete' });
 }
@@ -121,6 +123,7 @@ export interface RunNowOptions {
   /** How long to wait, in all, for records that are held or retrying. */
   maxWaitMs: number;
   batch: boolean;
+  firstLook?: Map<string, FirstLook>;
 }
 
 /**
@@ -139,7 +142,7 @@ export async function runNow(
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
     if (claim) {
       attempts++;
-      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch })) final.set(outcome.id, outcome);
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook })) final.set(outcome.id, outcome);
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;

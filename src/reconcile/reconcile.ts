@@ -1,4 +1,5 @@
 import { helper, type EntityManager, type EntityMetadata, type MikroORM } from '@mikro-orm/core';
+import { ownValue } from '../adapters/http/json-values.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
@@ -207,7 +208,7 @@ async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise
       const { payload } = await preparePayload(entity, recordConfig, {
         entity: helper(entity).__meta.className, context: serializerContext, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
       });
-      const idValue = config.idProperty ? payload[config.idProperty] : undefined;
+      const idValue = config.idProperty ? ownValue(payload, config.idProperty) : undefined;
       const identity = config.idProperty ? identityKey(adapter, config.objectType, config.idProperty, idValue) : undefined;
       candidates.push({ id, payload, crmId: rows.get(id)?.crmId ?? null, identity, idValue });
     } catch {

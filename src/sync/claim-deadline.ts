@@ -11,12 +11,27 @@ import type { AdapterCallContext } from '../interfaces.ts';
 export class ClaimDeadline {
   readonly #ms: number;
   readonly #at: number;
-  readonly signal: AbortSignal;
+  #controller: AbortController | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(ms: number) {
     this.#ms = ms;
     this.#at = performance.now() + ms;
-    this.signal = AbortSignal.timeout(ms);
+  }
+
+  /** Aborted at the deadline; its timer exists only once asked for, and until `dispose()`. */
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      const controller = this.#controller = new AbortController();
+      this.#timer = setTimeout(() => controller.abort(new Error('claimTimeoutMs')), Math.max(0, this.#at - performance.now()));
+      this.#timer.unref();
+    }
+    return this.#controller.signal;
+  }
+
+  /** Drops the timer (a busy worker settles thousands of claims long before their deadline). */
+  dispose(): void {
+    clearTimeout(this.#timer);
   }
 
   get expired(): boolean {

@@ -10,6 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
+import { MAX_RETRY_AFTER_MS } from '../adapters/http/retry-after.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 import { primaryFork } from '../state/primary.ts';
 
@@ -24,6 +25,14 @@ export interface RecordOutcome {
   error?: unknown;
   /** For `retry`: the wait the CRM asked for, if any. */
   retryAfterMs?: number;
+  /** For `pending`: what the first look prepared, for the claimed sync to reuse (`ChunkOptions.firstLook`). */
+  look?: FirstLook;
+}
+
+/** A payload prepared by the read-only first look, and the state of the data it was prepared from. */
+export interface FirstLook {
+  fingerprint: string;
+  prepared: PreparedPayload;
 }
 
 export interface ChunkOptions {
@@ -36,6 +45,11 @@ export interface ChunkOptions {
    * inline sync, which claims its record only when there is work.
    */
   unchangedOnly?: boolean;
+  /**
+   * Payloads the first look prepared, per record: reused when the record, read again after the
+   * claim, is in the same state (its fingerprint), so the serializer runs once per inline sync.
+   */
+  firstLook?: Map<string, FirstLook>;
   /**
    * The queue claim this chunk works for: outcomes are written only for records it still holds, so a
    * worker that lost its lease (paused past it) never writes over a newer claim's result.
@@ -84,13 +98,20 @@ export async function syncChunk(
   };
   // `written`: the object the call wrote before a later step of it failed; its id is kept (else a
   // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
+  // any adapter's wait, not only the HTTP adapters' (which clamp by themselves): a year-long Retry-After
+  // must not park the record
+  const clampedWait = (c: Candidate, ms: number | undefined) => {
+    if (ms === undefined || ms <= MAX_RETRY_AFTER_MS) return ms;
+    etlify.logger.warn(`${crmName} asked to wait ${Math.round(ms / 1000)} s before retrying ${c.entity} ${c.id}; clamped to ${MAX_RETRY_AFTER_MS / 1000} s`, { crm: crmName, entity: c.entity, id: c.id, askedMs: ms });
+    return MAX_RETRY_AFTER_MS;
+  };
   const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error) ?? c.resolved) => {
     const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed
     if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
-    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain', ...kept });
-    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, written ? { outcome: 'uncertain', ...kept } : undefined);
+    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
+    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
     settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept });
   };
 
@@ -122,7 +143,8 @@ export async function syncChunk(
     if (buffered.has(c.id)) { settle(c, { id: c.id, result: 'buffered' }); continue; }
     if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
-      c.prepared = await preparePayload(records.get(c.id)!, c.config, {
+      const look = options.firstLook?.get(c.id);
+      c.prepared = look && look.fingerprint === fingerprintOf(records.get(c.id)!, c.config) ? look.prepared : await preparePayload(records.get(c.id)!, c.config, {
         entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion, timeoutMs: etlify.stepTimeoutMs,
       });
     } catch (error) {
@@ -163,10 +185,14 @@ export async function syncChunk(
     await send(crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
     return group.filter(c => deferred.has(c.id));
   };
-  const second = await reserveAndSend(ready, true);
-  if (second.length) {
-    await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
-    await reserveAndSend(second, false);
+  try {
+    const second = await reserveAndSend(ready, true);
+    if (second.length) {
+      await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
+      await reserveAndSend(second, false);
+    }
+  } finally {
+    deadline.dispose();
   }
   await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
@@ -201,12 +227,48 @@ async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], 
     } catch {
       continue; // the full path records the failure
     }
-    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') continue;
+    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') {
+      // the claimed sync may reuse it, unless its payload depends on other records' CRM ids (the
+      // first look resolves none)
+      const fingerprint = c.config.associations?.length ? undefined : fingerprintOf(records.get(c.id)!, c.config);
+      if (fingerprint) outcomes.set(c.id, { id: c.id, result: 'pending', look: { fingerprint, prepared: c.prepared } });
+      continue;
+    }
     const outcome: RecordOutcome = { id: c.id, result: 'not_modified', crmId: c.row!.crmId! };
     outcomes.set(c.id, outcome);
     emitOutcome(etlify, crm, c, outcome);
   }
   return ids.map(id => outcomes.get(id) ?? { id, result: 'pending' });
+}
+
+/**
+ * The database state a record's payload is prepared from: its own row and the rows of the
+ * dependencies loaded with it (MikroORM's snapshot of what was read), or undefined when a dependency
+ * is not fully loaded. Equal fingerprints: the serializer would see the same data.
+ */
+function fingerprintOf(record: object, config: EntityCrmConfig): string | undefined {
+  const rows: unknown[] = [helper(record).__originalEntityData];
+  for (const path of config.dependencies ?? []) {
+    let level: object[] = [record];
+    for (const segment of path.split('.')) {
+      const next: object[] = [];
+      for (const entity of level) {
+        const value = (entity as Record<string, unknown>)[segment];
+        if (value == null) continue;
+        if (Utils.isCollection(value)) {
+          if (!value.isInitialized()) return undefined;
+          next.push(...value.getItems());
+        } else if (typeof value === 'object' && helper(value).__initialized) {
+          next.push(value);
+        } else {
+          return undefined;
+        }
+      }
+      rows.push(segment, next.map(entity => helper(entity).__originalEntityData));
+      level = next;
+    }
+  }
+  return JSON.stringify(rows);
 }
 
 function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: RecordOutcome): void {

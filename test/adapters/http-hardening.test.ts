@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { JsonClient } from '../../src/adapters/http/index.ts';
 import { hubspotDialect } from '../../src/adapters/hubspot/index.ts';
-import { AirtableAdapter, ConfigurationError, CrmError, HubspotAdapter, MissingCredentialsError, TransientCrmError, UnknownOutcomeError, ValidationError } from '../../src/index.ts';
+import { AirtableAdapter, ConfigurationError, CrmError, Etlify, HubspotAdapter, MissingCredentialsError, TransientCrmError, UnknownOutcomeError, ValidationError } from '../../src/index.ts';
 import { RecordingBudget } from '../support/recording-budget.ts';
 
 async function failure(promise: Promise<unknown>): Promise<CrmError> {
@@ -145,6 +145,13 @@ describe('JsonClient hardening', () => {
     expect(() => new AirtableAdapter({ accessToken: 't', baseId: 'app1', baseUrl: 'http://10.0.0.1' })).to.throw(ConfigurationError, /Airtable adapter: `baseUrl`/);
     for (const ok of ['https://api.hubapi.com', 'http://127.0.0.1:4010', 'http://localhost:1/prefix', 'http://[::1]:8080']) new HubspotAdapter({ accessToken: 't', baseUrl: ok });
     new HubspotAdapter({ accessToken: 't', baseUrl: 'http://proxy.internal', allowInsecureHttp: true });
+  });
+
+  it('limits must be positive numbers, named in the error', () => {
+    expect(() => new HubspotAdapter({ accessToken: 't', maxResponseBytes: 0 })).to.throw(ConfigurationError, 'HubSpot adapter: `maxResponseBytes` must be a positive number of bytes (got 0)');
+    expect(() => new HubspotAdapter({ accessToken: 't', requestTimeoutMs: Infinity })).to.throw(ConfigurationError, /`requestTimeoutMs` must be a positive number of milliseconds/);
+    expect(() => new Etlify({ stepTimeoutMs: -1 })).to.throw(ConfigurationError, 'Etlify: `stepTimeoutMs` must be a positive number of milliseconds (got -1)');
+    expect(() => new Etlify({ errorText: 'none' as never })).to.throw(ConfigurationError, /errorText/);
   });
 
   it('a CRM id that is not a path segment (.., .) is refused before sending; others are encoded', async () => {

@@ -3,7 +3,7 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { Etlify, etlified, migrateEtlify, syncStale, type CrmAdapter, type EtlifyOptions } from '../../src/index.ts';
+import { Etlify, etlified, migrateEtlify, RateLimitedError, syncStale, type CrmAdapter, type EtlifyOptions } from '../../src/index.ts';
 import { RecordingAdapter } from '../../src/testing/index.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -69,5 +69,14 @@ describe('deadlines', () => {
     expect(stats.results).to.include({ retry: 3, error: 2 });
     const byName = await rows();
     for (const name of ['a', 'b', 'c']) expect(byName[name]).to.include({ last_outcome: 'uncertain', error_count: 0 });
+  });
+
+  it("any adapter's Retry-After is clamped to an hour: the record is not parked for a year", async () => {
+    const year = 365 * 24 * 3600_000;
+    const slow: CrmAdapter = { upsert: () => Promise.reject(new RateLimitedError('slow down', year)), delete: never };
+    await start(slow, { stepTimeoutMs: 200 });
+    await syncStale(orm!, { inline: true, entities: ['Slow'] });
+    const [row] = await orm!.em.getConnection().execute(`select extract(epoch from max(not_before) - now()) as wait from etlify_record_queue`);
+    expect(Number(row.wait)).to.be.within(3000, 3700); // an hour (plus the claim's own time), not a year
   });
 });

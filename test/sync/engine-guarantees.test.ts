@@ -2,11 +2,20 @@ import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
 import pg from 'pg';
 import { MockAgent } from 'undici';
-import { HubspotAdapter, runWorker, syncStale } from '../../src/index.ts';
+import { defineEntity, p } from '@mikro-orm/core';
+import { etlified, HubspotAdapter, runWorker, syncStale } from '../../src/index.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { associationEntities, Member, Org } from '../support/association-model.ts';
-import { Company, User } from '../support/model.ts';
+import { Company, entities, User } from '../support/model.ts';
+
+let serialized = 0;
+const NoteSchema = defineEntity({
+  name: 'Note',
+  properties: { id: p.integer().primary(), text: p.string(), updatedAt: p.datetime().onCreate(() => new Date()).onUpdate(() => new Date()) },
+});
+class Note extends etlified(NoteSchema.class, { hubspot: { serializer: n => { serialized++; return { text: n.text }; }, objectType: 'notes' } }) {}
+NoteSchema.setClass(Note);
 import { queueDrained, waitFor } from '../support/wait.ts';
 
 /**
@@ -194,5 +203,23 @@ describe('engine guarantees', () => {
       expect(simulator!.objects('contacts')).to.deep.equal([]);
       expect(await execute("select * from crm_synchronisations where resource_type = 'Member'")).to.deep.equal([]);
     });
+  });
+
+  it('an inline sync of a changed record runs the serializer once', async () => {
+    await app.close();
+    app = await createTestApp({ orm: { entities: [...entities, Note] } });
+    const em = app.orm.em.fork();
+    const note = em.create(Note, { text: 'v1' });
+    await em.flush();
+    serialized = 0;
+    expect(await note.hubspotSync({ inline: true })).to.equal('synced');
+    expect(serialized).to.equal(1);
+    note.text = 'v2';
+    await em.flush();
+    expect(await note.hubspotSync({ inline: true })).to.equal('synced');
+    expect(serialized).to.equal(2);
+    expect(await note.hubspotSync({ inline: true })).to.equal('not_modified');
+    expect(serialized).to.equal(3);
+    expect([...app.hubspot.table('notes').values()]).to.deep.equal([{ text: 'v2' }]);
   });
 });

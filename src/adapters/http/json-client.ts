@@ -1,7 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { NotSentError, redactSecrets, TransientCrmError } from '../../errors.ts';
 import type { AdapterCallContext, RemoteQuota } from '../../interfaces.ts';
-import { deadlineOption } from '../../deadline.ts';
+import { limitOption } from '../../deadline.ts';
 import { ConfigurationError } from '../../errors.ts';
 import { TokenSource, type AccessToken } from './access-token.ts';
 import { checkBaseUrl } from './base-url.ts';
@@ -9,7 +9,7 @@ import { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS } from './class
 import type { ResponseHeaders } from './json-values.ts';
 import { createKeepAlivePool, type KeepAlivePoolOptions } from './pool.ts';
 import { readCapped } from './read-body.ts';
-import { clampRetryAfter, parseRetryAfter } from './retry-after.ts';
+import { clampRetryAfter, MAX_RETRY_AFTER_MS, parseRetryAfter } from './retry-after.ts';
 
 /** Connection options every HTTP adapter takes. */
 export interface HttpAdapterOptions {
@@ -144,16 +144,16 @@ export class JsonClient {
   constructor(options: JsonClientOptions) {
     const crm = options.dialect.name;
     const base = checkBaseUrl(crm, options.baseUrl, options.allowInsecureHttp === true);
-    const option = (name: keyof JsonClientOptions, fallback: number) =>
-      deadlineOption(options[name], fallback, name, message => new ConfigurationError(`${crm} adapter: ${message}`));
+    const option = (name: keyof JsonClientOptions, fallback: number, unit?: string) =>
+      limitOption(options[name], fallback, name, message => new ConfigurationError(`${crm} adapter: ${message}`), unit);
     this.#dialect = options.dialect;
     this.#origin = base.origin;
     this.#pathPrefix = base.pathname.replace(/\/+$/, '');
     this.#tokens = new TokenSource(crm, options.accessToken, option('tokenTimeoutMs', 30_000));
     this.#timeoutMs = option('timeoutMs', 30_000);
     this.#requestTimeoutMs = option('requestTimeoutMs', 120_000);
-    this.#maxResponseBytes = option('maxResponseBytes', 8 * 1024 * 1024);
-    this.#maxRetryAfterMs = option('maxRetryAfterMs', 3_600_000);
+    this.#maxResponseBytes = option('maxResponseBytes', 8 * 1024 * 1024, 'bytes');
+    this.#maxRetryAfterMs = option('maxRetryAfterMs', MAX_RETRY_AFTER_MS);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher = options.dispatcher ?? createKeepAlivePool(this.#origin, options);
   }
@@ -191,7 +191,10 @@ export class JsonClient {
     // aborted before it left, or the claim's lease ran out (checked now, on the monotonic clock: the
     // process may have been paused): nothing is sent, so the outcome is known
     if (context.signal?.aborted || context.stillHeld?.() === false) throw new NotSentError(`${what} not sent: the worker is stopping or its claim's lease ran out`, { status: 0, code: 'ABORTED' });
-    const deadline = AbortSignal.timeout(this.#requestTimeoutMs);
+    // a timer cleared when the exchange ends (AbortSignal.timeout would live on for requestTimeoutMs)
+    const expiry = new AbortController();
+    const timer = setTimeout(() => expiry.abort(new Error('requestTimeoutMs')), this.#requestTimeoutMs);
+    const deadline = expiry.signal;
     const started = performance.now();
     let status = 0;
     try {
@@ -216,6 +219,7 @@ export class JsonClient {
       const reason = error instanceof Error ? `: ${error.message}` : '';
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, isReadOnly(request));
     } finally {
+      clearTimeout(timer);
       context.onResponse?.(status, performance.now() - started);
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
