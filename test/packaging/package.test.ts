@@ -215,4 +215,30 @@ describe('the package, installed in a fresh application', function () {
     expect(worker.code).to.equal(1);
     expect(worker.stderr).to.match(/^etlify: MissingCredentialsError: HubSpot: no access token/m);
   });
+
+  it('serves the dashboard from the installed package: page, script and uPlot from node_modules, no CDN', async () => {
+    writeFileSync(join(app, 'dashboard.ts'), [
+      "import { once } from 'node:events';",
+      "import { createServer } from 'node:http';",
+      "import type { AddressInfo } from 'node:net';",
+      "import { MikroORM } from '@mikro-orm/postgresql';",
+      "import { Etlify, etlifyDashboard, migrateEtlify, NullAdapter } from 'etlify';",
+      "const etlify = new Etlify({ crms: { hubspot: { adapter: new NullAdapter() } } });",
+      'const orm = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: [], discovery: { warnWhenNoEntities: false }, extensions: [etlify] });',
+      'await migrateEtlify(orm);',
+      "const server = createServer(etlifyDashboard(orm)).listen(0, '127.0.0.1');",
+      "await once(server, 'listening');",
+      'const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;',
+      "for (const path of ['', 'assets/uPlot.iife.min.js', 'assets/uPlot.min.css', 'assets/dashboard.js', 'api/overview']) {",
+      '  const response = await fetch(base + path);',
+      "  console.log(path || '/', response.status, (await response.text()).length > 100);",
+      '}',
+      'server.close();',
+      'await orm.close();',
+      '',
+    ].join('\n'));
+    const { code, stdout, stderr } = await sh(process.execPath, ['dashboard.ts'], { DATABASE_URL: await database() });
+    expect(code, stderr).to.equal(0);
+    expect(stdout.trim().split('\n')).to.deep.equal(['/ 200 true', 'assets/uPlot.iife.min.js 200 true', 'assets/uPlot.min.css 200 true', 'assets/dashboard.js 200 true', 'api/overview 200 true']);
+  });
 });
