@@ -230,3 +230,4 @@ export function describeError(error: unknown): string {
   }
   return `Non-error thrown: ${String(error)}`;
 }
+
