@@ -121,11 +121,13 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
       `with r as (
          select * from json_to_recordset(?::json) as r(id text, "objectType" text, key text)
        ), held as (
-         select r.id, s.resource_type as holder_type, s.resource_id as holder_id,
-                exists (select 1 from etlify_record_queue q
-                         where q.crm_name = s.crm_name and q.lane = 'record' and q.resource_type = s.resource_type
-                           and q.resource_id = s.resource_id and q.kind in ('delete', 'forget')) as holder_leaving
-           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and (s.id_key = r.key or s.next_id_key = r.key)
+         -- one lookup per unique index (an \`or\` of the two columns would scan the table)
+         select r.id, s.resource_type as holder_type, s.resource_id as holder_id
+           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and s.id_key = r.key
+          where not (s.resource_type = ? and s.resource_id = r.id)
+         union
+         select r.id, s.resource_type, s.resource_id
+           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and s.next_id_key = r.key
           where not (s.resource_type = ? and s.resource_id = r.id)
        ), reserved as (
          insert into crm_synchronisations as s (resource_type, resource_id, crm_name, object_type, id_key)
@@ -136,7 +138,11 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
                object_type = coalesce(s.object_type, excluded.object_type), updated_at = now()
          returning 1
        )
-       select * from held`,
-      [JSON.stringify(items), crmName, resourceType, resourceType, crmName], trx);
+       -- a holder whose removal is queued gives the identity up when it runs
+       select h.*, exists (select 1 from etlify_record_queue q
+                            where q.crm_name = ? and q.lane = 'record' and q.resource_type = h.holder_type
+                              and q.resource_id = h.holder_id and q.kind in ('delete', 'forget')) as holder_leaving
+         from held h`,
+      [JSON.stringify(items), crmName, resourceType, crmName, resourceType, resourceType, crmName, crmName], trx);
   });
 }
