@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MAX_RETRY_AFTER_MS } from '../adapters/http/retry-after.ts';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { isRetryable, RateLimitedError } from '../errors.ts';
 import type { EntityManager } from '@mikro-orm/core';
@@ -61,7 +62,8 @@ export class ReconcileBudget implements RequestBudget {
         return await read();
       } catch (error) {
         if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw error;
-        await sleep(error.retryAfterMs ?? Math.min(30_000, 500 * 2 ** attempt), undefined, { signal: this.#signal });
+        // the CRM's wait, clamped like the queue's (an hour): one answer never stalls a reconcile for days
+        await sleep(Math.min(MAX_RETRY_AFTER_MS, error.retryAfterMs ?? Math.min(30_000, 500 * 2 ** attempt)), undefined, { signal: this.#signal });
       }
     }
   }

@@ -21,7 +21,9 @@ export function diffPayload(adapter: CrmAdapter, objectType: string, payload: Cr
   const form = (property: string, value: unknown) => adapter.storedForm ? adapter.storedForm(objectType, property, value) : plainForm(value);
   const diff: Record<string, FieldDiff> = {};
   for (const [property, value] of Object.entries(payload)) {
-    if (form(property, value) !== form(property, crm[property])) diff[property] = { database: value, crm: crm[property] ?? null };
+    // own properties only: a field named like an Object.prototype member (`constructor`) is data
+    const stored = Object.hasOwn(crm, property) ? crm[property] : undefined;
+    if (form(property, value) !== form(property, stored)) diff[property] = { database: value, crm: stored ?? null };
   }
   return diff;
 }
