@@ -12,7 +12,7 @@ export { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './queue/tasks.ts';
 export { PROCESS_TASK } from './queue/requests.ts';
 export {
   syncStale, findStaleIds, staleQuerySql, status, reset,
-  type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type SyncStatus,
+  type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type StaleFailure, type SyncStatus,
   type ResetOptions, type FindStaleOptions, type EntitySelector, type SelectionOptions,
 } from './stale/index.ts';
 export { planSync, type PlannedRecord } from './sync/plan.ts';

@@ -7,13 +7,13 @@ import type { MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
 import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
-import { migrateEtlify } from '../state/migrate.ts';
+import { assertMigrated, migrateEtlify, pgPoolOf } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
 import { planSync } from '../sync/plan.ts';
 import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
-import { EXIT, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
+import { EXIT, failureLines, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
 import { describeSimulator, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
 import { formatBatch, LOG_LEVELS, logBatches, type LogLevel } from './worker-log.ts';
 
@@ -41,10 +41,14 @@ const crontabTiming = (value: string) => {
   return value;
 };
 
-/** Runs `action` with the application's ORM, always closing it. */
-async function withOrm(program: Command, action: (orm: MikroORM, etlify: Etlify) => Promise<number | void>): Promise<void> {
+/**
+ * Runs `action` with the application's ORM, always closing it. Every command but `migrate` checks
+ * first that the migrations have run (a ConfigurationError saying so, not a raw SQL error).
+ */
+async function withOrm(program: Command, action: (orm: MikroORM, etlify: Etlify) => Promise<number | void>, options: { migrated?: boolean } = {}): Promise<void> {
   const { orm, etlify } = await loadOrm(program.opts<ConfigSelection>());
   try {
+    if (options.migrated !== false) await assertMigrated(await pgPoolOf(orm));
     process.exitCode = (await action(orm, etlify)) ?? EXIT.ok;
   } finally {
     await orm.close();
@@ -105,7 +109,7 @@ export function commands(program: Command): void {
       const applied = await migrateEtlify(orm);
       if (opts.json) console.log(JSON.stringify({ applied }));
       else console.log(applied.length ? `applied: ${applied.join(', ')}` : 'Etlify tables are up to date');
-    }));
+    }, { migrated: false }));
 
   let heapSized = false;
   json(program.command('worker'))
@@ -160,9 +164,12 @@ export function commands(program: Command): void {
       progress?.stop();
       if (opts.json) console.log(JSON.stringify(stats));
       else if (!stats.total) console.log('nothing is stale');
-      else if (opts.inline) console.log(`${summarizeResults(stats.results)} (${stats.total} stale record(s))`);
-      else console.log(`queued ${stats.total} stale record(s) for the worker`);
-      return stats.errors > 0 ? EXIT.recordsFailed : EXIT.ok;
+      else if (opts.inline) {
+        console.log(`${summarizeResults(stats.results)} (${stats.total} stale record(s))`);
+        for (const line of failureLines(stats.failures)) console.log(line);
+      } else console.log(`queued ${stats.total} stale record(s) for the worker`);
+      // a record still waiting is not synced either: scripts and CI must not take it for success
+      return stats.errors > 0 || stats.results.retry > 0 ? EXIT.recordsFailed : EXIT.ok;
     }));
 
   json(selection(program.command('status')))

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { describeError, UnknownOutcomeError } from '../errors.ts';
+import { describeError, needsAFix, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
@@ -144,6 +144,8 @@ export async function runNow(
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;
+    // a wrong token or base URL: waiting for the next attempt would only delay the same answer
+    if (pending.every(id => needsAFix(final.get(id)?.error))) break;
     const at = (await claimableAt(em, crm.name, target.type, pending)).getTime();
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));
