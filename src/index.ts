@@ -29,5 +29,6 @@ export {
   countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
   type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,
 } from './observe/index.ts';
+export { etlifyMetrics } from './observe/metrics.ts';
 export * from './errors.ts';
 export type * from './interfaces.ts';

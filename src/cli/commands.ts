@@ -15,6 +15,7 @@ import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
 import { EXIT, failureLines, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
 import { describeSimulator, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
+import { serveMetrics } from './metrics-server.ts';
 import { formatBatch, LOG_LEVELS, logBatches, type LogLevel } from './worker-log.ts';
 
 interface Selection { crm?: string; entity?: string[] }
@@ -120,15 +121,18 @@ export function commands(program: Command): void {
     .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: every 5 minutes, incremental)', crontabTiming)
     .option('--no-sweep', 'no stale sweep in this process')
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
+    .option('--metrics-port <n>', 'serve Prometheus metrics on http://127.0.0.1:<n>/metrics (0: any free port)', port)
+    .option('--metrics-host <host>', 'the address the metrics listen on', '127.0.0.1')
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
     .hook('preAction', () => { heapSized = sizeHeapForWorker(); })
-    .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
+    .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean; metricsPort?: number; metricsHost: string }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
       if (sweepFlags(process.argv).length > 1) throw new UsageError('--no-sweep and --sweep contradict each other: give one of them');
       await checkCredentials(etlify);
       const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
       const stopLogging = logBatches(etlify.events, opts.logLevel, line => console.log(opts.json ? JSON.stringify(line) : formatBatch(line)));
       const logger = graphileLogger(opts.logLevel);
+      const metrics = opts.metricsPort === undefined ? undefined : await serveMetrics(orm, opts.metricsHost, opts.metricsPort);
       try {
         if (opts.once) {
           await runWorkerOnce(orm, { concurrency: opts.jobs, taskList, logger });
@@ -147,6 +151,7 @@ export function commands(program: Command): void {
       } finally {
         await new Promise(resolve => setImmediate(resolve)); // the last batch's line
         stopLogging();
+        metrics?.close();
       }
     }));
 

@@ -10,9 +10,11 @@ export class RequestTally {
   rateLimited = 0;
   /** Requests by HTTP status (0: no answer). */
   readonly byStatus = new Map<number, number>();
+  readonly durationsMs: number[] = [];
 
   add(status: number, durationMs: number): void {
     this.count++;
+    this.durationsMs.push(durationMs);
     this.totalMs += durationMs;
     if (durationMs > this.maxMs) this.maxMs = durationMs;
     if (status === 429) this.rateLimited++;

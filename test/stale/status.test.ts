@@ -36,7 +36,7 @@ describe('status and reset', () => {
 
     const report = await status(app.orm, { crm: 'hubspot', entities: ['User', 'Deal'] });
     // the oldest request waiting in the inbox, per entity
-    const oldest = async (entity: string) => (await sql(app, `select min(requested_at) as at from etlify_sync_requests where crm_name = 'hubspot' and entity = ?`, [entity]))[0]!.at.toISOString();
+    const oldest = async (entity: string) => new Date((await sql(app, `select min(requested_at) as at from etlify_sync_requests where crm_name = 'hubspot' and entity = ?`, [entity]))[0]!.at).toISOString();
     expect(report).to.deep.equal([
       // no worker runs here: every flushed record still has its request in the inbox
       { entity: 'User', crm: 'hubspot', total: 4, synced: 1, stale: 2, queued: 4, retrying: 0, oldestWaitingAt: await oldest('User'), failing: 1, parked: 1, buffered: 0, lastError: 'ValidationError: token [REDACTED] rejected', missingIndexes: USER_INDEXES },
