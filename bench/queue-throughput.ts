@@ -77,8 +77,11 @@ async function drain(history: boolean): Promise<Drain> {
   });
   try {
     worker = await runWorker(app.orm, { concurrency: CONCURRENCY, pollInterval: POLL_INTERVAL, handleSignals: false, sweepSchedule: false });
+    // with history, a record counts once its attempt is logged too (written just after its claim settles)
     const synced = async () => {
-      const [{ n }] = await app!.execute<{ n: number }>(`select count(*)::int as n from crm_synchronisations where crm_name = 'hubspot' and crm_id is not null`);
+      const [{ n }] = await app!.execute<{ n: number }>(`select least(
+          (select count(*) from crm_synchronisations where crm_name = 'hubspot' and crm_id is not null),
+          ${history ? `(select count(*) from etlify_attempts where outcome = 'synced')` : 'null'})::int as n`);
       return n;
     };
     const start = performance.now();
@@ -95,10 +98,6 @@ async function drain(history: boolean): Promise<Drain> {
       await new Promise(resolve => setTimeout(resolve, 25));
     }
     const elapsed = performance.now() - start;
-    if (history) {
-      const [{ n }] = await app.execute<{ n: number }>(`select count(*)::int as n from etlify_attempts where outcome = 'synced'`);
-      if (n !== RECORDS) throw new Error(`the attempt log holds ${n} synced attempts, expected ${RECORDS}`);
-    }
     progress(`history ${history ? 'on' : 'off'}: ${RECORDS} users flushed in ${Math.round(flushedAt)} ms, synced in ${Math.round(elapsed)} ms`);
     return { elapsed, flushedAt, hubspot };
   } finally {

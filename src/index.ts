@@ -24,7 +24,7 @@ export { HubspotAdapter, type HubspotAdapterOptions } from './adapters/hubspot/i
 export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtable/index.ts';
 export * from './payload/index.ts';
 export { PgRequestBudget } from './ratelimit/pg-budget.ts';
-export type { SyncEvent, EtlifyEvents, SyncEventName } from './events.ts';
+export type { SyncEvent, EtlifyEvents, SyncEventName, CrmAvailabilityEvent, QuotaEvent } from './events.ts';
 export {
   countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
   type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,

@@ -55,6 +55,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
     budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
     signal: options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal,
     onResponse: (status, ms) => requests.add(status, ms),
+    onQuota: (bucket, quota) => requests.quota(bucket, quota),
   };
   const started = performance.now();
   try {
