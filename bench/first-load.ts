@@ -33,7 +33,7 @@ try {
   const deals = await syncStale(app.orm, { inline: true, entities: ['Deal'] });
   if (deals.results.synced !== RECORDS) throw new Error(`expected ${RECORDS} deals synced, got ${JSON.stringify(deals.results)}`);
   const dealRequests = simulator.requests.length;
-  progress(`${RECORDS} deals: ${dealRequests} requests (${count('/crm/v3/objects/deals/batch/create')} batch/create)`);
+  progress(`${RECORDS} deals: ${dealRequests} requests (${count('/crm/objects/2026-03/deals/batch/create')} batch/create)`);
 
   simulator.requests.length = 0;
   em = associated.orm.em.fork();
@@ -49,7 +49,7 @@ try {
   const linked = simulator.objects('contacts').filter((c) => simulator.associations('contacts', c.id, 'companies').length === 1).length;
   if (linked !== RECORDS) throw new Error(`expected ${RECORDS} contacts associated with their company, found ${linked}`);
   const contactRequests = simulator.requests.length;
-  const associationRequests = count('/crm/v4/associations');
+  const associationRequests = count('/crm/associations/2026-03/');
   progress(`${COMPANIES} companies + ${RECORDS} contacts: ${contactRequests} requests (${associationRequests} association batches)`);
 
   report({

@@ -3,7 +3,9 @@ import { Migration20261122000002_EtlifyQueue } from './Migration20261122000002_E
 import { Migration20261129000003_EtlifyRecordQueue } from './Migration20261129000003_EtlifyRecordQueue.ts';
 import { Migration20261129000013_EtlifyStaleSweeps } from './Migration20261129000013_EtlifyStaleSweeps.ts';
 import { Migration20261129000014_EtlifyInboxStorage } from './Migration20261129000014_EtlifyInboxStorage.ts';
+import { Migration20261207017201_EtlifyPendingIdentity } from './Migration20261207017201_EtlifyPendingIdentity.ts';
 import { Migration20261207018001_EtlifyHistory } from './Migration20261207018001_EtlifyHistory.ts';
+import { Migration20261207018101_EtlifyCrmPauses } from './Migration20261207018101_EtlifyCrmPauses.ts';
 import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
 
 /**
@@ -17,6 +19,8 @@ export const etlifyMigrations = [
   { name: 'Migration20261129000003_EtlifyRecordQueue', class: Migration20261129000003_EtlifyRecordQueue },
   { name: 'Migration20261129000013_EtlifyStaleSweeps', class: Migration20261129000013_EtlifyStaleSweeps },
   { name: 'Migration20261129000014_EtlifyInboxStorage', class: Migration20261129000014_EtlifyInboxStorage },
+  { name: 'Migration20261207017201_EtlifyPendingIdentity', class: Migration20261207017201_EtlifyPendingIdentity },
   { name: 'Migration20261207018001_EtlifyHistory', class: Migration20261207018001_EtlifyHistory },
+  { name: 'Migration20261207018101_EtlifyCrmPauses', class: Migration20261207018101_EtlifyCrmPauses },
   { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
 ];

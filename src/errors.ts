@@ -125,6 +125,15 @@ export class UnknownOutcomeError extends TransientCrmError {
   override name = 'UnknownOutcomeError';
 }
 
+/**
+ * A request that was not sent at all: the worker is stopping, or the claim it works for lost its lease
+ * (`AdapterCallContext.stillHeld()` answered false). Nothing reached the CRM, so the record is handed
+ * back to the queue as it was: no attempt is counted and no unknown outcome is waited for.
+ */
+export class NotSentError extends TransientCrmError {
+  override name = 'NotSentError';
+}
+
 /** 401/403: the token is wrong or lacks a scope. Not the record's fault: retried, never counted. */
 export class UnauthorizedError extends CrmError {
   override name = 'UnauthorizedError';
@@ -151,6 +160,14 @@ export class MissingTokenError extends MissingCredentialsError {
 /** 404: the object does not exist in the CRM. */
 export class NotFoundError extends CrmError {
   override name = 'NotFoundError';
+}
+
+/**
+ * The object behind the record's stored CRM id is gone (archived or deleted in the CRM) and the
+ * declaration says `onMissing: 'fail'`: nothing was written. Counted against the record.
+ */
+export class MissingInCrmError extends NotFoundError {
+  override name = 'MissingInCrmError';
 }
 
 /**
@@ -195,6 +212,14 @@ export function redactSecrets(text: string, secrets: Iterable<string> = []): str
     if (secret && secret.length >= 4) out = out.split(secret).join(REDACTED);
   }
   return out.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${REDACTED}`);
+}
+
+/** An error without its message: category (class name), status and the CRM's code. */
+export function errorCategory(error: unknown): string {
+  if (!(error instanceof Error)) return 'Non-error thrown';
+  const status = error instanceof CrmError && error.status ? ` (status ${error.status})` : '';
+  const code = error instanceof CrmError && error.code ? ` ${error.code}` : '';
+  return `${error.name}${status}${code}`;
 }
 
 /** A one-line description of any thrown value, for `last_error`. */

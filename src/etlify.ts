@@ -1,9 +1,11 @@
-import type { EntityManager, MikroORM } from '@mikro-orm/core';
+import type { EntityManager, EntityName, MikroORM } from '@mikro-orm/core';
+import { markChanged, type MarkChangedResult } from './capture/mark-changed.ts';
 import { CaptureSubscriber } from './capture/subscriber.ts';
 import { refuseUntransactedFlushes } from './capture/transactions.ts';
 import { CrmRegistry, rejectUnknownKeys, validateMaxSyncErrors } from './crms/registry.ts';
 import { validateDeclarations } from './entity/declarations.ts';
-import { ConfigurationError, redactSecrets } from './errors.ts';
+import { limitOption } from './deadline.ts';
+import { ConfigurationError, describeError, errorCategory, redactSecrets } from './errors.ts';
 import { historySettings, type HistoryRetention } from './observe/retention.ts';
 import { EtlifyEventEmitter } from './events.ts';
 import type { CrmOptions } from './interfaces.ts';
@@ -35,9 +37,28 @@ export interface EtlifyOptions {
    * docs/operations.md), with its retention; `false` keeps none. Default: 14 days of counts, 7 of attempts.
    */
   history?: false | HistoryRetention;
+  /**
+   * What Etlify keeps of an error in `last_error` columns, events and log lines: `'message'` (default)
+   * keeps the message, redacted and cut at 2,000 characters — a CRM's message may quote the values
+   * sent (emails, phone numbers); `'code'` keeps only the category, status and CRM code
+   * (`ValidationError (status 400) INVALID_EMAIL`).
+   */
+  errorText?: 'message' | 'code';
+  /**
+   * How long a serializer or an (async) `syncIf` may take for one record; past it the record fails,
+   * counted like a serializer error, and the chunk goes on. Default 30 000 ms.
+   */
+  stepTimeoutMs?: number;
+  /**
+   * How long one claim (a chunk of records) may take in all; past it, the records not yet sent are
+   * retried later (not counted) and requests in flight are abandoned (unknown outcomes). Default 900 000 ms.
+   */
+  claimTimeoutMs?: number;
 }
 
-const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'tombstoneTtlMs', 'history']);
+const OPTION_KEYS = new Set(['crms', 'maxSyncErrors', 'payloadVersions', 'pendingSyncTtlMs', 'logger', 'tombstoneTtlMs', 'history', 'errorText', 'stepTimeoutMs', 'claimTimeoutMs']);
+/** The longest error text stored, logged or emitted. */
+const MAX_ERROR_TEXT = 2_000;
 const EXTENSION_NAME = 'etlify';
 
 /** Logs one JSON line per message on stderr; info is dropped (the events are there for metrics). */
@@ -61,6 +82,9 @@ export class Etlify {
   readonly logger: EtlifyLogger;
   /** History settings: `false` when none is kept. */
   readonly history: false | Required<HistoryRetention>;
+  readonly errorText: 'message' | 'code';
+  readonly stepTimeoutMs: number;
+  readonly claimTimeoutMs: number;
 
   constructor(options: EtlifyOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ConfigurationError('Etlify options must be an object');
@@ -77,6 +101,13 @@ export class Etlify {
       throw new ConfigurationError(`Etlify: \`tombstoneTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.tombstoneTtlMs)})`);
     }
     this.logger = options.logger ?? jsonLogger;
+    if (options.errorText !== undefined && options.errorText !== 'message' && options.errorText !== 'code') {
+      throw new ConfigurationError(`Etlify: \`errorText\` must be 'message' or 'code' (got ${JSON.stringify(options.errorText)})`);
+    }
+    this.errorText = options.errorText ?? 'message';
+    const invalid = (message: string) => new ConfigurationError(`Etlify: ${message}`);
+    this.stepTimeoutMs = limitOption(options.stepTimeoutMs, 30_000, 'stepTimeoutMs', invalid);
+    this.claimTimeoutMs = limitOption(options.claimTimeoutMs, 900_000, 'claimTimeoutMs', invalid);
     this.history = historySettings(options.history);
     for (const [name, crm] of Object.entries(options.crms ?? {})) this.registerCrm(name, crm);
   }
@@ -125,9 +156,30 @@ export class Etlify {
     return etlify;
   }
 
+  /**
+   * Records changed outside MikroORM's unit of work — `em.nativeUpdate`, `em.nativeDelete`,
+   * query-builder writes, raw SQL — which change capture cannot see: the ids that exist are queued
+   * for sync (with their dependents), the ids that no longer exist for delete (CRMs with
+   * `deleteOnRemove`) or to be forgotten. Call it with the EntityManager of the writes: inside a
+   * transaction, the requests commit with them. See docs/worker.md#what-capture-sees.
+   */
+  markChanged(em: EntityManager, entity: EntityName<object> | string, ids: readonly (string | number)[]): Promise<MarkChangedResult> {
+    return markChanged(this.crms, em, entity, ids);
+  }
+
   /** Closes every registered adapter's connections. Call it at shutdown, after `orm.close()`. */
   async close(): Promise<void> {
     await Promise.all(this.crms.all().map(crm => crm.adapter.close?.()));
+  }
+
+  /**
+   * An error as Etlify stores, logs and emits it: secrets redacted, at most 2,000 characters, or only
+   * its category, status and code with `errorText: 'code'`.
+   */
+  describeError(error: unknown): string {
+    if (this.errorText === 'code') return errorCategory(error);
+    const text = this.redact(describeError(error));
+    return text.length <= MAX_ERROR_TEXT ? text : `${text.slice(0, MAX_ERROR_TEXT - 1)}…`;
   }
 
   /** Removes every adapter secret from `text`. */

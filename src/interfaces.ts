@@ -45,8 +45,14 @@ export interface RemoteQuota {
 export interface AdapterCallContext {
   /** The CRM's shared request budget (absent when the CRM has no rate limit configured). */
   budget?: RequestBudget;
-  /** Aborted when the worker shuts down past its grace period. */
+  /** Aborted when the worker shuts down past its grace period, or when the claim's lease is lost. */
   signal?: AbortSignal;
+  /**
+   * Whether the claim this call works for still holds its records (its lease, on the monotonic clock).
+   * Call it right before sending each request: when it answers false (the process was paused past its
+   * lease, or the claim was taken over), send nothing and throw `NotSentError`. The HTTP adapters do.
+   */
+  stillHeld?(): boolean;
   /**
    * To be told about every HTTP exchange with the CRM: its status (0 when no answer came) and how long
    * it took. History and metrics count requests, latency and 429s from it; the built-in adapters call
@@ -66,6 +72,14 @@ export interface AdapterCallContext {
  */
 export type SyncMode = 'upsert' | 'update' | 'create';
 
+/**
+ * What to do when the object behind a stored CRM id is gone (archived or deleted in the CRM):
+ * - `recreate` (default): find it by `idProperty`, else create a new one;
+ * - `fail`: nothing is written; the record fails with `MissingInCrmError` (counted), so a deletion
+ *   made in the CRM on purpose is not silently undone.
+ */
+export type OnMissing = 'recreate' | 'fail';
+
 export interface UpsertRequest {
   /** CRM object type: HubSpot `contacts`, `companies`, a custom object name; an Airtable table. */
   objectType: string;
@@ -79,6 +93,8 @@ export interface UpsertRequest {
   crmId?: string | null;
   /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
   mode?: SyncMode;
+  /** The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. */
+  onMissing?: OnMissing;
   /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
   associations?: AssociationTarget[];
 }
@@ -124,6 +140,8 @@ export interface BatchUpsertRequest {
   items: BatchUpsertItem[];
   /** Default `upsert`. With `update`, an item with nothing to update fails with `NotInCrmError`. */
   mode?: SyncMode;
+  /** As in `UpsertRequest`: with `fail`, an item whose stored id is gone fails with `MissingInCrmError`. */
+  onMissing?: OnMissing;
 }
 
 /** One result per input item, in input order (positional mapping, never by value). */
@@ -256,8 +274,24 @@ export interface CrmAdapter {
    * CRM work without one; `etlify worker` calls this at start to fail fast.
    */
   checkCredentials?(): Promise<void>;
+  /**
+   * Optional: the properties of an object type as the CRM defines them, with the validation rules it
+   * applies to API writes. `etlify check` compares the mapped payloads with them before anything is sent.
+   */
+  describeProperties?(objectType: string, context?: AdapterCallContext): Promise<CrmPropertyDefinition[]>;
   /** Releases connections (`etlify.close()` calls it for every registered CRM). */
   close?(): Promise<void>;
+}
+
+/** A property as the CRM defines it (see `CrmAdapter.describeProperties`). */
+export interface CrmPropertyDefinition {
+  name: string;
+  /** The CRM's type name (HubSpot: `string`, `number`, `bool`, `date`, `datetime`, `enumeration`). */
+  type: string;
+  /** API writes of the property are refused. */
+  readOnly: boolean;
+  /** Validation rules on its values, as the CRM names them (HubSpot: `{ rule: 'ALPHANUMERIC', arguments: ['NUMERIC_ONLY'] }`). */
+  rules: Array<{ rule: string; arguments: string[] }>;
 }
 
 // ─── CRM registration ────────────────────────────────────────────────────────────────────────────
@@ -342,14 +376,19 @@ export interface EntityCrmConfig<T = any> {
   dependencies?: string[];
   /** Relations that must have a CRM id before this record is sent (the record is buffered meanwhile). */
   syncDependencies?: string[];
-  /** Guard: when it returns false, the record is `skipped` and nothing is sent. */
-  syncIf?: (record: T) => boolean;
+  /**
+   * Guard: when it returns (or resolves to) false, the record is `skipped` and nothing is sent. One that
+   * throws or takes longer than `stepTimeoutMs` fails its record alone, counted like a serializer error.
+   */
+  syncIf?: (record: T) => boolean | Promise<boolean>;
   /** Restricts which records the stale finder considers. */
   staleScope?: StaleScope;
   /** Timestamp property compared with the last sync. Default `updatedAt`. */
   timestampProperty?: string;
   /** How records are written (see `SyncMode`). Default `upsert`; others need an adapter that lists them in `syncModes`. */
   mode?: SyncMode;
+  /** When the object behind the stored CRM id is gone from the CRM (see `OnMissing`). Default `recreate`. */
+  onMissing?: OnMissing;
   /**
    * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a many-to-one or one-to-one
    * relation, with HubSpot's default association or a given type. The relation is waited for like a

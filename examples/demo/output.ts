@@ -58,7 +58,7 @@ export async function printSummary(orm: MikroORM, hubspot: HubspotSimulator): Pr
   }])));
 }
 
-/** Requests per endpoint (ids folded), e.g. "POST /crm/v3/objects/contacts/batch/upsert × 29". */
+/** Requests per endpoint (ids folded), e.g. "POST /crm/objects/2026-03/contacts/batch/upsert × 29". */
 export function printRequests(requests: RecordedRequest[]): void {
   const counts = new Map<string, number>();
   for (const r of requests) {

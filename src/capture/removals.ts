@@ -50,6 +50,13 @@ function cascadeIndex(metadata: MetadataStorage): Map<string, CascadingChild[]> 
   return index;
 }
 
+/** An EntityManager reading on `transaction` (the flush's), seeing what it sees and locking what it locks. */
+export function forkOnTransaction(em: EntityManager, transaction: Transaction): EntityManager {
+  const fork = em.fork({ clear: true, useContext: false });
+  fork.setTransactionContext(transaction);
+  return fork;
+}
+
 /** Whether removing records of this root entity can change or remove records Etlify syncs. */
 export function removalMatters(metadata: MetadataStorage, root: string): boolean {
   return dependentsIndex(metadata).has(root) || cascadeIndex(metadata).has(root);
@@ -64,8 +71,7 @@ export function removalMatters(metadata: MetadataStorage, root: string): boolean
  */
 export async function findRemovalEffects(em: EntityManager, transaction: Transaction, removedByFlush: RemovedSet[], enabled: (crm: string) => boolean): Promise<RemovalEffects> {
   const metadata = em.getMetadata();
-  const fork = em.fork({ clear: true, useContext: false });
-  fork.setTransactionContext(transaction);
+  const fork = forkOnTransaction(em, transaction);
   const find = async (meta: EntityMetadata, where: object, lock = false) => {
     const pk = meta.primaryKeys[0]!;
     const rows = await fork.find(meta.class, where as never, {

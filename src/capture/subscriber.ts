@@ -1,5 +1,6 @@
 import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type Transaction, type TransactionEventArgs } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
+import { changedLinks, replacedLinks, replacesUnknownLinks, type LinkChange } from './links.ts';
 import { findRemovalEffects, removalMatters, type RemovalEffects, type RemovedSet } from './removals.ts';
 import { refuseUntransactedFlushes } from './transactions.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
@@ -10,9 +11,11 @@ import { enqueueRequests, RequestBatch, type RemovedRecord } from '../queue/requ
 interface Captured {
   changeSets: ChangeSet<any>[];
   /** Many-to-many collections whose links changed, with the items added or removed. */
-  links: { owner: object; property: string; inverse?: string; items: object[] }[];
+  links: LinkChange[];
   /** Removals whose effects on other records are still to be looked up (before the flush's statements run). */
   removals: RemovedSet[];
+  /** Many-to-many collections replacing links nobody loaded, still to be looked up (likewise). */
+  replaced: Collection<object, object>[];
   /** What the removals do to other records, once looked up. */
   effects: RemovalEffects[];
 }
@@ -36,27 +39,33 @@ export class CaptureSubscriber implements EventSubscriber {
     const index = dependentsIndex(metadata);
     const changeSets = uow.getChangeSets();
     const relevant = changeSets.filter(cs => declarationsOf(cs.meta.class).size > 0 || index.has(cs.meta.root.className));
-    const links = uow.getCollectionUpdates().flatMap(collection => changedLinks(collection));
+    const collections = uow.getCollectionUpdates();
+    const replaced = collections.filter(collection => replacesUnknownLinks(collection));
+    const links = collections.flatMap(collection => replaced.includes(collection) ? [] : changedLinks(collection));
     const removals = removedSets(changeSets.filter(cs => cs.type === ChangeSetType.DELETE && removalMatters(metadata, cs.meta.root.className)));
-    if (!relevant.length && !links.length && !removals.length) return;
+    if (!relevant.length && !links.length && !removals.length && !replaced.length) return;
     // the configuration was checked at init; a flush outside any transaction must not pass silently either
     if (!em.isInTransaction()) refuseUntransactedFlushes(em.config);
-    const captured = this.#pending.get(em) ?? this.#pending.set(em, { changeSets: [], links: [], removals: [], effects: [] }).get(em)!;
+    const captured = this.#pending.get(em) ?? this.#pending.set(em, { changeSets: [], links: [], removals: [], replaced: [], effects: [] }).get(em)!;
     captured.changeSets.push(...relevant);
     captured.links.push(...links);
     captured.removals.push(...removals);
+    captured.replaced.push(...replaced);
     // inside a transaction already: look now, before the flush's statements; otherwise once the flush's own transaction starts
-    if (removals.length && em.isInTransaction()) return this.#lookUpRemovals(em, captured, em.getTransactionContext()!);
+    if ((removals.length || replaced.length) && em.isInTransaction()) return this.#lookUp(em, captured, em.getTransactionContext()!);
   }
 
   async afterTransactionStart({ em, transaction }: TransactionEventArgs): Promise<void> {
     const captured = this.#pending.get(em);
-    if (captured?.removals.length) await this.#lookUpRemovals(em, captured, transaction!);
+    if (captured?.removals.length || captured?.replaced.length) await this.#lookUp(em, captured, transaction!);
   }
 
-  async #lookUpRemovals(em: EntityManager, captured: Captured, transaction: Transaction): Promise<void> {
+  /** What the database is about to change without a change set saying so, read before it does. */
+  async #lookUp(em: EntityManager, captured: Captured, transaction: Transaction): Promise<void> {
     const removals = captured.removals.splice(0);
-    captured.effects.push(await findRemovalEffects(em, transaction, removals, crm => this.#enabled(crm)));
+    const replaced = captured.replaced.splice(0);
+    if (removals.length) captured.effects.push(await findRemovalEffects(em, transaction, removals, crm => this.#enabled(crm)));
+    if (replaced.length) captured.links.push(...await replacedLinks(em, transaction, replaced));
   }
 
   #enabled(crm: string): boolean {
@@ -137,23 +146,12 @@ function removedSets(changeSets: ChangeSet<any>[]): RemovedSet[] {
   return [...sets.values()];
 }
 
-/** The links a many-to-many collection gained or lost since it was loaded (or last flushed). */
-function changedLinks(collection: Collection<object, object>): Captured['links'] {
-  const property = collection.property;
-  if (property.kind !== ReferenceKind.MANY_TO_MANY) return [];
-  const before = collection.getSnapshot() ?? [];
-  const after = collection.isInitialized() ? collection.getItems(false) : [];
-  const items = [...after.filter(item => !before.includes(item)), ...before.filter(item => !after.includes(item))];
-  if (!items.length) return [];
-  return [{ owner: collection.owner, property: property.name, inverse: property.owner ? property.inversedBy : property.mappedBy, items }];
-}
-
 /**
  * A link changed between `owner` and `items`: each side whose declaration depends on the relation is
  * synced, and, where a longer dependency path runs through the relation, the side it continues from
  * fans out to its dependents.
  */
-function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof dependentsIndex>, link: Captured['links'][number], enabled: (crm: string) => boolean): void {
+function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof dependentsIndex>, link: LinkChange, enabled: (crm: string) => boolean): void {
   const sides = [
     { records: [link.owner], via: link.property, across: link.items },
     { records: link.items, via: link.inverse, across: [link.owner] },

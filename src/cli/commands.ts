@@ -9,6 +9,7 @@ import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
 import { assertMigrated, migrateEtlify, pgPoolOf } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
+import { checkMappings } from '../sync/check-mapping.ts';
 import { planSync } from '../sync/plan.ts';
 import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
@@ -216,6 +217,23 @@ export function commands(program: Command): void {
       console.log('Only a digest of the last payload sent is stored, so changes are shown as the full payload to send, not a field diff.');
     }));
 
+  json(selection(program.command('check')))
+    .description("compare the mapped payloads with the CRM's properties and validation rules (reads the CRM, writes nothing)")
+    .option('--limit <n>', 'records serialized per entity × CRM', positiveInt, 20)
+    .action((opts: Selection & { limit: number; json?: boolean }) => withOrm(program, async orm => {
+      checkSelection(orm, opts);
+      const reports = await checkMappings(orm, { crm: opts.crm, entities: opts.entity, limit: opts.limit });
+      if (opts.json) console.log(JSON.stringify(reports));
+      else {
+        for (const report of reports) {
+          console.log(`${report.entity} → ${report.crm} ${report.objectType}: ${report.problems.length ? `${report.problems.length} problem(s)` : 'ok'} (${report.sampled} payload(s) sampled)`);
+          for (const problem of report.problems) console.log(`  ${problem.refused ? 'refused' : 'warning'}  ${problem.message}`);
+        }
+        if (!reports.length) console.log('no registered adapter describes its properties');
+      }
+      return reports.some(report => report.problems.some(problem => problem.refused)) ? EXIT.failure : EXIT.ok;
+    }));
+
   json(program.command('reset'))
     .description('un-park failed records (error_count back to 0) so they are synced again')
     .option('--crm <name>', 'only this CRM')
@@ -243,9 +261,10 @@ export function commands(program: Command): void {
     .addArgument(new Argument('<crm>', 'which CRM').choices(SIMULATORS))
     .option('--port <n>', `port to listen on, 0 for any free one (default: hubspot ${SIMULATOR_PORTS.hubspot}, airtable ${SIMULATOR_PORTS.airtable})`, port)
     .option('--token <token>', 'the only access token it accepts', SIMULATOR_TOKEN)
-    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean }) => {
+    .option('--object-type <type...>', 'hubspot: custom object types of the portal (the standard ones always exist; others answer 404)')
+    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean; objectType?: string[] }) => {
       const listenOn = opts.port ?? SIMULATOR_PORTS[crm];
-      const simulator = await startSimulator(crm, listenOn, opts.token).catch((error: NodeJS.ErrnoException) => {
+      const simulator = await startSimulator(crm, listenOn, opts.token, opts.objectType).catch((error: NodeJS.ErrnoException) => {
         throw error.code === 'EADDRINUSE' ? new UsageError(`port ${listenOn} is in use: pass --port <n> (0 for any free port)`) : error;
       });
       console.log(opts.json ? JSON.stringify({ crm, baseUrl: simulator.baseUrl, token: simulator.token, env: simulator.env }) : describeSimulator(simulator));

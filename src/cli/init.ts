@@ -9,8 +9,8 @@ import { Etlify, HubspotAdapter } from 'etlify';
 export const etlify = new Etlify({
   crms: {
     hubspot: {
-      // HUBSPOT_BASE_URL unset: the real HubSpot; to try without an account, run \`npx etlify simulate hubspot\`
-      adapter: new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '', baseUrl: process.env.HUBSPOT_BASE_URL }),
+      // sends to HUBSPOT_BASE_URL when it is set (to try without an account: \`npx etlify simulate hubspot\`), else the real HubSpot
+      adapter: new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '' }),
       // enabled: process.env.NODE_ENV === 'production',
       // rateLimit: { maxRequests: 190, perMs: 10_000 }, // HubSpot Pro/Enterprise
       // maxSyncErrors: 3,

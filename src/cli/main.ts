@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// The `etlify` command: migrate, worker, sync, status, plan, reset, init, simulate. Run `etlify --help`.
+// The `etlify` command: migrate, worker, sync, status, plan, reset, init, simulate, dashboard. Run `etlify --help`.
 import './check-node.ts';
 import { createRequire } from 'node:module';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { describeError } from '../errors.ts';
 import { EXIT, UsageError } from './output.ts';
 import { commands } from './commands.ts';
+import { dashboardCommand } from './dashboard.ts';
 
 const { version } = createRequire(import.meta.url)('etlify/package.json') as { version: string };
 
@@ -19,6 +20,7 @@ const program = new Command('etlify')
   .configureOutput({ outputError: (text, write) => write(text) });
 
 commands(program);
+dashboardCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -69,6 +69,7 @@ export function reconcileCommand(program: Command, { withOrm, checkSelection }: 
         });
         progress.stop();
         console.log(opts.json ? JSON.stringify(result) : reconcileText(result.units));
+        if (!opts.json) for (const crm of result.skippedCrms) console.log(`skipped CRM ${crm}: its adapter cannot read objects back`);
         return result.differences > 0 ? EXIT.failure : EXIT.ok;
       } finally {
         progress.stop();

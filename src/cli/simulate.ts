@@ -17,10 +17,13 @@ export interface RunningSimulator {
   close(): Promise<void>;
 }
 
-/** Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). */
-export async function startSimulator(crm: SimulatorName, port: number, token = SIMULATOR_TOKEN): Promise<RunningSimulator> {
+/**
+ * Starts a shipped CRM simulator as a standalone server (rate limits as the real CRM's). HubSpot's
+ * serves the standard object types, plus `objectTypes` (the portal's custom ones).
+ */
+export async function startSimulator(crm: SimulatorName, port: number, token = SIMULATOR_TOKEN, objectTypes: string[] = []): Promise<RunningSimulator> {
   if (crm === 'hubspot') {
-    const simulator = await startHubspotSimulator({ port, accessToken: token });
+    const simulator = await startHubspotSimulator({ port, accessToken: token, objectTypes });
     return { crm, baseUrl: simulator.url, token, env: { HUBSPOT_BASE_URL: simulator.url, HUBSPOT_TOKEN: token }, close: () => simulator.close() };
   }
   const simulator = await startAirtableSimulator({ port, accessToken: token, baseId: AIRTABLE_BASE });
@@ -32,11 +35,11 @@ export async function startSimulator(crm: SimulatorName, port: number, token = S
 
 export function describeSimulator(s: RunningSimulator): string {
   const adapter = s.crm === 'hubspot'
-    ? 'new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN!, baseUrl: process.env.HUBSPOT_BASE_URL })'
-    : 'new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN!, baseId: process.env.AIRTABLE_BASE_ID!, baseUrl: process.env.AIRTABLE_BASE_URL })';
+    ? "new HubspotAdapter({ accessToken: process.env.HUBSPOT_TOKEN ?? '' })"
+    : "new AirtableAdapter({ accessToken: process.env.AIRTABLE_TOKEN ?? '', baseId: process.env.AIRTABLE_BASE_ID ?? '' })";
   return [
     `${s.crm === 'hubspot' ? 'HubSpot' : 'Airtable'} simulator listening on ${s.baseUrl} (data in memory; Ctrl-C stops it)`,
-    'Point your adapter at it, in the shell that runs your application:',
+    'Export these in the shell that runs your application; the adapters read the base URL from them:',
     ...Object.entries(s.env).map(([name, value]) => `  export ${name}=${value}`),
     `  ${adapter}`,
   ].join('\n');

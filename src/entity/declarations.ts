@@ -9,7 +9,7 @@ const declarations = new WeakMap<Function, EtlifyDeclaration>();
 let effective = new WeakMap<Function, Map<string, EntityCrmConfig>>();
 
 const SYNC_MODES: readonly SyncMode[] = ['upsert', 'update', 'create'];
-const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty', 'mode', 'associations']);
+const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty', 'mode', 'onMissing', 'associations']);
 
 /** Records `declaration` on `target`, after checking what can be checked without ORM metadata. */
 export function attachDeclaration(target: Function, declaration: EtlifyDeclaration): void {
@@ -84,6 +84,9 @@ function validateShape(config: EntityCrmConfig, where: string): void {
   if (config.timestampProperty !== undefined && typeof config.timestampProperty !== 'string') throw new ConfigurationError(`${where}.timestampProperty must be a property name`);
   if (config.associations !== undefined) validateAssociations(config.associations, where);
   if (config.mode !== undefined && !SYNC_MODES.includes(config.mode)) throw new ConfigurationError(`${where}.mode must be one of ${SYNC_MODES.join(', ')} (got ${JSON.stringify(config.mode)})`);
+  if (config.onMissing !== undefined && config.onMissing !== 'recreate' && config.onMissing !== 'fail') {
+    throw new ConfigurationError(`${where}.onMissing must be 'recreate' or 'fail' (got ${JSON.stringify(config.onMissing)})`);
+  }
 }
 
 /**

@@ -111,7 +111,7 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   const { em, etlify, registered, config, meta, id } = contextOf(record, crm, options);
   if (!registered.enabled) return 'disabled';
   if (!options?.inline) {
-    if (!passesSyncIf(record, config, meta.className)) return false;
+    if (!(await passesSyncIf(record, config, meta.className, etlify.stepTimeoutMs))) return false;
     await enqueueRequests(em, { requests: [{ kind: 'sync', crm, entity: meta.className, id }], crms: [registered] });
     return 'queued';
   }
@@ -122,7 +122,9 @@ async function syncRecord(record: object, crm: string, options?: InlineOptions |
   const [look] = await syncChunk(etlify, em, meta.className, crm, [id], { batch: false, unchangedOnly: true });
   if (look!.result === 'not_modified') return 'not_modified';
   // claimed like a worker claims: never at the same time as another sync or delete of this record
-  const [outcome] = await runNow(etlify, em, registered, { type: meta.root.className, entity: meta.className, ids: [id] }, 'sync', INLINE);
+  // the record is read again once claimed; the serializer runs again only if it changed meanwhile
+  const firstLook = look!.look ? new Map([[id, look!.look]]) : undefined;
+  const [outcome] = await runNow(etlify, em, registered, { type: meta.root.className, entity: meta.className, ids: [id] }, 'sync', { ...INLINE, firstLook });
   if (outcome!.result === 'missing') throw new EtlifyError(`${meta.className} ${id} was not found in the database: flush it before syncing`);
   // not done within the wait (the CRM failing transiently, the record busy): its queue row keeps it for the worker
   return outcome!.result === 'retry' ? 'error' : outcome!.result as SyncResult;

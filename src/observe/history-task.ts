@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
 import { sampleQueue } from './queue-depth.ts';
 import { pruneHistory } from './record-history.ts';
+import { primaryFork } from '../state/primary.ts';
 
 /** The worker's once-a-minute history task (a graphile-worker cron job: one run per minute across workers). */
 export const HISTORY_TASK = 'etlify_history';
@@ -10,7 +11,7 @@ export const HISTORY_TASK = 'etlify_history';
 export async function historyTick(orm: MikroORM): Promise<void> {
   const etlify = Etlify.of(orm);
   if (!etlify.history) return;
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   await sampleQueue(em, maxSyncErrorsByCrm(etlify));
   await pruneHistory(em, etlify.history);
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { query } from '../state/sql.ts';
+import { PROCESS_TASK } from './requests.ts';
 
 /**
  * The per-record queue: where ordering and exclusivity live, and nowhere else.
@@ -19,9 +20,10 @@ import { query } from '../state/sql.ts';
  *   for a write whose outcome is unknown; no request makes the record due before it.
  * - **Deletes win**: a removal turns the row into a delete (`forget` when the CRM keeps its objects);
  *   a sync asked for after the removal runs after the delete (`resync`).
- * - **Leases**: a worker renews its claim (`heartbeat`) and stops sending once it cannot; a claim whose
- *   lease ran out is recovered as an unknown outcome: its record waits out what the dead worker may
- *   still have sent.
+ * - **Leases**: a worker renews its claim (`heartbeat`, lease.ts) and checks it on the monotonic clock
+ *   right before each request and each outcome write: a worker paused past its lease sends nothing and
+ *   writes nothing once it resumes. A claim whose lease ran out is recovered as an unknown outcome: its
+ *   record waits out what the stopped worker may still have sent, and is queued again.
  */
 
 export type QueueKind = 'sync' | 'delete' | 'forget' | 'dependents';
@@ -51,6 +53,8 @@ export interface RecordClaim {
   type: string;
   lane: 'record' | 'dependents';
   items: ClaimedItem[];
+  /** `performance.now()` when the claim statement was sent: the lease counts from there (lease.ts). */
+  claimedAt: number;
 }
 
 /**
@@ -84,7 +88,9 @@ const INGEST_ROWS = 500;
 
 /**
  * Moves the inbox rows of one CRM into the record queue, merging them per record. Rows are taken with
- * SKIP LOCKED, so workers ingest side by side; upserts go in key order, so they never deadlock.
+ * SKIP LOCKED, so workers ingest side by side; upserts go in key order (lane, type, id), and every other
+ * statement that waits for queue rows (`heartbeat`, `finishClaim`) locks them in that order first, so
+ * they never deadlock; claims and lease recovery skip locked rows.
  */
 export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<number> {
   const [row] = await query<{ n: number }>(em,
@@ -149,23 +155,29 @@ const RECOVER_EXPIRED_CLAIMS = `
            -- a worker stops sending when its lease may be lost: nothing it sent left after claimed_until
            not_before = greatest(q.not_before, q.claimed_until + make_interval(secs => ? / 1000.0)),
            last_error = 'the worker holding this record stopped renewing its claim; what it sent may still land'
-     where q.crm_name = ? and q.claim_token is not null and q.claimed_until < now()
-     returning q.kind, q.resource_type, q.resource_id
+     where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (
+       -- in key order, as ingest locks them; a row another statement holds is recovered next time
+       select crm_name, lane, resource_type, resource_id from etlify_record_queue
+        where crm_name = ? and claim_token is not null and claimed_until < now()
+        order by lane, resource_type, resource_id for update skip locked)
+     returning q.lane, q.resource_type, q.resource_id
   ), uncertain as (
+    -- whatever the claim was doing (a create, a delete), not what the row asks for now: a removal merged
+    -- into a killed create must still look the object up (sync/deleter.ts)
     update crm_synchronisations s set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
       from expired e
-     where e.kind = 'sync' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
+     where e.lane = 'record' and s.crm_name = ? and s.resource_type = e.resource_type and s.resource_id = e.resource_id
   )`;
 
 const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
 
 interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null; requested_at?: Date | null }
 
-function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | undefined {
+function toClaim(token: string, crm: string, rows: ClaimRow[], claimedAt: number): RecordClaim | undefined {
   if (!rows.length) return undefined;
   const first = rows[0]!;
   return {
-    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane,
+    token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane, claimedAt,
     items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type, requestedAt: r.requested_at ? new Date(r.requested_at) : null }))
       .sort((a, b) => compareIds(a.id, b.id)),
   };
@@ -177,6 +189,7 @@ function toClaim(token: string, crm: string, rows: ClaimRow[]): RecordClaim | un
  */
 export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: number, leaseMs: number): Promise<RecordClaim | undefined> {
   const token = randomUUID();
+  const claimedAt = performance.now();
   // recovered records are not due before their wait ends: this statement cannot claim them
   const rows = await query<ClaimRow>(em,
     `with ${RECOVER_EXPIRED_CLAIMS}, head as (
@@ -198,7 +211,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
      -- when the oldest change the claim carries was requested (history's end-to-end lag)
      select c.*, p.first_requested_at as requested_at from claimed c join picked p using (resource_id, resource_type, lane)`,
     [...recoverParams(crm), crm.name, crm.name, max, token, leaseMs]);
-  return toClaim(token, crm.name, rows);
+  return toClaim(token, crm.name, rows, claimedAt);
 }
 
 /**
@@ -210,18 +223,43 @@ export async function claimRecordsById(
   em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
 ): Promise<RecordClaim | undefined> {
   const token = randomUUID();
+  const claimedAt = performance.now();
   const rows = await query<ClaimRow>(em,
-    `with ${RECOVER_EXPIRED_CLAIMS}
+    `with ${RECOVER_EXPIRED_CLAIMS}, wake as materialized (
+       -- should this process die holding the claim, a job at the end of the lease recovers it: no
+       -- queue row is left without a wake-up (a job already due earlier is kept: it wakes the next)
+       select 1 from ${wakeCall('now() + make_interval(secs => ? / 1000.0 + 1)', 'preserve_run_at')}
+     )
      insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
      select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
-       from unnest(?::text[]) as id order by id
+       from unnest(?::text[]) as id, wake order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
-    [...recoverParams(crm), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
-  return toClaim(token, crm.name, rows);
+    [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+  return toClaim(token, crm.name, rows, claimedAt);
+}
+
+/** A graphile-worker job that processes the CRM at `runAt` (SQL), keyed per purpose. Parameters: `wakeParams`, then runAt's. */
+function wakeCall(runAt: string, mode: 'replace' | 'preserve_run_at'): string {
+  return `graphile_worker.add_job(?, json_build_object('crm', ?::text), run_at => ${runAt}, max_attempts => ?::int,
+            job_key => ?, priority => ?::int, job_key_mode => '${mode}')`;
+}
+
+function wakeParams(crm: RegisteredCrm, purpose: string, ...runAt: unknown[]): unknown[] {
+  return [PROCESS_TASK, crm.name, ...runAt, crm.jobs.maxAttempts, `etlify:${crm.name}:${purpose}`, crm.jobs.priority];
+}
+
+/**
+ * Wakes the CRM's processor when these records are next due: records an inline sync leaves behind (it
+ * gave up waiting for a retry or a Retry-After) are then run by a worker, not left until the next change.
+ */
+export async function wakeWhenDue(em: EntityManager, crm: RegisteredCrm, type: string, ids: string[]): Promise<void> {
+  await query(em,
+    `select 1 from ${wakeCall('(select greatest(min(coalesce(claimed_until, greatest(due_at, not_before))), now()) from etlify_record_queue where crm_name = ? and lane = \'record\' and resource_type = ? and resource_id = any(?::text[]))', 'replace')}`,
+    wakeParams(crm, `due:${type}:${ids[0]}`, crm.name, type, ids));
 }
 
 /**
@@ -240,11 +278,16 @@ export async function claimableAt(em: EntityManager, crm: string, type: string, 
 /** Renews a claim's lease; returns how many of its records it still holds. */
 export async function heartbeat(em: EntityManager, claim: RecordClaim, leaseMs: number): Promise<number> {
   const [row] = await query<{ n: number }>(em,
-    `with renewed as (
-       update etlify_record_queue set claimed_until = now() + make_interval(secs => ? / 1000.0), heartbeat_at = now()
-        where crm_name = ? and claim_token = ? returning 1)
+    `with held as materialized (
+       -- locked in key order, as ingest locks them: never a deadlock
+       select crm_name, lane, resource_type, resource_id from etlify_record_queue
+        where crm_name = ? and claim_token = ? order by lane, resource_type, resource_id for update
+     ), renewed as (
+       update etlify_record_queue q set claimed_until = now() + make_interval(secs => ? / 1000.0), heartbeat_at = now()
+         from held h where (q.crm_name, q.lane, q.resource_type, q.resource_id) = (h.crm_name, h.lane, h.resource_type, h.resource_id)
+        returning 1)
      select count(*)::int as n from renewed`,
-    [leaseMs, claim.crm, claim.token]);
+    [claim.crm, claim.token, leaseMs]);
   return row!.n;
 }
 
@@ -259,9 +302,20 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
   await query(em,
     `with s as (
        select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text, "requestedAt" timestamptz)
+     ), held as materialized (
+       -- the rows this claim still holds, locked in key order, as ingest locks them: never a deadlock
+       select q.resource_id from etlify_record_queue q
+        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.claim_token = ? and q.resource_id in (select id from s)
+        order by q.resource_id for update
+     ), unsure as (
+       -- an unknown outcome is kept where a later delete looks (the sync state), not only in the queue row;
+       -- only by the claim still holding the record: never over what a newer claim wrote
+       update crm_synchronisations c set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
+         from s join held h on h.resource_id = s.id
+        where s.outcome = 'uncertain' and ? = 'record' and c.crm_name = ? and c.resource_type = ? and c.resource_id = s.id
      ), done as (
-       delete from etlify_record_queue q using s
-        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
+       delete from etlify_record_queue q using s join held h on h.resource_id = s.id
+        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id
           and s.outcome = 'done' and q.generation = s.generation
         returning q.resource_id
      )
@@ -279,10 +333,11 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
             not_before = case s.outcome when 'done' then '-infinity'::timestamptz when 'release' then q.not_before
                               else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) * 2) / 2)) end,
             last_error = case s.outcome when 'done' then null when 'release' then q.last_error else s.error end
-       from s
-      where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id and q.claim_token = ?
+       from s join held h on h.resource_id = s.id
+      where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id
         and not (s.outcome = 'done' and q.generation = s.generation)`,
-    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.kind, claim.kind, claim.crm, claim.lane, claim.type, claim.token]);
+    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.lane, claim.crm, claim.type,
+      claim.crm, claim.lane, claim.type, claim.kind, claim.kind, claim.crm, claim.lane, claim.type]);
 }
 
 /**

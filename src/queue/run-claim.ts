@@ -1,14 +1,15 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { describeError, needsAFix, UnknownOutcomeError } from '../errors.ts';
+import { needsAFix, NotSentError, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
 import { RequestTally } from '../observe/record-history.ts';
 import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
-import { syncChunk } from '../sync/engine.ts';
-import { backoffMs, claimableAt, claimRecordsById, DEFAULT_LEASE_MS, finishClaim, heartbeat, type RecordClaim, type Settlement } from './record-queue.ts';
+import { syncChunk, type FirstLook } from '../sync/engine.ts';
+import { ClaimLease } from './lease.ts';
+import { backoffMs, claimableAt, claimRecordsById, DEFAULT_LEASE_MS, finishClaim, wakeWhenDue, type RecordClaim, type Settlement } from './record-queue.ts';
 
 /** What happened to one claimed record: the engine's or the deleter's result. */
 export interface ClaimOutcome {
@@ -31,6 +32,8 @@ export interface RunClaimOptions {
   chunkSize?: number;
   /** A graceful shutdown began: the chunks not started yet are handed back, due at once. */
   stopping?: () => boolean;
+  /** What an inline sync's first look prepared (see `ChunkOptions.firstLook`). */
+  firstLook?: Map<string, FirstLook>;
 }
 
 /**
@@ -40,20 +43,15 @@ export interface RunClaimOptions {
  * sent yet. A failure of our own (the database) releases every record as an unknown outcome.
  */
 export async function runClaim(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim: RecordClaim, options: RunClaimOptions = {}): Promise<ClaimOutcome[]> {
-  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-  // Stop sending once the lease may be lost: taken over, or not renewed for half of it (the database
-  // away). Recovery then waits the lease out and the unknown-outcome wait on top.
-  const lost = new AbortController();
-  let renewedAt = Date.now();
-  const renew = setInterval(() => {
-    heartbeat(em, claim, leaseMs).then(
-      held => { if (held < claim.items.length) lost.abort(); else renewedAt = Date.now(); },
-      () => { if (Date.now() - renewedAt >= leaseMs / 2) lost.abort(); });
-  }, leaseMs / 3);
+  // Stop sending once the lease may be lost: taken over, not renewed in time (the database away), or
+  // this process paused past it. Recovery then waits the lease out and the unknown-outcome wait on top.
+  const lease = new ClaimLease(em, claim, options.leaseMs ?? DEFAULT_LEASE_MS);
+  lease.start();
   const requests = new RequestTally();
   const context: AdapterCallContext = {
     budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
-    signal: options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal,
+    signal: options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal,
+    stillHeld: lease.stillHeld,
     onResponse: (status, ms) => requests.add(status, ms),
     onQuota: (bucket, quota) => requests.quota(bucket, quota),
   };
@@ -65,11 +63,11 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
     await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     return outcomes;
   } catch (error) {
-    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.redact(describeError(error)) }));
+    const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.describeError(error) }));
     await finishClaim(em, claim, settlements).catch(() => { /* the lease runs out; its recovery does the same */ });
     throw error;
   } finally {
-    clearInterval(renew);
+    lease.stop();
   }
 }
 
@@ -79,7 +77,7 @@ async function work(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, claim
   const size = options.chunkSize ?? claim.items.length;
   for (let start = 0; start < claim.items.length; start += size) {
     const chunk = claim.items.slice(start, start + size);
-    if (start > 0 && (options.stopping?.() || context.signal?.aborted)) {
+    if (start > 0 && (options.stopping?.() || context.signal?.aborted || !context.stillHeld!())) {
       outcomes.push(...chunk.map(i => ({ id: i.id, result: 'released' })));
       continue;
     }
@@ -96,7 +94,7 @@ async function workOn(
     await options.fanOut!(ids);
     return ids.map(id => ({ id, result: 'queued' }));
   }
-  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context });
+  if (claim.kind === 'sync') return syncChunk(etlify, em, claim.entity, crm.name, ids, { batch: options.batch ?? true, context, claimToken: claim.token, firstLook: options.firstLook });
   const items = chunk.map(i => ({ type: claim.type, entity: claim.entity, id: i.id, crmId: i.crmId, objectType: i.objectType }));
   return deleteFromCrm(etlify, em, crm.name, items, { context, remote: claim.kind === 'delete' });
 }
@@ -107,13 +105,14 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
   const jitters = new Map<unknown, number>();
   return claim.items.map((item, i): Settlement => {
     const outcome = outcomes[i]!;
-    if (outcome.result === 'released') return { item, outcome: 'release' };
+    // nothing was sent (a shutdown, a lost lease): handed back as it was, no attempt counted
+    if (outcome.result === 'released' || outcome.error instanceof NotSentError) return { item, outcome: 'release' };
     if (outcome.result !== 'retry') return { item, outcome: 'done' };
     let jitter = jitters.get(outcome.error);
     if (jitter === undefined) jitters.set(outcome.error, jitter = Math.random());
     const uncertain = outcome.error instanceof UnknownOutcomeError;
     const delayMs = Math.max(backoffMs(item.attempts + 1, outcome.retryAfterMs, jitter), uncertain ? crm.jobs.unknownOutcomeWaitMs : 0);
-    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.redact(describeError(outcome.error)) };
+    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.describeError(outcome.error) };
   });
 }
 
@@ -123,13 +122,14 @@ export interface RunNowOptions {
   /** How long to wait, in all, for records that are held or retrying. */
   maxWaitMs: number;
   batch: boolean;
+  firstLook?: Map<string, FirstLook>;
 }
 
 /**
  * Syncs or deletes records now, in this process (inline syncs, `syncStale({ inline: true })`), with the
  * same exclusivity as the worker: each record is claimed first. A record another worker holds, or one
  * waiting for its retry, is waited for while the options allow; what is still not done is `retry`
- * (its queue row keeps it, so the worker finishes the job).
+ * (its queue row keeps it, and a job wakes a worker when it is due).
  */
 export async function runNow(
   etlify: Etlify, em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', options: RunNowOptions,
@@ -141,7 +141,7 @@ export async function runNow(
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
     if (claim) {
       attempts++;
-      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch })) final.set(outcome.id, outcome);
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook })) final.set(outcome.id, outcome);
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;
@@ -151,5 +151,9 @@ export async function runNow(
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));
   }
-  return target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
+  const results = target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
+  // what is left waits in its queue row: a worker runs it when it is due
+  const left = results.filter(r => r.result === 'retry').map(r => r.id);
+  if (left.length) await wakeWhenDue(em, crm, target.type, left);
+  return results;
 }

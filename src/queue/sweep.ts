@@ -5,6 +5,7 @@ import { syncStale } from '../stale/sync-stale.ts';
 import { expirePendingSyncs } from '../sync/dependencies.ts';
 import { crmsWithPendingWork } from './record-queue.ts';
 import { PROCESS_TASK } from './requests.ts';
+import { primaryFork } from '../state/primary.ts';
 
 /**
  * The periodic sweep: expires stale dependency buffers, queues the stale records (changes made
@@ -14,7 +15,7 @@ import { PROCESS_TASK } from './requests.ts';
  */
 export async function sweep(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
   const etlify = Etlify.of(orm);
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   await expirePendingSyncs(em, etlify.crms.all());
   await syncStale(orm, { incremental: true });
   await wakePendingCrms(orm, helpers);
@@ -22,7 +23,7 @@ export async function sweep(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>):
 
 export async function wakePendingCrms(orm: MikroORM, helpers: Pick<JobHelpers, 'addJob'>): Promise<void> {
   const etlify = Etlify.of(orm);
-  for (const crm of await crmsWithPendingWork(orm.em.fork({ useContext: false }))) {
+  for (const crm of await crmsWithPendingWork(primaryFork(orm.em, { useContext: false }))) {
     if (etlify.crms.has(crm) && etlify.crms.get(crm).enabled) await helpers.addJob(PROCESS_TASK, { crm }, { jobKey: `etlify:${crm}:sweep` });
   }
 }

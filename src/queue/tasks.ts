@@ -4,10 +4,12 @@ import type { RegisteredCrm } from '../crms/registry.ts';
 import { dependentsIndex, dependentsWhere } from '../entity/dependency-index.ts';
 import { Etlify } from '../etlify.ts';
 import { HISTORY_TASK, historyTick } from '../observe/history-task.ts';
+import { isPaused } from './pause.ts';
 import { claimRecords, DEFAULT_LEASE_MS, ingest, nextDueAt } from './record-queue.ts';
 import { enqueueRequests, PROCESS_TASK } from './requests.ts';
 import { runClaim } from './run-claim.ts';
 import { sweep } from './sweep.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export const SWEEP_TASK = 'etlify_sweep';
 
@@ -54,10 +56,12 @@ async function processCrm(orm: MikroORM, crmName: string, options: TaskOptions, 
   const crm = etlify.crms.get(crmName);
   if (!crm.enabled) return;
   const leaseMs = options.claimLeaseMs ?? DEFAULT_LEASE_MS;
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const wake = (jobKey: string, runAt?: Date) => helpers.addJob(PROCESS_TASK, { crm: crm.name }, { jobKey: `etlify:${crm.name}:${jobKey}`, runAt, maxAttempts: crm.jobs.maxAttempts });
   const claimSize = crm.jobs.batchSize * BATCHES_PER_CLAIM;
   for (let claims = 0; claims < (options.chunksPerJob ?? 50) && !options.stopping?.() && !helpers.abortSignal.aborted; claims++) {
+    // a paused CRM claims nothing (and schedules no wake-up: resuming wakes it)
+    if (await isPaused(em, crm.name)) return;
     await ingest(em, crm);
     const claim = await claimRecords(em, crm, claimSize, leaseMs);
     if (!claim) break;

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/core';
+import { MAX_RETRY_AFTER_MS } from '../adapters/http/retry-after.ts';
 import { RateLimitedError } from '../errors.ts';
 import type { RateLimitOptions, RemoteQuota, RequestBudget } from '../interfaces.ts';
 import { query } from '../state/sql.ts';
@@ -91,7 +92,8 @@ export class PgRequestBudget implements RequestBudget {
       query(this.#em,
         `insert into etlify_rate_limits (crm_name, bucket, blocked_until) values (?, ?, clock_timestamp() + make_interval(secs => ? / 1000.0))
          on conflict (crm_name, bucket) do update set blocked_until = greatest(etlify_rate_limits.blocked_until, excluded.blocked_until)`,
-        [this.#crm, bucket, quota.retryAfterMs]).catch(advisory);
+        // clamped as the adapters clamp: one answer never blocks the account's budget for longer
+        [this.#crm, bucket, Math.min(quota.retryAfterMs, MAX_RETRY_AFTER_MS)]).catch(advisory);
     } else if (quota.remaining === 0 && limit) {
       query(this.#em,
         `update etlify_rate_limits r

@@ -1,4 +1,5 @@
 import { helper, type EntityManager, type EntityMetadata, type MikroORM } from '@mikro-orm/core';
+import { ownValue } from '../adapters/http/json-values.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
@@ -16,6 +17,7 @@ import { diffPayload } from './compare.ts';
 import { emptyReport, record, type ReconcileResult, type UnitReport } from './report.ts';
 import { queueRepairs, type DeleteRepair, type SyncRepair } from './repair.ts';
 import { resumableRun, saveRun } from './runs.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface ReconcileProgress {
   crm: string;
@@ -94,15 +96,16 @@ function checkOptions(options: ReconcileOptions): void {
 export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): Promise<ReconcileResult> {
   checkOptions(options);
   const etlify = Etlify.of(orm);
-  const units = staleUnits(etlify, orm.getMetadata(), { crm: options.crm, entities: options.entities });
-  for (const unit of units) {
-    if (!unit.crm.adapter.readObjects) throw new ConfigurationError(`reconcile: the adapter of CRM \`${unit.crm.name}\` cannot read objects back (it has no \`readObjects\`)`);
-  }
+  const selected = staleUnits(etlify, orm.getMetadata(), { crm: options.crm, entities: options.entities });
+  // a CRM named explicitly must be able to read back; otherwise the ones that cannot are listed as skipped
+  const unreadable = [...new Set(selected.filter(unit => !unit.crm.adapter.readObjects).map(unit => unit.crm.name))];
+  if (options.crm !== undefined && unreadable.length) throw new ConfigurationError(`reconcile: the adapter of CRM \`${options.crm}\` cannot read objects back (it has no \`readObjects\`)`);
+  const units = selected.filter(unit => unit.crm.adapter.readObjects);
   const reports: UnitReport[] = [];
   const orphansChecked = new Set<string>();
   const managedByType = new Map<string, { total: number | undefined; managed: number; first: UnitReport }>();
   for (const unit of units) {
-    const em = orm.em.fork({ clear: true, useContext: false });
+    const em = primaryFork(orm.em, { clear: true, useContext: false });
     const report = await reconcileUnit(etlify, em, unit, options, orphansChecked);
     reports.push(report);
     const key = `${unit.crm.name}\u0000${unit.config.objectType}`;
@@ -118,10 +121,11 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): 
   for (const { total, managed, first } of managedByType.values()) {
     if (total === undefined) continue;
     first.counts.unmanaged = Math.max(0, total - managed);
-    await saveRun(orm.em.fork({ clear: true, useContext: false }), first.crm, first.entity, { state: 'done', sample: first.sample, repair: first.repair, cursor: null, report: first });
+    await saveRun(primaryFork(orm.em, { clear: true, useContext: false }), first.crm, first.entity, { state: 'done', sample: first.sample, repair: first.repair, cursor: null, report: first });
   }
   return {
     units: reports,
+    skippedCrms: unreadable,
     differences: reports.reduce((sum, r) => sum + r.differences, 0),
     requests: reports.reduce((sum, r) => sum + r.requests, 0),
   };
@@ -183,10 +187,11 @@ async function reconcileUnit(etlify: Etlify, em: EntityManager, unit: StaleUnit,
 
 /** Compares one page of records with their CRM objects. */
 async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise<void> {
+  work.context.signal?.throwIfAborted();
   const { unit, em, report, context, budget } = work;
   const { crm, config, meta } = unit;
   const adapter = crm.adapter;
-  const fork = em.fork({ clear: true, useContext: false });
+  const fork = primaryFork(em, { clear: true, useContext: false });
   const [records, { rows }] = await Promise.all([loadRecords(fork, meta, crm.name, ids), loadSyncState(fork, meta.root.className, crm.name, ids)]);
   const waiting: { id: string; record: object; config: EntityCrmConfig }[] = [];
   for (const id of ids) {
@@ -203,7 +208,7 @@ async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise
       const { payload } = await preparePayload(entity, recordConfig, {
         entity: helper(entity).__meta.className, context: serializerContext, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
       });
-      const idValue = config.idProperty ? payload[config.idProperty] : undefined;
+      const idValue = config.idProperty ? ownValue(payload, config.idProperty) : undefined;
       const identity = config.idProperty ? identityKey(adapter, config.objectType, config.idProperty, idValue) : undefined;
       candidates.push({ id, payload, crmId: rows.get(id)?.crmId ?? null, identity, idValue });
     } catch {

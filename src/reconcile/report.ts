@@ -59,6 +59,8 @@ export interface UnitReport {
 
 export interface ReconcileResult {
   units: UnitReport[];
+  /** CRMs left out because their adapter cannot read back (no `readObjects`). */
+  skippedCrms: string[];
   /** Sum of every unit's differences: 0 means the CRM matches the database. */
   differences: number;
   requests: number;

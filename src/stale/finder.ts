@@ -412,7 +412,7 @@ function timestampOf(em: EntityManager, meta: EntityMetadata, alias: string): st
   return field ? [quote(em, `${alias}.${field}`)] : [];
 }
 
-function tableName(em: EntityManager, meta: EntityMetadata): string {
+export function tableName(em: EntityManager, meta: EntityMetadata): string {
   const configured = em.config.get('schema');
   const schema = meta.schema && meta.schema !== '*' ? meta.schema : configured;
   return quote(em, schema ? `${schema}.${meta.tableName}` : meta.tableName);

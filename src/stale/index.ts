@@ -5,6 +5,7 @@ import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
 import { prepareStaleQuery, staleQuery } from './finder.ts';
 import { staleUnits, type EntitySelector } from './units.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export { syncStale, type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type StaleFailure } from './sync-stale.ts';
 export { status, reset, type SyncStatus, type ResetOptions } from './status.ts';
@@ -27,7 +28,7 @@ export interface FindStaleOptions {
 export async function findStaleIds(orm: MikroORM, options: FindStaleOptions): Promise<string[]> {
   const limit = options.limit ?? 1000;
   if (!Number.isInteger(limit) || limit < 1) throw new ConfigurationError(`findStaleIds: \`limit\` must be a positive integer (got ${JSON.stringify(options.limit)})`);
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const ids: string[] = [];
   for (const unit of staleUnits(Etlify.of(orm), orm.getMetadata(), { crm: options.crm, entities: [options.entity] })) {
     const { sql, params } = await prepareStaleQuery(em, unit, { after: options.after, limit });
@@ -41,7 +42,7 @@ export async function findStaleIds(orm: MikroORM, options: FindStaleOptions): Pr
  * watermark pre-filter of the to-many branches, which needs a query (see `syncWatermark`).
  */
 export function staleQuerySql(orm: MikroORM, entity: EntitySelector, crm: string): string {
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   return staleUnits(Etlify.of(orm), orm.getMetadata(), { crm, entities: [entity] })
     .map(unit => {
       const { sql, params } = staleQuery(em, unit);

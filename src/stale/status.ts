@@ -5,6 +5,7 @@ import { query } from '../state/sql.ts';
 import { candidates, discriminatedKeys, staleCountQuery, syncWatermark, type Sql } from './finder.ts';
 import { missingIndexes } from './incremental.ts';
 import { classChain, concreteMetas, staleUnits, type EntitySelector, type SelectionOptions } from './units.ts';
+import { primaryFork } from '../state/primary.ts';
 
 /** Where one entity stands with one CRM. */
 export interface SyncStatus {
@@ -43,7 +44,7 @@ export interface SyncStatus {
 /** Counts per entity × enabled CRM, one query each (plus the finder's count). */
 export async function status(orm: MikroORM, options: SelectionOptions = {}): Promise<SyncStatus[]> {
   const etlify = Etlify.of(orm);
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const report: SyncStatus[] = [];
   for (const unit of staleUnits(etlify, orm.getMetadata(), options)) {
     const c = candidates(em, unit);
@@ -114,7 +115,7 @@ export interface ResetOptions {
 export async function reset(orm: MikroORM, options: ResetOptions = {}): Promise<number> {
   const etlify = Etlify.of(orm);
   if (options.ids && options.entity === undefined) throw new ConfigurationError('reset: `ids` needs `entity` (ids are only unique within one entity)');
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const crms = options.crm === undefined ? etlify.crms.all() : [etlify.crms.get(options.crm)];
   const target = options.entity === undefined ? undefined : resetTarget(em, options.entity);
   let count = 0;

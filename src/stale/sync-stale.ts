@@ -8,6 +8,8 @@ import { forEachPage } from './cursor.ts';
 import { prepareStaleQuery, staleCountQuery, staleQuery, syncWatermark } from './finder.ts';
 import { nextWatermark, planSweep, saveSweep, type IncrementalOptions } from './incremental.ts';
 import { staleUnits, type SelectionOptions, type StaleUnit } from './units.ts';
+import { queueVanished } from './vanished.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface StaleProgress {
   /** Records handled so far, all units together. */
@@ -52,6 +54,11 @@ export interface SyncStaleStats {
   failures: StaleFailure[];
   /** Per `Entity × crm`: how it was scanned (`incremental` only with the `incremental` option). */
   scans: Record<string, 'full' | 'incremental'>;
+  /**
+   * Records removed outside the unit of work (raw SQL, `nativeDelete`) whose sync row was left: found
+   * by full scans and queued for delete (`deleteOnRemove`) or to be forgotten.
+   */
+  vanished: number;
 }
 
 export interface StaleFailure {
@@ -78,11 +85,11 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
     throw new ConfigurationError(`syncStale: \`batchSize\` must be an integer between 1 and 10000 (got ${JSON.stringify(options.batchSize)})`);
   }
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const units = staleUnits(etlify, orm.getMetadata(), options);
   const stats: SyncStaleStats = {
     total: 0, perEntity: {}, perCrm: {}, errors: 0,
-    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, failures: [], scans: {},
+    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, failures: [], scans: {}, vanished: 0,
   };
   const incremental = options.incremental === true ? {} : options.incremental || undefined;
   for (const unit of units) {
@@ -91,6 +98,8 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   }
   const total = options.onProgress ? await countAll(em, units) : 0;
 
+  // a table's sync rows are checked once per CRM, whatever the number of its STI units
+  const vanishedChecked = new Set<string>();
   for (const unit of units) {
     const plan = incremental && await planSweep(em, unit, incremental);
     // taken before the query runs: what it cannot see is at or after this
@@ -115,6 +124,10 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
       stats.perCrm[unit.crm.name]! += ids.length;
       options.onProgress?.({ done: stats.total, total, entity: unit.entity, crm: unit.crm.name });
     });
+    if ((!plan || plan.mode === 'full') && !vanishedChecked.has(`${unit.meta.root.className}:${unit.crm.name}`)) {
+      vanishedChecked.add(`${unit.meta.root.className}:${unit.crm.name}`);
+      stats.vanished += await queueVanished(em, unit, batchSize);
+    }
     if (plan) await saveSweep(em, unit, watermark as Date | null, plan.mode === 'full');
   }
   stats.errors = stats.results.error;

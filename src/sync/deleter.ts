@@ -1,10 +1,11 @@
 import type { EntityManager } from '@mikro-orm/core';
-import { describeError, isRetryable } from '../errors.ts';
+import { isRetryable } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces.ts';
 import { forgetCrmObjects, loadCrmObjects } from '../state/sync-state.ts';
 import { writeTombstones } from '../state/tombstones.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface DeleteItem {
   /** Root entity name (sync-state `resource_type`) and class name of the record. */
@@ -72,7 +73,7 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
   if (done.length) {
     const meta = em.getMetadata().getByClassName(entity);
     const pk = meta.primaryKeys[0]!;
-    const live = new Set((await em.fork({ clear: true, useContext: false }).find(meta.class, { [pk]: { $in: done } } as never, { fields: [pk] as never[] }))
+    const live = new Set((await primaryFork(em, { clear: true, useContext: false }).find(meta.class, { [pk]: { $in: done } } as never, { fields: [pk] as never[] }))
       .map(r => String((r as Record<string, unknown>)[pk])));
     await forgetCrmObjects(em, type, crmName, done.filter(id => live.has(id)), done.filter(id => !live.has(id)));
     // the removed records' objects are remembered a while, so `reconcile` can tell one that survived
@@ -85,7 +86,7 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
     if (outcome.result === 'deleted' || outcome.result === 'noop') {
       if (deletable.includes(item)) etlify.events.emit('deleted', { ...event, result: outcome.result });
     } else {
-      const error = etlify.redact(describeError(outcome.error));
+      const error = etlify.describeError(outcome.error);
       if (outcome.result === 'retry') etlify.events.emit('retried', { ...event, error, retryInMs: outcome.retryAfterMs });
       else {
         etlify.events.emit('failed', { ...event, error });
@@ -102,21 +103,25 @@ function failure(item: DeleteItem, error: unknown): DeleteOutcome {
 
 /**
  * A record whose create had an unknown outcome (`last_outcome = 'uncertain'`) may have an object in
- * the CRM that Etlify never learnt the id of. Its sync row still holds the identity it reserved
- * (`id_key`): look the object up by it.
+ * the CRM that Etlify never learnt the id of. Its sync row still holds the identities it may have
+ * been sent with (`id_key`, and `next_id_key` when it was moving to another): look the object up by
+ * them.
  */
 async function findUnknownObjects(
   adapter: CrmAdapter, entity: string, crmName: string, em: EntityManager, targets: DeleteItem[],
-  known: Map<string, { idKey: string | null; uncertain: boolean }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
+  known: Map<string, { idKeys: string[]; uncertain: boolean }>, context: AdapterCallContext | undefined, fail: (item: DeleteItem, error: unknown) => void,
 ): Promise<void> {
   const config = declarationsOf(em.getMetadata().getByClassName(entity).class).get(crmName);
   if (!adapter.findId || !config?.idProperty) return;
   for (const item of targets) {
     // only a write that may have landed can have left an object behind (a transient failure did not)
-    const { idKey, uncertain } = known.get(item.id) ?? {};
-    if (item.crmId || !idKey || !uncertain) continue;
+    const { idKeys = [], uncertain } = known.get(item.id) ?? {};
+    if (item.crmId || !uncertain) continue;
     try {
-      item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value: idKey }, context)) ?? null;
+      for (const value of idKeys) {
+        item.crmId = (await adapter.findId({ objectType: item.objectType ?? config.objectType, idProperty: config.idProperty, value }, context)) ?? null;
+        if (item.crmId) break;
+      }
       item.objectType ??= config.objectType;
     } catch (error) {
       fail(item, error);

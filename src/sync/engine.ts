@@ -2,14 +2,17 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, describeError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
+import { CrmError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
-import { reserveIdentities } from './identity.ts';
+import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
+import { ClaimDeadline } from './claim-deadline.ts';
+import { MAX_RETRY_AFTER_MS } from '../adapters/http/retry-after.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
+import { primaryFork } from '../state/primary.ts';
 
 /**
  * Outcome of one record in a chunk. `retry` means a transient failure: nothing was counted. `pending`
@@ -22,6 +25,14 @@ export interface RecordOutcome {
   error?: unknown;
   /** For `retry`: the wait the CRM asked for, if any. */
   retryAfterMs?: number;
+  /** For `pending`: what the first look prepared, for the claimed sync to reuse (`ChunkOptions.firstLook`). */
+  look?: FirstLook;
+}
+
+/** A payload prepared by the read-only first look, and the state of the data it was prepared from. */
+export interface FirstLook {
+  fingerprint: string;
+  prepared: PreparedPayload;
 }
 
 export interface ChunkOptions {
@@ -34,6 +45,16 @@ export interface ChunkOptions {
    * inline sync, which claims its record only when there is work.
    */
   unchangedOnly?: boolean;
+  /**
+   * Payloads the first look prepared, per record: reused when the record, read again after the
+   * claim, is in the same state (its fingerprint), so the serializer runs once per inline sync.
+   */
+  firstLook?: Map<string, FirstLook>;
+  /**
+   * The queue claim this chunk works for: outcomes are written only for records it still holds, so a
+   * worker that lost its lease (paused past it) never writes over a newer claim's result.
+   */
+  claimToken?: string;
 }
 
 interface Candidate {
@@ -43,6 +64,8 @@ interface Candidate {
   row?: SyncStateRow;
   prepared?: PreparedPayload;
   startedAt: number;
+  /** The object an earlier create with an unknown outcome left (see `resolveUncertainCreates`). */
+  resolved?: string;
 }
 
 /**
@@ -58,12 +81,13 @@ export async function syncChunk(
   if (!crm.enabled) return ids.map(id => ({ id, result: 'disabled' }));
   const meta = em.getMetadata().getByClassName(entityName);
   const resourceType = meta.root.className;
-  const fork = em.fork({ clear: true, useContext: false });
-  // in parallel: the clock is read as the records are, not after the CRM call
-  const [{ snapshotAt, rows }, records] = await Promise.all([
-    loadSyncState(fork, resourceType, crmName, ids),
-    loadRecords(fork, meta, crmName, ids),
-  ]);
+  const fork = primaryFork(em, { clear: true, useContext: false });
+  const deadline = new ClaimDeadline(etlify.claimTimeoutMs);
+  // The snapshot time first, then the records (see SNAPSHOT_AT). The read-only first look records
+  // nothing: it reads both at once.
+  const [{ snapshotAt, rows }, records] = options.unchangedOnly
+    ? await Promise.all([loadSyncState(fork, resourceType, crmName, ids), loadRecords(fork, meta, crmName, ids)])
+    : await loadSyncState(fork, resourceType, crmName, ids, true).then(async state => [state, await loadRecords(fork, meta, crmName, ids)] as const);
 
   const outcomes = new Map<string, RecordOutcome>();
   const writes: OutcomeWrite[] = [];
@@ -74,14 +98,21 @@ export async function syncChunk(
   };
   // `written`: the object the call wrote before a later step of it failed; its id is kept (else a
   // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
-  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error)) => {
+  // any adapter's wait, not only the HTTP adapters' (which clamp by themselves): a year-long Retry-After
+  // must not park the record
+  const clampedWait = (c: Candidate, ms: number | undefined) => {
+    if (ms === undefined || ms <= MAX_RETRY_AFTER_MS) return ms;
+    etlify.logger.warn(`${crmName} asked to wait ${Math.round(ms / 1000)} s before retrying ${c.entity} ${c.id}; clamped to ${MAX_RETRY_AFTER_MS / 1000} s`, { crm: crmName, entity: c.entity, id: c.id, askedMs: ms });
+    return MAX_RETRY_AFTER_MS;
+  };
+  const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error) ?? c.resolved) => {
     const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed
     if (error instanceof NotInCrmError) return settle(c, { id: c.id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
-    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, { outcome: 'uncertain', ...kept });
-    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: error.retryAfterMs }, written ? { outcome: 'uncertain', ...kept } : undefined);
-    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.redact(describeError(error)).slice(0, 4000), ...kept });
+    if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
+    if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
+    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept });
   };
 
   const candidates: Candidate[] = [];
@@ -93,7 +124,7 @@ export async function syncChunk(
     const c: Candidate = { id, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
     try {
-      if (!passesSyncIf(record, config, c.entity)) {
+      if (!(await passesSyncIf(record, config, c.entity, etlify.stepTimeoutMs))) {
         settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
         continue;
       }
@@ -110,8 +141,12 @@ export async function syncChunk(
   const ready: Candidate[] = [];
   for (const c of candidates) {
     if (buffered.has(c.id)) { settle(c, { id: c.id, result: 'buffered' }); continue; }
+    if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
-      c.prepared = await preparePayload(records.get(c.id)!, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+      const look = options.firstLook?.get(c.id);
+      c.prepared = look && look.fingerprint === fingerprintOf(records.get(c.id)!, c.config) ? look.prepared : await preparePayload(records.get(c.id)!, c.config, {
+        entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion, timeoutMs: etlify.stepTimeoutMs,
+      });
     } catch (error) {
       fail(c, error);
       continue;
@@ -135,11 +170,31 @@ export async function syncChunk(
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
   };
-  const conflicts = await reserveIdentities(fork, crm, resourceType, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })), new Map(ready.map(c => [c.id, c.row?.idKey ?? null])));
-  for (const [id, error] of conflicts) fail(ready.find(c => c.id === id)!, error);
-  await send(crm, ready.filter(c => !conflicts.has(c.id)), options, succeed, fail);
-
-  await writeAll(etlify, fork, writes, outcomes);
+  for (const [id, found] of await resolveUncertainCreates(crm, ready.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload, row: c.row })), options.context)) {
+    const c = ready.find(r => r.id === id)!;
+    if (found instanceof Error) { fail(c, found); ready.splice(ready.indexOf(c), 1); continue; }
+    c.resolved = found;
+    c.row = { ...c.row!, crmId: found };
+  }
+  // Reserve, send; a record taking an identity another record of the chunk gives up goes second,
+  // once the giver's outcome (which moves its identity) is written.
+  const reserveAndSend = async (group: Candidate[], handOver: boolean) => {
+    const { refused, deferred } = await reserveIdentities(fork, crm, resourceType, group.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })),
+      new Map(group.map(c => [c.id, c.row?.idKey ?? null])), handOver);
+    for (const [id, error] of refused) fail(group.find(c => c.id === id)!, error);
+    await send(crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
+    return group.filter(c => deferred.has(c.id));
+  };
+  try {
+    const second = await reserveAndSend(ready, true);
+    if (second.length) {
+      await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
+      await reserveAndSend(second, false);
+    }
+  } finally {
+    deadline.dispose();
+  }
+  await writeAll(etlify, fork, writes, outcomes, options.claimToken);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
     await releaseDependents(fork, crm, resourceType, withCrmId);
@@ -168,11 +223,17 @@ async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], 
   for (const c of candidates) {
     if (c.config.syncDependencies?.length) continue;
     try {
-      c.prepared = await preparePayload(records.get(c.id)!, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion });
+      c.prepared = await preparePayload(records.get(c.id)!, c.config, { entity: c.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion, timeoutMs: etlify.stepTimeoutMs });
     } catch {
       continue; // the full path records the failure
     }
-    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') continue;
+    if (isUnchanged(c, records.get(c.id)!) !== 'recorded') {
+      // the claimed sync may reuse it, unless its payload depends on other records' CRM ids (the
+      // first look resolves none)
+      const fingerprint = c.config.associations?.length ? undefined : fingerprintOf(records.get(c.id)!, c.config);
+      if (fingerprint) outcomes.set(c.id, { id: c.id, result: 'pending', look: { fingerprint, prepared: c.prepared } });
+      continue;
+    }
     const outcome: RecordOutcome = { id: c.id, result: 'not_modified', crmId: c.row!.crmId! };
     outcomes.set(c.id, outcome);
     emitOutcome(etlify, crm, c, outcome);
@@ -180,12 +241,42 @@ async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], 
   return ids.map(id => outcomes.get(id) ?? { id, result: 'pending' });
 }
 
+/**
+ * The database state a record's payload is prepared from: its own row and the rows of the
+ * dependencies loaded with it (MikroORM's snapshot of what was read), or undefined when a dependency
+ * is not fully loaded. Equal fingerprints: the serializer would see the same data.
+ */
+function fingerprintOf(record: object, config: EntityCrmConfig): string | undefined {
+  const rows: unknown[] = [helper(record).__originalEntityData];
+  for (const path of config.dependencies ?? []) {
+    let level: object[] = [record];
+    for (const segment of path.split('.')) {
+      const next: object[] = [];
+      for (const entity of level) {
+        const value = (entity as Record<string, unknown>)[segment];
+        if (value == null) continue;
+        if (Utils.isCollection(value)) {
+          if (!value.isInitialized()) return undefined;
+          next.push(...value.getItems());
+        } else if (typeof value === 'object' && helper(value).__initialized) {
+          next.push(value);
+        } else {
+          return undefined;
+        }
+      }
+      rows.push(segment, next.map(entity => helper(entity).__originalEntityData));
+      level = next;
+    }
+  }
+  return JSON.stringify(rows);
+}
+
 function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: RecordOutcome): void {
   const event: SyncEvent = {
     crm: crm.name, entity: c.entity, id: c.id, durationMs: performance.now() - c.startedAt, crmId: outcome.crmId ?? c.row?.crmId ?? null,
   };
   if (outcome.result === 'error' || outcome.result === 'retry') {
-    event.error = etlify.redact(describeError(outcome.error));
+    event.error = etlify.describeError(outcome.error);
     if (outcome.result === 'retry') {
       event.retryInMs = outcome.retryAfterMs;
       etlify.events.emit('retried', event);
@@ -254,25 +345,27 @@ export async function loadRecords(em: EntityManager, meta: EntityMetadata, crmNa
 
 /** Sends the changed records: one batch call when possible, one call per record otherwise. */
 async function send(
-  crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions,
+  crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions, deadline: ClaimDeadline,
   succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown, written?: string) => void,
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
-    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}`);
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}\u0000${c.config.onMissing ?? ''}`);
     for (const group of byObjectType.values()) {
+      if (deadline.expired) { for (const c of group) fail(c, deadline.notSent()); continue; }
       let results: BatchItemResult[];
       try {
-        results = await adapter.batchUpsert({
+        results = await deadline.call(adapter.batchUpsert({
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
+          onMissing: group[0]!.config.onMissing,
           items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
-        }, options.context);
+        }, deadline.context(options.context)), crm.name);
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
         // The batch as a whole was refused (atomic batches): retry one by one so only the culprit is counted.
-        await sendOneByOne(crm, group, options, succeed, fail);
+        await sendOneByOne(crm, group, options, deadline, succeed, fail);
         continue;
       }
       if (!Array.isArray(results) || results.length !== group.length) {
@@ -287,19 +380,20 @@ async function send(
     }
     return;
   }
-  await sendOneByOne(crm, ready, options, succeed, fail);
+  await sendOneByOne(crm, ready, options, deadline, succeed, fail);
 }
 
 async function sendOneByOne(
-  crm: RegisteredCrm, items: Candidate[], options: ChunkOptions,
+  crm: RegisteredCrm, items: Candidate[], options: ChunkOptions, deadline: ClaimDeadline,
   succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown) => void,
 ): Promise<void> {
   for (const c of items) {
+    if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
-      succeed(c, await crm.adapter.upsert({
-        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode,
+      succeed(c, await deadline.call(crm.adapter.upsert({
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
         associations: c.prepared!.associations,
-      }, options.context));
+      }, deadline.context(options.context)), crm.name));
     } catch (error) {
       fail(c, error);
     }
@@ -310,21 +404,21 @@ async function sendOneByOne(
  * One statement for the whole chunk. If it fails because two records claim the same CRM object,
  * rows are written one at a time so only the records involved get an error.
  */
-async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>): Promise<void> {
+async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string): Promise<void> {
   try {
-    await writeOutcomes(em, writes);
+    await writeOutcomes(em, writes, claimToken);
     return;
   } catch (error) {
     if (!isCrmIdConflict(error)) throw error;
   }
   for (const write of writes) {
     try {
-      await writeOutcomes(em, [write]);
+      await writeOutcomes(em, [write], claimToken);
     } catch (error) {
       if (!isCrmIdConflict(error)) throw error;
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
-      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.redact(describeError(conflict)), crmId: undefined, objectType: undefined, digest: undefined }]);
+      await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(conflict), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);
     }
   }
 }

@@ -2,12 +2,50 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { ownValue } from '../adapters/http/json-values.ts';
 import { ValidationError } from '../errors.ts';
-import type { CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
+import type { AdapterCallContext, CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
+import type { SyncStateRow } from '../state/sync-state.ts';
 import { query } from '../state/sql.ts';
 
 /** The identity under which the CRM files a value of `idProperty` (`adapter.identityOf`; default: the value as a string). */
 export function identityKey(adapter: CrmAdapter, objectType: string, idProperty: string, value: unknown): string | undefined {
   return adapter.identityOf ? adapter.identityOf(objectType, idProperty, value) : (value == null || value === '' ? undefined : String(value));
+}
+
+/** The identity of a payload's `idProperty` value, or undefined (no idProperty, no value). */
+function payloadIdentity(crm: RegisteredCrm, config: EntityCrmConfig, payload: CrmPayload): string | undefined {
+  return config.idProperty ? identityKey(crm.adapter, config.objectType, config.idProperty, ownValue(payload, config.idProperty)) : undefined;
+}
+
+/**
+ * A create whose outcome was unknown may have left an object filed under the identity it was sent
+ * with, which the record's sync row still holds (`id_key`, or `next_id_key`). When the record is about to be sent
+ * under another identity, that object is looked up first (`adapter.findId`): found, it is the
+ * record's object (sent to by id, its id kept even if the send fails); not found, the lost create
+ * never landed (the retry waited `unknownOutcomeWaitMs` for it). Without this, the send would create
+ * a second object and orphan the first, even after the record's removal. Returns the object found
+ * per record, or the lookup's error.
+ */
+export async function resolveUncertainCreates(
+  crm: RegisteredCrm, items: { id: string; config: EntityCrmConfig; payload: CrmPayload; row?: SyncStateRow }[], context?: AdapterCallContext,
+): Promise<Map<string, string | Error>> {
+  const resolved = new Map<string, string | Error>();
+  const { adapter } = crm;
+  if (!adapter.findId) return resolved;
+  for (const { id, config, payload, row } of items) {
+    if (!row || row.crmId || row.lastOutcome !== 'uncertain' || !config.idProperty) continue;
+    const key = payloadIdentity(crm, config, payload);
+    // the identities it may have been sent with; the send finds the object by the current one itself
+    for (const value of [row.idKey, row.nextIdKey].filter(k => k && k !== key) as string[]) {
+      try {
+        const found = await adapter.findId({ objectType: config.objectType, idProperty: config.idProperty, value }, context);
+        if (found) { resolved.set(id, found); break; }
+      } catch (error) {
+        resolved.set(id, error instanceof Error ? error : new Error(String(error)));
+        break;
+      }
+    }
+  }
+  return resolved;
 }
 
 interface Keyed {
@@ -19,23 +57,29 @@ interface Keyed {
 /**
  * One CRM object, one record. Before anything is sent, each record with an `idProperty` reserves the
  * identity the CRM files that value under (`adapter.identityOf`: HubSpot trims and lower-cases
- * emails) in its sync row; a unique index makes the reservation exclusive across workers. A record
- * whose identity another record holds is refused with an error naming both, and the other record's
- * object is never touched. `held`: the identity each record holds already. Returns the refused records.
+ * emails) in its sync row. A record holds the identity the CRM accepted (`id_key`) until the CRM
+ * accepts a new one, which it reserves meanwhile as `next_id_key` (the engine's outcome write
+ * promotes it, or releases it when the CRM refused): a refused change never frees the old identity
+ * for another record, whose writes would then go to this record's object. Reservations of one
+ * identity are serialized by an advisory lock on it, and checked against both columns of every
+ * other record. A record whose identity another record holds is refused with an error naming both,
+ * and the other record's object is never touched — except a hand-over within the chunk: when the
+ * holder is in the same chunk and moving to another identity, the record is `deferred`, to be
+ * reserved again (`handOver: false`) once the holder's send has been written. `held`: the identity
+ * each record holds already.
  */
 export async function reserveIdentities(
   em: EntityManager, crm: RegisteredCrm, resourceType: string, items: { id: string; config: EntityCrmConfig; payload: CrmPayload }[],
-  held: Map<string, string | null>,
-): Promise<Map<string, ValidationError>> {
+  held: Map<string, string | null>, handOver = true,
+): Promise<{ refused: Map<string, ValidationError>; deferred: Set<string> }> {
   const refused = new Map<string, ValidationError>();
+  const deferred = new Set<string>();
   const keyed: Keyed[] = [];
   for (const { id, config, payload } of items) {
-    if (!config.idProperty) continue;
-    const value = ownValue(payload, config.idProperty);
-    const key = identityKey(crm.adapter, config.objectType, config.idProperty, value);
+    const key = payloadIdentity(crm, config, payload);
     if (key !== undefined) keyed.push({ id, objectType: config.objectType, key });
   }
-  if (!keyed.length) return refused;
+  if (!keyed.length) return { refused, deferred };
   const refuse = (item: Keyed, holder: string) => refused.set(item.id, new ValidationError(
     `${resourceType} ${item.id} and ${holder} have the same ${crm.name} identity (${item.objectType} ${JSON.stringify(item.key)}): the CRM would write both to one object. ${holder} keeps it; change one of the two values`));
 
@@ -46,51 +90,45 @@ export async function reserveIdentities(
     const taken = first.get(slot);
     if (taken) refuse(item, `${resourceType} ${taken.id}`); else first.set(slot, item);
   }
+  const sentKey = new Map(keyed.map(k => [k.id, k.key]));
   // a record keeping the identity it already holds needs no reservation (the common update)
   const candidates = [...first.values()].filter(c => held.get(c.id) !== c.key);
-  try {
-    for (const row of await reserve(em, crm.name, resourceType, candidates)) refuse(candidates.find(c => c.id === row.id)!, `${row.holder_type} ${row.holder_id}`);
-  } catch (error) {
-    if (!isIdentityConflict(error)) throw error;
-    // another worker reserved one of these identities meanwhile: one at a time, to tell which
-    for (const item of candidates) {
-      try {
-        for (const row of await reserve(em, crm.name, resourceType, [item])) refuse(item, `${row.holder_type} ${row.holder_id}`);
-      } catch (inner) {
-        if (!isIdentityConflict(inner)) throw inner;
-        refuse(item, 'another record (reserved meanwhile)');
-      }
-    }
+  for (const row of await reserve(em, crm.name, resourceType, candidates)) {
+    const item = candidates.find(c => c.id === row.id)!;
+    const givingUp = handOver && row.holder_type === resourceType && sentKey.has(row.holder_id) && sentKey.get(row.holder_id) !== item.key;
+    if (givingUp) deferred.add(item.id); else refuse(item, `${row.holder_type} ${row.holder_id}`);
   }
-  return refused;
+  return { refused, deferred };
 }
 
 /**
- * Reserves the identities no other record holds, in one statement, and returns the ones another
+ * Reserves the identities no other record holds (as `id_key` for a record holding none yet, else as
+ * `next_id_key`), under an advisory lock per identity taken in one order, and returns the ones another
  * record holds (with that record).
  */
-function reserve(em: EntityManager, crmName: string, resourceType: string, items: Keyed[]) {
-  if (!items.length) return Promise.resolve([]);
-  return query<{ id: string; holder_type: string; holder_id: string }>(em,
-    `with r as (
-       select * from json_to_recordset(?::json) as r(id text, "objectType" text, key text)
-     ), held as (
-       select r.id, s.resource_type as holder_type, s.resource_id as holder_id
-         from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and s.id_key = r.key
-        where not (s.resource_type = ? and s.resource_id = r.id)
-     ), reserved as (
-       insert into crm_synchronisations as s (resource_type, resource_id, crm_name, object_type, id_key)
-       select ?, r.id, ?, r."objectType", r.key from r where r.id not in (select id from held) order by r.id
-       on conflict (resource_type, crm_name, resource_id) do update
-         set id_key = excluded.id_key, object_type = coalesce(s.object_type, excluded.object_type), updated_at = now()
-         where s.id_key is distinct from excluded.id_key or s.object_type is null
-       returning 1
-     )
-     select * from held`,
-    [JSON.stringify(items), crmName, resourceType, resourceType, crmName]);
-}
-
-function isIdentityConflict(error: unknown): boolean {
-  const e = error as { code?: string; constraint?: string; message?: string };
-  return e?.code === '23505' && (e.constraint === 'crm_synchronisations_id_key_unique' || /crm_synchronisations_id_key_unique/.test(e.message ?? ''));
+async function reserve(em: EntityManager, crmName: string, resourceType: string, items: Keyed[]) {
+  if (!items.length) return [];
+  return em.getConnection().transactional(async trx => {
+    await query(em, `select pg_advisory_xact_lock(h) from (select hashtextextended(k, 17201) as h from unnest(?::text[]) as k order by 1) l`,
+      [items.map(i => JSON.stringify([crmName, i.objectType, i.key]))], trx);
+    // a statement after the locks: it sees every reservation committed before them
+    return query<{ id: string; holder_type: string; holder_id: string }>(em,
+      `with r as (
+         select * from json_to_recordset(?::json) as r(id text, "objectType" text, key text)
+       ), held as (
+         select r.id, s.resource_type as holder_type, s.resource_id as holder_id
+           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and (s.id_key = r.key or s.next_id_key = r.key)
+          where not (s.resource_type = ? and s.resource_id = r.id)
+       ), reserved as (
+         insert into crm_synchronisations as s (resource_type, resource_id, crm_name, object_type, id_key)
+         select ?, r.id, ?, r."objectType", r.key from r where r.id not in (select id from held) order by r.id
+         on conflict (resource_type, crm_name, resource_id) do update
+           set id_key = coalesce(s.id_key, excluded.id_key),
+               next_id_key = case when s.id_key is null or s.id_key = excluded.id_key then null else excluded.id_key end,
+               object_type = coalesce(s.object_type, excluded.object_type), updated_at = now()
+         returning 1
+       )
+       select * from held`,
+      [JSON.stringify(items), crmName, resourceType, resourceType, crmName], trx);
+  });
 }

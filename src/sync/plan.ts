@@ -1,11 +1,11 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
-import { describeError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import type { CrmPayload } from '../interfaces.ts';
 import { loadSyncState } from '../state/sync-state.ts';
 import { dependencyCrmIds } from './dependencies.ts';
 import { passesSyncIf, preparePayload, serializeContext } from './serialize.ts';
+import { primaryFork } from '../state/primary.ts';
 
 export interface PlannedRecord {
   entity: string;
@@ -29,7 +29,7 @@ export interface PlannedRecord {
 export async function planSync(orm: MikroORM, crmName: string, entity: string, ids: string[]): Promise<PlannedRecord[]> {
   const etlify = Etlify.of(orm);
   const crm = etlify.crms.get(crmName);
-  const em = orm.em.fork({ clear: true, useContext: false });
+  const em = primaryFork(orm.em, { clear: true, useContext: false });
   const meta = em.getMetadata().getByClassName(entity);
   const { rows } = await loadSyncState(em, meta.root.className, crmName, ids);
   const pk = meta.primaryKeys[0]!;
@@ -50,14 +50,14 @@ export async function planSync(orm: MikroORM, crmName: string, entity: string, i
     const row = rows.get(id);
     const base = { entity: record.constructor.name, id, crm: crmName, crmId: row?.crmId ?? null };
     try {
-      if (!passesSyncIf(record, recordConfig, base.entity)) { plan.push({ ...base, action: 'skipped' }); continue; }
+      if (!(await passesSyncIf(record, recordConfig, base.entity, etlify.stepTimeoutMs))) { plan.push({ ...base, action: 'skipped' }); continue; }
       const prepared = await preparePayload(record, recordConfig, {
-        entity: base.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion,
+        entity: base.entity, context, versioning: etlify.payloadVersions, pinnedVersion: crm.payloadVersion, timeoutMs: etlify.stepTimeoutMs,
       });
       const unchanged = row?.crmId && row.lastDigest === prepared.digest && (row.payloadVersion ?? null) === prepared.version;
       plan.push({ ...base, action: !row?.crmId ? 'create' : unchanged ? 'unchanged' : 'update', payload: prepared.payload });
     } catch (error) {
-      plan.push({ ...base, action: 'error', error: etlify.redact(describeError(error)) });
+      plan.push({ ...base, action: 'error', error: etlify.describeError(error) });
     }
   }
   return plan;

@@ -1,4 +1,5 @@
 import { helper } from '@mikro-orm/core';
+import { withDeadline } from '../deadline.ts';
 import { SerializationError, describeError } from '../errors.ts';
 import type { AssociationTarget, CrmPayload, EntityCrmConfig, SerializeContext, Serializer, SerializerObject } from '../interfaces.ts';
 import { desiredAssociations } from './associations.ts';
@@ -21,16 +22,19 @@ export interface PreparedPayload {
   associations?: AssociationTarget[];
 }
 
+/** `stepTimeoutMs`'s default (the Etlify option). */
+const DEFAULT_STEP_TIMEOUT_MS = 30_000;
+
 const serializerInstances = new WeakMap<Function, SerializerObject<unknown>>();
 
 /**
  * The record's `syncIf` guard (true when there is none). A guard that throws fails its record alone,
  * counted like a serializer error: the record's neighbours in the chunk go on.
  */
-export function passesSyncIf(record: object, config: EntityCrmConfig, entity: string): boolean {
+export async function passesSyncIf(record: object, config: EntityCrmConfig, entity: string, timeoutMs = DEFAULT_STEP_TIMEOUT_MS): Promise<boolean> {
   if (!config.syncIf) return true;
   try {
-    return config.syncIf(record);
+    return await withDeadline(config.syncIf(record), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms (stepTimeoutMs)`));
   } catch (error) {
     throw new SerializationError(`syncIf of ${entity} threw: ${describeError(error)}`, { cause: error });
   }
@@ -39,11 +43,12 @@ export function passesSyncIf(record: object, config: EntityCrmConfig, entity: st
 /** Runs the serializer, then payload migrations, then normalizes and digests: the "what would be sent". */
 export async function preparePayload(
   record: object, config: EntityCrmConfig,
-  target: { entity: string; context: SerializeContext; versioning?: PayloadVersioning; pinnedVersion?: string | number },
+  target: { entity: string; context: SerializeContext; versioning?: PayloadVersioning; pinnedVersion?: string | number; timeoutMs?: number },
 ): Promise<PreparedPayload> {
   let raw: unknown;
+  const timeoutMs = target.timeoutMs ?? DEFAULT_STEP_TIMEOUT_MS;
   try {
-    raw = await runSerializer(config.serializer, record, target.context);
+    raw = await withDeadline(runSerializer(config.serializer, record, target.context), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms (stepTimeoutMs)`));
   } catch (error) {
     throw new SerializationError(`serializer of ${target.entity} threw: ${describeError(error)}`, { cause: error });
   }

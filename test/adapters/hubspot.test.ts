@@ -48,7 +48,7 @@ describe('HubspotAdapter against the simulator', () => {
         { budget },
       );
       expect(result.created).to.equal(true);
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/search', 'POST /crm/v3/objects/contacts']);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/search', 'POST /crm/objects/2026-03/contacts']);
       expect(budget.acquired).to.deep.equal(['search', 'default']);
       const search = sim.requests[0]!.body as { filterGroups: Array<{ filters: Array<Record<string, string>> }> };
       expect(search.filterGroups).to.deep.equal([
@@ -66,7 +66,7 @@ describe('HubspotAdapter against the simulator', () => {
       sim.requests.length = 0;
       const second = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', payload: { email: 'BOB@example.com', firstname: 'Robert' } });
       expect(second).to.deep.equal({ crmId: first.crmId, created: false });
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/search', `PATCH /crm/v3/objects/contacts/${first.crmId}`]);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/search', `PATCH /crm/objects/2026-03/contacts/${first.crmId}`]);
       expect(sim.objects('contacts')).to.have.length(1);
       expect(sim.objects('contacts')[0]!.properties.firstname).to.equal('Robert');
     });
@@ -83,7 +83,7 @@ describe('HubspotAdapter against the simulator', () => {
       // A changed unique value must update the same object, not create a twin.
       const result = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', crmId, payload: { email: 'carol.new@example.com' } });
       expect(result).to.deep.equal({ crmId, created: false });
-      expect(calls()).to.deep.equal([`PATCH /crm/v3/objects/contacts/${crmId}`]);
+      expect(calls()).to.deep.equal([`PATCH /crm/objects/2026-03/contacts/${crmId}`]);
       expect(sim.objects('contacts').map((object) => object.properties.email)).to.deep.equal(['carol.new@example.com']);
     });
 
@@ -92,9 +92,9 @@ describe('HubspotAdapter against the simulator', () => {
       expect(result.created).to.equal(true);
       expect(result.crmId).to.not.equal('999999');
       expect(calls()).to.deep.equal([
-        'PATCH /crm/v3/objects/contacts/999999',
-        'POST /crm/v3/objects/contacts/search',
-        'POST /crm/v3/objects/contacts',
+        'PATCH /crm/objects/2026-03/contacts/999999',
+        'POST /crm/objects/2026-03/contacts/search',
+        'POST /crm/objects/2026-03/contacts',
       ]);
     });
 
@@ -102,7 +102,7 @@ describe('HubspotAdapter against the simulator', () => {
       const withNull = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', payload: { email: null, firstname: 'Nobody' } });
       const absent = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', payload: { firstname: 'Nobody else' } });
       expect(withNull.crmId).to.not.equal(absent.crmId);
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts', 'POST /crm/v3/objects/contacts']);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts', 'POST /crm/objects/2026-03/contacts']);
     });
 
     it('updates the existing object when search lag hides it and HubSpot answers 409 Existing ID', async () => {
@@ -165,23 +165,16 @@ describe('HubspotAdapter against the simulator', () => {
       expect(sim.objects('contacts').map((contact) => contact.properties.email)).to.deep.equal(['short@example.com']);
     });
 
-    it('reports an object type HubSpot does not know as an uncounted configuration error naming it', async () => {
-      const strict = await startHubspotSimulator({ accessToken: TOKEN, rateLimit: false, searchRateLimit: false, objectTypes: ['contacts'] });
-      const client = new HubspotAdapter({ accessToken: TOKEN, baseUrl: strict.url });
-      try {
-        for (const attempt of [
-          () => client.upsert({ objectType: 'dealz', idProperty: 'code', payload: { code: 'x' } }),
-          () => client.upsert({ objectType: 'dealz', payload: { dealname: 'x' } }),
-          () => client.batchUpsert({ objectType: 'dealz', idProperty: 'code', items: [{ payload: { code: 'x' } }] }),
-        ]) {
-          const error = await attempt().catch((e: unknown) => e);
-          expect(error).to.be.instanceOf(UnknownObjectTypeError);
-          expect((error as UnknownObjectTypeError).retryable).to.equal(true);
-          expect((error as Error).message).to.match(/^HubSpot has no object type "dealz" \(HubSpot POST \/crm\/v3\/objects\/dealz(\/search|\/batch\/upsert)? failed with status 404/);
-        }
-      } finally {
-        await client.close();
-        await strict.close();
+    it('reports an object type HubSpot does not know as an uncounted configuration error naming it (the simulator knows the standard types only)', async () => {
+      for (const attempt of [
+        () => adapter.upsert({ objectType: 'dealz', idProperty: 'code', payload: { code: 'x' } }),
+        () => adapter.upsert({ objectType: 'dealz', payload: { dealname: 'x' } }),
+        () => adapter.batchUpsert({ objectType: 'dealz', idProperty: 'code', items: [{ payload: { code: 'x' } }] }),
+      ]) {
+        const error = await attempt().catch((e: unknown) => e);
+        expect(error).to.be.instanceOf(UnknownObjectTypeError);
+        expect((error as UnknownObjectTypeError).retryable).to.equal(true);
+        expect((error as Error).message).to.match(/^HubSpot has no object type "dealz" \(HubSpot POST \/crm\/objects\/2026-03\/dealz(\/search|\/batch\/upsert)? failed with status 404/);
       }
     });
   });
@@ -217,7 +210,7 @@ describe('HubspotAdapter against the simulator', () => {
       expect(failed(results[1])).to.be.instanceOf(NotInCrmError);
       expect(ok(results[2]).crmId).to.equal(crmId);
       expect(failed(results[3])).to.be.instanceOf(NotInCrmError);
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/update', 'POST /crm/v3/objects/contacts/batch/read', 'POST /crm/v3/objects/contacts/batch/update']);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/batch/update', 'POST /crm/objects/2026-03/contacts/batch/read', 'POST /crm/objects/2026-03/contacts/batch/update']);
       expect(contact('there@example.com')!.properties).to.include({ lastname: 'Batch', phone: '1' });
       expect(sim.objects('contacts')).to.have.length(1);
     });
@@ -229,7 +222,7 @@ describe('HubspotAdapter against the simulator', () => {
         .to.deep.equal({ crmId, created: false });
       expect(await adapter.upsert({ objectType: 'contacts', idProperty: 'email', mode: 'create', crmId, payload: { email: 'old@example.com', firstname: 'Changed' } }))
         .to.deep.equal({ crmId, created: false });
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/search']);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/search']);
 
       sim.requests.length = 0;
       const results = await adapter.batchUpsert({
@@ -247,7 +240,7 @@ describe('HubspotAdapter against the simulator', () => {
       expect(ok(results[1]).created).to.equal(true);
       expect(ok(results[2])).to.deep.equal({ crmId, created: false });
       expect(ok(results[3]).created).to.equal(true);
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/contacts/batch/read', 'POST /crm/v3/objects/contacts/batch/create']);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/contacts/batch/read', 'POST /crm/objects/2026-03/contacts/batch/create']);
       expect(contact('old@example.com')!.properties.firstname).to.equal('Original');
       expect(contact('new@example.com')!.properties.firstname).to.equal('New');
     });
@@ -285,11 +278,11 @@ describe('HubspotAdapter against the simulator', () => {
       // The repeated value went alone after the batch and landed on the object the batch created.
       expect(ok(results[5]).crmId).to.equal(byEmail.get('new@example.com')!.id);
       expect(calls()).to.deep.equal([
-        'POST /crm/v3/objects/contacts/batch/update',
-        'POST /crm/v3/objects/contacts/batch/upsert',
-        'POST /crm/v3/objects/contacts/batch/create',
-        'POST /crm/v3/objects/contacts/search',
-        `PATCH /crm/v3/objects/contacts/${byEmail.get('new@example.com')!.id}`,
+        'POST /crm/objects/2026-03/contacts/batch/update',
+        'POST /crm/objects/2026-03/contacts/batch/upsert',
+        'POST /crm/objects/2026-03/contacts/batch/create',
+        'POST /crm/objects/2026-03/contacts/search',
+        `PATCH /crm/objects/2026-03/contacts/${byEmail.get('new@example.com')!.id}`,
       ]);
       expect(sim.requests[1]!.status).to.equal(207);
     });
@@ -297,7 +290,7 @@ describe('HubspotAdapter against the simulator', () => {
     it('creates records with neither a stored id nor a unique value through batch/create, 100 per request, in order', async () => {
       const items = Array.from({ length: 250 }, (_, index) => ({ payload: { dealname: `Deal ${index}` } }));
       const results = await adapter.batchUpsert({ objectType: 'deals', idProperty: null, items });
-      expect(calls()).to.deep.equal(Array(3).fill('POST /crm/v3/objects/deals/batch/create'));
+      expect(calls()).to.deep.equal(Array(3).fill('POST /crm/objects/2026-03/deals/batch/create'));
       const names = new Map(sim.objects('deals').map((deal) => [deal.id, deal.properties.dealname]));
       expect(names.size).to.equal(250);
       results.forEach((result, index) => {
@@ -311,7 +304,7 @@ describe('HubspotAdapter against the simulator', () => {
         objectType: 'deals',
         items: [{ payload: { dealname: 'Fine' } }, { payload: { dealname: 'Bad', lifecyclestage: 'bogus' } }, { payload: { dealname: 'Also fine' } }],
       });
-      expect(calls()).to.deep.equal(['POST /crm/v3/objects/deals/batch/create', 'POST /crm/v3/objects/deals', 'POST /crm/v3/objects/deals', 'POST /crm/v3/objects/deals']);
+      expect(calls()).to.deep.equal(['POST /crm/objects/2026-03/deals/batch/create', 'POST /crm/objects/2026-03/deals', 'POST /crm/objects/2026-03/deals', 'POST /crm/objects/2026-03/deals']);
       ok(results[0]);
       expect(failed(results[1])).to.be.instanceOf(ValidationError);
       ok(results[2]);
@@ -432,7 +425,7 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
   });
 
   it('throws CrmError when a create succeeds without an id', async () => {
-    agent.get(origin).intercept({ path: '/crm/v3/objects/contacts', method: 'POST' }).reply(201, {});
+    agent.get(origin).intercept({ path: '/crm/objects/2026-03/contacts', method: 'POST' }).reply(201, {});
     const error = await adapter.upsert({ objectType: 'contacts', payload: { firstname: 'x' } }).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(CrmError);
     expect((error as CrmError).retryable).to.equal(false);
@@ -442,7 +435,7 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
   it('correlates shuffled batch results by trace id and errors by context.ids, never by value', async () => {
     agent
       .get(origin)
-      .intercept({ path: '/crm/v3/objects/contacts/batch/upsert', method: 'POST' })
+      .intercept({ path: '/crm/objects/2026-03/contacts/batch/upsert', method: 'POST' })
       .reply(207, {
         status: 'COMPLETE',
         // Out of order, and with properties HubSpot normalised: only the trace ids say who is who.
@@ -465,11 +458,11 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
   it('matches results lacking objectWriteTraceId by the normalised unique value, and retries unaccounted inputs alone', async () => {
     const pool = agent.get(origin);
     pool
-      .intercept({ path: '/crm/v3/objects/contacts/batch/upsert', method: 'POST' })
+      .intercept({ path: '/crm/objects/2026-03/contacts/batch/upsert', method: 'POST' })
       .reply(200, { status: 'COMPLETE', results: [{ id: '100', new: true, properties: { email: 'a@example.com' } }] });
     // b@example.com is not accounted for: it is upserted alone (search, then create), never counted.
-    pool.intercept({ path: '/crm/v3/objects/contacts/search', method: 'POST' }).reply(200, { total: 0, results: [] });
-    pool.intercept({ path: '/crm/v3/objects/contacts', method: 'POST' }).reply(201, { id: '200' });
+    pool.intercept({ path: '/crm/objects/2026-03/contacts/search', method: 'POST' }).reply(200, { total: 0, results: [] });
+    pool.intercept({ path: '/crm/objects/2026-03/contacts', method: 'POST' }).reply(201, { id: '200' });
     const results = await adapter.batchUpsert({
       objectType: 'contacts',
       idProperty: 'email',
@@ -480,9 +473,9 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
 
   it('maps a 404 on DELETE to false and other failures to typed errors', async () => {
     const pool = agent.get(origin);
-    pool.intercept({ path: '/crm/v3/objects/contacts/1', method: 'DELETE' }).reply(404, { status: 'error', message: 'resource not found', category: 'OBJECT_NOT_FOUND' });
-    pool.intercept({ path: '/crm/v3/objects/contacts/2', method: 'DELETE' }).reply(204, '');
-    pool.intercept({ path: '/crm/v3/objects/contacts/3', method: 'DELETE' }).reply(403, { status: 'error', message: 'missing scopes', category: 'MISSING_SCOPES' });
+    pool.intercept({ path: '/crm/objects/2026-03/contacts/1', method: 'DELETE' }).reply(404, { status: 'error', message: 'resource not found', category: 'OBJECT_NOT_FOUND' });
+    pool.intercept({ path: '/crm/objects/2026-03/contacts/2', method: 'DELETE' }).reply(204, '');
+    pool.intercept({ path: '/crm/objects/2026-03/contacts/3', method: 'DELETE' }).reply(403, { status: 'error', message: 'missing scopes', category: 'MISSING_SCOPES' });
     expect(await adapter.delete({ objectType: 'contacts', crmId: '1' })).to.equal(false);
     expect(await adapter.delete({ objectType: 'contacts', crmId: '2' })).to.equal(true);
     const error = await adapter.delete({ objectType: 'contacts', crmId: '3' }).catch((e: unknown) => e);
@@ -492,8 +485,8 @@ describe('HubspotAdapter answers the simulator cannot produce (MockAgent)', () =
 
   it('creates when an update by stored id answers 404 and there is nothing to search by', async () => {
     const pool = agent.get(origin);
-    pool.intercept({ path: '/crm/v3/objects/deals/5', method: 'PATCH' }).reply(404, { status: 'error', message: 'resource not found', category: 'OBJECT_NOT_FOUND' });
-    pool.intercept({ path: '/crm/v3/objects/deals', method: 'POST' }).reply(201, { id: '6' });
+    pool.intercept({ path: '/crm/objects/2026-03/deals/5', method: 'PATCH' }).reply(404, { status: 'error', message: 'resource not found', category: 'OBJECT_NOT_FOUND' });
+    pool.intercept({ path: '/crm/objects/2026-03/deals', method: 'POST' }).reply(201, { id: '6' });
     // No idProperty: nothing to search for, so it creates directly.
     expect(await adapter.upsert({ objectType: 'deals', crmId: '5', payload: { dealname: 'd' } })).to.deep.equal({ crmId: '6', created: true });
   });

@@ -292,6 +292,23 @@ export default { ...config, extensions: [etlify] };`;
     });
   });
 
+  it('simulate hubspot serves the standard object types and the custom ones it is given; a typo answers 404', async () => {
+    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'hubspot', '--port', '0', '--json', '--object-type', 'p_widgets'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+      const { baseUrl } = JSON.parse(line);
+      const create = (type: string) => fetch(`${baseUrl}/crm/objects/2026-03/${type}`, {
+        method: 'POST', headers: { authorization: 'Bearer simulator-token', 'content-type': 'application/json' }, body: JSON.stringify({ properties: { name: 'x' } }),
+      }).then(r => r.status);
+      expect(await create('p_widgets')).to.equal(201);
+      expect(await create('deals')).to.equal(201);
+      expect(await create('dealz')).to.equal(404);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await once(child, 'exit')).to.deep.equal([0, null]);
+  });
+
   it('simulate serves a CRM on the port asked for, and says how to point an adapter at it', async () => {
     const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'airtable', '--port', '0', '--json'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {

@@ -135,7 +135,7 @@ describe('the package, installed in a fresh application', function () {
     expect(found.results[0]!.properties).to.include({ email: 'ada@example.com', firstname: 'Ada' });
   });
 
-  it('runs the installed CLI: --version, init, migrate, status --json, worker --once', async () => {
+  it('runs the installed CLI: --version, init, migrate, status --json, worker --once, reconcile', async () => {
     const npx = await sh('npx', ['etlify', '--version']);
     expect(npx.stdout.trim()).to.equal(version);
     const init = await etlify(['init']);
@@ -178,6 +178,11 @@ describe('the package, installed in a fresh application', function () {
     expect(worker.stdout).to.match(/^hubspot Contact: 2 record\(s\) in \d+ ms: synced 2$/m);
     const after = JSON.parse((await etlify(['status', '--json'], env)).stdout);
     expect(after[0]).to.include({ total: 2, synced: 2, stale: 0 });
+    // the CRM read back: it holds what the database says (exit 0)
+    const reconciled = await etlify(['reconcile', '--json'], env);
+    expect(reconciled.code, reconciled.stderr).to.equal(0);
+    expect(JSON.parse(reconciled.stdout)).to.deep.include({ differences: 0 });
+    expect(JSON.parse(reconciled.stdout).units[0]).to.deep.include({ entity: 'Contact', crm: 'hubspot', checked: 2 });
   });
 
   it('runs the demo copied as is, with the installs its header lists', async () => {

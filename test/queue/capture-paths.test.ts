@@ -2,10 +2,10 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
-import { ConfigurationError, declareCrms, Etlify, etlified, migrateEtlify, runWorker } from '../../src/index.ts';
+import { ConfigurationError, declareCrms, Etlify, etlified, migrateEtlify, runWorker, syncStale } from '../../src/index.ts';
 import { RecordingAdapter } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
-import { entities, User } from '../support/model.ts';
+import { Company, entities, Investment, User } from '../support/model.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { queueDrained, waitFor } from '../support/wait.ts';
 
@@ -201,5 +201,119 @@ describe('capture: changes the database makes on its own, and collections never 
     await again.flush();
     await drained();
     expect(crmHolds('labels', l => `${l.name}:${l.members}`)).to.deep.equal(['blue:']);
+  });
+
+  it('a collection never loaded: add from either side, set and removeAll queue every record whose links changed', async () => {
+    const em = orm.em.fork();
+    const [green, amber, teal] = [em.create(Label, { name: 'green' }), em.create(Label, { name: 'amber' }), em.create(Label, { name: 'teal' })];
+    const cal = em.create(Associate, { email: 'cal@example.test' });
+    const dot = em.create(Associate, { email: 'dot@example.test' });
+    cal.labels.set([green]);
+    await em.flush();
+    await drained();
+    const holds = () => ({
+      associates: crmHolds('associates', a => `${a.email} ${a.labels}`).filter(a => /^(cal|dot)@/.test(a)),
+      labels: crmHolds('labels', l => `${l.name}:${l.members}`).filter(l => /^(green|amber|teal):/.test(l)),
+    });
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test green', 'dot@example.test '], labels: ['amber:', 'green:cal@example.test', 'teal:'] });
+
+    // the owning side, loaded without its collection
+    let fresh = orm.em.fork();
+    const cal1 = await fresh.findOneOrFail(Associate, cal.id);
+    expect(cal1.labels.isInitialized()).to.equal(false);
+    cal1.labels.add(fresh.getReference(Label, amber.id));
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test amber;green', 'dot@example.test '], labels: ['amber:cal@example.test', 'green:cal@example.test', 'teal:'] });
+
+    // the inverse side, loaded without its collection
+    fresh = orm.em.fork();
+    const teal1 = await fresh.findOneOrFail(Label, teal.id);
+    teal1.members.add(fresh.getReference(Associate, dot.id));
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test amber;green', 'dot@example.test teal'], labels: ['amber:cal@example.test', 'green:cal@example.test', 'teal:dot@example.test'] });
+
+    // set() on a collection never loaded replaces links nobody loaded
+    fresh = orm.em.fork();
+    (await fresh.findOneOrFail(Associate, cal.id)).labels.set([fresh.getReference(Label, teal.id)]);
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test teal', 'dot@example.test teal'], labels: ['amber:', 'green:', 'teal:cal@example.test;dot@example.test'] });
+
+    // removeAll() too
+    fresh = orm.em.fork();
+    (await fresh.findOneOrFail(Associate, dot.id)).labels.removeAll();
+    await fresh.flush();
+    await drained();
+    expect(holds()).to.deep.equal({ associates: ['cal@example.test teal', 'dot@example.test '], labels: ['amber:', 'green:', 'teal:cal@example.test'] });
+  });
+});
+
+describe('capture: writes outside the unit of work', () => {
+  let app: TestApp;
+  let worker: Runner;
+  const execute = (sql: string, params: unknown[] = []) => app.orm.em.getConnection().execute(sql, params);
+  const drained = () => waitFor('the queue to drain', () => queueDrained(sql => execute(sql)), 15_000);
+  const contacts = () => [...app.hubspot.table('contacts').values()].map(c => `${c.email} ${c.firstname} ${c.company}`).sort();
+  const syncRows = async () => (await execute(`select resource_id from crm_synchronisations where resource_type = 'User' and crm_name = 'hubspot' order by 1`)).map(r => r.resource_id);
+
+  before(async () => {
+    app = await createTestApp();
+    app.etlify.registerCrm('hubspot', { adapter: app.hubspot, deleteOnRemove: true, jobs: { batchDelayMs: 20 } });
+    app.etlify.registerCrm('airtable', { adapter: app.airtable, enabled: false });
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+  });
+  after(async () => { await worker.stop(); await app.close(); });
+
+  it('em.nativeUpdate and em.nativeDelete are invisible to capture; etlify.markChanged queues their syncs and deletes', async () => {
+    const em = app.orm.em.fork();
+    const acme = em.create(Company, { name: 'Acme', domain: 'acme.test' });
+    const [ada, bob] = [em.create(User, { email: 'ada@acme.test', firstName: 'Ada', company: acme }), em.create(User, { email: 'bob@acme.test', firstName: 'Bob', company: acme })];
+    await em.flush();
+    await drained();
+    expect(contacts()).to.deep.equal(['ada@acme.test Ada Acme', 'bob@acme.test Bob Acme']);
+
+    // MikroORM 7 emits no event for native writes: nothing is queued by them
+    await em.nativeUpdate(User, { id: ada.id }, { firstName: 'Augusta' });
+    await em.nativeUpdate(Company, { id: acme.id }, { name: 'Acme Inc' });
+    await em.nativeDelete(User, { id: bob.id });
+    expect(await queueDrained(sql => execute(sql))).to.equal(true);
+
+    // inside a transaction, the requests go with it: rolled back, nothing is queued
+    await em.transactional(async tx => {
+      await tx.nativeUpdate(User, { id: ada.id }, { lastName: 'King' });
+      expect(await app.etlify.markChanged(tx, User, [ada.id])).to.deep.equal({ changed: 1, removed: 0 });
+      throw new Error('rolled back');
+    }).catch(() => {});
+    expect(await queueDrained(sql => execute(sql))).to.equal(true);
+
+    expect(await app.etlify.markChanged(em, User, [ada.id, bob.id])).to.deep.equal({ changed: 1, removed: 1 });
+    expect(await app.etlify.markChanged(em, Company, [acme.id])).to.deep.equal({ changed: 1, removed: 0 });
+    await drained();
+    expect(contacts()).to.deep.equal(['ada@acme.test Augusta Acme Inc']);
+    expect(await syncRows()).to.deep.equal([String(ada.id)]);
+  });
+
+  it('a record removed by raw SQL: the sweep\'s full scan finds its sync row and queues its delete', async () => {
+    const em = app.orm.em.fork();
+    const cy = em.create(User, { email: 'cy@example.test', firstName: 'Cy' });
+    await em.flush();
+    await drained();
+    expect(contacts()).to.include('cy@example.test Cy null');
+    await execute('delete from app_user where id = ?', [cy.id]);
+    const stats = await syncStale(app.orm);
+    expect(stats.vanished).to.equal(1);
+    await drained();
+    expect(contacts()).not.to.include('cy@example.test Cy null');
+    expect(await syncRows()).not.to.include(String(cy.id));
+    expect((await syncStale(app.orm)).vanished).to.equal(0);
+  });
+
+  it('markChanged refuses an entity Etlify does not know, naming it', async () => {
+    const error = await app.etlify.markChanged(app.orm.em.fork(), 'Nope', [1]).catch(e => e);
+    expect(error.message).to.equal('markChanged: Nope is not an etlified entity, nor one an etlified entity depends on');
+    // a dependency target is accepted: its dependents are what changes
+    expect(await app.etlify.markChanged(app.orm.em.fork(), Investment, [])).to.deep.equal({ changed: 0, removed: 0 });
   });
 });

@@ -1,8 +1,10 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
+import { AirtableAdapter } from '../../src/index.ts';
+import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
 const timestamps = {
@@ -33,6 +35,16 @@ class Firm extends etlified(FirmSchema.class, {
   hubspot: { serializer: f => ({ name: f.name, domain: f.domain }), objectType: 'companies', idProperty: 'domain' },
 }) {}
 FirmSchema.setClass(Firm);
+
+// Airtable leaves empty cells out of its answers: false, "" and null all come back absent.
+const SubscriberSchema = defineEntity({
+  name: 'Subscriber',
+  properties: { id: p.integer().primary(), email: p.string(), age: p.integer(), active: p.boolean(), joined: p.datetime(), note: p.string().nullable() },
+});
+class Subscriber extends etlified(SubscriberSchema.class, {
+  airtable: { serializer: s => ({ Email: s.email, Age: s.age, Active: s.active, Joined: s.joined, Note: s.note ?? '' }), objectType: 'Subscribers', idProperty: 'Email' },
+}) {}
+SubscriberSchema.setClass(Subscriber);
 
 const UNTOUCHED = 1_000;
 
@@ -128,8 +140,8 @@ describe('reconcile against the HubSpot simulator', function () {
     // firms, whether HubSpot keeps domains unique (it does not), a read, a duplicate lookup and a count
     const calls = sim.requests.map(r => `${r.method} ${r.path}`).reduce((n, call) => ({ ...n, [call]: (n[call] ?? 0) + 1 }), {} as Record<string, number>);
     expect(calls).to.deep.equal({
-      'POST /crm/v3/objects/contacts/batch/read': 12, 'POST /crm/v3/objects/contacts/search': 1,
-      'GET /crm/v3/properties/companies/domain': 1, 'POST /crm/v3/objects/companies/batch/read': 1, 'POST /crm/v3/objects/companies/search': 2,
+      'POST /crm/objects/2026-03/contacts/batch/read': 12, 'POST /crm/objects/2026-03/contacts/search': 1,
+      'GET /crm/properties/2026-03/companies/domain': 1, 'POST /crm/objects/2026-03/companies/batch/read': 1, 'POST /crm/objects/2026-03/companies/search': 2,
     });
     expect(first.requests).to.equal(17);
 
@@ -155,3 +167,162 @@ function summary(result: ReconcileResult): Record<string, Record<string, number>
   return Object.fromEntries(result.units.map(u => [u.entity, Object.fromEntries(
     (['divergent', 'missing', 'merged', 'duplicates', 'orphans'] as const).filter(c => u.counts[c] > 0).map(c => [c, u.counts[c]]))]));
 }
+
+describe('reconcile runs', function () {
+  this.timeout(120_000);
+  let sim: HubspotSimulator;
+  let orm: MikroORM;
+  let drop: () => Promise<void>;
+
+  before(async () => {
+    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
+    const db = await createTestDatabase();
+    drop = db.drop;
+    const etlify = new Etlify({
+      crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } },
+    });
+    orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
+    await orm.schema.create();
+    await migrateEtlify(orm);
+    const em = orm.em.fork();
+    for (let i = 1; i <= 450; i++) {
+      em.create(Member, { id: i, email: `run${i}@example.com`, firstName: `Run ${i}`, age: 30, score: 1.5, vip: false, birthday: new Date(Date.UTC(1990, 0, 1)), note: null });
+    }
+    await em.flush();
+    await orm.em.getConnection().execute('delete from etlify_sync_requests');
+    await syncStale(orm, { inline: true, entities: ['Member'] });
+    sim.edit('contacts', sim.objects('contacts')[400]!.id, { firstname: 'Edited' });
+  });
+  after(async () => {
+    await orm?.close(true);
+    await drop?.();
+    await sim?.close();
+  });
+
+  it('resumes an interrupted run at the page after the last one saved, and counts the whole run once', async () => {
+    const stop = new AbortController();
+    let pages = 0;
+    const interrupted = reconcile(orm, { entities: ['Member'], pageSize: 100, signal: stop.signal, onProgress: () => { if (++pages === 2) stop.abort(); } });
+    const error = await interrupted.then(() => undefined, (e: Error) => e);
+    expect(error?.name).to.equal('AbortError');
+    sim.requests.length = 0;
+    const resumed = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
+    const [unit] = resumed.units;
+    expect(unit!.resumed).to.equal(true);
+    expect(unit!.checked).to.equal(450);
+    expect(unit!.counts).to.deep.include({ inSync: 449, divergent: 1 });
+    // pages 3 to 5 only (records 201–450) and the count
+    expect(sim.requests.map(r => r.path)).to.deep.equal([...Array(3).fill('/crm/objects/2026-03/contacts/batch/read'), '/crm/objects/2026-03/contacts/search']);
+    expect(unit!.requests).to.equal(2 + 4);
+    const again = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
+    expect(again.units[0]!.resumed).to.equal(false);
+  });
+
+  it('leaves out CRMs whose adapter cannot read back, and refuses one named explicitly', async () => {
+    Etlify.of(orm).registerCrm('hubspot', { adapter: new RecordingAdapter(), rateLimit: false });
+    try {
+      const result = await reconcile(orm, { entities: ['Member'] });
+      expect(result.skippedCrms).to.deep.equal(['hubspot']);
+      expect(result.units).to.deep.equal([]);
+      const refused = await reconcile(orm, { crm: 'hubspot' }).then(() => undefined, (e: Error) => e);
+      expect(refused).to.be.instanceOf(ConfigurationError);
+      expect(refused!.message).to.include('`hubspot` cannot read objects back');
+    } finally {
+      Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
+    }
+  });
+
+  it('--sample checks that many random records, without the count of unmanaged objects', async () => {
+    const result = await reconcile(orm, { entities: ['Member'], sample: 40 });
+    expect(result.units[0]!.checked).to.equal(40);
+    expect(result.units[0]!.counts.unmanaged).to.equal(null);
+  });
+
+  it('reads through the shared budget and takes at most its share of the window', async () => {
+    Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: { maxRequests: 4, perMs: 1_000 } });
+    sim.requests.length = 0;
+    await reconcile(orm, { entities: ['Member'], pageSize: 50, budgetShare: 0.5 }); // 9 batch reads + 1 search, 2 a second
+    const times = sim.requests.filter(r => !r.path.endsWith('/search')).map(r => r.receivedAt);
+    expect(times).to.have.length(9);
+    for (const time of times) expect(times.filter(t => t >= time && t < time + 1_000), 'requests within one second').to.have.length.at.most(2);
+    const [row] = await orm.em.getConnection().execute(`select cardinality(sent_at) as n from etlify_rate_limits where crm_name = 'hubspot' and bucket = 'default'`);
+    expect(row.n, 'the reads are in the shared window').to.be.at.least(1);
+  });
+});
+
+describe('reconcile against the Airtable simulator', function () {
+  this.timeout(120_000);
+  let sim: AirtableSimulator;
+  let orm: MikroORM;
+  let drop: () => Promise<void>;
+
+  before(async () => {
+    sim = await startAirtableSimulator({ rateLimit: false });
+    const db = await createTestDatabase();
+    drop = db.drop;
+    const adapter = new AirtableAdapter({ accessToken: 'patAirtable', baseId: sim.baseId, baseUrl: sim.url });
+    const etlify = new Etlify({ crms: { airtable: { adapter, rateLimit: false, jobs: { batchDelayMs: 0 } } } });
+    orm = await MikroORM.init({ clientUrl: db.url, entities: [Subscriber], extensions: [etlify] });
+    await orm.schema.create();
+    await migrateEtlify(orm);
+  });
+  after(async () => {
+    await orm?.close(true);
+    await drop?.();
+    await sim?.close();
+  });
+
+  it('reads records back by RECORD_ID(), finds an edit, a deleted record and a duplicate by hand; repairs through the queue', async () => {
+    const em = orm.em.fork();
+    for (let i = 1; i <= 150; i++) {
+      em.create(Subscriber, { id: i, email: `sub${i}@example.com`, age: 20 + (i % 9), active: i % 2 === 0, joined: new Date(Date.UTC(2024, i % 12, 1)), note: i % 3 ? null : `n${i}` });
+    }
+    await em.flush();
+    await runWorkerOnce(orm);
+    const records = sim.objects('Subscribers');
+    expect(records).to.have.length(150);
+    const idOf = (email: string) => records.find(r => r.fields.Email === email)!.id;
+    const call = (method: string, path: string, body?: unknown) => fetch(`${sim.url}/v0/${sim.baseId}/Subscribers${path}`, {
+      method, headers: { authorization: 'Bearer patAirtable', 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    await call('PATCH', `/${idOf('sub5@example.com')}`, { fields: { Age: 99 } });
+    await call('DELETE', `/${idOf('sub6@example.com')}`);
+    const twin = ((await (await call('POST', '', { fields: { Email: 'sub7@example.com', Age: 1 } })).json()) as { id: string }).id;
+
+    const first = await reconcile(orm);
+    const [unit] = first.units;
+    expect(unit!.counts).to.deep.include({ inSync: 148, divergent: 1, missing: 1, duplicates: 1, merged: 0, orphans: 0 });
+    expect(unit!.examples.divergent[0]!.diff).to.deep.equal({ Age: { database: 25, crm: 99 } });
+    expect(unit!.examples.duplicates[0]).to.deep.include({ id: '7', others: [twin] });
+    // 150 ids in formulas of at most 100 (2 lists), and the same for the duplicate lookups by Email
+    expect(unit!.requests).to.equal(4);
+
+    await reconcile(orm, { repair: true });
+    await runWorkerOnce(orm);
+    const second = await reconcile(orm);
+    expect(second.units[0]!.counts).to.deep.include({ inSync: 150, divergent: 0, missing: 0, duplicates: 1 });
+  });
+});
+
+describe('tombstones', () => {
+  it('are kept tombstoneTtlMs: older ones are pruned as new ones are written, and not read back', async () => {
+    const db = await createTestDatabase();
+    const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: 'http://127.0.0.1:9' }) } } });
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
+    try {
+      await migrateEtlify(orm);
+      const em = orm.em.fork();
+      const stone = (id: string) => ({ resourceType: 'Member', resourceId: id, crmId: `crm-${id}`, objectType: 'contacts' });
+      await writeTombstones(em, 'hubspot', [stone('1')], 300);
+      expect((await loadTombstones(em, 'hubspot', 'Member', 300)).map(t => t.resourceId)).to.deep.equal(['1']);
+      await new Promise(resolve => setTimeout(resolve, 400));
+      expect(await loadTombstones(em, 'hubspot', 'Member', 300), 'expired: not read back').to.deep.equal([]);
+      await writeTombstones(em, 'hubspot', [stone('2')], 300);
+      const rows = await orm.em.getConnection().execute('select resource_id from etlify_tombstones order by 1');
+      expect(rows.map(r => r.resource_id), 'the expired one is gone from the table').to.deep.equal(['2']);
+    } finally {
+      await orm.close(true);
+      await db.drop();
+    }
+  });
+});

@@ -72,3 +72,11 @@ describe('values reach PostgreSQL bound', () => {
     expect(String(error)).to.match(/NUL character/);
   });
 });
+
+describe('column types from metadata', () => {
+  it('go into cast(… as type) only when they are plain SQL type names', async () => {
+    const { sqlType } = await import('../../src/stale/finder.ts');
+    for (const type of ['integer', 'uuid', 'timestamptz', 'timestamp(3) with time zone', 'character varying(255)', 'int8']) expect(sqlType(type)).to.equal(type);
+    for (const type of ['int); drop table users; --', 'text"', "uuid' or '1", 'integer -- x']) expect(() => sqlType(type)).to.throw(/not a plain SQL type name/);
+  });
+});

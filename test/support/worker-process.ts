@@ -1,16 +1,17 @@
-// A worker in its own process, for the crash test: `node worker-process.ts <databaseUrl> <hubspotUrl>`.
+// A worker in its own process, for the crash tests:
+// `node worker-process.ts <databaseUrl> <hubspotUrl> [claimLeaseMs] [rateLimit: 'none' for no request budget]`.
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Etlify, NullAdapter, runWorker } from '../../src/index.ts';
 import { HubspotAdapter } from '../../src/adapters/hubspot/index.ts';
 import { entities } from './model.ts';
 
-const [databaseUrl, hubspotUrl] = process.argv.slice(2);
+const [databaseUrl, hubspotUrl, leaseMs, rateLimit] = process.argv.slice(2);
 const etlify = new Etlify({
   crms: {
-    hubspot: { adapter: new HubspotAdapter({ accessToken: 'crash-test-token', baseUrl: hubspotUrl }), jobs: { batchDelayMs: 0 } },
+    hubspot: { adapter: new HubspotAdapter({ accessToken: 'crash-test-token', baseUrl: hubspotUrl }), deleteOnRemove: true, ...(rateLimit === 'none' ? { rateLimit: false as const } : {}), jobs: { batchDelayMs: 0 } },
     airtable: { adapter: new NullAdapter(), enabled: false },
   },
 });
 const orm = await MikroORM.init({ clientUrl: databaseUrl, entities, extensions: [etlify] });
-await runWorker(orm, { pollInterval: 50 });
+await runWorker(orm, { pollInterval: 50, claimLeaseMs: leaseMs ? Number(leaseMs) : undefined });
 console.log('worker started');

@@ -1,4 +1,4 @@
-import { ConfigurationError, CrmError, NotFoundError, NotInCrmError, ValidationError } from '../../errors.ts';
+import { ConfigurationError, CrmError, MissingInCrmError, NotFoundError, NotInCrmError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   AssociationTarget,
@@ -6,23 +6,28 @@ import type {
   BatchItemResult,
   BatchUpsertRequest,
   CrmAdapter,
+  CrmObject,
   CrmPayload,
   DeleteRequest,
   EntityCrmConfig,
+  LookupObjectsRequest,
+  ReadObjectsRequest,
   SyncMode,
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
+import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { idField, isRecord, ownValue, stringField } from '../http/json-values.ts';
+import { idField, isRecord, ownValue, pathSegment, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
 import { airtableDialect } from './dialect.ts';
-import { anyEquals } from './formula.ts';
+import { anyEquals, anyRecordId } from './formula.ts';
+import { airtableObject, airtableStoredForm, lookupKey } from './read-back.ts';
 import { isFieldId, mergeKey } from './merge-key.ts';
 
-/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `https://api.airtable.com`. */
+/** `accessToken`: a personal access token (`pat…`); `baseUrl` defaults to `$AIRTABLE_BASE_URL`, else `https://api.airtable.com`. */
 export interface AirtableAdapterOptions extends HttpAdapterOptions {
   /** The base (`app…`) every table lives in. */
   baseId: string;
@@ -35,6 +40,8 @@ export interface AirtableAdapterOptions extends HttpAdapterOptions {
 
 const DEFAULT_BASE_URL = 'https://api.airtable.com';
 const MAX_BATCH_SIZE = 10;
+/** Ids or values per read formula (one list page holds 100 records). */
+const READ_BATCH_SIZE = 100;
 
 interface BatchRecord {
   index: number;
@@ -87,7 +94,7 @@ export class AirtableAdapter implements CrmAdapter {
     this.#client = new JsonClient({
       ...options,
       dialect: airtableDialect,
-      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+      baseUrl: baseUrlOf(options.baseUrl, 'AIRTABLE_BASE_URL', DEFAULT_BASE_URL),
     });
   }
 
@@ -110,6 +117,9 @@ export class AirtableAdapter implements CrmAdapter {
     // `create` never writes an object that exists; the stored id says it does.
     if (mode === 'create' && id) return { crmId: id, created: false };
     if (id && (await orWhenNotFound(this.#update(table, id, payload, context).then(() => true), false))) return { crmId: id, created: false };
+    if (id && request.onMissing === 'fail') {
+      throw new MissingInCrmError(`Airtable record ${id} of table "${table}" is gone (deleted in Airtable); onMissing is 'fail', so it is not re-created (declare onMissing: 'recreate' to re-create it)`);
+    }
     const key = idProperty ? mergeKey(idProperty, ownValue(payload, idProperty)) : undefined;
     if (mode !== 'upsert') {
       const found = key === undefined ? undefined : (await this.#lookup(table, idProperty!, [ownValue(payload, idProperty!)], context)).get(key);
@@ -249,16 +259,57 @@ export class AirtableAdapter implements CrmAdapter {
     return this.#client.checkCredentials();
   }
 
+  // ─── read-back (reconcile) ──────────────────────────────────────────────────────────────────
+
+  /** Record ids per `OR(RECORD_ID() = …)` formula: one page of 100 answers them all. */
+  readonly readBatchSize = READ_BATCH_SIZE;
+
+  /** Lists the records by id with `filterByFormula` on `RECORD_ID()`, 100 ids a formula, only the mapped fields. */
+  async readObjects(request: ReadObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject>> {
+    const answers = new Map<string, CrmObject>();
+    for (const chunk of chunks([...new Set(request.crmIds)], READ_BATCH_SIZE)) {
+      for (const record of await this.#list(request.objectType, anyRecordId(chunk), request.properties, context)) {
+        const object = airtableObject(record, request.properties);
+        if (object) answers.set(object.crmId, object);
+      }
+    }
+    return answers;
+  }
+
+  /** Every record holding each value of the field (one `OR(…)` formula per 100 values), keyed as `identityOf` would key them. */
+  async lookupObjects(request: LookupObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject[]>> {
+    const { objectType, idProperty } = request;
+    const values = [...new Map(request.values.flatMap((value) => {
+      const key = lookupKey(value);
+      return key === undefined ? [] : [[key, value] as const];
+    })).values()];
+    const found = new Map<string, CrmObject[]>(values.map((value) => [lookupKey(value)!, []]));
+    const fields = [...new Set([...request.properties, idProperty])];
+    for (const chunk of chunks(values, READ_BATCH_SIZE)) {
+      for (const record of await this.#list(objectType, anyEquals(idProperty, chunk), fields, context)) {
+        const object = airtableObject(record, request.properties);
+        const key = isRecord(record.fields) ? lookupKey(record.fields[idProperty]) : undefined;
+        if (object && key !== undefined) found.get(key)?.push(object);
+      }
+    }
+    return found;
+  }
+
+  /** Airtable leaves empty cells out of the records it returns: `""`, `[]`, `false` and `null` are all empty. */
+  storedForm(_objectType: string, _field: string, value: unknown): string | null {
+    return airtableStoredForm(value);
+  }
+
   close(): Promise<void> {
     return this.#client.close();
   }
 
   #tablePath(table: string): string {
-    return `/v0/${encodeURIComponent(this.#baseId)}/${encodeURIComponent(table)}`;
+    return `/v0/${pathSegment(this.#baseId, 'Airtable base id')}/${pathSegment(table, 'Airtable table')}`;
   }
 
   #recordPath(table: string, recordId: string): string {
-    return `${this.#tablePath(table)}/${encodeURIComponent(recordId)}`;
+    return `${this.#tablePath(table)}/${pathSegment(recordId, 'Airtable record id')}`;
   }
 
   /**
@@ -266,24 +317,31 @@ export class AirtableAdapter implements CrmAdapter {
    * fails the lookup, as Airtable's own upsert would (in a batch, Etlify then retries record by record).
    */
   async #lookup(table: string, field: string, values: readonly unknown[], context?: AdapterCallContext): Promise<Map<string, string>> {
-    const query = new URLSearchParams({ filterByFormula: anyEquals(field, values) });
-    query.append('fields[]', field);
     const found = new Map<string, string>();
     const ambiguous = new Set<string>();
+    for (const record of await this.#list(table, anyEquals(field, values), [field], context)) {
+      const fieldsOf = isRecord(record.fields) ? record.fields : {};
+      const [key, id] = [mergeKey(field, fieldsOf[field]), idField(record.id)];
+      if (key === undefined || id === undefined) continue;
+      if (found.has(key)) ambiguous.add(key);
+      found.set(key, id);
+    }
+    if (ambiguous.size > 0) throw new ValidationError(`Airtable: more than one record of table "${table}" has this ${field}; cannot tell which to write`);
+    return found;
+  }
+
+  /** Every record the formula selects, page after page (100 a page), with only `fields`. */
+  async #list(table: string, formula: string, fields: readonly string[], context?: AdapterCallContext): Promise<Array<Record<string, unknown>>> {
+    const query = new URLSearchParams({ filterByFormula: formula });
+    for (const field of fields) query.append('fields[]', field);
+    const found: Array<Record<string, unknown>> = [];
     let offset: string | undefined;
     do {
       if (offset) query.set('offset', offset);
       const { body } = await this.#client.request({ method: 'GET', path: this.#tablePath(table), query }, context);
-      for (const record of records(body)) {
-        const fieldsOf = isRecord(record.fields) ? record.fields : {};
-        const [key, id] = [mergeKey(field, fieldsOf[field]), idField(record.id)];
-        if (key === undefined || id === undefined) continue;
-        if (found.has(key)) ambiguous.add(key);
-        found.set(key, id);
-      }
+      found.push(...records(body));
       offset = isRecord(body) ? stringField(body.offset) : undefined;
     } while (offset);
-    if (ambiguous.size > 0) throw new ValidationError(`Airtable: more than one record of table "${table}" has this ${field}; cannot tell which to write`);
     return found;
   }
 

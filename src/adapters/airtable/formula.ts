@@ -19,3 +19,8 @@ function literal(value: unknown): string {
 export function anyEquals(field: string, values: readonly unknown[]): string {
   return `OR(${values.map((value) => `${fieldReference(field)} = ${literal(value)}`).join(', ')})`;
 }
+
+/** `OR(RECORD_ID() = "rec1", …)`: the records with these ids (unknown or deleted ids select nothing). */
+export function anyRecordId(ids: readonly string[]): string {
+  return `OR(${ids.map((id) => `RECORD_ID() = ${literal(id)}`).join(', ')})`;
+}

@@ -44,6 +44,11 @@ export function errorForStatus(status: number, failure: FailureDescription, writ
   if (status >= 500 && write && !write.unapplied.has(status)) {
     return new UnknownOutcomeError(failure.message, { ...details, retryAfterMs: failure.retryAfterMs });
   }
+  // a proxy or a moved endpoint, not the record: retried (redirects are deliberately not followed,
+  // so the token is never sent to another origin)
+  if (status >= 300 && status < 400) {
+    return new TransientCrmError(`${failure.message}; redirects are not followed: check \`baseUrl\``, { ...details, retryAfterMs: failure.retryAfterMs });
+  }
   if (status >= 500 || TRANSIENT_4XX.has(status)) {
     return new TransientCrmError(failure.message, { ...details, retryAfterMs: failure.retryAfterMs });
   }

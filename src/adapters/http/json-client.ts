@@ -1,11 +1,15 @@
 import type { Dispatcher } from 'undici';
-import { redactSecrets, TransientCrmError } from '../../errors.ts';
+import { NotSentError, redactSecrets, TransientCrmError } from '../../errors.ts';
 import type { AdapterCallContext, RemoteQuota } from '../../interfaces.ts';
+import { limitOption } from '../../deadline.ts';
+import { ConfigurationError } from '../../errors.ts';
 import { TokenSource, type AccessToken } from './access-token.ts';
+import { checkBaseUrl } from './base-url.ts';
 import { errorForNetworkFailure, errorForStatus, LOCKED_DELAY_MS } from './classify.ts';
 import type { ResponseHeaders } from './json-values.ts';
 import { createKeepAlivePool, type KeepAlivePoolOptions } from './pool.ts';
-import { parseRetryAfter } from './retry-after.ts';
+import { readCapped } from './read-body.ts';
+import { clampRetryAfter, MAX_RETRY_AFTER_MS, parseRetryAfter } from './retry-after.ts';
 
 /** Connection options every HTTP adapter takes. */
 export interface HttpAdapterOptions {
@@ -21,6 +25,20 @@ export interface HttpAdapterOptions {
   dispatcher?: Dispatcher;
   /** Wait for response headers, then between body chunks. Default 30 000 ms. */
   timeoutMs?: number;
+  /**
+   * Deadline of one request end to end: sending, headers and the whole body (a server dripping its
+   * answer byte by byte is cut off). Past it, a write is an unknown outcome (retried later), a read a
+   * transient failure. Default 120 000 ms.
+   */
+  requestTimeoutMs?: number;
+  /** How long the `accessToken` function may take; past it the request fails, retried and not counted. Default 30 000 ms. */
+  tokenTimeoutMs?: number;
+  /** Largest answer read, in bytes; a larger one is cut off unread (like a lost connection). Default 8 MiB. */
+  maxResponseBytes?: number;
+  /** The longest `Retry-After` obeyed; a longer one is clamped to it, and the error says so. Default 3 600 000 ms (1 hour). */
+  maxRetryAfterMs?: number;
+  /** Allow an `http:` `baseUrl` on a host other than a loopback address (the token then travels in clear text). Default false. */
+  allowInsecureHttp?: boolean;
   /** Sockets kept open to the CRM. Default 10. */
   connections?: number;
 }
@@ -61,6 +79,11 @@ export interface JsonClientOptions extends KeepAlivePoolOptions {
   dispatcher?: Dispatcher;
   /** Limit for the response headers, then again between body chunks. Default 30 s. */
   timeoutMs?: number;
+  requestTimeoutMs?: number;
+  tokenTimeoutMs?: number;
+  maxResponseBytes?: number;
+  maxRetryAfterMs?: number;
+  allowInsecureHttp?: boolean;
 }
 
 export type HttpMethod = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -111,17 +134,26 @@ export class JsonClient {
   readonly #pathPrefix: string;
   readonly #tokens: TokenSource;
   readonly #timeoutMs: number;
+  readonly #requestTimeoutMs: number;
+  readonly #maxResponseBytes: number;
+  readonly #maxRetryAfterMs: number;
   readonly #dispatcher: Dispatcher;
   readonly #ownsDispatcher: boolean;
   #closing: Promise<void> | undefined;
 
   constructor(options: JsonClientOptions) {
-    const base = new URL(options.baseUrl);
+    const crm = options.dialect.name;
+    const base = checkBaseUrl(crm, options.baseUrl, options.allowInsecureHttp === true);
+    const option = (name: keyof JsonClientOptions, fallback: number, unit?: string) =>
+      limitOption(options[name], fallback, name, message => new ConfigurationError(`${crm} adapter: ${message}`), unit);
     this.#dialect = options.dialect;
     this.#origin = base.origin;
     this.#pathPrefix = base.pathname.replace(/\/+$/, '');
-    this.#tokens = new TokenSource(options.dialect.name, options.accessToken);
-    this.#timeoutMs = options.timeoutMs ?? 30_000;
+    this.#tokens = new TokenSource(crm, options.accessToken, option('tokenTimeoutMs', 30_000));
+    this.#timeoutMs = option('timeoutMs', 30_000);
+    this.#requestTimeoutMs = option('requestTimeoutMs', 120_000);
+    this.#maxResponseBytes = option('maxResponseBytes', 8 * 1024 * 1024, 'bytes');
+    this.#maxRetryAfterMs = option('maxRetryAfterMs', MAX_RETRY_AFTER_MS);
     this.#ownsDispatcher = options.dispatcher === undefined;
     this.#dispatcher = options.dispatcher ?? createKeepAlivePool(this.#origin, options);
   }
@@ -156,8 +188,13 @@ export class JsonClient {
   /** One HTTP exchange, after a slot of the request budget. */
   async #send(what: string, request: JsonRequest, token: string, context: AdapterCallContext): Promise<{ status: number; headers: ResponseHeaders; text: string }> {
     await context.budget?.acquire(request.bucket ?? 'default');
-    // aborted before it left: nothing was sent, so the outcome is known
-    if (context.signal?.aborted) throw new TransientCrmError(`${what} not sent: the worker is stopping`, { status: 0, code: 'ABORTED' });
+    // aborted before it left, or the claim's lease ran out (checked now, on the monotonic clock: the
+    // process may have been paused): nothing is sent, so the outcome is known
+    if (context.signal?.aborted || context.stillHeld?.() === false) throw new NotSentError(`${what} not sent: the worker is stopping or its claim's lease ran out`, { status: 0, code: 'ABORTED' });
+    // a timer cleared when the exchange ends (AbortSignal.timeout would live on for requestTimeoutMs)
+    const expiry = new AbortController();
+    const timer = setTimeout(() => expiry.abort(new Error('requestTimeoutMs')), this.#requestTimeoutMs);
+    const deadline = expiry.signal;
     const started = performance.now();
     let status = 0;
     try {
@@ -170,15 +207,19 @@ export class JsonClient {
         body: request.body === undefined ? undefined : JSON.stringify(request.body),
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
-        signal: context.signal,
+        signal: context.signal ? AbortSignal.any([context.signal, deadline]) : deadline,
       });
-      const text = await response.body.text();
+      const text = await readCapped(response, this.#maxResponseBytes);
       status = response.statusCode;
       return { status, headers: response.headers, text };
     } catch (error) {
+      if (deadline.aborted && !context.signal?.aborted) {
+        throw errorForNetworkFailure(this.redact(`${what} failed: no complete answer within ${this.#requestTimeoutMs} ms (requestTimeoutMs)`), Object.assign(new Error('request deadline'), { code: 'ETLIFY_REQUEST_TIMEOUT' }), isReadOnly(request));
+      }
       const reason = error instanceof Error ? `: ${error.message}` : '';
       throw errorForNetworkFailure(this.redact(`${what} failed${reason}`), error, isReadOnly(request));
     } finally {
+      clearTimeout(timer);
       context.onResponse?.(status, performance.now() - started);
       await context.budget?.settle?.(request.bucket ?? 'default');
     }
@@ -206,15 +247,16 @@ export class JsonClient {
   ): Error {
     const described = this.#dialect.describeError(body, headers);
     let retryAfterMs = parseRetryAfter(headers['retry-after']);
-    if (status === 429) {
-      retryAfterMs ??= this.#dialect.rateLimitDelayMs(body, headers);
-      context.budget?.report?.(bucket, { ...quota, retryAfterMs });
-    } else if (status === 423) {
-      retryAfterMs ??= LOCKED_DELAY_MS;
-    }
+    if (status === 429) retryAfterMs ??= this.#dialect.rateLimitDelayMs(body, headers);
+    else if (status === 423) retryAfterMs ??= LOCKED_DELAY_MS;
+    // one answer must not block the record and the CRM's shared budget for a year
+    const clamp = clampRetryAfter(retryAfterMs, this.#maxRetryAfterMs);
+    retryAfterMs = clamp.ms;
+    if (status === 429) context.budget?.report?.(bucket, { ...quota, retryAfterMs });
     const crmMessage = described.message ? `: ${described.message}` : '';
+    const clamped = clamp.askedMs === undefined ? '' : ` (the CRM asked to wait ${Math.round(clamp.askedMs / 1000)} s; clamped to ${Math.round(clamp.ms! / 1000)} s, maxRetryAfterMs)`;
     return errorForStatus(status, {
-      message: this.redact(`${what} failed with status ${status}${crmMessage}`),
+      message: this.redact(`${what} failed with status ${status}${crmMessage}${clamped}`),
       code: described.code,
       correlationId: described.correlationId,
       details: described.details === undefined ? undefined : this.redactJson(described.details),

@@ -1,3 +1,5 @@
+import { ValidationError } from '../../errors.ts';
+
 /** Narrowing helpers for JSON bodies whose shape a CRM does not guarantee. */
 
 export type ResponseHeaders = Record<string, string | string[] | undefined>;
@@ -12,6 +14,17 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
  */
 export function ownValue(record: object, key: string): unknown {
   return Object.hasOwn(record, key) ? (record as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * One path segment: encoded (`/`, `?`, `#`, `%` … cannot change the path), and refused when empty or
+ * a dot segment (`.`, `..`), which URL normalization would resolve however it is encoded — a write
+ * meant for one object would reach its parent collection. Refused before anything is sent; the
+ * error names the value (`what`: "CRM id", "object type").
+ */
+export function pathSegment(value: string, what: string): string {
+  if (value === '' || value === '.' || value === '..') throw new ValidationError(`${what} ${JSON.stringify(value)} cannot be a URL path segment; nothing was sent`);
+  return encodeURIComponent(value);
 }
 
 /** A non-empty string field, or undefined. */

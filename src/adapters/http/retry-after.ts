@@ -12,3 +12,11 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   if (Number.isNaN(at)) return undefined;
   return Math.max(0, at - now);
 }
+
+/** The default of `maxRetryAfterMs`, and the engine's clamp for any adapter: one hour. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/** `ms` capped at `max`; `askedMs` is the original wait when it was capped (the caller says so). */
+export function clampRetryAfter(ms: number | undefined, max: number): { ms: number | undefined; askedMs?: number } {
+  return ms !== undefined && ms > max ? { ms: max, askedMs: ms } : { ms };
+}

@@ -31,11 +31,13 @@ export async function orWhenNotFound<T>(work: Promise<T>, fallback: T): Promise<
 /**
  * Update by the stored id first (no search call, and a changed unique value cannot create a twin);
  * only when there is no stored id, or the CRM says it is gone, search by the unique property, then
- * update what was found or create.
+ * update what was found or create. With `whenGone` (`onMissing: 'fail'`), a gone stored id throws it.
  */
-export async function upsertWithFallback(crmId: string | null | undefined, steps: UpsertSteps): Promise<UpsertResult> {
+export async function upsertWithFallback(crmId: string | null | undefined, steps: UpsertSteps, whenGone?: (id: string) => Error): Promise<UpsertResult> {
   const id = storedId(crmId);
   if (id && (await orWhenNotFound(steps.update(id).then(() => true), false))) return { crmId: id, created: false };
+  // `onMissing: 'fail'`: the object was deleted in the CRM; neither found again nor re-created
+  if (id && whenGone) throw whenGone(id);
   const found = await steps.find();
   if (found) {
     await steps.updateFound(found);

@@ -4,6 +4,7 @@ import { chunks } from '../http/chunks.ts';
 import type { JsonClient } from '../http/json-client.ts';
 import { idField, isRecord, stringField } from '../http/json-values.ts';
 import { defaultTypeId } from './association-types.ts';
+import type { AssociationAction, HubspotPaths } from './paths.ts';
 
 /** Inputs per v4 association batch request. */
 const MAX_ASSOCIATION_INPUTS = 1_000;
@@ -51,6 +52,7 @@ interface Current {
  */
 export async function syncAssociations(
   client: JsonClient,
+  paths: HubspotPaths,
   fromType: string,
   work: readonly AssociationWork[],
   context?: AdapterCallContext,
@@ -65,7 +67,7 @@ export async function syncAssociations(
   }
   for (const entries of byTarget.values()) {
     const { toObjectType, type } = entries[0]!.target;
-    const base = `/crm/v4/associations/${encodeURIComponent(fromType)}/${encodeURIComponent(toObjectType)}/batch`;
+    const path = (action: AssociationAction) => paths.associations(fromType, toObjectType, action);
     const run = async (items: readonly AssociationWork[], request: () => Promise<unknown>) => {
       try {
         return await request();
@@ -79,7 +81,7 @@ export async function syncAssociations(
     const current = new Map<string, Current[]>();
     for (const chunk of chunks(existing, MAX_ASSOCIATION_INPUTS)) {
       const body = await run(chunk.map(({ item }) => item), () =>
-        client.request({ method: 'POST', path: `${base}/read`, body: { inputs: chunk.map(({ item }) => ({ id: item.fromId })) }, readOnly: true }, context));
+        client.request({ method: 'POST', path: path('read'), body: { inputs: chunk.map(({ item }) => ({ id: item.fromId })) }, readOnly: true }, context));
       for (const [fromId, targets] of readAnswer(body)) current.set(fromId, targets);
     }
 
@@ -100,7 +102,7 @@ export async function syncAssociations(
         to: { id: toId },
         types: types.map((t) => ({ associationCategory: t.category, associationTypeId: t.typeId })),
       }));
-      await run(chunk.map(({ item }) => item), () => client.request({ method: 'POST', path: `${base}/labels/archive`, body: { inputs } }, context));
+      await run(chunk.map(({ item }) => item), () => client.request({ method: 'POST', path: path('labels/archive'), body: { inputs } }, context));
     }
     for (const chunk of chunks(creates, MAX_ASSOCIATION_INPUTS)) {
       const inputs = chunk.map(({ item, toId }) => ({
@@ -108,9 +110,9 @@ export async function syncAssociations(
         to: { id: toId },
         ...(type ? { types: [{ associationCategory: type.category, associationTypeId: type.typeId }] } : {}),
       }));
-      const path = type ? `${base}/create` : `${base}/associate/default`;
-      const answer = await run(chunk.map(({ item }) => item), () => client.request({ method: 'POST', path, body: { inputs } }, context));
-      for (const [index, error] of partialFailures(answer, chunk, `HubSpot POST ${path}`)) failures.set(index, error);
+      const createPath = path(type ? 'create' : 'associate/default');
+      const answer = await run(chunk.map(({ item }) => item), () => client.request({ method: 'POST', path: createPath, body: { inputs } }, context));
+      for (const [index, error] of partialFailures(answer, chunk, `HubSpot POST ${createPath}`)) failures.set(index, error);
     }
   }
   return failures;

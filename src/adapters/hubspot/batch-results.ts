@@ -1,4 +1,5 @@
 import { idField, isRecord, stringField } from '../http/json-values.ts';
+import { describeViolations } from './validation.ts';
 
 /** One input of a batch request: its position in the caller's items and the id string we sent. */
 export interface SentInput {
@@ -49,7 +50,7 @@ export function correlateBatch(
     const outcome: BatchOutcome = {
       ok: false,
       category: stringField(error.category),
-      message: stringField(error.message),
+      message: describeViolations(error, stringField(error.message)),
       context: error.context,
     };
     const index = traced(error);

@@ -1,6 +1,7 @@
 import type { RemoteQuota } from '../../interfaces.ts';
 import type { CrmDialect } from '../http/json-client.ts';
 import { headerValue, isRecord, numericHeader, stringField, type ResponseHeaders } from '../http/json-values.ts';
+import { describeViolations } from './validation.ts';
 
 /** HubSpot's burst limits are per rolling 10 s window. */
 const TEN_SECONDS_MS = 10_000;
@@ -36,7 +37,8 @@ export const hubspotDialect: CrmDialect = {
     const fields = isRecord(body) ? body : {};
     const details = Object.fromEntries(DETAIL_FIELDS.filter((key) => fields[key] !== undefined).map((key) => [key, fields[key]]));
     return {
-      message: stringField(fields.message),
+      // a validation error names each refused property with its rule's message
+      message: describeViolations(fields, stringField(fields.message)),
       code: stringField(fields.category) ?? stringField(fields.errorType),
       correlationId: stringField(fields.correlationId) ?? headerValue(headers, 'x-hubspot-correlation-id'),
       details: Object.keys(details).length > 0 ? details : undefined,

@@ -1,4 +1,4 @@
-import { afterWriting, CrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
+import { afterWriting, CrmError, MissingInCrmError, NotFoundError, NotInCrmError, UnknownObjectTypeError, ValidationError } from '../../errors.ts';
 import type {
   AdapterCallContext,
   BatchDeleteRequest,
@@ -6,6 +6,7 @@ import type {
   BatchUpsertRequest,
   CrmAdapter,
   CrmPayload,
+  CrmPropertyDefinition,
   DeleteRequest,
   EntityCrmConfig,
   CrmObject,
@@ -16,20 +17,25 @@ import type {
   UpsertRequest,
   UpsertResult,
 } from '../../interfaces.ts';
+import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
-import { headerValue, idField, isRecord, ownValue } from '../http/json-values.ts';
+import { headerValue, idField, isRecord, ownValue, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
 import { hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
+import { checkApiVersion, hubspotPaths, type HubspotApiVersion, type HubspotPaths } from './paths.ts';
 import { answersById, hubspotStoredForm, MERGED_IDS_PROPERTY, objectsByValue } from './read-back.ts';
 import { pickSearchMatch, searchBody } from './search.ts';
 
-/** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `https://api.hubapi.com`. */
-export type HubspotAdapterOptions = HttpAdapterOptions;
+/** `accessToken`: a private-app or OAuth token; `baseUrl` defaults to `$HUBSPOT_BASE_URL`, else `https://api.hubapi.com`. */
+export interface HubspotAdapterOptions extends HttpAdapterOptions {
+  /** The HubSpot API version every path uses. Default `'2026-03'`. */
+  apiVersion?: HubspotApiVersion;
+}
 
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
 const MAX_BATCH_SIZE = 100;
@@ -43,17 +49,18 @@ interface BatchEntry extends SentInput {
   input: Record<string, unknown>;
 }
 
+function resultsOf(body: unknown): Array<Record<string, unknown>> {
+  return isRecord(body) && Array.isArray(body.results) ? body.results.filter(isRecord) : [];
+}
+
+/** `onMissing: 'fail'`: the object behind the stored id is gone from HubSpot. */
+function goneFromCrm(objectType: string, id: string): MissingInCrmError {
+  return new MissingInCrmError(`HubSpot ${objectType} object ${id} is gone (archived or deleted in HubSpot); onMissing is 'fail', so it is not re-created (declare onMissing: 'recreate' to re-create it)`);
+}
+
 function notInCrm(objectType: string, idProperty: string | null | undefined): NotInCrmError {
   const by = idProperty ? `with this record's ${idProperty}` : 'for this record (no stored id, no idProperty)';
   return new NotInCrmError(`HubSpot has no ${objectType} object ${by} to update; sync mode "update" never creates`);
-}
-
-function objectsPath(objectType: string): string {
-  return `/crm/v3/objects/${encodeURIComponent(objectType)}`;
-}
-
-function objectPath(objectType: string, id: string): string {
-  return `${objectsPath(objectType)}/${encodeURIComponent(id)}`;
 }
 
 /**
@@ -93,12 +100,14 @@ export class HubspotAdapter implements CrmAdapter {
    */
   readonly defaultRateLimit = { maxRequests: 100, perMs: 10_000, buckets: { search: { maxRequests: 4, perMs: 1000 } } };
   readonly #client: JsonClient;
+  readonly #paths: HubspotPaths;
 
   constructor(options: HubspotAdapterOptions) {
+    this.#paths = hubspotPaths(checkApiVersion(options.apiVersion));
     this.#client = new JsonClient({
       ...options,
       dialect: hubspotDialect,
-      baseUrl: options.baseUrl ?? DEFAULT_BASE_URL,
+      baseUrl: baseUrlOf(options.baseUrl, 'HUBSPOT_BASE_URL', DEFAULT_BASE_URL),
     });
   }
 
@@ -125,10 +134,10 @@ export class HubspotAdapter implements CrmAdapter {
         if (mode === 'update') throw notInCrm(objectType, idProperty);
         return this.#create(objectType, properties, mode, context, inline);
       },
-    });
+    }, request.onMissing === 'fail' ? (id) => goneFromCrm(objectType, id) : undefined);
     const targets = result.created ? rest : mode === 'create' ? [] : (request.associations ?? []);
     if (targets.length > 0) {
-      const failed = (await syncAssociations(this.#client, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
+      const failed = (await syncAssociations(this.#client, this.#paths, objectType, [{ index: 0, fromId: result.crmId, created: result.created === true, targets }], context)).get(0);
       // the object exists now: the caller must keep its id, or a retry creates a twin
       if (failed) throw afterWriting(failed, result.crmId);
     }
@@ -136,7 +145,7 @@ export class HubspotAdapter implements CrmAdapter {
   }
 
   delete(request: DeleteRequest, context?: AdapterCallContext): Promise<boolean> {
-    const deleting = this.#client.request({ method: 'DELETE', path: objectPath(request.objectType, request.crmId) }, context);
+    const deleting = this.#client.request({ method: 'DELETE', path: this.#paths.object(request.objectType, request.crmId) }, context);
     return orWhenNotFound(deleting.then(() => true), false);
   }
 
@@ -176,7 +185,10 @@ export class HubspotAdapter implements CrmAdapter {
         const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
         for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
           if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
-          else if (!result.ok && result.error instanceof NotFoundError) single.set(index, null);
+          else if (!result.ok && result.error instanceof NotFoundError) {
+            if (request.onMissing === 'fail') results[index] = { ok: false, error: goneFromCrm(objectType, entries.find((entry) => entry.index === index)!.key) };
+            else single.set(index, null);
+          }
           else results[index] = result;
         }
       }
@@ -234,7 +246,7 @@ export class HubspotAdapter implements CrmAdapter {
     });
     // the objects exist now: their ids go with the failures, or a retry creates twins
     const written = new Map(associated.map((work) => [work.index, work.fromId]));
-    for (const [index, error] of await syncAssociations(this.#client, objectType, associated, context)) results[index] = { ok: false, error, crmId: written.get(index)! };
+    for (const [index, error] of await syncAssociations(this.#client, this.#paths, objectType, associated, context)) results[index] = { ok: false, error, crmId: written.get(index)! };
     for (const [index, crmId] of [...single].sort(([a], [b]) => a - b)) {
       const { payload, associations } = items[index]!;
       results[index] = await settle(() => this.upsert({ objectType, idProperty, payload, crmId, mode, associations }, context));
@@ -245,7 +257,7 @@ export class HubspotAdapter implements CrmAdapter {
   /** Archives by id, 100 per request. HubSpot answers 204 even for ids already gone. */
   async batchDelete(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     for (const chunk of chunks(request.crmIds, MAX_BATCH_SIZE)) {
-      const path = `${objectsPath(request.objectType)}/batch/archive`;
+      const path = this.#paths.batch(request.objectType, 'archive');
       await this.#onCollection(request.objectType, this.#client.request({ method: 'POST', path, body: { inputs: chunk.map((id) => ({ id })) } }, context));
     }
     return request.crmIds.map((crmId) => ({ ok: true, crmId }));
@@ -264,7 +276,7 @@ export class HubspotAdapter implements CrmAdapter {
   /** `batch/read` by id, 100 per request, only the given properties (and the merged ids, to follow merges). */
   async readObjects(request: ReadObjectsRequest, context?: AdapterCallContext): Promise<Map<string, CrmObject>> {
     const answers = new Map<string, CrmObject>();
-    const path = `${objectsPath(request.objectType)}/batch/read`;
+    const path = this.#paths.batch(request.objectType, 'read');
     for (const chunk of chunks([...new Set(request.crmIds)], MAX_BATCH_SIZE)) {
       const body = { properties: [...new Set([...request.properties, MERGED_IDS_PROPERTY])], inputs: chunk.map((id) => ({ id })) };
       const response = await this.#onCollection(request.objectType, this.#client.request({ method: 'POST', path, body, readOnly: true }, context));
@@ -287,7 +299,7 @@ export class HubspotAdapter implements CrmAdapter {
           filterGroups: [{ filters: [{ propertyName: idProperty, operator: 'IN', values: chunk }] }],
           properties, sorts: [{ propertyName: 'hs_object_id', direction: 'ASCENDING' }], limit: SEARCH_PAGE, ...(after ? { after } : {}),
         };
-        const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path: `${objectsPath(objectType)}/search`, body, bucket: 'search' }, context));
+        const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path: this.#paths.search(objectType), body, bucket: 'search' }, context));
         for (const [key, object] of objectsByValue(response.body, idProperty, request.properties, identity)) found.get(key)?.push(object);
         const paging = isRecord(response.body) && isRecord(response.body.paging) && isRecord(response.body.paging.next) ? response.body.paging.next : undefined;
         after = paging ? idField(paging.after) : undefined;
@@ -305,7 +317,7 @@ export class HubspotAdapter implements CrmAdapter {
     const key = `${objectType}\u0000${idProperty}`;
     let known = this.#uniqueness.get(key);
     if (!known) {
-      const path = `/crm/v3/properties/${encodeURIComponent(objectType)}/${encodeURIComponent(idProperty)}`;
+      const path = this.#paths.property(objectType, idProperty);
       known = this.#client.request<unknown>({ method: 'GET', path }, context).then(({ body }) => isRecord(body) && body.hasUniqueValue === true);
       known.catch(() => this.#uniqueness.delete(key));
       this.#uniqueness.set(key, known);
@@ -316,7 +328,7 @@ export class HubspotAdapter implements CrmAdapter {
   /** The `total` of a search without filters (one search request). */
   async countObjects(objectType: string, context?: AdapterCallContext): Promise<number | undefined> {
     const body = { filterGroups: [], properties: ['hs_object_id'], limit: 1 };
-    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path: `${objectsPath(objectType)}/search`, body, bucket: 'search' }, context));
+    const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path: this.#paths.search(objectType), body, bucket: 'search' }, context));
     return isRecord(response.body) && typeof response.body.total === 'number' ? response.body.total : undefined;
   }
 
@@ -342,6 +354,29 @@ export class HubspotAdapter implements CrmAdapter {
     return this.#client.checkCredentials();
   }
 
+  /**
+   * The object type's properties (`GET …/properties/{version}/{type}`) with their validation rules
+   * (`GET …/property-validations/{version}/{objectTypeId}`; `v3` has no such path: no rules).
+   */
+  async describeProperties(objectType: string, context?: AdapterCallContext): Promise<CrmPropertyDefinition[]> {
+    const read = (path: string) => this.#onCollection(objectType, this.#client.request({ method: 'GET', path }, context)).then(({ body }) => resultsOf(body));
+    const rulesPath = this.#paths.propertyValidations(objectType);
+    const [properties, validations] = await Promise.all([read(this.#paths.properties(objectType)), rulesPath ? read(rulesPath) : []]);
+    const rules = new Map(validations.map((entry) => [
+      stringField(entry.propertyName),
+      (Array.isArray(entry.propertyValidationRules) ? entry.propertyValidationRules.filter(isRecord) : []).map((rule) => ({
+        rule: stringField(rule.ruleType) ?? 'UNKNOWN',
+        arguments: Array.isArray(rule.ruleArguments) ? rule.ruleArguments.map(String) : [],
+      })),
+    ]));
+    return properties.flatMap((property) => {
+      const name = stringField(property.name);
+      if (!name) return [];
+      const readOnly = isRecord(property.modificationMetadata) && property.modificationMetadata.readOnlyValue === true;
+      return [{ name, type: stringField(property.type) ?? 'string', readOnly, rules: rules.get(name) ?? [] }];
+    });
+  }
+
   /** The normalised unique value of a batch answer's object, to match results lacking a trace id. */
   #uniqueKeyOf(idProperty: string | null | undefined): (answer: Record<string, unknown>) => string | undefined {
     return (answer) => {
@@ -355,7 +390,7 @@ export class HubspotAdapter implements CrmAdapter {
 
   /** `batch/read` by unique value: the id of each item's existing object, undefined when there is none. */
   async #batchRead(objectType: string, idProperty: string, chunk: ReadonlyArray<{ index: number; key: string }>, context?: AdapterCallContext): Promise<Map<number, string | undefined>> {
-    const path = `${objectsPath(objectType)}/batch/read`;
+    const path = this.#paths.batch(objectType, 'read');
     const body = { idProperty, properties: [idProperty], inputs: chunk.map(({ key }) => ({ id: key })) };
     const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body, readOnly: true }, context));
     const byKey = new Map<string, string>();
@@ -393,7 +428,7 @@ export class HubspotAdapter implements CrmAdapter {
       }
       return out;
     }
-    const path = `${objectsPath(objectType)}/batch/create`;
+    const path = this.#paths.batch(objectType, 'create');
     return new Map([...answered].map(([index, result]) => [
       index,
       result?.ok ? { ...result, created: true } : (result ?? { ok: false, error: new CrmError(`HubSpot POST ${path} answered without a result for item ${index}; not retried, as it may have been created`) }),
@@ -405,12 +440,12 @@ export class HubspotAdapter implements CrmAdapter {
   }
 
   async #update(objectType: string, id: string, properties: CrmPayload, context?: AdapterCallContext): Promise<void> {
-    await this.#client.request({ method: 'PATCH', path: objectPath(objectType, id), body: { properties } }, context);
+    await this.#client.request({ method: 'PATCH', path: this.#paths.object(objectType, id), body: { properties } }, context);
   }
 
   async #search(objectType: string, idProperty: string, value: string, context?: AdapterCallContext): Promise<string | undefined> {
     const { body } = await this.#onCollection(objectType, this.#client.request(
-      { method: 'POST', path: `${objectsPath(objectType)}/search`, body: searchBody(objectType, idProperty, value), bucket: 'search' },
+      { method: 'POST', path: this.#paths.search(objectType), body: searchBody(objectType, idProperty, value), bucket: 'search' },
       context,
     ));
     return pickSearchMatch(body, idProperty, value);
@@ -418,7 +453,7 @@ export class HubspotAdapter implements CrmAdapter {
 
   /** Creates; a 409 naming the existing object updates it instead (`create` mode: leaves it alone). */
   async #create(objectType: string, properties: CrmPayload, mode: SyncMode, context?: AdapterCallContext, associations: unknown[] = []): Promise<UpsertResult> {
-    const path = objectsPath(objectType);
+    const path = this.#paths.objects(objectType);
     let response;
     try {
       const body = associations.length > 0 ? { properties, associations } : { properties };
@@ -462,7 +497,7 @@ export class HubspotAdapter implements CrmAdapter {
     resultKey: (result: Record<string, unknown>) => string | undefined,
     context?: AdapterCallContext,
   ): Promise<Map<number, BatchItemResult | undefined>> {
-    const path = `${objectsPath(objectType)}/batch/${kind}`;
+    const path = this.#paths.batch(objectType, kind);
     const inputs = entries.map(({ index, input }) => ({ ...input, objectWriteTraceId: String(index) }));
     const response = await this.#onCollection(objectType, this.#client.request({ method: 'POST', path, body: { inputs } }, context));
     const outcomes = correlateBatch(entries, response.body, resultKey);

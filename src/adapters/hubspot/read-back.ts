@@ -3,6 +3,7 @@
  * which object answered for which requested id, and how HubSpot stores a value.
  */
 import type { CrmObject } from '../../interfaces.ts';
+import { dateInstant } from '../http/date-instant.ts';
 import { idField, isRecord } from '../http/json-values.ts';
 
 /**
@@ -55,7 +56,6 @@ export function objectsByValue(body: unknown, idProperty: string, properties: re
   return found;
 }
 
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
 const DECIMAL = /^-?\d+(?:\.\d+)?(?:e[+-]?\d+)?$/i;
 
 /**
@@ -74,9 +74,6 @@ export function hubspotStoredForm(objectType: string, property: string, value: u
   if (text === '') return null;
   if (property === 'email' && objectType === 'contacts') return text.trim().toLowerCase();
   if (DECIMAL.test(text)) return String(Number(text));
-  if (DATE_TIME.test(text)) {
-    const instant = Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text);
-    if (Number.isFinite(instant)) return String(instant);
-  }
-  return text;
+  const instant = dateInstant(text);
+  return instant === undefined ? text : String(instant);
 }

@@ -5,7 +5,7 @@ import { uniqueValue } from './properties.ts';
 const SEARCH_LIMIT = 10;
 
 /**
- * Body of `POST /crm/v3/objects/{type}/search` for one unique value. For contacts by email it also
+ * Body of `POST …/objects/{type}/search` for one unique value. For contacts by email it also
  * matches secondary addresses (`hs_additional_emails`), as HubSpot merges contacts that way.
  * Sorted by id so that, among duplicates of a non-unique property, the oldest object always wins.
  */
