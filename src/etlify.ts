@@ -7,6 +7,7 @@ import { validateDeclarations } from './entity/declarations.ts';
 import { limitOption } from './deadline.ts';
 import { ConfigurationError, describeError, errorCategory, redactSecrets } from './errors.ts';
 import { historySettings, type HistoryRetention } from './observe/retention.ts';
+import { showValue } from './show-value.ts';
 import { EtlifyEventEmitter } from './events.ts';
 import type { CrmOptions } from './interfaces.ts';
 import { CrmSynchronisation, PendingSync, STATE_TABLES } from './state/entities.ts';
@@ -89,12 +90,15 @@ export class Etlify {
   constructor(options: EtlifyOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ConfigurationError('Etlify options must be an object');
     rejectUnknownKeys(options, OPTION_KEYS, 'Etlify');
+    if (options.crms !== undefined && (options.crms === null || typeof options.crms !== 'object' || Array.isArray(options.crms))) {
+      throw new ConfigurationError(`Etlify: \`crms\` must be an object keyed by CRM name, e.g. { hubspot: { adapter } } (got ${showValue(options.crms)})`);
+    }
     const maxSyncErrors = options.maxSyncErrors === undefined ? 3 : validateMaxSyncErrors(options.maxSyncErrors, 'Etlify: `maxSyncErrors`');
     this.crms = new CrmRegistry(maxSyncErrors);
     this.payloadVersions = options.payloadVersions;
     this.pendingSyncTtlMs = options.pendingSyncTtlMs ?? 24 * 3600_000;
     if (typeof this.pendingSyncTtlMs !== 'number' || !(this.pendingSyncTtlMs > 0)) {
-      throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${JSON.stringify(options.pendingSyncTtlMs)})`);
+      throw new ConfigurationError(`Etlify: \`pendingSyncTtlMs\` must be a positive number of milliseconds (got ${showValue(options.pendingSyncTtlMs)})`);
     }
     this.tombstoneTtlMs = options.tombstoneTtlMs ?? DEFAULT_TOMBSTONE_TTL_MS;
     if (typeof this.tombstoneTtlMs !== 'number' || !(this.tombstoneTtlMs > 0)) {

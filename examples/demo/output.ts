@@ -40,7 +40,9 @@ export async function countSettled(orm: MikroORM): Promise<number> {
 }
 
 async function queueIsEmpty(orm: MikroORM): Promise<boolean> {
-  const [row] = await orm.em.getConnection().execute<{ n: number }[]>('select count(*)::int as n from etlify_sync_requests');
+  // the inbox (what flushes queued) and the per-record queue (what a worker works on or will retry)
+  const [row] = await orm.em.getConnection().execute<{ n: number }[]>(
+    'select (select count(*) from etlify_sync_requests)::int + (select count(*) from etlify_record_queue)::int as n');
   return row!.n === 0;
 }
 

@@ -1,4 +1,4 @@
-import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventSubscriber, type FlushEventArgs, type Transaction, type TransactionEventArgs } from '@mikro-orm/core';
+import { ChangeSetType, helper, ReferenceKind, type ChangeSet, type Collection, type EntityManager, type EventArgs, type EventSubscriber, type FlushEventArgs, type Transaction, type TransactionEventArgs } from '@mikro-orm/core';
 import { declarationsOf } from '../entity/declarations.ts';
 import { changedLinks, replacedLinks, replacesUnknownLinks, type LinkChange } from './links.ts';
 import { findRemovalEffects, removalMatters, type RemovalEffects, type RemovedSet } from './removals.ts';
@@ -80,6 +80,25 @@ export class CaptureSubscriber implements EventSubscriber {
     if (!work.requests.isEmpty || work.removed.length) {
       await enqueueRequests(em, { ...work, crms: this.#etlify.crms.all() }, transaction);
     }
+  }
+
+  /**
+   * `em.upsert()`/`upsertMany()` write outside the unit of work but say so, record by record: queued
+   * on the EntityManager's transaction when it has one (they commit together), else right after the
+   * upsert's own statement.
+   */
+  async afterUpsert({ em, entity }: EventArgs<object>): Promise<void> {
+    const meta = helper(entity).__meta;
+    const index = dependentsIndex(em.getMetadata());
+    if (!declarationsOf(meta.class).size && !index.has(meta.root.className)) return;
+    const id = helper(entity).getSerializedPrimaryKey();
+    if (id == null) return;
+    const requests = new RequestBatch();
+    for (const crm of declarationsOf(meta.class).keys()) if (this.#enabled(crm)) requests.add('sync', crm, meta.className, String(id));
+    for (const dependent of index.get(meta.root.className) ?? []) {
+      if (this.#enabled(dependent.crm)) requests.add('dependents', dependent.crm, meta.className, String(id));
+    }
+    if (!requests.isEmpty) await enqueueRequests(em, { requests, crms: this.#etlify.crms.all() }, em.getTransactionContext());
   }
 
   afterTransactionRollback({ em }: TransactionEventArgs): void {

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { Argument, InvalidArgumentError, Option, type Command } from 'commander';
 import { Logger, parseCrontab, type LogLevel as GraphileLogLevel, type TaskList } from 'graphile-worker';
 import type { MikroORM } from '@mikro-orm/core';
+import { etlifiedEntityNames } from '../entity/declarations.ts';
 import { Etlify } from '../etlify.ts';
 import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
@@ -15,7 +16,8 @@ import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
 import { EXIT, failureLines, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
-import { describeSimulator, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
+import type { RecordedRequest } from '../testing/simulator-server.ts';
+import { describeSimulator, requestLine, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { formatBatch, LOG_LEVELS, logBatches, type LogLevel } from './worker-log.ts';
 
@@ -71,7 +73,7 @@ async function loadTaskList(file: string): Promise<TaskList> {
 function checkSelection(orm: MikroORM, selection: Selection): void {
   if (selection.crm) Etlify.of(orm).crms.get(selection.crm);
   for (const entity of selection.entity ?? []) {
-    if (!orm.getMetadata().getByClassName(entity, false)) throw new UsageError(`unknown entity: ${entity}`);
+    if (!orm.getMetadata().getByClassName(entity, false)) throw new UsageError(`unknown entity: ${entity} (etlified entities: ${etlifiedEntityNames(orm.getMetadata())})`);
   }
 }
 
@@ -83,6 +85,23 @@ async function checkCredentials(etlify: Etlify): Promise<void> {
   for (const crm of etlify.crms.all()) {
     if (crm.enabled) await crm.adapter.checkCredentials?.();
   }
+}
+
+/** `create index` statements for `table (column)` entries of `status().missingIndexes`, to paste into a migration. */
+function createIndexStatements(missing: string[]): string[] {
+  const quote = (name: string) => `"${name.replaceAll('"', '""')}"`;
+  return missing.map(index => {
+    const [, table, column] = /^(.+) \((.+)\)$/.exec(index)!;
+    return `create index on ${table!.split('.').map(quote).join('.')} (${quote(column!)});`;
+  });
+}
+
+/** `--unique companies.domain`, repeatable: collected per object type. */
+function uniqueProperty(value: string, previous: Record<string, string[]>): Record<string, string[]> {
+  const match = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_]+)$/.exec(value);
+  if (!match) throw new InvalidArgumentError(`expected objectType.property, e.g. companies.domain (got ${JSON.stringify(value)})`);
+  const [, objectType, property] = match;
+  return { ...previous, [objectType!]: [...(previous[objectType!] ?? []), property!] };
 }
 
 /** `--sweep …` and `--no-sweep` as given (commander lets the last one win silently). */
@@ -181,17 +200,19 @@ export function commands(program: Command): void {
   json(selection(program.command('status')))
     .description('per entity × CRM: synced, stale, failing, parked, buffered')
     .option('--wide', 'show whole error messages (the table is cut to the terminal width otherwise)')
-    .action((opts: Selection & { json?: boolean; wide?: boolean }) => withOrm(program, async orm => {
+    .option('--indexes', 'list the indexes the stale sweep lacks, with the SQL that adds them')
+    .action((opts: Selection & { json?: boolean; wide?: boolean; indexes?: boolean }) => withOrm(program, async orm => {
       checkSelection(orm, opts);
       const rows = await status(orm, { crm: opts.crm, entities: opts.entity });
-      if (opts.json) console.log(JSON.stringify(rows));
-      else console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
-      const unindexed = rows.filter(r => r.missingIndexes.length);
-      if (!opts.json && unindexed.length) {
-        // one index a line: the output stays within the terminal's width
-        console.log('\nthe stale sweep needs these indexes (docs/stale-finder.md):');
-        for (const r of unindexed) for (const index of r.missingIndexes) console.log(`  ${r.entity} → ${r.crm}: ${index}`);
+      if (opts.json) { console.log(JSON.stringify(rows)); return; }
+      const missing = [...new Set(rows.flatMap(r => r.missingIndexes))];
+      if (opts.indexes) {
+        console.log(missing.length ? createIndexStatements(missing).join('\n') : 'the stale sweep has every index it needs');
+        return;
       }
+      console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
+      // one line, not the list: it would repeat on every call until the indexes exist
+      if (missing.length) console.log(`\nthe stale sweep lacks ${missing.length} index(es) and reads whole tables meanwhile: \`etlify status --indexes\` lists them (docs/stale-finder.md#indexes)`);
     }));
 
   json(selection(program.command('plan')))
@@ -253,7 +274,9 @@ export function commands(program: Command): void {
       const written = writeStarterFiles(opts.dir);
       if (opts.json) { console.log(JSON.stringify({ written })); return; }
       for (const file of written) console.log(`wrote ${file}`);
-      console.log('Next: add `extensions: [etlify]` to your MikroORM config, then run `etlify migrate`.');
+      console.log(written.some(file => file.endsWith('mikro-orm.config.ts'))
+        ? 'Next: set DATABASE_URL, then run `etlify migrate` (and `npx etlify simulate hubspot` to try without a HubSpot account).'
+        : 'Next: add `extensions: [etlify]` (from etlify.config.ts) to your MikroORM configuration, then run `etlify migrate`.');
     });
 
   json(program.command('simulate'))
@@ -262,9 +285,13 @@ export function commands(program: Command): void {
     .option('--port <n>', `port to listen on, 0 for any free one (default: hubspot ${SIMULATOR_PORTS.hubspot}, airtable ${SIMULATOR_PORTS.airtable})`, port)
     .option('--token <token>', 'the only access token it accepts', SIMULATOR_TOKEN)
     .option('--object-type <type...>', 'hubspot: custom object types of the portal (the standard ones always exist; others answer 404)')
-    .action(async (crm: SimulatorName, opts: { port?: number; token: string; json?: boolean; objectType?: string[] }) => {
+    .option('--unique <objectType.property...>', 'HubSpot: a property whose values must be unique, like a unique property of your portal (e.g. companies.domain; contacts.email always is)', uniqueProperty, {})
+    .option('--log', 'print a line per request answered (method, path, status, ids), on stderr')
+    .action(async (crm: SimulatorName, opts: { port?: number; token: string; objectType?: string[]; unique: Record<string, string[]>; log?: boolean; json?: boolean }) => {
       const listenOn = opts.port ?? SIMULATOR_PORTS[crm];
-      const simulator = await startSimulator(crm, listenOn, opts.token, opts.objectType).catch((error: NodeJS.ErrnoException) => {
+      if (crm !== 'hubspot' && Object.keys(opts.unique).length) throw new UsageError('--unique applies to the HubSpot simulator only (Airtable has no unique fields)');
+      const onRequest = opts.log ? (request: RecordedRequest) => console.error(requestLine(request)) : undefined;
+      const simulator = await startSimulator(crm, listenOn, { token: opts.token, objectTypes: opts.objectType, uniqueProperties: opts.unique, onRequest }).catch((error: NodeJS.ErrnoException) => {
         throw error.code === 'EADDRINUSE' ? new UsageError(`port ${listenOn} is in use: pass --port <n> (0 for any free port)`) : error;
       });
       console.log(opts.json ? JSON.stringify({ crm, baseUrl: simulator.baseUrl, token: simulator.token, env: simulator.env }) : describeSimulator(simulator));

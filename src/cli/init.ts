@@ -44,9 +44,31 @@ export class Contact extends etlified(ContactSchema.class, {
 ContactSchema.setClass(Contact);
 `;
 
-/** Writes the starter files into `dir`; refuses (and writes nothing) if any of them exists. */
+const MIKRO_ORM_CONFIG = `// MikroORM's configuration, with Etlify plugged in: read by your application, by \`npx etlify …\` and by
+// MikroORM's own CLI (which looks for a .ts file only with MIKRO_ORM_CLI_PREFER_TS=true, or
+// "mikro-orm": { "preferTs": true } in package.json).
+import { defineConfig } from '@mikro-orm/postgresql';
+import { Contact } from './entities/contact.entity.ts';
+import { etlify } from './etlify.config.ts';
+
+export default defineConfig({
+  clientUrl: process.env.DATABASE_URL, // e.g. postgresql://postgres:postgres@localhost:5432/app
+  entities: [Contact],
+  extensions: [etlify],
+});
+`;
+
+/** Where MikroORM's CLI and `etlify` look for a configuration first, relative to the project folder. */
+const MIKRO_ORM_CONFIGS = ['src/mikro-orm.config.ts', 'mikro-orm.config.ts', 'src/mikro-orm.config.js', 'mikro-orm.config.js'];
+
+/**
+ * Writes the starter files into `dir`, plus a MikroORM configuration that plugs Etlify in when the
+ * project (the current folder) has none yet; refuses (and writes nothing) if any of them exists.
+ */
 export function writeStarterFiles(dir: string): string[] {
-  const files = [[join(dir, 'etlify.config.ts'), CONFIG], [join(dir, 'entities', 'contact.entity.ts'), ENTITY]] as const;
+  const hasMikroOrmConfig = MIKRO_ORM_CONFIGS.some(path => existsSync(path)) || existsSync(join(dir, 'mikro-orm.config.ts'));
+  const files: (readonly [string, string])[] = [[join(dir, 'etlify.config.ts'), CONFIG], [join(dir, 'entities', 'contact.entity.ts'), ENTITY]];
+  if (!hasMikroOrmConfig) files.push([join(dir, 'mikro-orm.config.ts'), MIKRO_ORM_CONFIG]);
   const existing = files.filter(([path]) => existsSync(path)).map(([path]) => path);
   if (existing.length) throw new UsageError(`refusing to overwrite ${existing.join(', ')}`);
   for (const [path, content] of files) {

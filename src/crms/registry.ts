@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../errors.ts';
+import { showValue } from '../show-value.ts';
 import type { CrmAdapter, CrmJobOptions, CrmOptions, RateLimitOptions } from '../interfaces.ts';
 
 /** A validated CRM registration, with every default filled in. */
@@ -62,7 +63,7 @@ export class CrmRegistry {
 
 export function validateMaxSyncErrors(value: unknown, where: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new ConfigurationError(`${where} must be a positive integer (got ${JSON.stringify(value)})`);
+    throw new ConfigurationError(`${where} must be a positive integer (got ${showValue(value)})`);
   }
   return value;
 }
@@ -84,17 +85,17 @@ function validateCrm(name: string, options: CrmOptions, defaultMaxSyncErrors: nu
   }
   const enabled = options.enabled ?? true;
   if (typeof enabled !== 'boolean') {
-    throw new ConfigurationError(`${where}: \`enabled\` must be a boolean (true or false), got ${JSON.stringify(enabled)}`);
+    throw new ConfigurationError(`${where}: \`enabled\` must be a boolean (true or false), got ${showValue(enabled)}`);
   }
   const maxSyncErrors = options.maxSyncErrors === undefined
     ? defaultMaxSyncErrors
     : validateMaxSyncErrors(options.maxSyncErrors, `${where}: \`maxSyncErrors\``);
   if (options.deleteOnRemove !== undefined && typeof options.deleteOnRemove !== 'boolean') {
-    throw new ConfigurationError(`${where}: \`deleteOnRemove\` must be a boolean, got ${JSON.stringify(options.deleteOnRemove)}`);
+    throw new ConfigurationError(`${where}: \`deleteOnRemove\` must be a boolean, got ${showValue(options.deleteOnRemove)}`);
   }
   const payloadVersion = options.payloadVersion;
   if (payloadVersion !== undefined && typeof payloadVersion !== 'string' && typeof payloadVersion !== 'number') {
-    throw new ConfigurationError(`${where}: \`payloadVersion\` must be a string or a number, got ${JSON.stringify(payloadVersion)}`);
+    throw new ConfigurationError(`${where}: \`payloadVersion\` must be a string or a number, got ${showValue(payloadVersion)}`);
   }
   return {
     name,
@@ -132,7 +133,7 @@ function validateJobs(jobs: CrmJobOptions, where: string, adapter: CrmAdapter): 
   rejectUnknownKeys(jobs, JOB_OPTION_KEYS, where);
   const positiveInt = (key: keyof CrmJobOptions, fallback: number, min = 1) => {
     const value = jobs[key] ?? fallback;
-    if (!Number.isInteger(value) || value < min) throw new ConfigurationError(`${where}.${key} must be an integer >= ${min}, got ${JSON.stringify(jobs[key])}`);
+    if (!Number.isInteger(value) || value < min) throw new ConfigurationError(`${where}.${key} must be an integer >= ${min}, got ${showValue(jobs[key])}`);
     return value;
   };
   return {

@@ -1,6 +1,7 @@
 import { ReferenceKind, type EntityMetadata, type MetadataStorage } from '@mikro-orm/core';
 import { rejectUnknownKeys, type CrmRegistry } from '../crms/registry.ts';
 import { ConfigurationError } from '../errors.ts';
+import { showValue } from '../show-value.ts';
 import type { AssociationDeclaration, EntityCrmConfig, EtlifyDeclaration, SyncMode } from '../interfaces.ts';
 
 /** Declarations by the class that made them; a class's effective set includes its ancestors' (STI). */
@@ -83,9 +84,9 @@ function validateShape(config: EntityCrmConfig, where: string): void {
   }
   if (config.timestampProperty !== undefined && typeof config.timestampProperty !== 'string') throw new ConfigurationError(`${where}.timestampProperty must be a property name`);
   if (config.associations !== undefined) validateAssociations(config.associations, where);
-  if (config.mode !== undefined && !SYNC_MODES.includes(config.mode)) throw new ConfigurationError(`${where}.mode must be one of ${SYNC_MODES.join(', ')} (got ${JSON.stringify(config.mode)})`);
+  if (config.mode !== undefined && !SYNC_MODES.includes(config.mode)) throw new ConfigurationError(`${where}.mode must be one of ${SYNC_MODES.join(', ')} (got ${showValue(config.mode)})`);
   if (config.onMissing !== undefined && config.onMissing !== 'recreate' && config.onMissing !== 'fail') {
-    throw new ConfigurationError(`${where}.onMissing must be 'recreate' or 'fail' (got ${JSON.stringify(config.onMissing)})`);
+    throw new ConfigurationError(`${where}.onMissing must be 'recreate' or 'fail' (got ${showValue(config.onMissing)})`);
   }
 }
 
@@ -108,14 +109,17 @@ export function validateDeclarations(metadata: MetadataStorage, registry: CrmReg
         throw new ConfigurationError(`${where}: CRM \`${crm}\` is not registered (registered: ${registry.all().map(c => c.name).join(', ') || 'none'})`);
       }
       for (const path of config.dependencies ?? []) resolveRelationPath(meta, path, `${where}: dependency`);
+      const associated = new Set(config.associations?.map(a => a.relation));
       for (const name of config.syncDependencies ?? []) {
-        const [prop] = resolveRelationPath(meta, name, `${where}: sync dependency`);
+        // an association's relation is a sync dependency too, but the user declared it as an association
+        const kind = associated.has(name) ? 'association' : 'sync dependency';
+        const [prop] = resolveRelationPath(meta, name, `${where}: ${kind}`);
         if (name.includes('.') || (prop.kind !== ReferenceKind.MANY_TO_ONE && prop.kind !== ReferenceKind.ONE_TO_ONE)) {
-          throw new ConfigurationError(`${where}: sync dependency \`${name}\` must be a direct many-to-one or one-to-one relation`);
+          throw new ConfigurationError(`${where}: ${kind} \`${name}\` must be a direct many-to-one or one-to-one relation`);
         }
         const target = prop.targetMeta!;
         if (!declarationsOf(target.class).has(crm) && !target.properties[`${crm}Id`]) {
-          throw new ConfigurationError(`${where}: sync dependency \`${name}\` points to ${target.className}, which is neither etlified for \`${crm}\` nor has a \`${crm}Id\` property, so it can never obtain a CRM id`);
+          throw new ConfigurationError(`${where}: ${kind} \`${name}\` points to ${target.className}, which is neither etlified for \`${crm}\` nor has a \`${crm}Id\` property, so it can never obtain a CRM id`);
         }
       }
       for (const { relation } of config.associations ?? []) {
@@ -134,6 +138,11 @@ export function validateDeclarations(metadata: MetadataStorage, registry: CrmReg
       if (config.timestampProperty && !meta.properties[config.timestampProperty]) {
         throw new ConfigurationError(`${where}: timestampProperty \`${config.timestampProperty}\` is not a property of ${meta.className}`);
       }
+      const timestamp = config.timestampProperty ? meta.properties[config.timestampProperty]! : undefined;
+      if (timestamp && timestamp.runtimeType !== 'Date') {
+        // the stale finder compares it with the last sync's time in SQL: a text column fails there, late
+        throw new ConfigurationError(`${where}: timestampProperty \`${config.timestampProperty}\` must be a date-time property (\`p.datetime()\`), but it is ${timestamp.runtimeType ?? timestamp.type}`);
+      }
     }
   }
 }
@@ -145,11 +154,23 @@ export function resolveRelationPath(meta: EntityMetadata, path: string, where: s
   for (const segment of path.split('.')) {
     const prop: EntityMetadata['properties'][string] | undefined = current?.properties[segment];
     if (!prop || prop.kind === ReferenceKind.SCALAR || prop.kind === ReferenceKind.EMBEDDED) {
-      const relations = Object.values(current!.properties).filter(p => p.kind !== ReferenceKind.SCALAR && p.kind !== ReferenceKind.EMBEDDED).map(p => p.name);
+      const relations = Object.values(current!.properties)
+        .filter(p => p.kind !== ReferenceKind.SCALAR && p.kind !== ReferenceKind.EMBEDDED && !isGeneratedInverse(p)).map(p => p.name);
       throw new ConfigurationError(`${where} \`${path}\`: ${current!.className} has no relation \`${segment}\` (relations: ${relations.join(', ') || 'none'})`);
     }
     props.push(prop);
     current = prop.targetMeta;
   }
   return props as [typeof props[number], ...typeof props];
+}
+
+/** The inverse side MikroORM adds to the target of an owning many-to-many (`Deal_contacts__inverse`): not the user's to name. */
+function isGeneratedInverse(prop: EntityMetadata['properties'][string]): boolean {
+  return prop.kind === ReferenceKind.MANY_TO_MANY && prop.name === `${prop.type}_${prop.mappedBy}__inverse`;
+}
+
+/** The names of the entities declared for some CRM, for errors about an unknown entity name. */
+export function etlifiedEntityNames(metadata: MetadataStorage): string {
+  const names = [...metadata.getAll().values()].filter(meta => meta.class && !meta.embeddable && declarationsOf(meta.class).size).map(meta => meta.className);
+  return names.length ? names.sort().join(', ') : 'none';
 }

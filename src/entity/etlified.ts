@@ -1,7 +1,7 @@
 import { helper, type EntityManager } from '@mikro-orm/core';
 import { ConfigurationError, EtlifyError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
-import type { DeleteResult, EtlifyDeclaration, SyncResult } from '../interfaces.ts';
+import type { DeleteResult, EntityCrmConfig, EtlifyDeclaration, SyncResult } from '../interfaces.ts';
 import { enqueueRequests } from '../queue/requests.ts';
 import { runNow } from '../queue/run-claim.ts';
 import { syncChunk } from '../sync/engine.ts';
@@ -61,7 +61,7 @@ type AnyClass = abstract new (...args: any[]) => any;
  * With decorators, the entity's own properties are not known yet in its `extends` clause, so name the
  * CRMs there and declare them after the class with `declareCrms(User, { hubspot: {...} })`.
  */
-export function etlified<B extends AnyClass, const C extends EtlifyDeclaration<InstanceType<B>>>(base: B, declaration: C): B & (abstract new (...args: any[]) => EtlifiedInstance<keyof C & string>);
+export function etlified<B extends AnyClass, const C extends EtlifyDeclaration<InstanceType<B>>>(base: B, declaration: C & KnownOptionsOnly<C>): B & (abstract new (...args: any[]) => EtlifiedInstance<keyof C & string>);
 export function etlified<B extends AnyClass, const N extends readonly string[]>(base: B, crms: N): B & (abstract new (...args: any[]) => EtlifiedInstance<N[number]>);
 export function etlified(base: AnyClass, declaration: EtlifyDeclaration | readonly string[]): AnyClass {
   abstract class Etlified extends base {
@@ -87,6 +87,12 @@ type CrmsOf<T extends AnyClass> = InstanceType<T> extends { crmSync(crm: infer C
  * Declares (or overrides, for an STI subclass) the CRM configuration of an entity class: only the
  * CRMs its `etlified(…)` named, since those are the methods it has.
  */
+/**
+ * A declaration inferred as a type parameter escapes TypeScript's excess-property check, so a typo
+ * (`dependecies`) would compile and fail only at start-up: each unknown option is typed `never`.
+ */
+type KnownOptionsOnly<C> = { [Crm in keyof C]: { [Option in Exclude<keyof C[Crm], keyof EntityCrmConfig>]: never } };
+
 export function declareCrms<T extends AnyClass>(entity: T, declaration: { [Crm in CrmsOf<T>]?: EtlifyDeclaration<InstanceType<T>>[string] }): void {
   attachDeclaration(entity, declaration as EtlifyDeclaration);
 }

@@ -67,8 +67,8 @@ interface UnitWork {
   context: AdapterCallContext;
   budget: ReconcileBudget;
   options: Required<Pick<ReconcileOptions, 'repair' | 'examples'>>;
-  /** The CRM enforces `idProperty`'s uniqueness itself: no duplicate lookups for records with a stored id. */
-  unique: boolean;
+  /** The CRM enforces `idProperty`'s uniqueness itself: no duplicate lookups for records with a stored id (asked on the first page). */
+  unique?: boolean;
   managed: Set<string>;
 }
 
@@ -103,25 +103,26 @@ export async function reconcile(orm: MikroORM, options: ReconcileOptions = {}): 
   const units = selected.filter(unit => unit.crm.adapter.readObjects);
   const reports: UnitReport[] = [];
   const orphansChecked = new Set<string>();
-  const managedByType = new Map<string, { total: number | undefined; managed: number; first: UnitReport }>();
+  const byObjectType = new Map<string, { unit: StaleUnit; reports: UnitReport[] }>();
   for (const unit of units) {
     const em = primaryFork(orm.em, { clear: true, useContext: false });
     const report = await reconcileUnit(etlify, em, unit, options, orphansChecked);
     reports.push(report);
     const key = `${unit.crm.name}\u0000${unit.config.objectType}`;
-    const group = managedByType.get(key);
-    if (group) group.managed += report.managedObjects;
-    else if (!options.sample) {
-      const budget = new ReconcileBudget(em, unit.crm, options.budgetShare ?? 0.5, options.signal);
-      const total = unit.crm.adapter.countObjects ? await budget.retrying(() => unit.crm.adapter.countObjects!(unit.config.objectType, { budget, signal: options.signal })) : undefined;
-      report.requests += budget.requests;
-      managedByType.set(key, { total, managed: report.managedObjects, first: report });
-    }
+    if (!byObjectType.has(key)) byObjectType.set(key, { unit, reports: [] });
+    byObjectType.get(key)!.reports.push(report);
   }
-  for (const { total, managed, first } of managedByType.values()) {
-    if (total === undefined) continue;
-    first.counts.unmanaged = Math.max(0, total - managed);
-    await saveRun(primaryFork(orm.em, { clear: true, useContext: false }), first.crm, first.entity, { state: 'done', sample: first.sample, repair: first.repair, cursor: null, report: first });
+  // objects Etlify never created, per object type the run checked records of (a type without records
+  // costs no request: it may not even exist in the CRM yet)
+  for (const { unit, reports: group } of options.sample ? [] : byObjectType.values()) {
+    const first = group.find(report => report.checked > 0);
+    if (!first || !unit.crm.adapter.countObjects) continue;
+    const em = primaryFork(orm.em, { clear: true, useContext: false });
+    const budget = new ReconcileBudget(em, unit.crm, options.budgetShare ?? 0.5, options.signal);
+    const total = await budget.retrying(() => unit.crm.adapter.countObjects!(unit.config.objectType, { budget, signal: options.signal }));
+    first.requests += budget.requests;
+    if (total !== undefined) first.counts.unmanaged = Math.max(0, total - group.reduce((sum, report) => sum + report.managedObjects, 0));
+    await saveRun(em, first.crm, first.entity, { state: 'done', sample: first.sample, repair: first.repair, cursor: null, report: first });
   }
   return {
     units: reports,
@@ -143,8 +144,6 @@ async function reconcileUnit(etlify: Etlify, em: EntityManager, unit: StaleUnit,
   const work: UnitWork = {
     unit, em, report, budget, context: { budget, signal: options.signal },
     options: { repair, examples: options.examples ?? 10 },
-    unique: !config.idProperty || !crm.adapter.lookupObjects
-      || (crm.adapter.enforcesUniqueness ? await budget.retrying(() => crm.adapter.enforcesUniqueness!(config.objectType, config.idProperty!, { budget, signal: options.signal })) : false),
     managed: new Set(),
   };
   const save = (state: 'running' | 'done', cursor: unknown) => {
@@ -224,6 +223,8 @@ async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise
   const answers = stored.length
     ? await budget.retrying(() => adapter.readObjects!({ objectType: config.objectType, crmIds: stored.map(c => c.crmId!), properties }, context))
     : new Map<string, CrmObject>();
+  if (candidates.some(c => c.identity !== undefined && c.crmId !== null)) work.unique ??= !config.idProperty || !adapter.lookupObjects
+    || (adapter.enforcesUniqueness ? await budget.retrying(() => adapter.enforcesUniqueness!(config.objectType, config.idProperty!, context)) : false);
   const toLook = candidates.filter(c => c.identity !== undefined && (c.crmId === null || !work.unique));
   const found = toLook.length && adapter.lookupObjects && config.idProperty
     ? await budget.retrying(() => adapter.lookupObjects!({ objectType: config.objectType, idProperty: config.idProperty!, values: toLook.map(c => c.idValue), properties }, context))

@@ -1,6 +1,7 @@
 // The stale finder: what is out of date in a CRM, syncing it, and where each entity stands.
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError } from '../errors.ts';
+import { showValue } from '../show-value.ts';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
 import { prepareStaleQuery, staleQuery } from './finder.ts';
@@ -27,7 +28,7 @@ export interface FindStaleOptions {
  */
 export async function findStaleIds(orm: MikroORM, options: FindStaleOptions): Promise<string[]> {
   const limit = options.limit ?? 1000;
-  if (!Number.isInteger(limit) || limit < 1) throw new ConfigurationError(`findStaleIds: \`limit\` must be a positive integer (got ${JSON.stringify(options.limit)})`);
+  if (!Number.isInteger(limit) || limit < 1) throw new ConfigurationError(`findStaleIds: \`limit\` must be a positive integer (got ${showValue(options.limit)})`);
   const em = primaryFork(orm.em, { clear: true, useContext: false });
   const ids: string[] = [];
   for (const unit of staleUnits(Etlify.of(orm), orm.getMetadata(), { crm: options.crm, entities: [options.entity] })) {

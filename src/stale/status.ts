@@ -1,4 +1,5 @@
 import type { EntityManager, EntityMetadata, MikroORM } from '@mikro-orm/core';
+import { etlifiedEntityNames } from '../entity/declarations.ts';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
@@ -149,7 +150,7 @@ export async function reset(orm: MikroORM, options: ResetOptions = {}): Promise<
 function resetTarget(em: EntityManager, selector: EntitySelector): { root: EntityMetadata; subset?: Sql } {
   const name = typeof selector === 'function' ? selector.name : selector;
   const meta = em.getMetadata().getByClassName(name, false);
-  if (!meta?.class) throw new ConfigurationError(`reset: unknown entity ${JSON.stringify(name)}`);
+  if (!meta?.class) throw new ConfigurationError(`reset: unknown entity ${JSON.stringify(name)} (etlified entities: ${etlifiedEntityNames(em.getMetadata())})`);
   if (meta === meta.root || !meta.root.discriminatorColumn) return { root: meta.root };
   const values = concreteMetas(em.getMetadata(), meta.root).filter(m => classChain(m.class).includes(meta.className)).map(m => String(m.discriminatorValue));
   return { root: meta.root, subset: discriminatedKeys(em, meta.root, values) };

@@ -1,5 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../errors.ts';
+import { showValue } from '../show-value.ts';
 import { Etlify } from '../etlify.ts';
 import { enqueueRequests } from '../queue/requests.ts';
 import { runNow, type ClaimOutcome } from '../queue/run-claim.ts';
@@ -83,7 +84,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   const etlify = Etlify.of(orm);
   const batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
   if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > 10_000) {
-    throw new ConfigurationError(`syncStale: \`batchSize\` must be an integer between 1 and 10000 (got ${JSON.stringify(options.batchSize)})`);
+    throw new ConfigurationError(`syncStale: \`batchSize\` must be an integer between 1 and 10000 (got ${showValue(options.batchSize)})`);
   }
   const em = primaryFork(orm.em, { clear: true, useContext: false });
   const units = staleUnits(etlify, orm.getMetadata(), options);

@@ -1,6 +1,6 @@
 import type { EntityMetadata, MetadataStorage } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { declarationsOf } from '../entity/declarations.ts';
+import { declarationsOf, etlifiedEntityNames } from '../entity/declarations.ts';
 import { ConfigurationError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { EntityCrmConfig } from '../interfaces.ts';
@@ -94,7 +94,7 @@ function selectedNames(metadata: MetadataStorage, selectors: EntitySelector[]): 
   for (const selector of selectors) {
     const name = typeof selector === 'function' ? selector.name : selector;
     const meta = typeof name === 'string' ? metadata.getByClassName(name, false) : undefined;
-    if (!meta?.class) throw new ConfigurationError(`Unknown entity ${JSON.stringify(name)} in \`entities\``);
+    if (!meta?.class) throw new ConfigurationError(`Unknown entity ${JSON.stringify(name)} in \`entities\` (etlified entities: ${etlifiedEntityNames(metadata)})`);
     const hierarchy = concreteMetas(metadata, meta.root).filter(m => classChain(m.class).includes(meta.className));
     if (!hierarchy.some(m => declarationsOf(m.class).size)) throw new ConfigurationError(`${meta.className} in \`entities\` is not etlified`);
     names.add(meta.className);

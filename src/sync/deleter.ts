@@ -6,6 +6,8 @@ import type { AdapterCallContext, CrmAdapter, DeleteResult } from '../interfaces
 import { forgetCrmObjects, loadCrmObjects } from '../state/sync-state.ts';
 import { writeTombstones } from '../state/tombstones.ts';
 import { primaryFork } from '../state/primary.ts';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { ClaimDeadline } from './claim-deadline.ts';
 
 export interface DeleteItem {
   /** Root entity name (sync-state `resource_type`) and class name of the record. */
@@ -39,11 +41,22 @@ export interface DeleteOptions {
 export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: string, items: DeleteItem[], options: DeleteOptions = {}): Promise<DeleteOutcome[]> {
   const crm = etlify.crms.get(crmName);
   if (!crm.enabled || !items.length) return items.map(i => ({ id: i.id, result: 'disabled' }));
+  const deadline = new ClaimDeadline(etlify.claimTimeoutMs);
+  try {
+    return await deleteWithin(etlify, em, crm, items, options, deadline);
+  } finally {
+    deadline.dispose();
+  }
+}
+
+async function deleteWithin(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, items: DeleteItem[], options: DeleteOptions, deadline: ClaimDeadline): Promise<DeleteOutcome[]> {
+  const crmName = crm.name;
   const { type, entity } = items[0]!;
+  const context = deadline.context(options.context);
   const known = await loadCrmObjects(em, type, crmName, items.map(i => i.id));
   const outcomes = new Map<DeleteItem, DeleteOutcome>();
   const targets = items.map(i => ({ ...i, crmId: known.get(i.id)?.crmId ?? i.crmId, objectType: known.get(i.id)?.objectType ?? i.objectType }));
-  if (options.remote !== false) await findUnknownObjects(crm.adapter, entity, crmName, em, targets, known, options.context, (item, error) => outcomes.set(item, failure(item, error)));
+  if (options.remote !== false) await findUnknownObjects(crm.adapter, entity, crmName, em, targets, known, context, (item, error) => outcomes.set(item, failure(item, error)));
   const deletable = targets.filter(i => {
     if (outcomes.has(i)) return false;
     if (options.remote !== false && i.crmId && i.objectType) return true;
@@ -55,16 +68,17 @@ export async function deleteFromCrm(etlify: Etlify, em: EntityManager, crmName: 
   };
   const started = performance.now();
   for (const group of Map.groupBy(deletable, i => i.objectType!).values()) {
+    if (deadline.expired) { for (const item of group) settle(item, undefined, deadline.notSent()); continue; }
     if (crm.adapter.batchDelete && group.length > 1) {
       try {
-        const results = await crm.adapter.batchDelete({ objectType: group[0]!.objectType!, crmIds: group.map(i => i.crmId!) }, options.context);
+        const results = await deadline.call(crm.adapter.batchDelete({ objectType: group[0]!.objectType!, crmIds: group.map(i => i.crmId!) }, context), crmName);
         group.forEach((item, i) => { const r = results[i]; if (r?.ok) settle(item, true); else settle(item, undefined, r?.error ?? new Error('batchDelete returned no result')); });
       } catch (error) {
         for (const item of group) settle(item, undefined, error);
       }
     } else {
       for (const item of group) {
-        try { settle(item, await crm.adapter.delete({ objectType: item.objectType!, crmId: item.crmId! }, options.context)); } catch (error) { settle(item, undefined, error); }
+        try { settle(item, await deadline.call(crm.adapter.delete({ objectType: item.objectType!, crmId: item.crmId! }, context), crmName)); } catch (error) { settle(item, undefined, error); }
       }
     }
   }

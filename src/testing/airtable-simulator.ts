@@ -37,6 +37,8 @@ export interface AirtableSimulatorOptions extends SimulatorLimits {
   selectOptions?: Record<string, Record<string, string[]>>;
   /** Return a message to reject a write of these fields (422; the whole batch when batched). */
   rejectRecord?: (table: string, fields: Record<string, unknown>) => string | undefined;
+  /** Called once each request is answered (`etlify simulate --log`). */
+  onRequest?: (request: RecordedRequest) => void;
   faults?: SimulatorFaults;
   /** Seed of fault injection. Default 1. */
   seed?: number;
@@ -456,6 +458,7 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
     },
     rateLimited,
     serverError: (status) => failure(status, 'SERVER_ERROR', 'Try again. If the problem persists, contact support.'),
+    onRequest: options.onRequest,
   });
 
   return {

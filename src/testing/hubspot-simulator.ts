@@ -57,6 +57,8 @@ export interface HubspotSimulatorOptions extends SimulatorLimits {
   oauth?: SimulatedOAuthApp;
   /** Return a message to reject a write of these properties (400, or a 207 item error in batches). */
   rejectProperty?: (objectType: string, properties: Record<string, unknown>) => string | undefined;
+  /** Called once each request is answered (`etlify simulate --log`). */
+  onRequest?: (request: RecordedRequest) => void;
   faults?: SimulatorFaults;
   /** Seed of fault injection. Default 1. */
   seed?: number;
@@ -579,6 +581,7 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     handle,
     rateLimited: () => rateLimitedAnswer(false, general ? quotaHeaders(general, 0) : {}),
     serverError: (status) => errorResponse(status, 'INTERNAL_ERROR', 'internal error'),
+    onRequest: options.onRequest,
   });
 
   return {

@@ -101,6 +101,8 @@ export interface SimulatorCoreOptions extends SimulatorLimits {
   rateLimited(request: RecordedRequest): SimulatorResponse;
   /** The CRM's own 5xx answer, used for injected server errors. */
   serverError(status: number): SimulatorResponse;
+  /** Called once each request is answered (or its connection reset): `etlify simulate --log`. */
+  onRequest?(request: RecordedRequest): void;
 }
 
 export interface SimulatorCore extends Omit<SimulatorControls, 'reset'> {
@@ -228,6 +230,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
     if (reset) {
       recorded.status = 0;
       request.socket.destroy();
+      options.onRequest?.(recorded);
       return;
     }
     const delayMs = (faults.delayMs ?? 0) + (late ? faults.lateMs ?? 0 : 0);
@@ -244,10 +247,12 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
     if (resetAfterApply) {
       recorded.status = 0;
       request.socket.destroy();
+      options.onRequest?.(recorded);
       return;
     }
     recorded.status = result.status;
     send(response, result);
+    options.onRequest?.(recorded);
   }
 
   const server = createServer((request, response) => {

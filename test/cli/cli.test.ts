@@ -93,6 +93,23 @@ describe('etlify CLI', function () {
     expect(stdout).to.match(/User.*hubspot.*30.*29/);
   });
 
+  it('status says in one line that indexes are missing; --indexes prints the SQL that adds them', async () => {
+    const listed = await cli(['status', '--indexes']);
+    const statements = listed.stdout.trim().split('\n');
+    expect(statements.length, listed.stdout).to.be.greaterThan(0);
+    for (const statement of statements) expect(statement).to.match(/^create index on ("[\w]+"\.)?"\w+" \("\w+"\);$/);
+    const { stdout } = await cli(['status']);
+    expect(stdout.trim().split('\n').at(-1)).to.equal(`the stale sweep lacks ${statements.length} index(es) and reads whole tables meanwhile: \`etlify status --indexes\` lists them (docs/stale-finder.md#indexes)`);
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: [], discovery: { warnWhenNoEntities: false } });
+    try {
+      for (const statement of statements) await orm.em.getConnection().execute(statement);
+    } finally {
+      await orm.close();
+    }
+    expect((await cli(['status', '--indexes'])).stdout.trim()).to.equal('the stale sweep has every index it needs');
+    expect((await cli(['status'])).stdout).not.to.include('index(es)');
+  });
+
   it('reset un-parks records, by entity and id', async () => {
     const conn = await MikroORM.init({ clientUrl: db.url, entities: [] , discovery: { warnWhenNoEntities: false } });
     await conn.em.getConnection().execute("update crm_synchronisations set error_count = 3 where resource_id = '1'");
@@ -141,7 +158,7 @@ describe('etlify CLI', function () {
     expect(unknownCrm.code).to.equal(2);
     expect(unknownCrm.stderr.trim()).to.equal('etlify: ConfigurationError: Unknown CRM `salesforce`: register it first (registered: hubspot, airtable)');
     const unknownEntity = await cli(['status', '--entity', 'Invoice']);
-    expect(unknownEntity.stderr.trim()).to.equal('etlify: unknown entity: Invoice');
+    expect(unknownEntity.stderr.trim()).to.match(/^etlify: unknown entity: Invoice \(etlified entities: (\w+, )+User(, \w+)*\)$/);
     expect((await cli(['sync', '--batch-size', '0'])).code).to.equal(2);
     expect((await cli(['frobnicate'])).code).to.equal(2);
     const resetWithoutEntity = await cli(['reset', '--id', '4']);
@@ -156,9 +173,20 @@ describe('etlify CLI', function () {
       expect(first.code).to.equal(0);
       expect(readFileSync(join(dir, 'src/etlify.config.ts'), 'utf8')).to.include('new HubspotAdapter');
       expect(readFileSync(join(dir, 'src/entities/contact.entity.ts'), 'utf8')).to.include('etlified(ContactSchema.class');
+      expect(readFileSync(join(dir, 'src/mikro-orm.config.ts'), 'utf8')).to.include('extensions: [etlify]');
+      expect(first.stdout.trim().split('\n').at(-1)).to.match(/^Next: set DATABASE_URL, then run `etlify migrate`/);
       const second = await cli(['init', '--dir', join(dir, 'src')], dir);
       expect(second.code).to.equal(2);
       expect(second.stderr).to.match(/refusing to overwrite .*etlify.config.ts/);
+      // a project with its own MikroORM configuration keeps it
+      const other = mkdtempSync(join(tmpdir(), 'etlify-init-'));
+      try {
+        writeFileSync(join(other, 'mikro-orm.config.ts'), 'export default {};\n');
+        const withConfig = await cli(['init', '--dir', join(other, 'src'), '--json'], other);
+        expect(JSON.parse(withConfig.stdout).written.map((file: string) => file.slice(other.length + 1))).to.deep.equal(['src/etlify.config.ts', 'src/entities/contact.entity.ts']);
+      } finally {
+        rmSync(other, { recursive: true, force: true });
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -328,5 +356,31 @@ export default { ...config, extensions: [etlify] };`;
       child.kill('SIGTERM');
     }
     expect(await once(child, 'exit')).to.deep.equal([0, null]);
+  });
+
+  it('simulate hubspot --unique makes a property unique as a portal does; --log prints each request, never the token', async () => {
+    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'hubspot', '--port', '0', '--json', '--unique', 'companies.domain', '--log'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const logged: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', line => logged.push(line));
+    try {
+      const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
+      const { baseUrl } = JSON.parse(line);
+      const headers = { authorization: 'Bearer simulator-token', 'content-type': 'application/json' };
+      const upsert = () => fetch(`${baseUrl}/crm/v3/objects/companies/batch/upsert`, { method: 'POST', headers, body: JSON.stringify({ inputs: [{ id: 'acme.test', idProperty: 'domain', properties: { name: 'Acme' } }] }) });
+      const first = await upsert();
+      expect(first.status, await first.clone().text()).to.be.oneOf([200, 201]);
+      const id = ((await first.json()) as { results: { id: string }[] }).results[0]!.id;
+      const second = await upsert();
+      expect(((await second.json()) as { results: { id: string }[] }).results[0]!.id, 'the same company, found by its unique domain').to.equal(id);
+      await waitFor('two request lines', () => logged.length >= 2);
+      expect(logged[0]).to.match(new RegExp(`^\\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z POST /crm/v3/objects/companies/batch/upsert → 20[01] ids: ${id}$`));
+      expect(logged.join('\n')).not.to.include('simulator-token');
+    } finally {
+      child.kill('SIGTERM');
+    }
+    await once(child, 'exit');
+    const refused = await cli(['simulate', 'hubspot', '--unique', 'domain']);
+    expect(refused.code).to.equal(2);
+    expect(refused.stderr).to.include('expected objectType.property, e.g. companies.domain (got "domain")');
   });
 });

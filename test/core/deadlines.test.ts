@@ -79,4 +79,19 @@ describe('deadlines', () => {
     const [row] = await orm!.em.getConnection().execute(`select extract(epoch from max(not_before) - now()) as wait from etlify_record_queue`);
     expect(Number(row.wait)).to.be.within(3000, 3700); // an hour (plus the claim's own time), not a year
   });
+
+  it('a CRM delete that never answers ends at claimTimeoutMs too (retried, the record is not lost)', async () => {
+    let n = 0;
+    const hangingDelete: CrmAdapter = { upsert: () => Promise.resolve({ crmId: `slow-${++n}` }), delete: never };
+    await start(hangingDelete, { stepTimeoutMs: 200, claimTimeoutMs: 1_000 });
+    await syncStale(orm!, { inline: true, entities: ['Slow'] });
+    const em = orm!.em.fork();
+    const record = await em.findOneOrFail(Slow, { name: 'a' });
+    const started = Date.now();
+    const error = await record.hubspotDelete({ inline: true }).then(() => undefined, (e: Error) => e);
+    expect(Date.now() - started).to.be.below(10_000);
+    expect(String(error)).to.match(/claimTimeoutMs/);
+    const [row] = await em.getConnection().execute(`select crm_id from crm_synchronisations where resource_id = ?`, [String(record.id)]);
+    expect(row.crm_id).to.match(/^slow-/); // still known: the delete will be tried again
+  });
 });

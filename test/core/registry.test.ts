@@ -1,7 +1,7 @@
 import { MikroORM } from '@mikro-orm/postgresql';
 import { defineEntity, p } from '@mikro-orm/core';
 import { expect } from 'chai';
-import { ConfigurationError, Etlify, etlified, NullAdapter } from '../../src/index.ts';
+import { ConfigurationError, declareCrms, Etlify, etlified, NullAdapter } from '../../src/index.ts';
 import { RecordingAdapter } from '../../src/testing/index.ts';
 import { createTestApp } from '../support/app.ts';
 import { entities, User } from '../support/model.ts';
@@ -75,6 +75,24 @@ describe('CRM registry and startup errors', () => {
     const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: [Typo], extensions: [etlify] }).catch(e => e);
     expect(error).to.be.instanceOf(ConfigurationError);
     expect(error.message).to.equal('Typo (CRM `hubspot`): dependency `compnay`: Typo has no relation `compnay` (relations: none)');
+  });
+
+  it('names only relations the user declared, and an association as an association', async () => {
+    const PersonSchema = defineEntity({ name: 'Person2', properties: { id: p.integer().primary(), email: p.string(), boss: () => p.manyToOne(PersonSchema.class).nullable() } });
+    class Person2 extends etlified(PersonSchema.class, { hubspot: { serializer: x => ({ email: x.email }), objectType: 'contacts', dependencies: ['meetings'] } }) {}
+    PersonSchema.setClass(Person2);
+    // an owning many-to-many: MikroORM adds `Meeting2_people__inverse` to Person2's metadata
+    const MeetingSchema = defineEntity({ name: 'Meeting2', properties: { id: p.integer().primary(), people: () => p.manyToMany(Person2).owner(), host: () => p.manyToOne(Person2) } });
+    class Meeting2 extends etlified(MeetingSchema.class, { hubspot: { serializer: () => ({}), objectType: 'meetings', associations: [{ relation: 'host.boss' }] } }) {}
+    MeetingSchema.setClass(Meeting2);
+    const init = (entities: Function[]) => MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities, extensions: [new Etlify({ crms: { hubspot: { adapter } } })] }).catch(e => e);
+
+    const typo = await init([Person2, Meeting2]);
+    expect(typo).to.be.instanceOf(ConfigurationError);
+    expect(typo.message).to.equal('Person2 (CRM `hubspot`): dependency `meetings`: Person2 has no relation `meetings` (relations: boss)');
+    declareCrms(Person2, { hubspot: { serializer: x => ({ email: x.email }), objectType: 'contacts' } });
+    const nested = await init([Person2, Meeting2]);
+    expect(nested.message).to.equal('Meeting2 (CRM `hubspot`): association `host.boss` must be a direct many-to-one or one-to-one relation');
   });
 
   it('rejects a declaration without a serializer or object type at class definition', () => {

@@ -167,6 +167,11 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
       const found = await page.evaluate(() => (window as any).etlifyDashboard.search.records);
       expect(found.map((r: { crm: string; entity: string; id: string; crmId: string }) => [r.crm, r.entity, r.id, r.crmId])).to.deep.equal([['hubspot', 'User', row.resource_id, row.crm_id]]);
       expect(await page.textContent(`#results .record[data-id="${row.resource_id}"] .facts`)).to.contain(row.crm_id);
+      // its attempt history, as the attempt log has it
+      const logged = await execute("select outcome, crm_id from etlify_attempts where crm_name = 'hubspot' and resource_id = ? order by at desc, id desc", [row.resource_id]);
+      expect(logged.length).to.be.greaterThan(0);
+      expect(found[0].attempts.map((a: { outcome: string; crmId: string | null }) => ({ outcome: a.outcome, crm_id: a.crmId }))).to.deep.equal(logged);
+      expect(await page.$$(`#results .record[data-id="${row.resource_id}"] .attempts tr`)).to.have.length(logged.length + 1);
     }
     await page.close();
   });

@@ -35,6 +35,7 @@ describe('the package, installed in a fresh application', function () {
   this.timeout(240_000);
   let scratch: string;
   let app: string;
+  let tarball: string;
   let simulator: ChildProcess | undefined;
   let hubspot: { baseUrl: string; token: string };
   const databases: { drop(): Promise<void> }[] = [];
@@ -63,7 +64,7 @@ describe('the package, installed in a fresh application', function () {
     app = join(scratch, 'app');
     mkdirSync(app);
     const packed = await run('npm', ['pack', '--pack-destination', scratch], { cwd: root, env: appEnv(), timeout: 120_000 });
-    const tarball = join(scratch, packed.stdout.trim().split('\n').at(-1)!);
+    tarball = join(scratch, packed.stdout.trim().split('\n').at(-1)!);
     writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', private: true, type: 'module' }));
     const install = await sh('npm', [...installLine!.split(' ').slice(1).map(word => word === 'etlify' ? tarball : word), '--no-audit', '--no-fund']);
     expect(install.code, `${installLine}\n${install.stderr}`).to.equal(0);
@@ -85,6 +86,10 @@ describe('the package, installed in a fresh application', function () {
       expect(() => readFileSync(join(installed, file)), file).to.not.throw();
     }
     expect(() => readFileSync(join(installed, 'src/index.ts'))).to.throw();
+    for (const file of ['LICENSE', 'CHANGELOG.md']) expect(() => readFileSync(join(installed, file)), file).to.not.throw();
+    // nothing runs when the tarball is installed: `prepare` (README) runs for git installs only
+    const installTime = ['preinstall', 'install', 'postinstall'].filter(name => manifest.scripts?.[name]);
+    expect(installTime, 'install-time scripts').to.deep.equal([]);
     expect(() => readFileSync(join(installed, 'test/support/postgres.ts'))).to.throw();
     // the peers npm chose: MikroORM without @mikro-orm/migrations
     expect(() => readFileSync(join(app, 'node_modules/@mikro-orm/migrations/package.json'))).to.throw();
@@ -140,14 +145,8 @@ describe('the package, installed in a fresh application', function () {
     expect(npx.stdout.trim()).to.equal(version);
     const init = await etlify(['init']);
     expect(init.code, init.stderr).to.equal(0);
-    // the MikroORM configuration `etlify init` asks for, found where MikroORM's CLI looks
-    writeFileSync(join(app, 'src/mikro-orm.config.ts'), [
-      "import { defineConfig } from '@mikro-orm/postgresql';",
-      "import { etlify } from './etlify.config.ts';",
-      "import { Contact } from './entities/contact.entity.ts';",
-      'export default defineConfig({ clientUrl: process.env.DATABASE_URL, entities: [Contact], extensions: [etlify] });',
-      '',
-    ].join('\n'));
+    // `etlify init` wrote the MikroORM configuration too, where MikroORM's CLI looks
+    expect(init.stdout).to.include('wrote src/mikro-orm.config.ts');
     writeFileSync(join(app, 'seed.ts'), [
       "import { MikroORM } from '@mikro-orm/postgresql';",
       "import config from './src/mikro-orm.config.ts';",
@@ -212,7 +211,70 @@ describe('the package, installed in a fresh application', function () {
     expect(status.code, status.stderr).to.equal(0);
     // the worker would call the CRM: it stops at start, saying what is missing
     const worker = await etlify(['worker', '--once'], env);
-    expect(worker.code).to.equal(1);
-    expect(worker.stderr).to.match(/^etlify: MissingCredentialsError: HubSpot: no access token/m);
+    expect(worker.code, 'a configuration error: restarting will not help').to.equal(2);
+    expect(worker.stderr).to.match(/^etlify: MissingTokenError: HubSpot: no access token/m);
+  });
+
+  it("lives beside MikroORM's CLI and Migrator, installed with the README's pinned line", async () => {
+    const pinned = /^v=\$\(npm view (\S+) version\)\n(npm install etlify .*)$/m.exec(readme);
+    expect(pinned, 'README has the pinned install lines').to.not.equal(null);
+    const v = (await run('npm', ['view', pinned![1]!, 'version'], { env: appEnv(), timeout: 60_000 })).stdout.trim();
+    const withCli = join(scratch, 'with-cli');
+    mkdirSync(join(withCli, 'src'), { recursive: true });
+    writeFileSync(join(withCli, 'package.json'), JSON.stringify({ name: 'app-with-mikro-orm-cli', private: true, type: 'module' }));
+    for (const file of ['etlify.config.ts', 'mikro-orm.config.ts']) copyFileSync(join(app, 'src', file), join(withCli, 'src', file));
+    mkdirSync(join(withCli, 'src/entities'));
+    copyFileSync(join(app, 'src/entities/contact.entity.ts'), join(withCli, 'src/entities/contact.entity.ts'));
+    const inApp = async (file: string, args: string[], env: NodeJS.ProcessEnv = {}) => {
+      const r = await run(file, args, { cwd: withCli, env: appEnv(env), timeout: 180_000 }).then(x => ({ code: 0, ...x }), (e: { code: number; stdout: string; stderr: string }) => e);
+      return { ...r, output: `${r.stdout}${r.stderr}` };
+    };
+    const words = pinned![2]!.replaceAll('$v', v).split(' ').slice(1).map(word => word === 'etlify' ? tarball : word);
+    const install = await inApp('npm', [...words, '--no-audit', '--no-fund']);
+    expect(install.code, install.stderr).to.equal(0);
+
+    const env = { DATABASE_URL: await database(), MIKRO_ORM_CLI_PREFER_TS: 'true' };
+    const migrate = await inApp(join(withCli, 'node_modules/.bin/etlify'), ['migrate'], env);
+    expect(migrate.code, migrate.output).to.equal(0);
+    const mikroOrm = (args: string[]) => inApp(join(withCli, 'node_modules/.bin/mikro-orm'), args, env);
+    const created = await mikroOrm(['migration:create']);
+    expect(created.code, created.output).to.equal(0);
+    const [migration] = readdirSync(join(withCli, 'src/migrations')).filter(file => file.endsWith('.ts'));
+    const sql = readFileSync(join(withCli, 'src/migrations', migration!), 'utf8');
+    expect(sql).to.include('create table "contact"');
+    expect(sql, "Etlify's tables are not the application's").not.to.match(/crm_synchronisations|etlify_|graphile_worker/);
+    expect((await mikroOrm(['migration:up'])).code).to.equal(0);
+    const check = await mikroOrm(['migration:check']);
+    expect(check.code, check.output).to.equal(0);
+    expect(check.output).to.include('No changes required, schema is up-to-date');
+    const update = await mikroOrm(['schema:update', '--dump']);
+    expect(update.code, update.output).to.equal(0);
+    expect(update.output).to.include('Schema is up-to-date');
+  });
+
+  it('serves the dashboard from the installed package: page, script and uPlot from node_modules, no CDN', async () => {
+    writeFileSync(join(app, 'dashboard.ts'), [
+      "import { once } from 'node:events';",
+      "import { createServer } from 'node:http';",
+      "import type { AddressInfo } from 'node:net';",
+      "import { MikroORM } from '@mikro-orm/postgresql';",
+      "import { Etlify, etlifyDashboard, migrateEtlify, NullAdapter } from 'etlify';",
+      "const etlify = new Etlify({ crms: { hubspot: { adapter: new NullAdapter() } } });",
+      'const orm = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: [], discovery: { warnWhenNoEntities: false }, extensions: [etlify] });',
+      'await migrateEtlify(orm);',
+      "const server = createServer(etlifyDashboard(orm)).listen(0, '127.0.0.1');",
+      "await once(server, 'listening');",
+      'const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;',
+      "for (const path of ['', 'assets/uPlot.iife.min.js', 'assets/uPlot.min.css', 'assets/dashboard.js', 'api/overview']) {",
+      '  const response = await fetch(base + path);',
+      "  console.log(path || '/', response.status, (await response.text()).length > 100);",
+      '}',
+      'server.close();',
+      'await orm.close();',
+      '',
+    ].join('\n'));
+    const { code, stdout, stderr } = await sh(process.execPath, ['dashboard.ts'], { DATABASE_URL: await database() });
+    expect(code, stderr).to.equal(0);
+    expect(stdout.trim().split('\n')).to.deep.equal(['/ 200 true', 'assets/uPlot.iife.min.js 200 true', 'assets/uPlot.min.css 200 true', 'assets/dashboard.js 200 true', 'api/overview 200 true']);
   });
 });

@@ -310,6 +310,17 @@ describe('capture: writes outside the unit of work', () => {
     expect((await syncStale(app.orm)).vanished).to.equal(0);
   });
 
+  it('em.upsert and em.upsertMany are captured (MikroORM reports them record by record)', async () => {
+    const em = app.orm.em.fork();
+    const dee = em.create(User, { email: 'dee@example.test', firstName: 'Dee' });
+    await em.flush();
+    await drained();
+    await em.upsert(User, { id: dee.id, email: 'dee@example.test', firstName: 'Deirdre' });
+    await em.upsertMany(User, [{ id: dee.id + 1000, email: 'eve@example.test', firstName: 'Eve' }, { id: dee.id + 1001, email: 'fay@example.test', firstName: 'Fay' }]);
+    await drained();
+    expect(contacts().filter(c => /^(dee|eve|fay)@/.test(c))).to.deep.equal(['dee@example.test Deirdre null', 'eve@example.test Eve null', 'fay@example.test Fay null']);
+  });
+
   it('markChanged refuses an entity Etlify does not know, naming it', async () => {
     const error = await app.etlify.markChanged(app.orm.em.fork(), 'Nope', [1]).catch(e => e);
     expect(error.message).to.equal('markChanged: Nope is not an etlified entity, nor one an etlified entity depends on');

@@ -262,7 +262,7 @@ describe('stale finder', () => {
       expect(stats.perCrm).to.deep.equal({ hubspot: 1 });
       expect(app.airtable.calls).to.have.length(0);
       expect(await syncStale(app.orm, { crm: 'airtable', inline: true })).to.deep.include({ total: 0 });
-      await expectRejection(syncStale(app.orm, { entities: ['Usr'] }), /Unknown entity "Usr"/);
+      await expectRejection(syncStale(app.orm, { entities: ['Usr'] }), /^Unknown entity "Usr" in `entities` \(etlified entities: (\w+, )*User(, \w+)*\)$/);
       await expectRejection(syncStale(app.orm, { entities: ['Investment'] }), /Investment in `entities` is not etlified/);
       await expectRejection(syncStale(app.orm, { crm: 'salesforce' }), /Unknown CRM `salesforce`/);
     });

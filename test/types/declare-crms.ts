@@ -15,3 +15,10 @@ declareCrms(TypedMember, { hubspot: { objectType: 'contacts', idProperty: 'email
 // a class that is not etlified takes any CRM (e.g. an override on a plain STI subclass)
 class Plain { email = ''; }
 declareCrms(Plain, { airtable: { objectType: 'Members', idProperty: 'Email', serializer: m => ({ Email: m.email }) } });
+
+// @ts-expect-error a misspelt option (`dependecies`) is refused by the compiler, not only at start-up
+class Misspelt extends etlified(MemberSchema.class, { hubspot: { objectType: 'contacts', serializer: m => ({ email: m.email }), dependecies: [] } }) {}
+void Misspelt;
+// the serializer still sees the entity's properties when every option is known
+class Spelt extends etlified(MemberSchema.class, { hubspot: { objectType: 'contacts', idProperty: 'email', syncIf: m => m.email !== '', serializer: m => ({ email: m.email }) } }) {}
+void Spelt;

@@ -1,11 +1,12 @@
 import type { RemoteQuota } from '../../interfaces.ts';
 import type { CrmDialect } from '../http/json-client.ts';
 import { headerValue, isRecord, numericHeader, stringField, type ResponseHeaders } from '../http/json-values.ts';
+import { msUntilMidnight } from './daily-reset.ts';
 import { describeViolations } from './validation.ts';
 
 /** HubSpot's burst limits are per rolling 10 s window. */
 const TEN_SECONDS_MS = 10_000;
-/** The daily cap resets at midnight in the account's time zone, which we cannot know: retry hourly rather than burn attempts every 10 s. */
+/** The daily cap resets at midnight in the account's time zone; not told it, retry hourly rather than burn attempts every 10 s. */
 const DAILY_LIMIT_DELAY_MS = 3_600_000;
 
 /** Body fields worth keeping in `details`: they say which input or property failed. */
@@ -21,13 +22,24 @@ export function readHubspotQuota(headers: ResponseHeaders): RemoteQuota | undefi
   return Object.values(quota).some((value) => value !== undefined) ? quota : undefined;
 }
 
-function hubspotRateLimitDelayMs(body: unknown, headers: ResponseHeaders): number {
-  const quota = readHubspotQuota(headers);
-  if (quota?.remaining === 0 && quota.intervalMs) return quota.intervalMs;
-  const policy = isRecord(body) ? stringField(body.policyName) : undefined;
-  if (policy === 'SECONDLY') return 1_000;
-  if (policy === 'DAILY') return DAILY_LIMIT_DELAY_MS;
-  return TEN_SECONDS_MS;
+/** The wait after a 429: a `DAILY` one lasts until the portal's midnight when its time zone is known. */
+function rateLimitDelayMs(portalTimeZone: string | undefined) {
+  return (body: unknown, headers: ResponseHeaders): number => {
+    const policy = isRecord(body) ? stringField(body.policyName) : undefined;
+    if (policy === 'DAILY') return portalTimeZone ? msUntilMidnight(portalTimeZone) : DAILY_LIMIT_DELAY_MS;
+    const quota = readHubspotQuota(headers);
+    if (quota?.remaining === 0 && quota.intervalMs) return quota.intervalMs;
+    if (policy === 'SECONDLY') return 1_000;
+    return TEN_SECONDS_MS;
+  };
+}
+
+/**
+ * HubSpot's error bodies (`{ status, message, correlationId, category, subCategory?, context?, errors? }`,
+ * every field optional) and rate limits; `portalTimeZone` (IANA) times a `DAILY` 429's wait to the reset.
+ */
+export function createHubspotDialect(portalTimeZone?: string): CrmDialect {
+  return { ...hubspotDialect, rateLimitDelayMs: rateLimitDelayMs(portalTimeZone) };
 }
 
 /** HubSpot v3 error bodies: `{ status, message, correlationId, category, subCategory?, context?, errors? }`, every field optional. */
@@ -44,7 +56,7 @@ export const hubspotDialect: CrmDialect = {
       details: Object.keys(details).length > 0 ? details : undefined,
     };
   },
-  rateLimitDelayMs: hubspotRateLimitDelayMs,
+  rateLimitDelayMs: rateLimitDelayMs(undefined),
   readQuota: readHubspotQuota,
   // https://developers.hubspot.com/docs/api/error-handling: 503 "service temporarily unavailable",
   // 521 "web server is down", 523 "origin is unreachable": the request reached no HubSpot server that

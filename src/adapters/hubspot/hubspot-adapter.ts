@@ -25,7 +25,8 @@ import { headerValue, idField, isRecord, ownValue, stringField } from '../http/j
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
-import { hubspotDialect } from './dialect.ts';
+import { checkTimeZone } from './daily-reset.ts';
+import { createHubspotDialect, hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
 import { checkApiVersion, hubspotPaths, type HubspotApiVersion, type HubspotPaths } from './paths.ts';
 import { answersById, hubspotStoredForm, MERGED_IDS_PROPERTY, objectsByValue } from './read-back.ts';
@@ -35,6 +36,12 @@ import { pickSearchMatch, searchBody } from './search.ts';
 export interface HubspotAdapterOptions extends HttpAdapterOptions {
   /** The HubSpot API version every path uses. Default `'2026-03'`. */
   apiVersion?: HubspotApiVersion;
+  /**
+   * The portal's time zone (IANA, as in HubSpot's account settings): after a `DAILY` 429, nothing is
+   * sent to this CRM until midnight there, when HubSpot resets the daily limit (within `maxRetryAfterMs`).
+   * Unset: retried hourly.
+   */
+  portalTimeZone?: string;
 }
 
 const DEFAULT_BASE_URL = 'https://api.hubapi.com';
@@ -106,7 +113,7 @@ export class HubspotAdapter implements CrmAdapter {
     this.#paths = hubspotPaths(checkApiVersion(options.apiVersion));
     this.#client = new JsonClient({
       ...options,
-      dialect: hubspotDialect,
+      dialect: options.portalTimeZone === undefined ? hubspotDialect : createHubspotDialect(checkTimeZone(options.portalTimeZone, 'HubspotAdapter: `portalTimeZone`')),
       baseUrl: baseUrlOf(options.baseUrl, 'HUBSPOT_BASE_URL', DEFAULT_BASE_URL),
     });
   }

@@ -35,9 +35,6 @@ export async function chartData(em: EntityManager, crms: string[], range: ChartR
     range, stepSeconds, t,
     series: { ...Object.fromEntries(COUNTS.map(c => [c, t.map(() => 0)])), queued: t.map(() => null) },
   } as ChartData]));
-  const [{ present }] = await query<{ present: boolean }>(em,
-    "select to_regclass('etlify_history_minutes') is not null and to_regclass('etlify_queue_samples') is not null as present") as [{ present: boolean }];
-  if (!present) return charts;
   const since = new Date((t[0]!) * 1000);
   const [counts, depths] = await Promise.all([
     query<Record<(typeof COUNTS)[number], number> & { crm_name: string; t: number }>(em,

@@ -90,8 +90,7 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
     if (path === '/api/overview') {
       const range = url.searchParams.get('range') ?? 'hour';
       if (!(range in RANGES)) return send(res, 400, { error: `range must be one of ${Object.keys(RANGES).join(', ')}` });
-      const crms = await crmOverviews(etlify, em);
-      const charts = await chartData(em, crms.map(c => c.name), range as ChartRange);
+      const [crms, charts] = await Promise.all([crmOverviews(etlify, em), chartData(em, etlify.crms.all().map(c => c.name), range as ChartRange)]);
       return send(res, 200, { generatedAt: new Date().toISOString(), actions: settings.actions, refreshMs: settings.refreshMs, crms, charts: Object.fromEntries(charts) });
     }
     if (path === '/api/search') {

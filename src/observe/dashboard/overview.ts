@@ -94,8 +94,7 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
     rateLimitRows(em, names),
   ]);
   const now = Date.now();
-  const overviews: CrmOverview[] = [];
-  for (const crm of crms) {
+  return Promise.all(crms.map(async (crm): Promise<CrmOverview> => {
     const [errors, parkedRecords] = await Promise.all([errorGroups(etlify, em, crm), parkedOf(etlify, em, crm)]);
     const entities = new Map<string, CrmOverview['entities'][number]>();
     const entityOf = (entity: string) => entities.get(entity)
@@ -109,7 +108,7 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
     for (const row of extras.filter(r => r.crm_name === crm.name)) Object.assign(entityOf(row.entity), { inFlight: row.in_flight, failing: row.failing });
     const rows = [...entities.values()].sort((a, b) => a.entity.localeCompare(b.entity));
     const oldest = rows.map(r => r.oldestWaitingSeconds).filter((s): s is number => s !== null);
-    overviews.push({
+    return {
       name: crm.name,
       enabled: crm.enabled,
       paused: paused.has(crm.name),
@@ -126,9 +125,8 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
       rateLimit: rateLimitUse(crm, limits.filter(l => l.crm_name === crm.name)),
       errors,
       parkedRecords,
-    });
-  }
-  return overviews;
+    };
+  }));
 }
 
 const sum = <T>(rows: T[], of: (row: T) => number) => rows.reduce((total, row) => total + of(row), 0);
@@ -136,15 +134,22 @@ const sum = <T>(rows: T[], of: (row: T) => number) => rows.reduce((total, row) =
 /** Failures grouped by reason: permanent ones from the sync state, transient ones from the queue. */
 async function errorGroups(etlify: Etlify, em: EntityManager, crm: RegisteredCrm): Promise<ErrorGroup[]> {
   const rows = await query<{ reason: string; example: string; records: number; last_at: Date | null; kind: ErrorGroup['kind'] }>(em,
-    `select reason, (array_agg(error order by at desc nulls last))[1] as example, count(*)::int as records, max(at) as last_at, kind
-       from (select regexp_replace(left(last_error, 500), '[0-9]+', '#', 'g') as reason, last_error as error, last_error_at as at,
-                    case when error_count >= ? then 'parked' else 'failing' end as kind
-               from crm_synchronisations where crm_name = ? and error_count > 0 and last_error is not null
-             union all
-             select regexp_replace(left(last_error, 500), '[0-9]+', '#', 'g'), last_error, null, 'retrying'
-               from etlify_record_queue where crm_name = ? and last_error is not null and claim_token is null) e
-      group by reason, kind
-      order by max(at) desc nulls last, count(*) desc
+    // exact messages first (a hash aggregate), so the rewrite into a reason runs once per distinct message
+    `with exact as (
+       select last_error as error, max(last_error_at) as at, count(*) as records,
+              case when error_count >= ? then 'parked' else 'failing' end as kind
+         from crm_synchronisations where crm_name = ? and error_count > 0 and last_error is not null
+        group by 1, 4
+       union all
+       select last_error, null, count(*), 'retrying'
+         from etlify_record_queue where crm_name = ? and last_error is not null and claim_token is null
+        group by 1
+     )
+     select regexp_replace(left(error, 500), '[0-9]+', '#', 'g') as reason, (array_agg(error order by at desc nulls last))[1] as example,
+            sum(records)::int as records, max(at) as last_at, kind
+       from exact
+      group by 1, kind
+      order by max(at) desc nulls last, sum(records) desc
       limit ?`,
     [crm.maxSyncErrors, crm.name, crm.name, ERROR_GROUPS_SHOWN]);
   return rows.map(r => ({ reason: etlify.redact(r.reason), example: etlify.redact(r.example), records: r.records, lastAt: r.last_at && new Date(r.last_at).toISOString(), kind: r.kind }));
