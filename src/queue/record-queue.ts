@@ -59,11 +59,12 @@ export interface RecordClaim {
 
 /**
  * How a claimed record ended: `done` (whatever the result), to be tried again after `delayMs`
- * (`retry`, `uncertain`), or handed back untried (`release`: a shutdown began).
+ * (`retry`, `uncertain`; `wait` when the failure was not the record's own, e.g. a 429 of its batch: no
+ * attempt is counted), or handed back untried (`release`: a shutdown began, the lease was lost).
  */
 export interface Settlement {
   item: ClaimedItem;
-  outcome: 'done' | 'retry' | 'uncertain' | 'release';
+  outcome: 'done' | 'retry' | 'uncertain' | 'wait' | 'release';
   delayMs?: number;
   error?: string;
 }
@@ -327,7 +328,8 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
             -- a record not done still carries its oldest change: waiting since then, not since this attempt
             first_requested_at = case when s.outcome = 'done' then q.first_requested_at
                                       else coalesce(least(q.first_requested_at, s."requestedAt"), q.first_requested_at, s."requestedAt") end,
-            attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts else q.attempts + 1 end,
+            -- a record's attempts count its own failures only (its backoff), not a rate limit of its batch
+            attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts when 'wait' then q.attempts else q.attempts + 1 end,
             -- rounded up to the next half second: records failing around the same time come back
             -- together, as one batch, instead of one request each
             not_before = case s.outcome when 'done' then '-infinity'::timestamptz when 'release' then q.not_before

@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { needsAFix, NotSentError, UnknownOutcomeError } from '../errors.ts';
+import { needsAFix, NotSentError, RateLimitedError, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
@@ -112,7 +112,9 @@ function settle(etlify: Etlify, crm: RegisteredCrm, claim: RecordClaim, outcomes
     if (jitter === undefined) jitters.set(outcome.error, jitter = Math.random());
     const uncertain = outcome.error instanceof UnknownOutcomeError;
     const delayMs = Math.max(backoffMs(item.attempts + 1, outcome.retryAfterMs, jitter), uncertain ? crm.jobs.unknownOutcomeWaitMs : 0);
-    return { item, outcome: uncertain ? 'uncertain' : 'retry', delayMs, error: etlify.describeError(outcome.error) };
+    // a rate limit (a 429 of its batch, the shared budget spent) says nothing about the record: it waits, uncounted
+    const kind = uncertain ? 'uncertain' : outcome.error instanceof RateLimitedError ? 'wait' : 'retry';
+    return { item, outcome: kind, delayMs, error: etlify.describeError(outcome.error) };
   });
 }
 

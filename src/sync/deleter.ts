@@ -8,6 +8,7 @@ import { writeTombstones } from '../state/tombstones.ts';
 import { primaryFork } from '../state/primary.ts';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
+import { clampedRetryWait } from './retry-wait.ts';
 
 export interface DeleteItem {
   /** Root entity name (sync-state `resource_type`) and class name of the record. */
@@ -55,6 +56,7 @@ async function deleteWithin(etlify: Etlify, em: EntityManager, crm: RegisteredCr
   const context = deadline.context(options.context);
   const known = await loadCrmObjects(em, type, crmName, items.map(i => i.id));
   const outcomes = new Map<DeleteItem, DeleteOutcome>();
+  const failure = failureOf(etlify, crmName);
   const targets = items.map(i => ({ ...i, crmId: known.get(i.id)?.crmId ?? i.crmId, objectType: known.get(i.id)?.objectType ?? i.objectType }));
   if (options.remote !== false) await findUnknownObjects(crm.adapter, entity, crmName, em, targets, known, context, (item, error) => outcomes.set(item, failure(item, error)));
   const deletable = targets.filter(i => {
@@ -111,8 +113,10 @@ async function deleteWithin(etlify: Etlify, em: EntityManager, crm: RegisteredCr
   return targets.map(i => outcomes.get(i)!);
 }
 
-function failure(item: DeleteItem, error: unknown): DeleteOutcome {
-  return isRetryable(error) ? { id: item.id, result: 'retry', error, retryAfterMs: error.retryAfterMs } : { id: item.id, result: 'error', error };
+function failureOf(etlify: Etlify, crmName: string) {
+  return (item: DeleteItem, error: unknown): DeleteOutcome => isRetryable(error)
+    ? { id: item.id, result: 'retry', error, retryAfterMs: clampedRetryWait(etlify, crmName, item, error.retryAfterMs) }
+    : { id: item.id, result: 'error', error };
 }
 
 /**

@@ -94,7 +94,9 @@ const sortedShapes = new Map<string, string[]>();
 function sortedKeys(object: object): string[] {
   const keys = Object.keys(object);
   if (keys.length < 2) return keys;
-  const shape = keys.join('\u0000');
+  // JSON-encoded, not joined: keys may hold any character, and a joined list of one object's keys
+  // could spell another's (['a\0b', 'c'] and ['a', 'b\0c']), whose fields would then be dropped
+  const shape = JSON.stringify(keys);
   let sorted = sortedShapes.get(shape);
   if (!sorted) {
     if (sortedShapes.size >= 10_000) sortedShapes.clear();

@@ -10,7 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
-import { MAX_RETRY_AFTER_MS } from '../adapters/http/retry-after.ts';
+import { clampedRetryWait } from './retry-wait.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
 import { primaryFork } from '../state/primary.ts';
 
@@ -100,11 +100,7 @@ export async function syncChunk(
   // retry creates a twin, and a removal leaves it behind), and the digest is forgotten
   // any adapter's wait, not only the HTTP adapters' (which clamp by themselves): a year-long Retry-After
   // must not park the record
-  const clampedWait = (c: Candidate, ms: number | undefined) => {
-    if (ms === undefined || ms <= MAX_RETRY_AFTER_MS) return ms;
-    etlify.logger.warn(`${crmName} asked to wait ${Math.round(ms / 1000)} s before retrying ${c.entity} ${c.id}; clamped to ${MAX_RETRY_AFTER_MS / 1000} s`, { crm: crmName, entity: c.entity, id: c.id, askedMs: ms });
-    return MAX_RETRY_AFTER_MS;
-  };
+  const clampedWait = (c: Candidate, ms: number | undefined) => clampedRetryWait(etlify, crmName, c, ms);
   const fail = (c: Candidate, error: unknown, written = writtenObjectOf(error) ?? c.resolved) => {
     const kept = written ? { crmId: written, objectType: c.config.objectType } : {};
     // sync mode `update` found nothing to update: skipped, not failed

@@ -116,8 +116,13 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
       `with r as (
          select * from json_to_recordset(?::json) as r(id text, "objectType" text, key text)
        ), held as (
+         -- one lookup per unique index (an \`or\` of the two columns would scan the table)
          select r.id, s.resource_type as holder_type, s.resource_id as holder_id
-           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and (s.id_key = r.key or s.next_id_key = r.key)
+           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and s.id_key = r.key
+          where not (s.resource_type = ? and s.resource_id = r.id)
+         union
+         select r.id, s.resource_type, s.resource_id
+           from r join crm_synchronisations s on s.crm_name = ? and s.object_type = r."objectType" and s.next_id_key = r.key
           where not (s.resource_type = ? and s.resource_id = r.id)
        ), reserved as (
          insert into crm_synchronisations as s (resource_type, resource_id, crm_name, object_type, id_key)
@@ -129,6 +134,6 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
          returning 1
        )
        select * from held`,
-      [JSON.stringify(items), crmName, resourceType, resourceType, crmName], trx);
+      [JSON.stringify(items), crmName, resourceType, crmName, resourceType, resourceType, crmName], trx);
   });
 }

@@ -44,7 +44,11 @@ export interface HubspotSimulatorOptions extends SimulatorLimits {
   rateLimit?: RateLimitWindow | false;
   /** Limit of the search endpoint. Default 5 per second; `false` disables it. */
   searchRateLimit?: RateLimitWindow | false;
-  /** Daily allowance reported in `X-HubSpot-RateLimit-Daily(-Remaining)` (private apps). Default 250,000; `false`: no header. */
+  /**
+   * Daily allowance of the portal, reported in `X-HubSpot-RateLimit-Daily(-Remaining)` (private apps)
+   * and enforced: once spent, requests get HubSpot's `DAILY` 429 until `resetDailyUsage()` (the
+   * simulated midnight). Default 250,000; `false`: no header, no limit.
+   */
   dailyLimit?: number | false;
   /**
    * The portal's properties per object type. For a type given here, date-based paths refuse writes
@@ -80,6 +84,10 @@ export interface HubspotAssociation {
 export interface HubspotSimulator extends SimulatorControls {
   /** The objects of one type the simulator holds (archived ones are left out), oldest first. */
   objects(objectType: string): HubspotObject[];
+  /** Requests counted against `dailyLimit` today. */
+  readonly usedToday: number;
+  /** The portal's midnight: the daily allowance starts again (the data stays). */
+  resetDailyUsage(): void;
   /** The associations of one object with objects of another type, by target id. */
   associations(fromType: string, fromId: string, toType: string): HubspotAssociation[];
   /**
@@ -564,7 +572,14 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       if (search && !search.take().allowed) return rateLimitedAnswer(true);
       return route(request);
     }
-    if (!general) return route(request);
+    if (dailyLimit !== undefined && usedToday >= dailyLimit) {
+      const answer = errorResponse(429, 'RATE_LIMITS', 'You have reached your daily limit.', { errorType: 'RATE_LIMIT', policyName: 'DAILY', requestId: randomUUID() });
+      return { ...answer, headers: { ...answer.headers, 'x-hubspot-ratelimit-daily': String(dailyLimit), 'x-hubspot-ratelimit-daily-remaining': '0' } };
+    }
+    if (!general) {
+      usedToday += 1;
+      return route(request);
+    }
     const { allowed, remaining } = general.take();
     if (!allowed) return rateLimitedAnswer(false, quotaHeaders(general, 0));
     usedToday += 1;
@@ -605,6 +620,12 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     objects: (objectType) => [...store.table(objectType).live.values()].sort(byId).map((object) => structuredClone(view(object))),
     associations: (fromType, fromId, toType) =>
       [...links.of(canonicalType(fromType), fromId, canonicalType(toType))].map(([toObjectId, types]) => ({ toObjectId, types })),
+    get usedToday() {
+      return usedToday;
+    },
+    resetDailyUsage() {
+      usedToday = 0;
+    },
     reset() {
       core.resetCore();
       store.clear();

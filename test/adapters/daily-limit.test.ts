@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { ConfigurationError, HubspotAdapter, RateLimitedError } from '../../src/index.ts';
 import { msUntilMidnight } from '../../src/adapters/hubspot/daily-reset.ts';
+import { startHubspotSimulator } from '../../src/testing/index.ts';
 
 const ORIGIN = 'https://api.hubapi.com';
 const DAILY = { status: 'error', message: 'You have reached your daily limit.', errorType: 'RATE_LIMIT', policyName: 'DAILY' };
@@ -13,6 +14,25 @@ describe('HubSpot daily limit (portalTimeZone)', () => {
     expect(msUntilMidnight('UTC', now)).to.equal(90 * 60_000 - 250);
     expect(msUntilMidnight('Asia/Tokyo', now)).to.equal(16.5 * 3_600_000 - 250); // 07:30 on the 8th in Tokyo
     expect(msUntilMidnight('America/New_York', now)).to.equal(6.5 * 3_600_000 - 250);
+  });
+
+  it('the simulator enforces the daily limit with HubSpot\'s DAILY 429 until its simulated midnight', async () => {
+    const sim = await startHubspotSimulator({ rateLimit: false, dailyLimit: 3 });
+    const adapter = new HubspotAdapter({ accessToken: 't', baseUrl: sim.url, portalTimeZone: 'UTC' });
+    try {
+      for (let i = 0; i < 3; i++) await adapter.upsert({ objectType: 'deals', payload: { dealname: `d${i}` } });
+      expect(sim.usedToday).to.equal(3);
+      const refused = await adapter.upsert({ objectType: 'deals', payload: { dealname: 'd3' } }).catch((e: unknown) => e);
+      expect(refused).to.be.instanceOf(RateLimitedError);
+      expect((refused as Error).message).to.include('You have reached your daily limit.');
+      expect((refused as RateLimitedError).retryAfterMs).to.be.within(1, 3_600_000); // midnight UTC, within maxRetryAfterMs
+      sim.resetDailyUsage();
+      await adapter.upsert({ objectType: 'deals', payload: { dealname: 'd3' } });
+      expect(sim.objects('deals')).to.have.length(4);
+    } finally {
+      await adapter.close();
+      await sim.close();
+    }
   });
 
   it('after a DAILY 429 waits until the portal resets, even when the 10-second window headers come along', async () => {

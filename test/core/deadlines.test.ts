@@ -80,6 +80,18 @@ describe('deadlines', () => {
     expect(Number(row.wait)).to.be.within(3000, 3700); // an hour (plus the claim's own time), not a year
   });
 
+  it("any adapter's Retry-After is clamped on the delete path too: the delete is not put off for a year", async () => {
+    const year = 365 * 24 * 3600_000;
+    let n = 0;
+    const slowDelete: CrmAdapter = { upsert: () => Promise.resolve({ crmId: `slow-${++n}` }), delete: () => Promise.reject(new RateLimitedError('slow down', year)) };
+    await start(slowDelete, { stepTimeoutMs: 200 });
+    await syncStale(orm!, { inline: true, entities: ['Slow'] });
+    const em = orm!.em.fork();
+    await em.findOneOrFail(Slow, { name: 'a' }).then(record => record.hubspotDelete({ inline: true })).catch(() => undefined);
+    const [row] = await orm!.em.getConnection().execute(`select extract(epoch from max(not_before) - now()) as wait from etlify_record_queue`);
+    expect(Number(row.wait)).to.be.within(3000, 3700); // an hour (plus the claim's own time), not a year
+  });
+
   it('a CRM delete that never answers ends at claimTimeoutMs too (retried, the record is not lost)', async () => {
     let n = 0;
     const hangingDelete: CrmAdapter = { upsert: () => Promise.resolve({ crmId: `slow-${++n}` }), delete: never };

@@ -91,6 +91,19 @@ describe('hardening of the sync pipeline', () => {
     await adapter.close();
   });
 
+  it("keys holding NUL cannot make one object's keys stand for another's: no field of another record is dropped", async () => {
+    const em = orm.em.fork();
+    // the attacker's nested keys, joined with NUL, spell the victim's key list
+    const attacker = em.create(Imported, { json: '{"email":"m@x.test","notes":{"email\\u0000firstname":"x","lastname":"y"}}' });
+    const victimRecord = em.create(Imported, { json: '{"email":"v2@x.test","firstname":"Vic","lastname":"Tim"}' });
+    await em.flush();
+    await attacker.hubspotSync({ inline: true });
+    expect(await victimRecord.hubspotSync({ inline: true })).to.equal('synced');
+    const { crm_id: crmId } = await rowOf('Imported', victimRecord.id);
+    const contact = sim.objects('contacts').find(c => c.id === crmId)!;
+    expect(contact.properties).to.include({ email: 'v2@x.test', firstname: 'Vic', lastname: 'Tim' });
+  });
+
   it('a syncIf that throws fails its record alone: counted, parked after maxSyncErrors; plan reports it', async () => {
     const em = orm.em.fork();
     const bad = em.create(Guarded, { email: 'bad@x.test' });

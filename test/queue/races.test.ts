@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
 import pg from 'pg';
-import { HubspotAdapter, runWorker, TransientCrmError } from '../../src/index.ts';
+import { HubspotAdapter, RateLimitedError, runWorker, TransientCrmError } from '../../src/index.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { overlappingWrites } from '../support/convergence/scenario.ts';
@@ -171,5 +171,21 @@ describe('queue races', () => {
     }
     await drained(60_000);
     expect(failures.filter(f => /deadlock/.test(f))).to.deep.equal([]);
+  });
+  it('a record\'s attempts count only its own failures: a 429 of its batch makes it wait, uncounted', async function () {
+    this.timeout(30_000);
+    let limited = 3;
+    // thrown: the whole batch call is answered 429
+    const adapter = new RecordingAdapter({ fail: () => { if (limited > 0) { limited--; throw new RateLimitedError('429 Too Many Requests', 300); } return undefined; } });
+    app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 0 } });
+    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
+    const em = app.orm.em.fork();
+    for (let i = 0; i < 5; i++) em.create(User, { email: `limited${i}@example.test` });
+    await em.flush();
+    await waitFor('the 429s to have been answered', () => limited === 0, 15_000);
+    const attempts = (await execute('select attempts from etlify_record_queue')).map(r => r.attempts);
+    expect(attempts.filter(a => a > 0), 'no attempt counted for a rate limit').to.deep.equal([]);
+    await drained();
+    expect(adapter.table('contacts').size).to.equal(5);
   });
 });

@@ -176,11 +176,12 @@ describe('syncStale', () => {
     const appProbe = { crontab: '0 0 1 1 * app_noop ?id=app_probe', taskList: { app_noop: async () => {} } };
     worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false, ...appProbe });
     await waitFor('the crontab to be registered', async () => (await crontabs()).includes('app_probe'), 10_000);
-    expect(await crontabs()).to.deep.equal(['app_probe']);
+    // the history's minute job (on by default) stays; only the sweep is off
+    expect(await crontabs()).to.deep.equal(['app_probe', 'etlify_history']);
     await worker.stop();
     worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50, ...appProbe });
     await waitFor('the sweep to be registered', async () => (await crontabs()).includes('etlify_sweep'), 10_000);
-    expect(await crontabs()).to.deep.equal(['app_probe', 'etlify_sweep']);
+    expect(await crontabs()).to.deep.equal(['app_probe', 'etlify_history', 'etlify_sweep']);
   });
 
   it('rejects a nonsensical batch size', async () => {

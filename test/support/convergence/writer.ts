@@ -1,6 +1,6 @@
 // One writer process of the convergence scenario: `node writer.ts <databaseUrl> <writerId> <durationMs> <seed>`.
 // Inserts, bursts of updates, transactions of several flushes (some rolled back), removals (some right
-// after the create), company renames and moves, until the time is up; rides out a database restart.
+// after the create), company renames, removals (their members' keys nulled by the database) and moves, until the time is up; rides out a database restart.
 // Prints one JSON line: the committed changes and the failed attempts.
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Etlify, NullAdapter } from '../../../src/index.ts';
@@ -75,6 +75,15 @@ async function step(): Promise<void> {
     em.remove(member);
     await em.flush();
     changes += 2;
+  } else if (r < 0.86) {
+    // a company removed from a fresh EntityManager (its members not loaded): PostgreSQL nulls their
+    // company (`on delete set null`) without a change set of theirs; a new company takes its place
+    const id = await pick('cv_company');
+    if (id === undefined) return;
+    em.remove(em.getReference(Company, id));
+    em.create(Company, { name: `c${writerId}-${Math.floor(random() * 1e6)}` });
+    await em.flush();
+    changes++;
   } else if (r < 0.92) {
     const id = await pick('cv_company');
     const company = id === undefined ? null : await em.findOne(Company, id);
