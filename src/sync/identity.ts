@@ -1,7 +1,7 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { ownValue } from '../adapters/http/json-values.ts';
-import { ValidationError } from '../errors.ts';
+import { TransientCrmError, ValidationError } from '../errors.ts';
 import type { AdapterCallContext, CrmAdapter, CrmPayload, EntityCrmConfig } from '../interfaces.ts';
 import type { SyncStateRow } from '../state/sync-state.ts';
 import { query } from '../state/sql.ts';
@@ -63,16 +63,18 @@ interface Keyed {
  * for another record, whose writes would then go to this record's object. Reservations of one
  * identity are serialized by an advisory lock on it, and checked against both columns of every
  * other record. A record whose identity another record holds is refused with an error naming both,
- * and the other record's object is never touched — except a hand-over within the chunk: when the
- * holder is in the same chunk and moving to another identity, the record is `deferred`, to be
- * reserved again (`handOver: false`) once the holder's send has been written. `held`: the identity
- * each record holds already.
+ * and the other record's object is never touched — with two exceptions. A hand-over within the
+ * chunk: when the holder is in the same chunk and moving to another identity, the record is
+ * `deferred`, to be reserved again (`handOver: false`) once the holder's send has been written. A
+ * holder whose removal is queued (its delete or forget releases the identity, possibly after a
+ * retry): the record gets a transient error, retried uncounted until the removal has run. `held`:
+ * the identity each record holds already.
  */
 export async function reserveIdentities(
   em: EntityManager, crm: RegisteredCrm, resourceType: string, items: { id: string; config: EntityCrmConfig; payload: CrmPayload }[],
   held: Map<string, string | null>, handOver = true,
-): Promise<{ refused: Map<string, ValidationError>; deferred: Set<string> }> {
-  const refused = new Map<string, ValidationError>();
+): Promise<{ refused: Map<string, ValidationError | TransientCrmError>; deferred: Set<string> }> {
+  const refused = new Map<string, ValidationError | TransientCrmError>();
   const deferred = new Set<string>();
   const keyed: Keyed[] = [];
   for (const { id, config, payload } of items) {
@@ -96,7 +98,10 @@ export async function reserveIdentities(
   for (const row of await reserve(em, crm.name, resourceType, candidates)) {
     const item = candidates.find(c => c.id === row.id)!;
     const givingUp = handOver && row.holder_type === resourceType && sentKey.has(row.holder_id) && sentKey.get(row.holder_id) !== item.key;
-    if (givingUp) deferred.add(item.id); else refuse(item, `${row.holder_type} ${row.holder_id}`);
+    if (givingUp) deferred.add(item.id);
+    // a removed holder gives the identity up when its delete (or forget) has run: wait for it, uncounted
+    else if (row.holder_leaving) refused.set(item.id, new TransientCrmError(`${resourceType} ${item.id} waits for the removal of ${row.holder_type} ${row.holder_id}, which still holds its ${crm.name} identity (${item.objectType} ${JSON.stringify(item.key)})`));
+    else refuse(item, `${row.holder_type} ${row.holder_id}`);
   }
   return { refused, deferred };
 }
@@ -112,7 +117,7 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
     await query(em, `select pg_advisory_xact_lock(h) from (select hashtextextended(k, 17201) as h from unnest(?::text[]) as k order by 1) l`,
       [items.map(i => JSON.stringify([crmName, i.objectType, i.key]))], trx);
     // a statement after the locks: it sees every reservation committed before them
-    return query<{ id: string; holder_type: string; holder_id: string }>(em,
+    return query<{ id: string; holder_type: string; holder_id: string; holder_leaving: boolean }>(em,
       `with r as (
          select * from json_to_recordset(?::json) as r(id text, "objectType" text, key text)
        ), held as (
@@ -133,7 +138,11 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
                object_type = coalesce(s.object_type, excluded.object_type), updated_at = now()
          returning 1
        )
-       select * from held`,
-      [JSON.stringify(items), crmName, resourceType, crmName, resourceType, resourceType, crmName], trx);
+       -- a holder whose removal is queued gives the identity up when it runs
+       select h.*, exists (select 1 from etlify_record_queue q
+                            where q.crm_name = ? and q.lane = 'record' and q.resource_type = h.holder_type
+                              and q.resource_id = h.holder_id and q.kind in ('delete', 'forget')) as holder_leaving
+         from held h`,
+      [JSON.stringify(items), crmName, resourceType, crmName, resourceType, resourceType, crmName, crmName], trx);
   });
 }

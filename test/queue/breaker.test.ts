@@ -1,0 +1,77 @@
+import { expect } from 'chai';
+import type { Runner } from 'graphile-worker';
+import { HubspotAdapter, runWorker } from '../../src/index.ts';
+import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
+import { User } from '../support/model.ts';
+import { queueDrained, waitFor } from '../support/wait.ts';
+
+/** Interleavings tried against issue 17's guarantees (break-17). */
+describe('convergence under interleavings (break-17)', () => {
+  let app: TestApp;
+  let simulator: HubspotSimulator | undefined;
+  const workers: Runner[] = [];
+  const execute = (sql: string) => app.orm.em.getConnection().execute(sql);
+  const drained = (timeoutMs = 20_000) => waitFor('the queue to drain', () => queueDrained(execute), timeoutMs);
+  const hubspotVia = async (faults: Parameters<typeof startHubspotSimulator>[0] = {}, jobs = {}) => {
+    simulator = await startHubspotSimulator({ rateLimit: false, ...faults });
+    const adapter = new HubspotAdapter({ accessToken: 'break-token', baseUrl: simulator.url, timeoutMs: 1_000 });
+    app.etlify.registerCrm('hubspot', { adapter, rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 20, unknownOutcomeWaitMs: 1_000, ...jobs } });
+    return simulator;
+  };
+
+  beforeEach(async () => {
+    app = await createTestApp();
+    app.etlify.registerCrm('airtable', { adapter: app.airtable, enabled: false });
+  });
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map(w => w.stop()));
+    await app.close();
+    await simulator?.close();
+    simulator = undefined;
+  });
+
+  it('a record removed and another created with its idProperty in one flush: the CRM ends with the new record only', async function () {
+    this.timeout(30_000);
+    const crm = await hubspotVia();
+    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
+    const em = app.orm.em.fork();
+    const old = em.create(User, { email: 'taken-over@example.test', firstName: 'old' });
+    await em.flush();
+    await drained();
+    expect(crm.objects('contacts')).to.have.length(1);
+    em.remove(old);
+    const fresh = em.create(User, { email: 'taken-over@example.test', firstName: 'new' });
+    await em.flush();
+    await drained();
+    const rows = await execute('select resource_id, crm_id, last_outcome, error_count, last_error from crm_synchronisations');
+    const contacts = crm.objects('contacts');
+    expect(contacts.map(c => c.properties.firstname), JSON.stringify({ rows, contacts })).to.deep.equal(['new']);
+    expect(rows.map(r => r.resource_id)).to.deep.equal([String(fresh.id)]);
+    expect(rows[0].crm_id).to.equal(contacts[0]!.id);
+  });
+
+  it('a delete answered 504, then a record created with the removed one\'s idProperty: the CRM ends with the new record only', async function () {
+    this.timeout(40_000);
+    const crm = await hubspotVia();
+    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
+    const em = app.orm.em.fork();
+    const old = em.create(User, { email: 'recreated@example.test', firstName: 'old' });
+    await em.flush();
+    await drained();
+    crm.setFaults({ serverErrorProbability: 1, serverErrorStatus: 504 });
+    em.remove(old);
+    await em.flush();
+    await waitFor('the delete to be answered 504', () => crm.requests.some(r => r.method === 'DELETE' || r.path.includes('archive')), 5_000);
+    const fresh = em.create(User, { email: 'recreated@example.test', firstName: 'new' });
+    await em.flush();
+    await new Promise(resolve => setTimeout(resolve, 300));
+    crm.setFaults({});
+    await drained(30_000);
+    const rows = await execute('select resource_id, crm_id, last_outcome, error_count, last_error from crm_synchronisations');
+    const contacts = crm.objects('contacts');
+    expect(contacts.map(c => c.properties.firstname), JSON.stringify({ rows, contacts })).to.deep.equal(['new']);
+    expect(rows.map(r => r.resource_id)).to.deep.equal([String(fresh.id)]);
+    expect(rows[0].crm_id).to.equal(contacts[0]!.id);
+  });
+});
