@@ -245,24 +245,9 @@ async function unchangedOnly(etlify: Etlify, crm: RegisteredCrm, ids: string[], 
 function fingerprintOf(record: object, config: EntityCrmConfig): string | undefined {
   const rows: unknown[] = [helper(record).__originalEntityData];
   for (const path of config.dependencies ?? []) {
-    let level: object[] = [record];
-    for (const segment of path.split('.')) {
-      const next: object[] = [];
-      for (const entity of level) {
-        const value = (entity as Record<string, unknown>)[segment];
-        if (value == null) continue;
-        if (Utils.isCollection(value)) {
-          if (!value.isInitialized()) return undefined;
-          next.push(...value.getItems());
-        } else if (typeof value === 'object' && helper(value).__initialized) {
-          next.push(value);
-        } else {
-          return undefined;
-        }
-      }
-      rows.push(segment, next.map(entity => helper(entity).__originalEntityData));
-      level = next;
-    }
+    const levels = loadedLevels(record, path);
+    if (!levels) return undefined;
+    path.split('.').forEach((segment, i) => rows.push(segment, levels[i]!.map(entity => helper(entity).__originalEntityData)));
   }
   return JSON.stringify(rows);
 }
@@ -295,32 +280,44 @@ function newestLoadedTimestamp(record: object, config: EntityCrmConfig): number 
   let newest = timestampOf(record, config.timestampProperty);
   if (newest === undefined) return undefined;
   for (const path of config.dependencies ?? []) {
-    let level: object[] = [record];
-    for (const segment of path.split('.')) {
-      const next: object[] = [];
-      for (const entity of level) {
-        // a pivot row's own timestamp counts for the finder, and pivot rows are not loaded
-        if ((helper(entity).__meta.properties as Record<string, { kind: ReferenceKind }>)[segment]?.kind === ReferenceKind.MANY_TO_MANY) return undefined;
-        const value = (entity as Record<string, unknown>)[segment];
-        if (value == null) continue;
-        if (Utils.isCollection(value)) {
-          if (!value.isInitialized()) return undefined;
-          next.push(...value.getItems());
-        } else if (typeof value === 'object' && helper(value).__initialized) {
-          next.push(value);
-        } else {
-          return undefined;
-        }
-      }
-      for (const entity of next) {
-        const ts = timestampOf(entity);
-        if (ts === undefined) return undefined;
-        newest = Math.max(newest, ts);
-      }
-      level = next;
+    // a pivot row's own timestamp counts for the finder, and pivot rows are not loaded
+    const levels = loadedLevels(record, path, { throughManyToMany: false });
+    if (!levels) return undefined;
+    for (const entity of levels.flat()) {
+      const ts = timestampOf(entity);
+      if (ts === undefined) return undefined;
+      newest = Math.max(newest, ts);
     }
   }
   return newest;
+}
+
+/**
+ * The records at each segment of a dependency path, as loaded with `record`; undefined when one of
+ * them is not loaded (or, with `throughManyToMany: false`, when the path crosses a many-to-many).
+ */
+function loadedLevels(record: object, path: string, options: { throughManyToMany?: boolean } = {}): object[][] | undefined {
+  const levels: object[][] = [];
+  let level: object[] = [record];
+  for (const segment of path.split('.')) {
+    const next: object[] = [];
+    for (const entity of level) {
+      if (options.throughManyToMany === false && (helper(entity).__meta.properties as Record<string, { kind: ReferenceKind }>)[segment]?.kind === ReferenceKind.MANY_TO_MANY) return undefined;
+      const value = (entity as Record<string, unknown>)[segment];
+      if (value == null) continue;
+      if (Utils.isCollection(value)) {
+        if (!value.isInitialized()) return undefined;
+        next.push(...value.getItems());
+      } else if (typeof value === 'object' && helper(value).__initialized) {
+        next.push(value);
+      } else {
+        return undefined;
+      }
+    }
+    levels.push(next);
+    level = next;
+  }
+  return levels;
 }
 
 function timestampOf(entity: object, property?: string): number | undefined {
