@@ -226,8 +226,33 @@ export function errorCategory(error: unknown): string {
 export function describeError(error: unknown): string {
   if (error instanceof Error) {
     const status = error instanceof CrmError && error.status ? ` (status ${error.status})` : '';
-    return `${error.name}: ${error.message}${status}`;
+    const hint = whatToCheck(error);
+    return `${error.name}: ${error.message}${status}${hint ? ` — ${hint}` : ''}`;
   }
   return `Non-error thrown: ${String(error)}`;
 }
 
+// The network failures that name a configuration mistake rather than a hiccup
+const UNREACHABLE_HINTS: Record<string, string> = {
+  ENOTFOUND: 'check the base URL: its host name does not resolve',
+  EAI_AGAIN: 'check the base URL: its host name does not resolve (DNS unavailable?)',
+  ECONNREFUSED: 'check the base URL: nothing listens there (is the CRM or the simulator running?)',
+  CERT_HAS_EXPIRED: 'check the base URL: its TLS certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'check the base URL: its TLS certificate is self-signed',
+};
+
+/**
+ * Whether the failure names a mistake of configuration (a token, a base URL) that waiting will not
+ * cure: an inline sync stops waiting for it (the worker keeps retrying, in case it is fixed).
+ */
+export function needsAFix(error: unknown): boolean {
+  return error instanceof Error && whatToCheck(error) !== undefined;
+}
+
+/** The fix a user should look at first, for failures that retrying alone will not cure. */
+function whatToCheck(error: Error): string | undefined {
+  if (error instanceof MissingCredentialsError) return undefined; // its message says what is missing
+  if (error instanceof UnauthorizedError) return error.status === 403 ? 'check the token\'s scopes' : 'check the token';
+  if (error instanceof CrmError && error.status === 0 && error.code) return UNREACHABLE_HINTS[error.code];
+  return undefined;
+}

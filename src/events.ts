@@ -33,6 +33,30 @@ export interface EtlifyEvents {
   parked: [SyncEvent];
   retried: [SyncEvent];
   deleted: [SyncEvent & { result: DeleteResult }];
+  /** A record was parked (the same moment as `parked`): for alerts. */
+  'record:parked': [SyncEvent];
+  /** A CRM stopped answering usefully: a whole claim failed with no record accepted (down, unreachable, a rejected token). Once per outage, per process. */
+  'crm:unavailable': [CrmAvailabilityEvent];
+  /** The CRM accepted records again after `crm:unavailable`. */
+  'crm:available': [CrmAvailabilityEvent];
+  /** The CRM reported less than 10 % of its request allowance left (rate-limit headers). Once until it recovers, per process. */
+  'quota:low': [QuotaEvent];
+}
+
+export interface CrmAvailabilityEvent {
+  crm: string;
+  /** Since when it has been unavailable. */
+  since: Date;
+  /** The failure that made it unavailable (redacted). */
+  reason?: string;
+}
+
+export interface QuotaEvent {
+  crm: string;
+  /** The CRM's rate-limit bucket (`default`, `search`, …). */
+  bucket: string;
+  remaining: number;
+  max: number;
 }
 
 export type SyncEventName = keyof EtlifyEvents;

@@ -15,7 +15,7 @@ export { pauseCrm, resumeCrm } from './queue/pause.ts';
 export { etlifyDashboard, type DashboardOptions, type DashboardHandler } from './observe/dashboard/handler.ts';
 export {
   syncStale, findStaleIds, staleQuerySql, status, reset,
-  type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type SyncStatus,
+  type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type StaleFailure, type SyncStatus,
   type ResetOptions, type FindStaleOptions, type EntitySelector, type SelectionOptions,
 } from './stale/index.ts';
 export { checkMappings, checkPayloads, type MappingProblem, type MappingReport } from './sync/check-mapping.ts';
@@ -30,10 +30,11 @@ export {
 export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtable/index.ts';
 export * from './payload/index.ts';
 export { PgRequestBudget } from './ratelimit/pg-budget.ts';
-export type { SyncEvent, EtlifyEvents, SyncEventName } from './events.ts';
+export type { SyncEvent, EtlifyEvents, SyncEventName, CrmAvailabilityEvent, QuotaEvent } from './events.ts';
 export {
   countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
   type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,
 } from './observe/index.ts';
+export { etlifyMetrics } from './observe/metrics.ts';
 export * from './errors.ts';
 export type * from './interfaces.ts';

@@ -59,6 +59,8 @@ export interface AdapterCallContext {
    * it, a custom adapter may.
    */
   onResponse?(status: number, durationMs: number): void;
+  /** To be told what the CRM reported in its rate-limit headers (the `quota:low` event comes from it). */
+  onQuota?(bucket: string, quota: RemoteQuota): void;
 }
 
 /**

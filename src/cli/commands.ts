@@ -8,16 +8,17 @@ import { etlifiedEntityNames } from '../entity/declarations.ts';
 import { Etlify } from '../etlify.ts';
 import { sizeHeapForWorker } from '../queue/worker-heap.ts';
 import { runWorker, runWorkerOnce } from '../queue/worker.ts';
-import { migrateEtlify } from '../state/migrate.ts';
+import { assertMigrated, migrateEtlify, pgPoolOf } from '../state/migrate.ts';
 import { findStaleIds, reset, status, syncStale } from '../stale/index.ts';
 import { checkMappings } from '../sync/check-mapping.ts';
 import { planSync } from '../sync/plan.ts';
 import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
-import { EXIT, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
+import { EXIT, failureLines, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
 import type { RecordedRequest } from '../testing/simulator-server.ts';
 import { describeSimulator, requestLine, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
+import { serveMetrics } from './metrics-server.ts';
 import { formatBatch, LOG_LEVELS, logBatches, type LogLevel } from './worker-log.ts';
 
 interface Selection { crm?: string; entity?: string[] }
@@ -44,10 +45,14 @@ const crontabTiming = (value: string) => {
   return value;
 };
 
-/** Runs `action` with the application's ORM, always closing it. */
-async function withOrm(program: Command, action: (orm: MikroORM, etlify: Etlify) => Promise<number | void>): Promise<void> {
+/**
+ * Runs `action` with the application's ORM, always closing it. Every command but `migrate` checks
+ * first that the migrations have run (a ConfigurationError saying so, not a raw SQL error).
+ */
+async function withOrm(program: Command, action: (orm: MikroORM, etlify: Etlify) => Promise<number | void>, options: { migrated?: boolean } = {}): Promise<void> {
   const { orm, etlify } = await loadOrm(program.opts<ConfigSelection>());
   try {
+    if (options.migrated !== false) await assertMigrated(await pgPoolOf(orm));
     process.exitCode = (await action(orm, etlify)) ?? EXIT.ok;
   } finally {
     await orm.close();
@@ -125,7 +130,7 @@ export function commands(program: Command): void {
       const applied = await migrateEtlify(orm);
       if (opts.json) console.log(JSON.stringify({ applied }));
       else console.log(applied.length ? `applied: ${applied.join(', ')}` : 'Etlify tables are up to date');
-    }));
+    }, { migrated: false }));
 
   let heapSized = false;
   json(program.command('worker'))
@@ -136,15 +141,18 @@ export function commands(program: Command): void {
     .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: every 5 minutes, incremental)', crontabTiming)
     .option('--no-sweep', 'no stale sweep in this process')
     .option('--task-list <file>', "a module whose default export is the application's own graphile-worker task list, run by the same worker")
+    .option('--metrics-port <n>', 'serve Prometheus metrics on http://127.0.0.1:<n>/metrics (0: any free port)', port)
+    .option('--metrics-host <host>', 'the address the metrics listen on', '127.0.0.1')
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
     .hook('preAction', () => { heapSized = sizeHeapForWorker(); })
-    .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean }) => withOrm(program, async (orm, etlify) => {
+    .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean; metricsPort?: number; metricsHost: string }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
       if (sweepFlags(process.argv).length > 1) throw new UsageError('--no-sweep and --sweep contradict each other: give one of them');
       await checkCredentials(etlify);
       const taskList = opts.taskList ? await loadTaskList(opts.taskList) : undefined;
       const stopLogging = logBatches(etlify.events, opts.logLevel, line => console.log(opts.json ? JSON.stringify(line) : formatBatch(line)));
       const logger = graphileLogger(opts.logLevel);
+      const metrics = opts.metricsPort === undefined ? undefined : await serveMetrics(orm, opts.metricsHost, opts.metricsPort);
       try {
         if (opts.once) {
           await runWorkerOnce(orm, { concurrency: opts.jobs, taskList, logger });
@@ -163,6 +171,7 @@ export function commands(program: Command): void {
       } finally {
         await new Promise(resolve => setImmediate(resolve)); // the last batch's line
         stopLogging();
+        metrics?.close();
       }
     }));
 
@@ -180,9 +189,12 @@ export function commands(program: Command): void {
       progress?.stop();
       if (opts.json) console.log(JSON.stringify(stats));
       else if (!stats.total) console.log('nothing is stale');
-      else if (opts.inline) console.log(`${summarizeResults(stats.results)} (${stats.total} stale record(s))`);
-      else console.log(`queued ${stats.total} stale record(s) for the worker`);
-      return stats.errors > 0 ? EXIT.recordsFailed : EXIT.ok;
+      else if (opts.inline) {
+        console.log(`${summarizeResults(stats.results)} (${stats.total} stale record(s))`);
+        for (const line of failureLines(stats.failures)) console.log(line);
+      } else console.log(`queued ${stats.total} stale record(s) for the worker`);
+      // a record still waiting is not synced either: scripts and CI must not take it for success
+      return stats.errors > 0 || stats.results.retry > 0 ? EXIT.recordsFailed : EXIT.ok;
     }));
 
   json(selection(program.command('status')))

@@ -1,4 +1,5 @@
 import type { EntityManager } from '@mikro-orm/core';
+import type { RemoteQuota } from '../interfaces.ts';
 import { query } from '../state/sql.ts';
 import type { HistoryRetention } from './retention.ts';
 
@@ -10,9 +11,20 @@ export class RequestTally {
   rateLimited = 0;
   /** Requests by HTTP status (0: no answer). */
   readonly byStatus = new Map<number, number>();
+  readonly durationsMs: number[] = [];
+
+  /** The lowest share of its allowance the CRM reported left, per bucket. */
+  readonly quotaLeft = new Map<string, { remaining: number; max: number }>();
+
+  quota(bucket: string, quota: RemoteQuota): void {
+    if (quota.remaining === undefined || !quota.max) return;
+    const known = this.quotaLeft.get(bucket);
+    if (!known || quota.remaining / quota.max < known.remaining / known.max) this.quotaLeft.set(bucket, { remaining: quota.remaining, max: quota.max });
+  }
 
   add(status: number, durationMs: number): void {
     this.count++;
+    this.durationsMs.push(durationMs);
     this.totalMs += durationMs;
     if (durationMs > this.maxMs) this.maxMs = durationMs;
     if (status === 429) this.rateLimited++;

@@ -36,6 +36,11 @@ export interface ClaimedItem {
   /** For deletes: the CRM object known when the record was removed. */
   crmId: string | null;
   objectType: string | null;
+  /**
+   * When the oldest change this attempt carries was requested (null: unknown, e.g. inline). A record
+   * that is tried again keeps it, so the end-to-end lag counts from the change, not the last attempt.
+   */
+  requestedAt?: Date | null;
 }
 
 /** Records of one kind and entity of one CRM, held by one worker until `finishClaim`. */
@@ -167,14 +172,14 @@ const RECOVER_EXPIRED_CLAIMS = `
 
 const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
 
-interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null }
+interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null; requested_at?: Date | null }
 
 function toClaim(token: string, crm: string, rows: ClaimRow[], claimedAt: number): RecordClaim | undefined {
   if (!rows.length) return undefined;
   const first = rows[0]!;
   return {
     token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane, claimedAt,
-    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type }))
+    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type, requestedAt: r.requested_at ? new Date(r.requested_at) : null }))
       .sort((a, b) => compareIds(a.id, b.id)),
   };
 }
@@ -192,18 +197,21 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
        select kind, entity from etlify_record_queue
         where crm_name = ? and claim_token is null and greatest(due_at, not_before) <= now()
         order by (kind = 'sync'), greatest(due_at, not_before) limit 1
+     ), picked as (
+       -- the claim condition is re-checked on the locked row version: two workers never claim one record
+       select r.crm_name, r.lane, r.resource_type, r.resource_id, r.first_requested_at
+         from etlify_record_queue r join head on head.kind = r.kind and head.entity = r.entity
+        where r.crm_name = ? and r.claim_token is null and greatest(r.due_at, r.not_before) <= now()
+        order by greatest(r.due_at, r.not_before), r.resource_id limit ? for update of r skip locked
      ), claimed as (
        update etlify_record_queue q set claim_token = ?, claimed_until = now() + make_interval(secs => ? / 1000.0),
               heartbeat_at = now(), due_at = 'infinity', first_requested_at = null
-        where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (
-          -- the claim condition is re-checked on the locked row version: two workers never claim one record
-          select r.crm_name, r.lane, r.resource_type, r.resource_id from etlify_record_queue r join head on head.kind = r.kind and head.entity = r.entity
-           where r.crm_name = ? and r.claim_token is null and greatest(r.due_at, r.not_before) <= now()
-           order by greatest(r.due_at, r.not_before), r.resource_id limit ? for update of r skip locked)
+        where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (select crm_name, lane, resource_type, resource_id from picked)
         returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type
      )
-     select * from claimed`,
-    [...recoverParams(crm), crm.name, token, leaseMs, crm.name, max]);
+     -- when the oldest change the claim carries was requested (history's end-to-end lag)
+     select c.*, p.first_requested_at as requested_at from claimed c join picked p using (resource_id, resource_type, lane)`,
+    [...recoverParams(crm), crm.name, crm.name, max, token, leaseMs]);
   return toClaim(token, crm.name, rows, claimedAt);
 }
 
@@ -291,10 +299,10 @@ export async function heartbeat(em: EntityManager, claim: RecordClaim, leaseMs: 
  */
 export async function finishClaim(em: EntityManager, claim: RecordClaim, settlements: Settlement[]): Promise<void> {
   if (!settlements.length) return;
-  const rows = settlements.map(s => ({ id: s.item.id, generation: s.item.generation, outcome: s.outcome, delayMs: s.delayMs ?? 0, error: s.error ?? null }));
+  const rows = settlements.map(s => ({ id: s.item.id, generation: s.item.generation, outcome: s.outcome, delayMs: s.delayMs ?? 0, error: s.error ?? null, requestedAt: s.item.requestedAt ?? null }));
   await query(em,
     `with s as (
-       select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text)
+       select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text, "requestedAt" timestamptz)
      ), held as materialized (
        -- the rows this claim still holds, locked in key order, as ingest locks them: never a deadlock
        select q.resource_id from etlify_record_queue q
@@ -317,6 +325,9 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
             -- only the claim that ran the removal ends it: a removal merged into an in-flight sync stays
             kind = case when s.outcome = 'done' and q.kind = ? and q.resync then 'sync' else q.kind end,
             resync = case when s.outcome = 'done' and q.kind = ? then false else q.resync end,
+            -- a record not done still carries its oldest change: waiting since then, not since this attempt
+            first_requested_at = case when s.outcome = 'done' then q.first_requested_at
+                                      else coalesce(least(q.first_requested_at, s."requestedAt"), q.first_requested_at, s."requestedAt") end,
             -- a record's attempts count its own failures only (its backoff), not a rate limit of its batch
             attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts when 'wait' then q.attempts else q.attempts + 1 end,
             -- rounded up to the next half second: records failing around the same time come back

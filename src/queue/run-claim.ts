@@ -1,6 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { NotSentError, RateLimitedError, UnknownOutcomeError } from '../errors.ts';
+import { needsAFix, NotSentError, RateLimitedError, UnknownOutcomeError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
@@ -53,6 +53,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
     signal: options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal,
     stillHeld: lease.stillHeld,
     onResponse: (status, ms) => requests.add(status, ms),
+    onQuota: (bucket, quota) => requests.quota(bucket, quota),
   };
   const started = performance.now();
   try {
@@ -146,6 +147,8 @@ export async function runNow(
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;
+    // a wrong token or base URL: waiting for the next attempt would only delay the same answer
+    if (pending.every(id => needsAFix(final.get(id)?.error))) break;
     const at = (await claimableAt(em, crm.name, target.type, pending)).getTime();
     if (at > deadline) break;
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));

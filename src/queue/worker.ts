@@ -1,10 +1,10 @@
 import type { MikroORM } from '@mikro-orm/core';
 import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList } from 'graphile-worker';
 import pg from 'pg';
-import { ConfigurationError, DatabaseUnavailableError, WorkerStalledError, type EtlifyError } from '../errors.ts';
+import { DatabaseUnavailableError, WorkerStalledError, type EtlifyError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import { HISTORY_TASK } from '../observe/history-task.ts';
-import { pgPoolOf } from '../state/migrate.ts';
+import { assertMigrated, pgPoolOf } from '../state/migrate.ts';
 import { wakePendingCrms } from './sweep.ts';
 import { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './tasks.ts';
 
@@ -93,7 +93,6 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
   return { ...runner, promise: done };
 }
 
-/** Fails fast, with the fix, when Etlify's or graphile-worker's tables are not there yet. */
 /**
  * graphile-worker needs a connection per running job plus a few of its own; on MikroORM's pool its
  * generic warning does not say which setting to change, so say it in MikroORM's terms.
@@ -103,16 +102,6 @@ function warnIfPoolTooSmall(pool: pg.Pool, concurrency: number, logger: Logger):
   const needed = concurrency + 3;
   if (max >= needed) return;
   logger.warn(`Etlify: ${concurrency} jobs at once need ${needed} database connections, and MikroORM's pool has ${max}: set \`pool: { max: ${needed} }\` in your MikroORM configuration, or run fewer jobs at once (-j ${Math.max(1, max - 3)})`);
-}
-
-async function assertMigrated(pool: pg.Pool): Promise<void> {
-  const { rows } = await pool.query<{ missing: string[] }>(
-    `select array(select t from unnest(array['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'graphile_worker.jobs']) as t
-                   where to_regclass(t) is null) as missing`);
-  const missing = rows[0]!.missing;
-  if (missing.length) {
-    throw new ConfigurationError(`Etlify's migrations have not run on this database (missing: ${missing.join(', ')}): run \`npx etlify migrate\` or \`await migrateEtlify(orm)\` first`);
-  }
 }
 
 // PostgreSQL going away (restart, failover) or refusing connections while it starts up

@@ -8,7 +8,7 @@ import { prepareStaleQuery, staleQuery } from './finder.ts';
 import { staleUnits, type EntitySelector } from './units.ts';
 import { primaryFork } from '../state/primary.ts';
 
-export { syncStale, type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts } from './sync-stale.ts';
+export { syncStale, type SyncStaleOptions, type SyncStaleStats, type StaleProgress, type StaleResultCounts, type StaleFailure } from './sync-stale.ts';
 export { status, reset, type SyncStatus, type ResetOptions } from './status.ts';
 export type { EntitySelector, SelectionOptions } from './units.ts';
 

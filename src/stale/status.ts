@@ -26,7 +26,14 @@ export interface SyncStatus {
   buffered: number;
   /** Records with a sync or delete waiting in the queue (the worker has not finished with them yet). */
   queued: number;
-  /** The most recent error message of a failing or parked record, redacted. */
+  /** Of the queued records, those waiting after a failed attempt (transient: rate limit, 5xx, network, credentials). */
+  retrying: number;
+  /**
+   * Since when the longest-waiting queued record has waited (its first request, or its last failed
+   * attempt for one being retried), as an ISO time; null when nothing is queued.
+   */
+  oldestWaitingAt: string | null;
+  /** The most recent error, in full: of a record being retried, failing or parked. Redacted. */
   lastError: string | null;
   /**
    * Indexes the incremental stale sweep needs that are missing, as `table (column)`: without them
@@ -43,30 +50,47 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
   for (const unit of staleUnits(etlify, orm.getMetadata(), options)) {
     const c = candidates(em, unit);
     const max = unit.crm.maxSyncErrors;
-    const [row] = await query<Omit<SyncStatus, 'entity' | 'crm' | 'stale'> & { last_error: string | null }>(em,
+    const [row] = await query<Omit<SyncStatus, 'entity' | 'crm' | 'stale' | 'lastError' | 'missingIndexes' | 'oldestWaitingAt'> & { oldest: Date | null; last_error: string | null; queue_error: string | null; error_at: Date | null; queue_error_at: Date | null }>(em,
       `select count(*)::int as total,
               count(s.crm_id)::int as synced,
               (count(*) filter (where s.error_count > 0 and s.error_count < ?))::int as failing,
               (count(*) filter (where s.error_count >= ?))::int as parked,
               count(p.dependent_id)::int as buffered,
               count(q.id)::int as queued,
-              (array_agg(s.last_error order by s.last_error_at desc nulls last) filter (where s.error_count > 0))[1] as last_error
+              (count(*) filter (where q.attempts > 0))::int as retrying,
+              min(q.since) as oldest,
+              (array_agg(s.last_error order by s.last_error_at desc nulls last) filter (where s.error_count > 0))[1] as last_error,
+              max(s.last_error_at) filter (where s.error_count > 0) as error_at,
+              (array_agg(q.last_error order by q.error_at desc nulls last) filter (where q.last_error is not null))[1] as queue_error,
+              max(q.error_at) as queue_error_at
          from ${c.table}
          left join crm_synchronisations s on s.resource_type = ? and s.crm_name = ? and s.resource_id = ${c.keyAsText}
          left join (select distinct dependent_id from etlify_pending_syncs
                      where dependent_type = ? and crm_name = ? and expires_at > now()) p on p.dependent_id = ${c.keyAsText}
-         -- queued: in the record queue, or still in the inbox (as the entity or one of its STI relatives)
-         left join (select resource_id as id from etlify_record_queue where crm_name = ? and lane = 'record' and resource_type = ?
-                    union select unnest(resource_ids) from etlify_sync_requests
-                     where crm_name = ? and kind <> 'dependents' and entity = any(?::text[])) q on q.id = ${c.keyAsText}
+         -- queued: in the record queue, or still in the inbox (as the entity or one of its STI relatives);
+         -- a record being retried waits since its last failed attempt (the row's due time then)
+         left join (select id, max(attempts) as attempts, min(since) as since, max(last_error) as last_error, max(error_at) as error_at
+                      from (select resource_id as id, attempts, coalesce(first_requested_at, nullif(due_at, 'infinity')) as since, last_error,
+                                   case when last_error is not null then nullif(due_at, 'infinity') end as error_at
+                              from etlify_record_queue where crm_name = ? and lane = 'record' and resource_type = ?
+                            union all
+                            select unnest(resource_ids), 0, requested_at, null, null from etlify_sync_requests
+                             where crm_name = ? and kind <> 'dependents' and entity = any(?::text[])) w
+                     group by id) q on q.id = ${c.keyAsText}
         ${c.conditions.length ? `where ${c.conditions.join(' and ')}` : ''}`,
       [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name,
         unit.crm.name, unit.meta.root.className, unit.crm.name, relatives(orm, unit.meta), ...c.params]);
     const count = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [stale] = await query<{ count: number }>(em, count.sql, count.params);
-    const { last_error: lastError, ...counts } = row!;
+    const { last_error: syncError, error_at: syncErrorAt, queue_error: queueError, queue_error_at: queueErrorAt, oldest, ...counts } = row!;
+    // the newer of the two: a permanent failure in the sync state, a transient one in the queue
+    const lastError = queueError !== null && (syncError === null || (queueErrorAt ?? 0) > (syncErrorAt ?? 0)) ? queueError : syncError;
     const missing = (await missingIndexes(em, unit)).map(n => `${n.table} (${n.column})`);
-    report.push({ entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count, lastError: lastError === null ? null : etlify.redact(lastError), missingIndexes: missing });
+    report.push({
+      entity: unit.entity, crm: unit.crm.name, ...counts, stale: stale!.count,
+      oldestWaitingAt: oldest === null ? null : new Date(oldest).toISOString(),
+      lastError: lastError === null ? null : etlify.redact(lastError), missingIndexes: missing,
+    });
   }
   return report;
 }

@@ -1,5 +1,5 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
-import { ConfigurationError } from '../errors.ts';
+import { ConfigurationError, describeError } from '../errors.ts';
 import { showValue } from '../show-value.ts';
 import { Etlify } from '../etlify.ts';
 import { enqueueRequests } from '../queue/requests.ts';
@@ -48,6 +48,11 @@ export interface SyncStaleStats {
   errors: number;
   /** Outcomes of the inline syncs (all zero when queued). */
   results: StaleResultCounts;
+  /**
+   * Inline: the records that failed (`error`) or are still waiting (`retry`: the worker finishes
+   * them), with the redacted reason; the first 1,000.
+   */
+  failures: StaleFailure[];
   /** Per `Entity × crm`: how it was scanned (`incremental` only with the `incremental` option). */
   scans: Record<string, 'full' | 'incremental'>;
   /**
@@ -57,7 +62,18 @@ export interface SyncStaleStats {
   vanished: number;
 }
 
+export interface StaleFailure {
+  entity: string;
+  crm: string;
+  id: string;
+  result: 'error' | 'retry';
+  error: string;
+}
+
 const DEFAULT_BATCH_SIZE = 1000;
+const MAX_FAILURES = 1000;
+/** The reason of a record left waiting without an attempt of its own in this run. */
+const STILL_WAITING = 'still waiting: another worker holds it, or its retry is not due yet';
 const MAX_RETRY_WAIT_MS = 60_000;
 
 /**
@@ -74,7 +90,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
   const units = staleUnits(etlify, orm.getMetadata(), options);
   const stats: SyncStaleStats = {
     total: 0, perEntity: {}, perCrm: {}, errors: 0,
-    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, scans: {}, vanished: 0,
+    results: { synced: 0, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, failures: [], scans: {}, vanished: 0,
   };
   const incremental = options.incremental === true ? {} : options.incremental || undefined;
   for (const unit of units) {
@@ -96,6 +112,10 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
       if (options.inline) {
         for (const outcome of await syncInline(etlify, em, unit, ids)) {
           if (outcome.result in stats.results) stats.results[outcome.result as keyof StaleResultCounts]++;
+          if ((outcome.result === 'error' || outcome.result === 'retry') && stats.failures.length < MAX_FAILURES) {
+            const error = outcome.error === undefined ? STILL_WAITING : etlify.redact(describeError(outcome.error));
+            stats.failures.push({ entity: unit.entity, crm: unit.crm.name, id: outcome.id, result: outcome.result, error });
+          }
         }
       } else {
         await enqueueRequests(em, { requests: ids.map(id => ({ kind: 'sync', crm: unit.crm.name, entity: unit.entity, id })), crms: [unit.crm] });

@@ -2,6 +2,7 @@ import type { MikroORM } from '@mikro-orm/core';
 import { Logger, runMigrations } from 'graphile-worker';
 import type { Pool } from 'pg';
 import { etlifyMigrations } from '../../migrations/index.ts';
+import { ConfigurationError } from '../errors.ts';
 
 const silentLogger = new Logger(() => () => {});
 
@@ -50,4 +51,20 @@ export async function migrateEtlify(orm: MikroORM): Promise<string[]> {
   }
   await runMigrations({ pgPool: pool, logger: silentLogger });
   return applied;
+}
+
+// one table per migration that creates one, so a database a migration behind is caught too
+const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_stale_sweeps', 'etlify_attempts', 'graphile_worker.jobs'];
+
+/**
+ * Fails fast, with the fix, when Etlify's or graphile-worker's tables are not there yet: the worker
+ * and every CLI command call it before anything else (instead of failing on a raw SQL error).
+ */
+export async function assertMigrated(pool: Pool): Promise<void> {
+  const { rows } = await pool.query<{ missing: string[] }>(
+    'select array(select t from unnest($1::text[]) as t where to_regclass(t) is null) as missing', [MIGRATED_TABLES]);
+  const missing = rows[0]!.missing;
+  if (missing.length) {
+    throw new ConfigurationError(`Etlify's migrations have not run on this database (missing: ${missing.join(', ')}): run \`npx etlify migrate\` or \`await migrateEtlify(orm)\` first`);
+  }
 }

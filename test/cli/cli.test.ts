@@ -59,7 +59,7 @@ describe('etlify CLI', function () {
     const { code, stdout } = await cli(['status', '--json', '--entity', 'User']);
     expect(code).to.equal(0);
     const rows = JSON.parse(stdout);
-    expect(rows).to.deep.equal([{ entity: 'User', crm: 'hubspot', total: 30, synced: 0, stale: 30, queued: 0, failing: 0, parked: 0, buffered: 0, lastError: null,
+    expect(rows).to.deep.equal([{ entity: 'User', crm: 'hubspot', total: 30, synced: 0, stale: 30, queued: 0, retrying: 0, oldestWaitingAt: null, failing: 0, parked: 0, buffered: 0, lastError: null,
       missingIndexes: ['public.app_user (updated_at)', 'public.company (updated_at)', 'public.app_user (company_id)', 'public.investment (updated_at)', 'public.investment (user_id)'] }]);
   });
 
@@ -133,7 +133,8 @@ describe('etlify CLI', function () {
     try {
       const errorCount = async () => (await orm.em.getConnection().execute("select error_count from crm_synchronisations where resource_id = '1'"))[0].error_count;
       await waitFor('the worker to attempt the reset record again', async () => await errorCount() === 1, 15_000);
-      await waitFor('the batch line', () => /^hubspot User: 1 record\(s\) in \d+ ms: failed 1$/m.test(output), 5_000);
+      // the line names the reason
+      await waitFor('the batch line', () => /^hubspot User: 1 record\(s\) in \d+ ms: failed 1: SerializationError: serializer of User threw: Error: cannot serialize throw@example.test$/m.test(output), 5_000);
       // the application's own task runs in the same worker
       await orm.em.getConnection().execute(`select graphile_worker.add_job('app_hello', json_build_object('name', 'cli'))`);
       await waitFor('the application task to run', () => output.includes('hello cli'), 10_000);

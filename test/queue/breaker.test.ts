@@ -74,4 +74,21 @@ describe('convergence under interleavings (break-17)', () => {
     expect(rows.map(r => r.resource_id)).to.deep.equal([String(fresh.id)]);
     expect(rows[0].crm_id).to.equal(contacts[0]!.id);
   });
+
+  it('em.nativeDelete then etlify.markChanged while the record\'s first create is in flight: the object does not survive', async function () {
+    this.timeout(30_000);
+    const crm = await hubspotVia({ faults: { delayMs: 600 } });
+    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
+    const em = app.orm.em.fork();
+    const user = em.create(User, { email: 'native-deleted@example.test' });
+    await em.flush();
+    await waitFor('the create to be in flight', () => crm.requests.some(r => r.path.endsWith('/batch/upsert')), 5_000);
+    await em.transactional(async tx => {
+      await tx.nativeDelete(User, { id: user.id });
+      expect(await app.etlify.markChanged(tx, User, [user.id])).to.deep.equal({ changed: 0, removed: 1 });
+    });
+    await drained();
+    expect(crm.objects('contacts')).to.deep.equal([]);
+    expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+  });
 });

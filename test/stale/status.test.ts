@@ -35,10 +35,12 @@ describe('status and reset', () => {
     await em.flush();
 
     const report = await status(app.orm, { crm: 'hubspot', entities: ['User', 'Deal'] });
+    // the oldest request waiting in the inbox, per entity
+    const oldest = async (entity: string) => new Date((await sql(app, `select min(requested_at) as at from etlify_sync_requests where crm_name = 'hubspot' and entity = ?`, [entity]))[0]!.at).toISOString();
     expect(report).to.deep.equal([
       // no worker runs here: every flushed record still has its request in the inbox
-      { entity: 'User', crm: 'hubspot', total: 4, synced: 1, stale: 2, queued: 4, failing: 1, parked: 1, buffered: 0, lastError: 'ValidationError: token [REDACTED] rejected', missingIndexes: USER_INDEXES },
-      { entity: 'Deal', crm: 'hubspot', total: 1, synced: 0, stale: 0, queued: 1, failing: 0, parked: 0, buffered: 1, lastError: null, missingIndexes: ['public.deal (updated_at)'] },
+      { entity: 'User', crm: 'hubspot', total: 4, synced: 1, stale: 2, queued: 4, retrying: 0, oldestWaitingAt: await oldest('User'), failing: 1, parked: 1, buffered: 0, lastError: 'ValidationError: token [REDACTED] rejected', missingIndexes: USER_INDEXES },
+      { entity: 'Deal', crm: 'hubspot', total: 1, synced: 0, stale: 0, queued: 1, retrying: 0, oldestWaitingAt: await oldest('Deal'), failing: 0, parked: 0, buffered: 1, lastError: null, missingIndexes: ['public.deal (updated_at)'] },
     ]);
     const [row] = await sql(app, `select error_count from crm_synchronisations where resource_type = 'User' and resource_id = ?`, [String(failing.id)]);
     expect(row!.error_count).to.equal(1);

@@ -172,7 +172,7 @@ export class JsonClient {
     const body = parseBody(text);
     const quota = this.#dialect.readQuota?.(headers);
     if (status >= 200 && status < 300) {
-      if (quota) context.budget?.report?.(bucket, quota);
+      if (quota) { context.budget?.report?.(bucket, quota); context.onQuota?.(bucket, quota); }
       // A proxy or maintenance page answering 200 in HTML is not the record's fault.
       if (body === INVALID_JSON) throw new TransientCrmError(this.redact(`${what} answered ${status} with a non-JSON body`), { status });
       return { status, body: body as T | undefined, headers };
