@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { etlifyMetrics, RateLimitedError, runWorker, ValidationError, type AdapterCallContext, type UpsertRequest } from '../../src/index.ts';
+import { etlifyDashboard, etlifyMetrics, RateLimitedError, runWorker, ValidationError, type AdapterCallContext, type UpsertRequest } from '../../src/index.ts';
 import { RecordingAdapter } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
 import { User } from '../support/model.ts';
@@ -99,5 +99,24 @@ describe('Prometheus metrics', () => {
     expect(lag.type).to.equal('HISTOGRAM');
     expect(Number(lag.metrics[0]!.buckets!['+Inf'])).to.equal(3);
     expect(Number(lag.metrics[0]!.buckets!['60'])).to.equal(3);
+  });
+
+  it('is served by the dashboard too, at /metrics under its mount', async () => {
+    const em = app.orm.em.fork();
+    em.create(User, { email: 'waiting@example.test' });
+    await em.flush();
+    const dashboard = createServer(etlifyDashboard(app.orm, { basePath: '/etlify' }));
+    await new Promise<void>(resolve => dashboard.listen(0, '127.0.0.1', resolve));
+    try {
+      const response = await fetch(`http://127.0.0.1:${(dashboard.address() as AddressInfo).port}/etlify/metrics`);
+      expect(response.status).to.equal(200);
+      const families = new Map((parsePrometheusTextFormat(await response.text()) as Family[]).map(f => [f.name, f]));
+      const [{ n }] = await execute("select count(*)::int as n from etlify_sync_requests") as { n: number }[];
+      expect(n, 'the flush queued the user').to.be.greaterThan(0);
+      expect(families.get('etlify_queue_depth')?.type).to.equal('GAUGE');
+      expect(families.has('etlify_records_total')).to.equal(true);
+    } finally {
+      dashboard.close();
+    }
   });
 });

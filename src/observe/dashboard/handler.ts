@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { MikroORM } from '@mikro-orm/core';
 import { ConfigurationError, describeError } from '../../errors.ts';
 import { Etlify } from '../../etlify.ts';
+import { etlifyMetrics } from '../metrics.ts';
 import { ACTIONS, type ActionName } from './actions.ts';
 import { chartData, RANGES, type ChartRange } from './charts.ts';
 import { CLIENT_JS } from './client.ts';
@@ -68,6 +69,7 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
     ...Object.entries(UPLOT).map(([name, file]) => [name, { type: name.endsWith('.js') ? ASSET_TYPES.js : ASSET_TYPES.css, body: readFileSync(file) }] as const),
   ]);
   const page = Buffer.from(PAGE_HTML);
+  const metrics = etlifyMetrics(orm);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://dashboard.invalid');
@@ -81,6 +83,8 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
       if (!full.pathname.endsWith('/')) return redirect(res, `${full.pathname}/${full.search}`);
       return respond(res, 200, 'text/html; charset=utf-8', page);
     }
+    // Prometheus scrapes the dashboard as it scrapes `etlify worker --metrics-port`
+    if (path === '/metrics') return metrics(req, res);
     if (path.startsWith('/assets/')) {
       const asset = assets.get(path.slice('/assets/'.length));
       if (!asset) return send(res, 404, { error: 'not found' });
