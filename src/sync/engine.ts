@@ -178,7 +178,7 @@ export async function syncChunk(
     const { refused, deferred } = await reserveIdentities(fork, crm, resourceType, group.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })),
       new Map(group.map(c => [c.id, c.row?.idKey ?? null])), handOver);
     for (const [id, error] of refused) fail(group.find(c => c.id === id)!, error);
-    await send(crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
+    await send(etlify, crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
     return group.filter(c => deferred.has(c.id));
   };
   try {
@@ -336,9 +336,28 @@ export async function loadRecords(em: EntityManager, meta: EntityMetadata, crmNa
   return new Map(found.map(record => [String((record as Record<string, unknown>)[pk]), record as object]));
 }
 
+const warnedFallbacks = new WeakMap<Etlify, Set<string>>();
+
+/**
+ * Sending one by one costs a request or more per record where a batch cost one per hundred, and it
+ * "works", so nothing else would tell: say it once per CRM × object type × idProperty and process.
+ * The usual cause is an idProperty that is not a unique property in the CRM.
+ */
+function warnOnceOfFallback(etlify: Etlify, crm: RegisteredCrm, config: EntityCrmConfig, error: unknown): void {
+  const key = `${crm.name}\u0000${config.objectType}\u0000${config.idProperty ?? ''}`;
+  const warned = warnedFallbacks.get(etlify) ?? new Set<string>();
+  warnedFallbacks.set(etlify, warned);
+  if (warned.has(key)) return;
+  warned.add(key);
+  etlify.logger.warn(
+    `${crm.name} refused a whole batch of ${config.objectType} (${etlify.describeError(error)}): Etlify sends these records one by one, at a request or more each` +
+    (config.idProperty ? `; if \`${config.idProperty}\` is not a unique property in the CRM, make it one (HubSpot: "require unique values") or choose another idProperty` : ''),
+    { crm: crm.name, objectType: config.objectType, idProperty: config.idProperty ?? null });
+}
+
 /** Sends the changed records: one batch call when possible, one call per record otherwise. */
 async function send(
-  crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions, deadline: ClaimDeadline,
+  etlify: Etlify, crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions, deadline: ClaimDeadline,
   succeed: (c: Candidate, r: UpsertResult) => void, fail: (c: Candidate, e: unknown, written?: string) => void,
 ): Promise<void> {
   const { adapter } = crm;
@@ -358,6 +377,7 @@ async function send(
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
         // The batch as a whole was refused (atomic batches): retry one by one so only the culprit is counted.
+        warnOnceOfFallback(etlify, crm, group[0]!.config, error);
         await sendOneByOne(crm, group, options, deadline, succeed, fail);
         continue;
       }
