@@ -106,6 +106,9 @@ export async function reserveIdentities(
   return { refused, deferred };
 }
 
+/** How long a reservation's transaction may sit idle (its process paused) before PostgreSQL ends it. */
+const IDLE_IN_RESERVATION_MS = 5_000;
+
 /**
  * Reserves the identities no other record holds (as `id_key` for a record holding none yet, else as
  * `next_id_key`), under an advisory lock per identity taken in one order, and returns the ones another
@@ -114,6 +117,9 @@ export async function reserveIdentities(
 async function reserve(em: EntityManager, crmName: string, resourceType: string, items: Keyed[]) {
   if (!items.length) return [];
   return em.getConnection().transactional(async trx => {
+    // A process paused inside this transaction (SIGSTOP, a long GC) would hold its row locks until it
+    // resumes, and the recovery of its expired claim waits on them: PostgreSQL ends the session instead.
+    await query(em, `set local idle_in_transaction_session_timeout = ${IDLE_IN_RESERVATION_MS}`, [], trx);
     await query(em, `select pg_advisory_xact_lock(h) from (select hashtextextended(k, 17201) as h from unnest(?::text[]) as k order by 1) l`,
       [items.map(i => JSON.stringify([crmName, i.objectType, i.key]))], trx);
     // a statement after the locks: it sees every reservation committed before them

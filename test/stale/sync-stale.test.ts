@@ -32,7 +32,7 @@ describe('syncStale', () => {
     ]);
     expect(stats).to.deep.equal({
       total: 2500, perEntity: { User: 2500 }, perCrm: { hubspot: 2500 }, errors: 0,
-      results: { synced: 2500, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, scans: { 'User × hubspot': 'full' }, vanished: 0,
+      results: { synced: 2500, not_modified: 0, skipped: 0, buffered: 0, error: 0, retry: 0 }, failures: [], scans: { 'User × hubspot': 'full' }, vanished: 0,
     });
     const [row] = await sql(app, `select count(*)::int as n, count(distinct crm_id)::int as ids from crm_synchronisations where crm_name = 'hubspot' and resource_type = 'User'`);
     expect(row).to.deep.equal({ n: 2500, ids: 2500 });
