@@ -18,13 +18,14 @@ const DETAIL_FIELDS = ['subCategory', 'context', 'errors', 'policyName'] as cons
  * day, whatever its headers say.
  */
 export function readHubspotQuota(headers: ResponseHeaders, body?: unknown): RemoteQuota | undefined {
-  const daily = isRecord(body) && stringField(body.policyName) === 'DAILY';
+  const dailyMax = numericHeader(headers, 'x-hubspot-ratelimit-daily');
+  const dailyRemaining = isRecord(body) && stringField(body.policyName) === 'DAILY' ? 0 : numericHeader(headers, 'x-hubspot-ratelimit-daily-remaining');
   const quota: RemoteQuota = {
     max: numericHeader(headers, 'x-hubspot-ratelimit-max'),
     remaining: numericHeader(headers, 'x-hubspot-ratelimit-remaining'),
     intervalMs: numericHeader(headers, 'x-hubspot-ratelimit-interval-milliseconds'),
-    dailyMax: numericHeader(headers, 'x-hubspot-ratelimit-daily'),
-    dailyRemaining: daily ? 0 : numericHeader(headers, 'x-hubspot-ratelimit-daily-remaining'),
+    ...(dailyMax !== undefined && { dailyMax }),
+    ...(dailyRemaining !== undefined && { dailyRemaining }),
   };
   // Search answers (and some failures) carry no rate-limit headers at all.
   return Object.values(quota).some((value) => value !== undefined) ? quota : undefined;
