@@ -4,7 +4,7 @@ import { changedLinks, replacedLinks, replacesUnknownLinks, type LinkChange } fr
 import { findRemovalEffects, removalMatters, type RemovalEffects, type RemovedSet } from './removals.ts';
 import { refuseUntransactedFlushes } from './transactions.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
-import type { Etlify } from '../etlify.ts';
+import type { CrmRegistry } from '../crms/registry.ts';
 import { enqueueRequests, RequestBatch, type RemovedRecord } from '../queue/requests.ts';
 
 /** What a flush changed that Etlify cares about. */
@@ -27,11 +27,12 @@ interface Captured {
  * and a commit cannot lose them.
  */
 export class CaptureSubscriber implements EventSubscriber {
-  readonly #etlify: Etlify;
+  readonly #crms: CrmRegistry;
   readonly #pending = new WeakMap<EntityManager, Captured>();
 
-  constructor(etlify: Etlify) {
-    this.#etlify = etlify;
+  /** Takes Etlify's CRM registry, not Etlify itself: the registry is all capture reads, and etlify.ts imports this module. */
+  constructor(crms: CrmRegistry) {
+    this.#crms = crms;
   }
 
   onFlush({ em, uow }: FlushEventArgs): Promise<void> | void {
@@ -69,7 +70,7 @@ export class CaptureSubscriber implements EventSubscriber {
   }
 
   #enabled(crm: string): boolean {
-    return this.#etlify.crms.has(crm) && this.#etlify.crms.get(crm).enabled;
+    return this.#crms.has(crm) && this.#crms.get(crm).enabled;
   }
 
   async beforeTransactionCommit({ em, transaction }: TransactionEventArgs): Promise<void> {
@@ -78,7 +79,7 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#pending.delete(em);
     const work = this.#toWork(em, captured);
     if (!work.requests.isEmpty || work.removed.length) {
-      await enqueueRequests(em, { ...work, crms: this.#etlify.crms.all() }, transaction);
+      await enqueueRequests(em, { ...work, crms: this.#crms.all() }, transaction);
     }
   }
 
@@ -98,7 +99,7 @@ export class CaptureSubscriber implements EventSubscriber {
     for (const dependent of index.get(meta.root.className) ?? []) {
       if (this.#enabled(dependent.crm)) requests.add('dependents', dependent.crm, meta.className, String(id));
     }
-    if (!requests.isEmpty) await enqueueRequests(em, { requests, crms: this.#etlify.crms.all() }, em.getTransactionContext());
+    if (!requests.isEmpty) await enqueueRequests(em, { requests, crms: this.#crms.all() }, em.getTransactionContext());
   }
 
   afterTransactionRollback({ em }: TransactionEventArgs): void {
@@ -106,7 +107,7 @@ export class CaptureSubscriber implements EventSubscriber {
   }
 
   #toWork(em: EntityManager, { changeSets, links, effects }: Captured) {
-    const crms = this.#etlify.crms;
+    const crms = this.#crms;
     const enabled = (crm: string) => this.#enabled(crm);
     const index = dependentsIndex(em.getMetadata());
     // both sides of a link change report it, a child and its owner may both name a record: the batch keeps one request each

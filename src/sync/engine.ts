@@ -2,7 +2,7 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
+import { CrmError, isRetryable, NotInCrmError, refusesValues, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
@@ -108,7 +108,9 @@ export async function syncChunk(
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
     if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
     if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
-    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept });
+    // values the CRM's validation rules refuse are refused again until the record changes: parked at once
+    const parkAt = refusesValues(error) ? { parkAt: crm.maxSyncErrors } : {};
+    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept, ...parkAt });
   };
 
   const candidates: Candidate[] = [];
@@ -263,7 +265,7 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
       etlify.events.emit('retried', event);
       return;
     }
-    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors;
+    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || refusesValues(outcome.error);
     etlify.events.emit(parked ? 'parked' : 'failed', event);
     if (parked) etlify.events.emit('record:parked', event);
     etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
