@@ -53,6 +53,11 @@ export interface SimulatorFaults {
    */
   lateProbability?: number;
   lateMs?: number;
+  /**
+   * Every request waits for this promise, after `delayMs`, before it is applied and answered: a CRM
+   * that answers only once the test lets it (after the client gave up, however loaded the machine).
+   */
+  holdUntil?: Promise<unknown>;
 }
 
 export interface SimulatorResponse {
@@ -234,7 +239,9 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       return;
     }
     const delayMs = (faults.delayMs ?? 0) + (late ? faults.lateMs ?? 0 : 0);
+    const { holdUntil } = faults;
     if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (holdUntil) await holdUntil;
     let result: SimulatorResponse;
     if (serverError) result = options.serverError(faults.serverErrorStatus ?? 503);
     else if (rateLimited) result = options.rateLimited(recorded);
