@@ -7,6 +7,7 @@ import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
+import { associationsToSend } from './associations.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { mergedAway, mergeNote, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
@@ -400,7 +401,7 @@ async function send(
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
           onMissing: group[0]!.config.onMissing,
-          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
+          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: associationsToSend(c.prepared!, c.row?.lastDigest) })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
@@ -433,7 +434,7 @@ async function sendOneByOne(
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
         objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
-        associations: c.prepared!.associations,
+        associations: associationsToSend(c.prepared!, c.row?.lastDigest),
       }, deadline.context(options.context)), crm.name));
     } catch (error) {
       fail(c, error);
