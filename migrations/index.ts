@@ -9,6 +9,7 @@ import { Migration20261207018101_EtlifyCrmPauses } from './Migration202612070181
 import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
 import { Migration20261207030001_EtlifyWorkers } from './Migration20261207030001_EtlifyWorkers.ts';
 import { Migration20261207031001_EtlifyMergedInto } from './Migration20261207031001_EtlifyMergedInto.ts';
+import { Migration20261207032001_EtlifyDailyBudgets } from './Migration20261207032001_EtlifyDailyBudgets.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -27,4 +28,5 @@ export const etlifyMigrations = [
   { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
   { name: 'Migration20261207030001_EtlifyWorkers', class: Migration20261207030001_EtlifyWorkers },
   { name: 'Migration20261207031001_EtlifyMergedInto', class: Migration20261207031001_EtlifyMergedInto },
+  { name: 'Migration20261207032001_EtlifyDailyBudgets', class: Migration20261207032001_EtlifyDailyBudgets },
 ];

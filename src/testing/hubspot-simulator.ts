@@ -575,13 +575,16 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     return { ...answer, headers: { ...answer.headers, ...headers } };
   };
 
+  // the portal's day: sent with or without the 10-second window
+  const dailyHeaders = (): Record<string, string> => dailyLimit === undefined
+    ? {}
+    : { 'x-hubspot-ratelimit-daily': String(dailyLimit), 'x-hubspot-ratelimit-daily-remaining': String(Math.max(0, dailyLimit - usedToday)) };
+
   const quotaHeaders = (window: SlidingWindow, remaining: number): Record<string, string> => ({
     'x-hubspot-ratelimit-max': String(window.maxRequests),
     'x-hubspot-ratelimit-remaining': String(remaining),
     'x-hubspot-ratelimit-interval-milliseconds': String(window.perMs),
-    ...(dailyLimit === undefined
-      ? {}
-      : { 'x-hubspot-ratelimit-daily': String(dailyLimit), 'x-hubspot-ratelimit-daily-remaining': String(Math.max(0, dailyLimit - usedToday)) }),
+    ...dailyHeaders(),
   });
 
   const handle = (request: RecordedRequest): SimulatorResponse => {
@@ -602,7 +605,8 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
     if (!general) {
       usedToday += 1;
-      return route(request);
+      const answer = route(request);
+      return { ...answer, headers: { ...answer.headers, ...dailyHeaders() } };
     }
     const { allowed, remaining } = general.take();
     if (!allowed) return rateLimitedAnswer(false, quotaHeaders(general, 0));
