@@ -32,7 +32,7 @@ describe('to-many associations (collections)', () => {
     const db = await createTestDatabase('etlify_to_many');
     drop = db.drop;
     hubspot = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
-    airtable = await startAirtableSimulator({ rateLimit: false });
+    airtable = await startAirtableSimulator({ rateLimit: false, linkedFields: { Firms: ['Staff', 'Pursuits'] } });
     const etlify = new Etlify({
       crms: {
         hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: hubspot.url, timeoutMs: 2_000 }), rateLimit: false, jobs: { batchDelayMs: 20, unknownOutcomeWaitMs: 300 } },
@@ -93,6 +93,9 @@ describe('to-many associations (collections)', () => {
     expect(await firm.hubspotSync({ inline: true })).to.equal('synced');
     const firmId = (await crmIdOf(firm))!;
     expect(links('companies', firmId, 'contacts')).to.have.length(3);
+    for (const s of [ann!, bob!, cyd!, firm]) expect(await s.airtableSync({ inline: true })).to.equal('synced');
+    const staffCell = () => airtable.objects('Firms').find(r => r.fields.Domain === 'beta.example')!.fields.Staff;
+    expect(staffCell()).to.have.members(await Promise.all([ann!, bob!, cyd!].map(s => crmIdOf(s, 'airtable'))));
 
     const dan = em.create(Staffer, { email: 'dan@beta.example', name: 'dan', firm });
     bob!.firm = null;
@@ -112,6 +115,9 @@ describe('to-many associations (collections)', () => {
     expect(archive!.body.inputs.map(i => i.to.id)).to.deep.equal([await crmIdOf(bob!)]);
     expect(create!.body.inputs.map(i => i.to.id)).to.deep.equal([await crmIdOf(dan)]);
     expect(links('companies', firmId, 'contacts').map(l => l.toObjectId)).to.have.members([await crmIdOf(ann!), await crmIdOf(cyd!), await crmIdOf(dan)]);
+    // Airtable: the linked-record field is written whole, sorted (the order of a collection is not part of its state)
+    for (const record of [dan, firm]) expect(await record.airtableSync({ inline: true })).to.equal('synced');
+    expect(staffCell()).to.deep.equal((await Promise.all([ann!, cyd!, dan].map(s => crmIdOf(s, 'airtable')))).sort());
 
     hubspot.requests.length = 0;
     expect(await firm.hubspotSync({ inline: true })).to.equal('not_modified');
