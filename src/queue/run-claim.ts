@@ -5,7 +5,7 @@ import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
 import { RequestTally } from '../observe/record-history.ts';
-import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { crmRequestBudget } from '../ratelimit/crm-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk, type FirstLook } from '../sync/engine.ts';
 import { ClaimLease } from './lease.ts';
@@ -34,6 +34,8 @@ export interface RunClaimOptions {
   stopping?: () => boolean;
   /** What an inline sync's first look prepared (see `ChunkOptions.firstLook`). */
   firstLook?: Map<string, FirstLook>;
+  /** Background work (`syncStale` inline), which stops at the daily budget's reserve. Default: whether every claimed record is. */
+  background?: boolean;
 }
 
 /**
@@ -49,7 +51,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   lease.start();
   const requests = new RequestTally();
   const context: AdapterCallContext = {
-    budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
+    budget: crmRequestBudget(etlify, em, crm, options.background ?? claim.items.every(item => item.background)),
     signal: options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal,
     stillHeld: lease.stillHeld,
     onResponse: (status, ms) => requests.add(status, ms),
@@ -125,6 +127,7 @@ export interface RunNowOptions {
   maxWaitMs: number;
   batch: boolean;
   firstLook?: Map<string, FirstLook>;
+  background?: boolean;
 }
 
 /**
@@ -143,7 +146,7 @@ export async function runNow(
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
     if (claim) {
       attempts++;
-      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook })) final.set(outcome.id, outcome);
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook, background: options.background })) final.set(outcome.id, outcome);
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;
