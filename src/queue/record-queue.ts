@@ -328,17 +328,18 @@ const SETTLED = {
  * Ends a claim, one settlement per record, in one statement. `done`: the row goes, unless requests
  * arrived meanwhile (another round, after the batching delay). `retry` / `uncertain`: the record waits
  * `delayMs` — its own backoff, the CRM's Retry-After, or the unknown-outcome wait — then is due again.
+ * Returns the records whose row stays (not done, or changed meanwhile): someone must run them again.
  * Settlements go as one JSON object keyed by record id, read per row (`SETTLED`): no join for the
  * planner to get wrong (a nested loop over two lists it takes for a row each costs seconds).
  */
-export async function finishClaim(em: EntityManager, claim: RecordClaim, settlements: Settlement[]): Promise<void> {
-  if (!settlements.length) return;
+export async function finishClaim(em: EntityManager, claim: RecordClaim, settlements: Settlement[]): Promise<string[]> {
+  if (!settlements.length) return [];
   const byId = Object.fromEntries(settlements.map(s => [s.item.id, {
     generation: s.item.generation, outcome: s.outcome, delayMs: s.delayMs ?? 0, error: s.error ?? null, requestedAt: s.item.requestedAt ?? null,
   }]));
   const ids = settlements.map(s => s.item.id);
   const { generation, outcome, delayMs, error, requestedAt } = SETTLED;
-  await queryBound(em,
+  const kept = await queryBound<{ resource_id: string }>(em,
     `with ${heldRows('update', 2)}, unsure as (
        -- an unknown outcome is kept where a later delete looks (the sync state), not only in the queue row;
        -- only by the claim still holding the record: never over what a newer claim wrote
@@ -366,8 +367,10 @@ export async function finishClaim(em: EntityManager, claim: RecordClaim, settlem
                               else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => ${delayMs} / 1000.0)) * 2) / 2)) end,
             last_error = case ${outcome} when 'done' then null when 'release' then q.last_error else ${error} end
       where q.crm_name = $2 and q.lane = $3 and q.resource_type = $4 and q.resource_id = any((select ids from held)::text[])
-        and not (${outcome} = 'done' and q.generation = ${generation})`,
+        and not (${outcome} = 'done' and q.generation = ${generation})
+      returning q.resource_id`,
     [JSON.stringify(byId), claim.crm, claim.lane, claim.type, ids, claim.token, claim.kind]);
+  return kept.map(r => r.resource_id);
 }
 
 /**
