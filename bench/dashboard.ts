@@ -12,7 +12,6 @@
 import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname } from 'node:path';
-import { NullAdapter } from '../src/index.ts';
 import { chartData } from '../src/observe/dashboard/charts.ts';
 import { crmOverviews } from '../src/observe/dashboard/overview.ts';
 import { searchRecords } from '../src/observe/dashboard/search.ts';
@@ -20,6 +19,7 @@ import { startDashboard } from '../src/observe/dashboard/server.ts';
 import { launchBrowser } from '../test/support/browser.ts';
 import { report } from './report.ts';
 import { createBenchApp, median, progress, round } from './support/app.ts';
+import { DASHBOARD_CRMS, seedDashboardData } from './support/dashboard-data.ts';
 import { benchPostgres } from './support/postgres.ts';
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -27,48 +27,13 @@ const LOADS = 5;
 
 const pg = await benchPostgres();
 const app = await createBenchApp({
-  etlify: {
-    crms: {
-      hubspot: { adapter: new NullAdapter(), rateLimit: { maxRequests: 190, perMs: 10_000, buckets: { search: { maxRequests: 4, perMs: 1000 } } } },
-      airtable: { adapter: new NullAdapter(), rateLimit: { maxRequests: 5, perMs: 1000 } },
-    },
-  },
+  etlify: { crms: DASHBOARD_CRMS },
 });
 const dashboard = await startDashboard(app.orm, { port: 0 });
 const browser = await launchBrowser();
 try {
   let started = Date.now();
-  await app.execute(`insert into crm_synchronisations (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, last_synced_at, error_count, last_error, last_error_at, last_outcome)
-    select case when i % 10 = 0 then 'Company' else 'User' end, i::text, case when i % 4 = 1 then 'airtable' else 'hubspot' end,
-           case when i % 100 = 0 then null else 'c' || i end, 'contacts',
-           case when i % 100 = 0 then null else md5(i::text) end, now() - (i % 20000) * interval '1 minute',
-           case when i % 500 = 0 then 3 when i % 100 = 0 then 1 else 0 end,
-           case when i % 100 = 0 then 'ValidationError: HubSpot POST /crm/v3/objects/contacts/batch/upsert rejected item ' || (i % 97) || ': Property values were not valid: ' || (array['email is not a valid email address', 'lifecyclestage has no option "prospect"', 'property "fax" does not exist', 'lastname is longer than 65536 characters', 'company must be an object id'])[(i / 100) % 5 + 1] end,
-           case when i % 100 = 0 then now() - (i % 5000) * interval '1 second' end,
-           case when i % 100 = 0 then 'error' else 'synced' end
-      from generate_series(1, ?) i`, [ROWS]);
-  await app.execute(`insert into etlify_record_queue (crm_name, lane, resource_type, resource_id, kind, entity, first_requested_at, due_at, not_before, attempts, last_error)
-    select 'hubspot', 'record', 'User', (2000000 + i)::text, 'sync', 'User', now() - i * interval '1 second', now() + interval '1 minute',
-           case when i % 5 = 0 then now() + interval '30 seconds' else '-infinity' end, case when i % 5 = 0 then 2 else 0 end,
-           case when i % 5 = 0 then 'TransientCrmError: HubSpot answered 503 Service Unavailable' end
-      from generate_series(1, 5000) i`);
-  await app.execute(`insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, requested_at)
-    select 'sync', 'hubspot', 'User', array(select (3000000 + r * 10 + k)::text from generate_series(1, 10) k), now() - r * interval '1 second'
-      from generate_series(1, 100) r`);
-  await app.execute(`insert into etlify_rate_limits (crm_name, bucket, sent_at)
-    values ('hubspot', 'default', array(select now() - k * interval '50 milliseconds' from generate_series(1, 120) k))`);
-  await app.execute(`insert into etlify_history_minutes (minute, crm_name, entity, synced, not_modified, failed, parked, retried, deleted, rate_limited, requests, request_ms, max_request_ms)
-    select date_trunc('minute', now()) - m * interval '1 minute', 'hubspot', e,
-           (50 + 40 * sin(m / 180.0))::int, m % 13, m % 7, (m % 97 = 0)::int, m % 11, m % 3, (m % 60 = 0)::int * 5, 20, 20 * 120, 400
-      from generate_series(0, 14 * 1440 - 1) m, unnest(array['User', 'Company', 'Deal']) e`);
-  await app.execute(`insert into etlify_queue_samples (sampled_at, crm_name, entity, queued, retrying, parked, oldest_waiting_at)
-    select date_trunc('minute', now()) - m * interval '1 minute', 'hubspot', e, (200 + 150 * cos(m / 240.0))::int, m % 17, 2000, now() - m * interval '1 minute' - interval '3 minutes'
-      from generate_series(0, 14 * 1440 - 1) m, unnest(array['User', 'Company', 'Deal']) e`);
-  await app.execute(`insert into etlify_attempts (at, crm_name, entity, resource_id, kind, outcome, error, crm_id, requests, duration_ms)
-    select now() - (i % 604800) * interval '1 second', 'hubspot', 'User', (i % 900000 + 1)::text, 'sync',
-           case when i % 100 = 0 then 'failed' else 'synced' end, case when i % 100 = 0 then 'ValidationError: rejected' end, 'c' || (i % 900000 + 1), 1, 120
-      from generate_series(1, ?) i`, [ROWS]);
-  await app.execute('vacuum analyze');
+  await seedDashboardData(app.execute, ROWS);
   progress(`${ROWS} sync rows, 14 days of history, ${ROWS} attempts written in ${Date.now() - started} ms`);
 
   const seqScans = async () => {

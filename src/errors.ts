@@ -41,6 +41,8 @@ export interface CrmErrorDetails {
   correlationId?: string;
   /** Structured details from the CRM's error body (never the request headers). */
   details?: unknown;
+  /** The properties whose values the CRM refused under its validation rules (see `CrmError.invalidProperties`). */
+  invalidProperties?: string[];
   cause?: unknown;
 }
 
@@ -55,6 +57,12 @@ export class CrmError extends EtlifyError {
   readonly code?: string;
   readonly correlationId?: string;
   readonly details?: unknown;
+  /**
+   * The properties whose values the CRM refused under its validation rules, as it named them
+   * (HubSpot's `VALIDATION_ERROR`). The same values are refused every time: the engine parks the
+   * record at once (no retries), until it changes or is reset.
+   */
+  readonly invalidProperties?: string[];
   /** Retry the job (with backoff) rather than count a failure against the record. */
   readonly retryable: boolean = false;
   /** Milliseconds to wait before retrying, when the CRM said so (Retry-After, rate-limit headers). */
@@ -72,7 +80,13 @@ export class CrmError extends EtlifyError {
     this.code = details.code;
     this.correlationId = details.correlationId;
     this.details = details.details;
+    if (details.invalidProperties?.length) this.invalidProperties = details.invalidProperties;
   }
+}
+
+/** The CRM refused the record's values under its validation rules: retrying the same payload cannot help. */
+export function refusesValues(error: unknown): boolean {
+  return error instanceof CrmError && !error.retryable && (error.invalidProperties?.length ?? 0) > 0;
 }
 
 /**

@@ -131,7 +131,7 @@ export class Etlify {
     const config = orm.config;
     refuseUntransactedFlushes(config);
     config.registerExtension(EXTENSION_NAME, () => this);
-    config.set('subscribers', [...config.get('subscribers'), new CaptureSubscriber(this)]);
+    config.set('subscribers', [...config.get('subscribers'), new CaptureSubscriber(this.crms)]);
     const entities = config.get('entities');
     if (Array.isArray(entities) && entities.length) config.set('entities', [...entities, CrmSynchronisation, PendingSync] as typeof entities);
     const schemaGenerator = config.get('schemaGenerator');

@@ -112,6 +112,13 @@ export interface AssociationTarget {
   type?: AssociationType;
   /** Airtable: the linked-record field that holds the associated records. */
   field?: string;
+  /**
+   * Set by the engine: `toIds` is the set the CRM confirmed at the record's last sync (its digest
+   * says so), so an adapter may leave this association alone for an object that already existed —
+   * nothing to read, nothing to write. Never set after an unknown outcome. Objects created by the
+   * call get every association regardless.
+   */
+  unchanged?: boolean;
 }
 
 /** A HubSpot association type: a HubSpot-defined one, or a label of yours (`USER_DEFINED`) by its id. */

@@ -4,7 +4,7 @@ import { changedLinks, replacedLinks, replacesUnknownLinks, type LinkChange } fr
 import { findRemovalEffects, removalMatters, type RemovalEffects, type RemovedSet } from './removals.ts';
 import { refuseUntransactedFlushes } from './transactions.ts';
 import { dependentsIndex } from '../entity/dependency-index.ts';
-import type { Etlify } from '../etlify.ts';
+import type { CrmRegistry } from '../crms/registry.ts';
 import { enqueueRequests, RequestBatch, type RemovedRecord } from '../queue/requests.ts';
 
 /** What a flush changed that Etlify cares about. */
@@ -27,11 +27,12 @@ interface Captured {
  * and a commit cannot lose them.
  */
 export class CaptureSubscriber implements EventSubscriber {
-  readonly #etlify: Etlify;
+  readonly #crms: CrmRegistry;
   readonly #pending = new WeakMap<EntityManager, Captured>();
 
-  constructor(etlify: Etlify) {
-    this.#etlify = etlify;
+  /** Takes Etlify's CRM registry, not Etlify itself: the registry is all capture reads, and etlify.ts imports this module. */
+  constructor(crms: CrmRegistry) {
+    this.#crms = crms;
   }
 
   onFlush({ em, uow }: FlushEventArgs): Promise<void> | void {
@@ -69,7 +70,7 @@ export class CaptureSubscriber implements EventSubscriber {
   }
 
   #enabled(crm: string): boolean {
-    return this.#etlify.crms.has(crm) && this.#etlify.crms.get(crm).enabled;
+    return this.#crms.has(crm) && this.#crms.get(crm).enabled;
   }
 
   async beforeTransactionCommit({ em, transaction }: TransactionEventArgs): Promise<void> {
@@ -78,7 +79,7 @@ export class CaptureSubscriber implements EventSubscriber {
     this.#pending.delete(em);
     const work = this.#toWork(em, captured);
     if (!work.requests.isEmpty || work.removed.length) {
-      await enqueueRequests(em, { ...work, crms: this.#etlify.crms.all() }, transaction);
+      await enqueueRequests(em, { ...work, crms: this.#crms.all() }, transaction);
     }
   }
 
@@ -98,7 +99,7 @@ export class CaptureSubscriber implements EventSubscriber {
     for (const dependent of index.get(meta.root.className) ?? []) {
       if (this.#enabled(dependent.crm)) requests.add('dependents', dependent.crm, meta.className, String(id));
     }
-    if (!requests.isEmpty) await enqueueRequests(em, { requests, crms: this.#etlify.crms.all() }, em.getTransactionContext());
+    if (!requests.isEmpty) await enqueueRequests(em, { requests, crms: this.#crms.all() }, em.getTransactionContext());
   }
 
   afterTransactionRollback({ em }: TransactionEventArgs): void {
@@ -106,7 +107,7 @@ export class CaptureSubscriber implements EventSubscriber {
   }
 
   #toWork(em: EntityManager, { changeSets, links, effects }: Captured) {
-    const crms = this.#etlify.crms;
+    const crms = this.#crms;
     const enabled = (crm: string) => this.#enabled(crm);
     const index = dependentsIndex(em.getMetadata());
     // both sides of a link change report it, a child and its owner may both name a record: the batch keeps one request each
@@ -130,10 +131,13 @@ export class CaptureSubscriber implements EventSubscriber {
         if (!enabled(dependent.crm)) continue;
         if (dependent.backReference) {
           // the child names its dependent (before and after the change, if it moved), even once deleted
-          for (const owner of new Set([referencedId(cs.entity, dependent.backReference), referencedId(cs.originalEntity, dependent.backReference)])) {
+          const owners = new Set([referencedId(cs.entity, dependent.backReference), referencedId(cs.originalEntity, dependent.backReference)]);
+          // a member of a collection association that stayed where it was: the dependent's links did not change
+          if (dependent.membershipOnly && cs.type === ChangeSetType.UPDATE && owners.size === 1) continue;
+          for (const owner of owners) {
             if (owner !== undefined) requests.add('sync', dependent.crm, dependent.entity, owner);
           }
-        } else if (cs.type === ChangeSetType.UPDATE) {
+        } else if (cs.type === ChangeSetType.UPDATE && !dependent.membershipOnly) {
           // a new or removed target is seen through the dependents' own foreign keys, which changed too
           requests.add('dependents', dependent.crm, meta.className, id);
         }
@@ -182,7 +186,8 @@ function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof depend
       const meta = helper(record).__meta;
       const id = String(helper(record).getSerializedPrimaryKey());
       for (const [crm, config] of declarationsOf(meta.class)) {
-        if (enabled(crm) && config.dependencies?.some(path => path.split('.')[0] === via)) requests.add('sync', crm, meta.className, id);
+        const linksTo = config.dependencies?.some(path => path.split('.')[0] === via) || config.associations?.some(a => a.relation === via);
+        if (enabled(crm) && linksTo) requests.add('sync', crm, meta.className, id);
       }
       for (const dependent of index.get(acrossRoot) ?? []) {
         if (enabled(dependent.crm) && dependent.path.endsWith(`.${via}`)) requests.add('dependents', dependent.crm, meta.className, id);

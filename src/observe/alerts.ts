@@ -1,6 +1,6 @@
 import { CrmError, describeError, RateLimitedError } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
-import type { ObservedOutcome } from './observe-claim.ts';
+import type { ObservedOutcome } from './observed-outcome.ts';
 import type { RequestTally } from './record-history.ts';
 
 /** Below this share of its allowance left, a CRM's quota is low. */

@@ -5,17 +5,10 @@ import type { Etlify } from '../etlify.ts';
 import type { RecordClaim } from '../queue/record-queue.ts';
 import { emitAlerts } from './alerts.ts';
 import { countClaim } from './metrics.ts';
+import type { ObservedOutcome } from './observed-outcome.ts';
 import { recordClaim, type RequestTally } from './record-history.ts';
 
 const ACKNOWLEDGED = new Set(['synced', 'not_modified', 'deleted', 'noop']);
-
-/** A claim's records as `runClaim` settled them. */
-export interface ObservedOutcome {
-  id: string;
-  result: string;
-  error?: unknown;
-  crmId?: string | null;
-}
 
 /**
  * Where the queue reports each settled claim (the one call in src/queue/run-claim.ts): the metrics

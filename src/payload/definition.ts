@@ -5,6 +5,7 @@
  */
 import type { CrmPayload } from '../interfaces.ts';
 import { ConfigurationError } from '../errors.ts';
+import type { MigratePayloadOptions, PayloadMigration, PayloadMigrationStep, PayloadVersionChanges, VersionLadder } from './migration.ts';
 import { PayloadMigrator } from './migrator.ts';
 import {
   compareParsedVersions,
@@ -16,45 +17,6 @@ import {
   type PayloadVersionFormat,
   type PayloadVersionInput,
 } from './versions.ts';
-
-/** What a migration's steps are told about the payload they are reshaping. */
-export interface PayloadMigrationContext {
-  /** Entity name given to `migrate` (e.g. `'User'`). */
-  readonly entity?: string;
-  /** CRM object type given to `migrate` (e.g. `'contacts'`). */
-  readonly objectType?: string;
-  /** Normalized version the payload is migrated from (the current version by default). */
-  readonly from: string;
-  /** Normalized version the payload is migrated to. */
-  readonly to: string;
-  /** Normalized version this migration produces (the key it is listed under). */
-  readonly version: string;
-}
-
-export interface PayloadMigrationStep {
-  /**
-   * Runs the step only when it returns `true` (any other value than a boolean is an error). It sees
-   * the payload as the previous steps left it and must not modify it.
-   */
-  if?: (payload: Readonly<CrmPayload>, context: PayloadMigrationContext) => boolean;
-  /**
-   * Reshapes the payload: either edit `payload` in place and return nothing, or return a new object.
-   * `payload` is a private deep copy, never the caller's object. Must be synchronous.
-   */
-  migrate: (payload: CrmPayload, context: PayloadMigrationContext) => CrmPayload | void;
-}
-
-/** One breaking change, described once: turns the next-newer version's shape into this version's. */
-export interface PayloadMigration {
-  /** What changed and why; appears in every error the migration raises. */
-  description: string;
-  /** Only payloads of these entities are migrated (all entities when absent). */
-  entities?: readonly string[];
-  /** Only payloads sent to these CRM object types are migrated (all when absent). */
-  objectTypes?: readonly string[];
-  /** Applied in order. */
-  steps: readonly PayloadMigrationStep[];
-}
 
 export interface PayloadVersionsDefinition {
   format: PayloadVersionFormat;
@@ -68,23 +30,8 @@ export interface PayloadVersionsDefinition {
   versions?: Readonly<Record<string, readonly PayloadMigration[]>>;
 }
 
-/** One older version and its migrations, as `PayloadVersions#changes` lists them. */
-export interface PayloadVersionChanges {
-  readonly version: string;
-  readonly migrations: readonly PayloadMigration[];
-}
-
-export interface MigratePayloadOptions {
-  /** Version the payload is in. Default: the current version. */
-  from?: PayloadVersionInput;
-  /** Version the payload must be turned into. */
-  to: PayloadVersionInput;
-  entity?: string;
-  objectType?: string;
-}
-
 /** A checked set of payload versions. Build it with `definePayloadVersions`. */
-export class PayloadVersions {
+export class PayloadVersions implements VersionLadder {
   readonly format: PayloadVersionFormat;
   /** The current version, normalized. */
   readonly current: string;
@@ -272,4 +219,9 @@ function rejectUnknownKeys(object: Record<string, unknown>, allowed: ReadonlySet
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Standalone migration (webhooks, exports, tests): `versions.migrate` under another name. */
+export function migratePayload(payload: CrmPayload, options: MigratePayloadOptions & { versions: PayloadVersions }): CrmPayload {
+  return options.versions.migrate(payload, options);
 }

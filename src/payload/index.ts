@@ -1,14 +1,12 @@
+export { definePayloadVersions, migratePayload, PayloadVersions, type PayloadVersionsDefinition } from './definition.ts';
 export {
-  definePayloadVersions,
-  PayloadVersions,
   type MigratePayloadOptions,
   type PayloadMigration,
   type PayloadMigrationContext,
   type PayloadMigrationStep,
   type PayloadVersionChanges,
-  type PayloadVersionsDefinition,
-} from './definition.ts';
-export { migratePayload, PayloadMigrationError, PayloadMigrator, type PayloadTarget } from './migrator.ts';
+} from './migration.ts';
+export { PayloadMigrationError, PayloadMigrator, type PayloadTarget } from './migrator.ts';
 export {
   InvalidPayloadVersionError,
   PAYLOAD_VERSION_FORMATS,

@@ -5,13 +5,7 @@
 import type { CrmPayload } from '../interfaces.ts';
 import { ConfigurationError, SerializationError } from '../errors.ts';
 import { clonePayload } from './clone.ts';
-import type {
-  MigratePayloadOptions,
-  PayloadMigration,
-  PayloadMigrationContext,
-  PayloadMigrationStep,
-  PayloadVersions,
-} from './definition.ts';
+import type { PayloadMigration, PayloadMigrationContext, PayloadMigrationStep, VersionLadder } from './migration.ts';
 import type { PayloadVersionInput } from './versions.ts';
 
 /**
@@ -72,7 +66,7 @@ export class PayloadMigrator {
   /** The steps that apply to each (entity, objectType), so targeting is resolved once per pair. */
   readonly #stepsByTarget = new Map<string | undefined, Map<string | undefined, readonly PlannedStep[]>>();
 
-  constructor(options: { versions: PayloadVersions; from?: PayloadVersionInput; to: PayloadVersionInput }) {
+  constructor(options: { versions: VersionLadder; from?: PayloadVersionInput; to: PayloadVersionInput }) {
     const { versions } = options;
     this.from = options.from === undefined ? versions.current : versions.validate(options.from, 'from');
     this.to = versions.validate(options.to, 'to');
@@ -123,11 +117,6 @@ export class PayloadMigrator {
     byObjectType.set(objectType, steps);
     return steps;
   }
-}
-
-/** Standalone migration (webhooks, exports, tests): `versions.migrate` under another name. */
-export function migratePayload(payload: CrmPayload, options: MigratePayloadOptions & { versions: PayloadVersions }): CrmPayload {
-  return options.versions.migrate(payload, options);
 }
 
 function plan(version: string, migration: PayloadMigration): PlannedMigration {

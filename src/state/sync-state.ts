@@ -35,6 +35,8 @@ export interface OutcomeWrite {
   digest?: string;
   payloadVersion?: string | null;
   error?: string;
+  /** With `error`: the error count to reach at least (`maxSyncErrors`: the record is parked at once). */
+  parkAt?: number;
 }
 
 /**
@@ -87,14 +89,14 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[],
   await queryBound(em,
     `with r as (
        select * from json_to_recordset($1::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
-            "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text)
+            "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text, "parkAt" int)
      )${claimToken === undefined ? '' : `, ${heldRows('share', 2)}`}
      insert into crm_synchronisations as s
        (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, payload_version,
         last_synced_at, last_error, last_error_at, error_count, last_outcome)
      select r."resourceType", r."resourceId", r."crmName", r."crmId", r."objectType", r.digest, r."payloadVersion",
             case when r.outcome in ('error', 'uncertain') then null else r."syncedAt" end, r.error, case when r.outcome = 'error' then now() end,
-            case when r.outcome = 'error' then 1 else 0 end, r.outcome
+            case when r.outcome = 'error' then greatest(1, r."parkAt") else 0 end, r.outcome
        from r ${claimToken === undefined ? '' : 'where r."resourceId" = any((select ids from held)::text[])'}
      on conflict (resource_type, crm_name, resource_id) do update set
        crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else coalesce(excluded.crm_id, s.crm_id) end,
@@ -106,7 +108,7 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[],
        last_synced_at = case when excluded.last_outcome in ('error', 'uncertain') then s.last_synced_at else excluded.last_synced_at end,
        last_error = case excluded.last_outcome when 'error' then excluded.last_error when 'skipped' then s.last_error when 'uncertain' then s.last_error end,
        last_error_at = case excluded.last_outcome when 'error' then excluded.last_error_at when 'skipped' then s.last_error_at when 'uncertain' then s.last_error_at end,
-       error_count = case excluded.last_outcome when 'error' then s.error_count + 1 when 'skipped' then s.error_count when 'uncertain' then s.error_count else 0 end,
+       error_count = case excluded.last_outcome when 'error' then greatest(s.error_count + 1, excluded.error_count) when 'skipped' then s.error_count when 'uncertain' then s.error_count else 0 end,
        -- the CRM accepted the identity sent (a write that went through, even if a later step failed):
        -- it becomes the record's; refused, it is released; unknown, the record keeps both
        id_key = case when excluded.last_outcome = 'synced' or (excluded.last_outcome = 'error' and excluded.crm_id is not null)

@@ -2,11 +2,12 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, isRetryable, NotInCrmError, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
+import { CrmError, isRetryable, NotInCrmError, refusesValues, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
+import { associationsToSend } from './associations.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
@@ -108,7 +109,9 @@ export async function syncChunk(
     // the CRM may hold the new payload or the old one: the digest must stop claiming either
     if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
     if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
-    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept });
+    // values the CRM's validation rules refuse are refused again until the record changes: parked at once
+    const parkAt = refusesValues(error) ? { parkAt: crm.maxSyncErrors } : {};
+    settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept, ...parkAt });
   };
 
   const candidates: Candidate[] = [];
@@ -263,7 +266,7 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
       etlify.events.emit('retried', event);
       return;
     }
-    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors;
+    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || refusesValues(outcome.error);
     etlify.events.emit(parked ? 'parked' : 'failed', event);
     if (parked) etlify.events.emit('record:parked', event);
     etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
@@ -372,7 +375,7 @@ async function send(
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
           onMissing: group[0]!.config.onMissing,
-          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
+          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: associationsToSend(c.prepared!, c.row?.lastDigest) })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
@@ -405,7 +408,7 @@ async function sendOneByOne(
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
         objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
-        associations: c.prepared!.associations,
+        associations: associationsToSend(c.prepared!, c.row?.lastDigest),
       }, deadline.context(options.context)), crm.name));
     } catch (error) {
       fail(c, error);

@@ -53,6 +53,8 @@ export interface SimulatorFaults {
    */
   lateProbability?: number;
   lateMs?: number;
+  /** Inject faults only into requests whose path matches (e.g. `/batch\/associate/`); others are served normally. Default: every request. */
+  paths?: RegExp;
 }
 
 export interface SimulatorResponse {
@@ -193,7 +195,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
   const requests: RecordedRequest[] = [];
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const maxLoggedRequests = options.maxLoggedRequests ?? 10_000;
-  const chance = (probability: number | undefined) => probability !== undefined && probability > 0 && random() < probability;
+  const draw = (probability: number | undefined) => probability !== undefined && probability > 0 && random() < probability;
 
   async function answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
     // A web page the developer has open could reach this port through DNS rebinding (its own name
@@ -221,6 +223,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       return send(response, { status: 413, body: { status: 'error', message: `request body larger than ${maxBodyBytes} bytes` } });
     }
     // Faults are drawn in arrival order, before any waiting, so a seed always yields the same sequence.
+    const chance = (probability: number | undefined) => (!faults.paths || faults.paths.test(recorded.path)) && draw(probability);
     const reset = chance(faults.resetProbability);
     const serverError = !reset && chance(faults.serverErrorProbability);
     const rateLimited = !reset && !serverError && chance(faults.rateLimitProbability);

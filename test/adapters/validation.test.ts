@@ -85,7 +85,7 @@ describe('HubSpot validation errors (dated versions)', () => {
       await drop();
     });
 
-    it('fails only the record that breaks a rule, names the property and the rule, counts it once, and sends it at most twice', async () => {
+    it('fails only the record that breaks a rule, names the property and the rule, parks it at once, sends it at most twice, and takes it back when it changes', async () => {
       const em = orm.em.fork();
       for (let i = 0; i < 5; i++) em.create(Deal, { title: `Deal ${i}`, stage: i === 2 ? 'closedwon' : 'open', closeDate: null, code: String(100 + i) });
       await em.flush();
@@ -94,12 +94,22 @@ describe('HubSpot validation errors (dated versions)', () => {
       expect(sim.objects('deals').map((d) => d.properties.dealname).sort()).to.deep.equal(['Deal 0', 'Deal 1', 'Deal 3', 'Deal 4']);
       const rows = await em.getConnection().execute(`select resource_id, error_count, last_error from crm_synchronisations where error_count > 0`);
       expect(rows).to.have.length(1);
-      expect(rows[0]).to.include({ resource_id: '3', error_count: 1 });
+      // parked at once (maxSyncErrors is 3): the same values would be refused again
+      expect(rows[0]).to.include({ resource_id: '3', error_count: 3 });
       expect(rows[0].last_error).to.match(/^ValidationError: .*property "closedate": Close date is required to close a deal/);
+      const sentBad = () => sim.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/crm/objects/2026-09/deals') && JSON.stringify(r.body).includes('Deal 2')).length;
       // the batch, then the record alone: never a loop
-      const creates = sim.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/crm/objects/2026-09/deals'));
-      const sentBad = creates.filter((r) => JSON.stringify(r.body).includes('Deal 2')).length;
-      expect(sentBad).to.be.at.most(2);
+      expect(sentBad()).to.be.at.most(2);
+      const before = sentBad();
+      expect((await syncStale(orm, { inline: true, entities: ['Deal'] })).results).to.deep.include({ synced: 0, error: 0 });
+      expect(sentBad()).to.equal(before);
+      // the record changes (the missing close date is filled in): it is sent again and syncs
+      const bad = await em.findOneOrFail(Deal, { title: 'Deal 2' });
+      bad.closeDate = '2026-12-31';
+      await em.flush();
+      expect((await syncStale(orm, { inline: true, entities: ['Deal'] })).results).to.deep.include({ synced: 1, error: 0 });
+      expect(await em.getConnection().execute(`select error_count, last_error from crm_synchronisations where resource_id = '3'`)).to.deep.equal([{ error_count: 0, last_error: null }]);
+      expect(sim.objects('deals').map((d) => d.properties.dealname)).to.include('Deal 2');
     });
 
     it('check: reads the portal properties and rules and reports mapped properties missing, read-only, of another type or under a rule the payloads break', async () => {

@@ -1,10 +1,16 @@
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'chai';
+import middie from '@fastify/middie';
+import { serve, type HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Hono } from 'hono';
 import type { Runner } from 'graphile-worker';
 import type { Browser, Page } from 'playwright-core';
 import { etlifyDashboard, HubspotAdapter, NullAdapter, pauseCrm, resumeCrm, runWorker } from '../../src/index.ts';
@@ -42,6 +48,9 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
   let browser: Browser;
   let readOnly: { server: Server; url: string };
   let mounted: { server: Server; url: string };
+  /** The same handler mounted in Fastify (through @fastify/middie) and in Hono (on @hono/node-server), each under /etlify. */
+  let fastify: FastifyInstance;
+  let hono: { server: Server; url: string };
   const folder = mkdtempSync(join(tmpdir(), 'etlify-dashboard-'));
   const execute = (sql: string, params: unknown[] = []) => app.orm.em.getConnection().execute(sql, params);
 
@@ -68,14 +77,33 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     browser = await launchBrowser();
     readOnly = await listen(etlifyDashboard(app.orm));
     const site = express();
+    // a body parser ahead of the dashboard, as many applications have: the actions still get their body
+    site.use(express.json());
     site.use('/ops/etlify', etlifyDashboard(app.orm, { actions: true, token: TOKEN, refreshMs: 1000 }));
     mounted = await listen(site);
+
+    fastify = Fastify();
+    await fastify.register(middie);
+    fastify.use('/etlify', etlifyDashboard(app.orm, { actions: true, token: TOKEN }));
+    await fastify.listen({ port: 0, host: '127.0.0.1' });
+
+    const honoDashboard = etlifyDashboard(app.orm, { actions: true, token: TOKEN, basePath: '/etlify' });
+    const honoApp = new Hono<{ Bindings: HttpBindings }>();
+    honoApp.all('/etlify/*', c => {
+      honoDashboard(c.env.incoming, c.env.outgoing);
+      return RESPONSE_ALREADY_SENT;
+    });
+    const honoServer = serve({ fetch: honoApp.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+    await once(honoServer, 'listening');
+    hono = { server: honoServer, url: `http://127.0.0.1:${(honoServer.address() as AddressInfo).port}` };
   });
 
   after(async () => {
     await browser?.close();
     if (readOnly) await close(readOnly.server);
     if (mounted) await close(mounted.server);
+    await fastify?.close();
+    if (hono) await close(hono.server);
     await worker?.stop();
     await app?.close();
     await hubspot?.close();
@@ -251,4 +279,44 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     expect(bodies.filter(b => b.includes(TOKEN))).to.deep.equal([]);
     await page.close();
   });
+
+  for (const framework of ['Fastify', 'Hono'] as const) {
+    it(`mounts in ${framework} under a prefix: page, assets, metrics, and actions with the token only`, async () => {
+      const base = `${framework === 'Fastify' ? `http://127.0.0.1:${(fastify.server.address() as AddressInfo).port}` : hono.url}/etlify`;
+      const page = await browser.newPage();
+      await page.goto(base);
+      expect(new URL(page.url()).pathname).to.equal('/etlify/');
+      await page.waitForSelector('section[data-crm="hubspot"] .tile');
+      expect(await page.textContent('#updated')).to.contain('actions enabled');
+      const get = (path: string) => page.evaluate(async path => {
+        const response = await fetch(path);
+        return { status: response.status, type: response.headers.get('content-type'), body: await response.text() };
+      }, path);
+      const chartLibrary = await get('assets/uPlot.iife.min.js');
+      expect([chartLibrary.status, chartLibrary.type]).to.deep.equal([200, 'text/javascript; charset=utf-8']);
+      expect(chartLibrary.body).to.contain('uPlot');
+      const metrics = await get('metrics');
+      expect(metrics.status).to.equal(200);
+      expect(metrics.body).to.match(/^# TYPE etlify_queue_depth gauge$/m);
+      expect(metrics.body).to.match(/^etlify_crm_requests_total\{crm="hubspot",status="200"\} \d+$/m);
+
+      const paused = async () => (await execute('select * from etlify_crm_pauses')).length > 0;
+      const act = (name: string, token: string | null) => page.evaluate(async ({ name, token }) => (await fetch(`api/actions/${name}`, {
+        method: 'POST', body: JSON.stringify({ crm: 'hubspot' }),
+        headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+      })).status, { name, token });
+      expect(await act('pause', null)).to.equal(401);
+      const crossSite = await fetch(`${base}/api/actions/pause`, {
+        method: 'POST', body: '{"crm":"hubspot"}',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}`, origin: 'http://evil.example' },
+      });
+      expect(crossSite.status).to.equal(403);
+      expect(await paused()).to.equal(false);
+      expect(await act('pause', TOKEN)).to.equal(200);
+      expect(await paused()).to.equal(true);
+      expect(await act('resume', TOKEN)).to.equal(200);
+      expect(await paused()).to.equal(false);
+      await page.close();
+    });
+  }
 });

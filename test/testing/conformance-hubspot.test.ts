@@ -156,6 +156,34 @@ for (const apiVersion of HUBSPOT_API_VERSIONS) describe(`HubSpot simulator confo
     expect(sim.associations('companies', company.id, 'deals')).to.deep.equal([]);
   });
 
+  it('pages a company\'s many associations per object in batch read, and archives labels and several links at once (to-many associations)', async () => {
+    const company = await hubspot.crm.companies.basicApi.create({ properties: { name: 'Big', domain: 'big.example' }, associations: [] });
+    const contactIds: string[] = [];
+    for (let batch = 0; batch < 6; batch++) {
+      const created = await hubspot.crm.contacts.batchApi.create({ inputs: Array.from({ length: 100 }, (_, n) => ({ properties: { email: `c${batch * 100 + n}@big.example` }, associations: [] })) });
+      contactIds.push(...created.results.map((c) => c.id));
+    }
+    const companyToContact = { associationCategory: HUBSPOT_DEFINED, associationTypeId: 280 };
+    const created = await hubspot.crm.associations.v4.batchApi.create('companies', 'contacts', { inputs: contactIds.map((id) => ({ _from: { id: company.id }, to: { id }, types: [companyToContact] })) });
+    expect(created.results).to.have.length(600);
+
+    // each result carries its own paging; the cursor goes back as the input's `after`
+    const seen: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await hubspot.crm.associations.v4.batchApi.getPage('companies', 'contacts', { inputs: [{ id: company.id, ...(after ? { after } : {}) }] });
+      const [result] = page.results;
+      seen.push(...result!.to.map((t) => String(t.toObjectId)));
+      after = result!.paging?.next?.after;
+    } while (after);
+    expect(seen).to.have.members(contactIds);
+
+    await hubspot.crm.associations.v4.batchApi.archiveLabels('companies', 'contacts', { inputs: [{ _from: { id: company.id }, to: { id: contactIds[0]! }, types: [companyToContact] }] });
+    await hubspot.crm.associations.v4.batchApi.archive('companies', 'contacts', { inputs: [{ _from: { id: company.id }, to: contactIds.slice(1, 3).map((id) => ({ id })) }] });
+    expect(sim.associations('companies', company.id, 'contacts')).to.have.length(597);
+    expect(sim.associations('contacts', contactIds[1]!, 'companies')).to.deep.equal([]);
+  });
+
   it('reports the rate-limit headers, daily ones included, and 429s as the client expects', async () => {
     const limited = await startHubspotSimulator({ accessToken: TOKEN, rateLimit: { maxRequests: 1, perMs: 60_000 }, dailyLimit: 500_000 });
     try {

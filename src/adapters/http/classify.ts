@@ -14,6 +14,7 @@ export interface FailureDescription {
   code?: string;
   correlationId?: string;
   details?: unknown;
+  invalidProperties?: string[];
   retryAfterMs?: number;
 }
 
@@ -39,6 +40,7 @@ export function errorForStatus(status: number, failure: FailureDescription, writ
     code: failure.code,
     correlationId: failure.correlationId,
     details: failure.details,
+    invalidProperties: failure.invalidProperties,
   };
   if (status === 429) return new RateLimitedError(failure.message, failure.retryAfterMs ?? 0, details);
   if (status >= 500 && write && !write.unapplied.has(status)) {

@@ -51,6 +51,8 @@ export interface CrmErrorBody {
   correlationId?: string;
   /** Structured, non-header parts of the body worth keeping (field errors, ids). */
   details?: unknown;
+  /** The properties whose values the CRM refused under its validation rules. */
+  invalidProperties?: string[];
 }
 
 /** The parts of the HTTP exchange that differ between CRMs. */
@@ -260,6 +262,7 @@ export class JsonClient {
       code: described.code,
       correlationId: described.correlationId,
       details: described.details === undefined ? undefined : this.redactJson(described.details),
+      invalidProperties: described.invalidProperties,
       retryAfterMs,
     }, write ? { unapplied: this.#dialect.unappliedStatuses ?? NONE } : undefined);
   }

@@ -1,5 +1,5 @@
 import { idField, isRecord, stringField } from '../http/json-values.ts';
-import { describeViolations } from './validation.ts';
+import { describeViolations, propertyViolations } from './validation.ts';
 
 /** One input of a batch request: its position in the caller's items and the id string we sent. */
 export interface SentInput {
@@ -10,7 +10,7 @@ export interface SentInput {
 
 export type BatchOutcome =
   | { ok: true; id: string; created: boolean }
-  | { ok: false; category?: string; message?: string; context?: unknown };
+  | { ok: false; category?: string; message?: string; context?: unknown; invalidProperties?: string[] };
 
 function records(value: unknown): Array<Record<string, unknown>> {
   return Array.isArray(value) ? value.filter(isRecord) : [];
@@ -47,11 +47,13 @@ export function correlateBatch(
     if (id && index !== undefined) outcomes.set(index, { ok: true, id, created: result.new === true });
   }
   for (const error of records(fields.errors)) {
+    const invalid = propertyViolations(error).map((violation) => violation.property);
     const outcome: BatchOutcome = {
       ok: false,
       category: stringField(error.category),
       message: describeViolations(error, stringField(error.message)),
       context: error.context,
+      ...(invalid.length > 0 ? { invalidProperties: invalid } : {}),
     };
     const index = traced(error);
     const indexes = index !== undefined ? [index] : contextIds(error).map((id) => byKey.get(id));

@@ -2,7 +2,7 @@ import type { RemoteQuota } from '../../interfaces.ts';
 import type { CrmDialect } from '../http/json-client.ts';
 import { headerValue, isRecord, numericHeader, stringField, type ResponseHeaders } from '../http/json-values.ts';
 import { msUntilMidnight } from './daily-reset.ts';
-import { describeViolations } from './validation.ts';
+import { describeViolations, propertyViolations } from './validation.ts';
 
 /** HubSpot's burst limits are per rolling 10 s window. */
 const TEN_SECONDS_MS = 10_000;
@@ -48,12 +48,14 @@ export const hubspotDialect: CrmDialect = {
   describeError(body, headers) {
     const fields = isRecord(body) ? body : {};
     const details = Object.fromEntries(DETAIL_FIELDS.filter((key) => fields[key] !== undefined).map((key) => [key, fields[key]]));
+    const invalid = propertyViolations(fields).map((violation) => violation.property);
     return {
       // a validation error names each refused property with its rule's message
       message: describeViolations(fields, stringField(fields.message)),
       code: stringField(fields.category) ?? stringField(fields.errorType),
       correlationId: stringField(fields.correlationId) ?? headerValue(headers, 'x-hubspot-correlation-id'),
       details: Object.keys(details).length > 0 ? details : undefined,
+      ...(invalid.length > 0 ? { invalidProperties: invalid } : {}),
     };
   },
   rateLimitDelayMs: rateLimitDelayMs(undefined),

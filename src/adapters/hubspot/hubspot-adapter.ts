@@ -523,6 +523,7 @@ export class HubspotAdapter implements CrmAdapter {
       code: outcome.category,
       correlationId,
       details: outcome.context === undefined ? undefined : this.#client.redactJson({ context: outcome.context }),
+      invalidProperties: outcome.invalidProperties,
     };
     const error = outcome.category === 'OBJECT_NOT_FOUND' ? new NotFoundError(message, details) : new ValidationError(message, details);
     return { ok: false, error };

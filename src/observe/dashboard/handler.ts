@@ -25,8 +25,9 @@ export interface DashboardOptions {
    */
   token?: string;
   /**
-   * The path the handler is mounted at, when the server passes it the full URL (node:http, Fastify's
-   * `reply.hijack()`): `'/etlify'`. Frameworks that strip the mount path (Express's `app.use`) need none.
+   * The path the handler is mounted at, when the server passes it the full URL (node:http, a Hono
+   * route): `'/etlify'`. Middleware mounts that strip the mount path (Express's `app.use`, Fastify's
+   * `@fastify/middie`) need none.
    */
   basePath?: string;
   /** How often the page refreshes its data, in ms. Default 5000. */
@@ -57,7 +58,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 
 /**
  * The dashboard as a plain Node handler, to mount in the application's own server (node:http,
- * Express, Fastify, Hono's node adapter): the page, its assets, and its JSON API. Read-only unless
+ * Express, Fastify through `@fastify/middie`, Hono on `@hono/node-server`): the page, its assets, and its JSON API. Read-only unless
  * `actions` and a `token` are given. See docs/operations.md.
  */
 export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): DashboardHandler {
@@ -115,6 +116,9 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
     if (refused) return send(res, refused.status, { error: refused.error });
     if (!Object.hasOwn(ACTIONS, name)) return send(res, 404, { error: `unknown action ${JSON.stringify(name)} (${Object.keys(ACTIONS).join(', ')})` });
     const body = await readJson(req);
+    if (body === 'consumed') {
+      return send(res, 400, { error: 'the request body was read before the dashboard got it: mount the dashboard before body-parsing middleware, or let the parser leave JSON bodies alone' });
+    }
     if (body === undefined) return send(res, 400, { error: `the body must be a JSON object of at most ${MAX_BODY_BYTES} bytes` });
     try {
       return send(res, 200, await ACTIONS[name as ActionName](orm, body));
@@ -163,7 +167,16 @@ function redirect(res: ServerResponse, location: string): void {
   res.end();
 }
 
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown> | undefined> {
+/**
+ * The action's JSON body: read from the request, or, when a body parser ran first (Express's
+ * `express.json()` mounted before the dashboard), the object it left in `req.body`. 'consumed' when
+ * something read the body and left nothing usable.
+ */
+async function readJson(req: IncomingMessage & { body?: unknown }): Promise<Record<string, unknown> | 'consumed' | undefined> {
+  if (req.readableEnded || req.readableDidRead) {
+    if (isJsonObject(req.body)) return req.body;
+    return 'consumed';
+  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -172,9 +185,15 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown> |
     chunks.push(chunk as Buffer);
   }
   try {
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-    return body !== null && typeof body === 'object' && !Array.isArray(body) ? body : undefined;
+    const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    return isJsonObject(body) ? body : undefined;
   } catch {
     return undefined;
   }
+}
+
+function isJsonObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }

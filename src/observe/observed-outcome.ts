@@ -1,0 +1,7 @@
+/** A claim's records as `runClaim` settled them: what `observeClaim` and the alerts it raises are given. */
+export interface ObservedOutcome {
+  id: string;
+  result: string;
+  error?: unknown;
+  crmId?: string | null;
+}
