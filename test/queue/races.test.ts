@@ -127,17 +127,17 @@ describe('queue races', () => {
   it('no work without a wake-up: a change merged while an inline sync holds its record is run when due, not at the end of the lease', async function () {
     this.timeout(30_000);
     const adapter = new RecordingAdapter({ latencyMs: 1_500 });
-    app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 0 } });
-    const em = app.orm.em.fork();
+    h.app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 0 } });
+    const em = h.app.orm.em.fork();
     const user = em.create(User, { email: 'inline-then-changed@example.test', firstName: 'v1' });
     await em.flush();
     await execute('delete from etlify_sync_requests; delete from graphile_worker._private_jobs');
-    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+    await start(1, { sweepSchedule: false });
     const inline = user.hubspotSync({ inline: true });
     await waitFor('the inline sync to send', () => adapter.calls.length > 0, 5_000);
     // the worker merges this change into the row the inline sync holds, finds nothing due before that
     // claim's lease ends (30 s), and schedules itself for then
-    const other = app.orm.em.fork();
+    const other = h.app.orm.em.fork();
     (await other.findOneOrFail(User, user.id)).firstName = 'v2';
     await other.flush();
     await waitFor('the change to merge into the held row', async () =>
