@@ -41,6 +41,8 @@ export interface ClaimedItem {
    * that is tried again keeps it, so the end-to-end lag counts from the change, not the last attempt.
    */
   requestedAt?: Date | null;
+  /** Only background work (the sweep, `syncStale`) asked for it: it stops first when the day's budget runs low. */
+  background?: boolean;
 }
 
 /** Records of one kind and entity of one CRM, held by one worker until `finishClaim`. */
@@ -98,10 +100,10 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
     `with taken as (
        delete from etlify_sync_requests where id in (
          select id from etlify_sync_requests where crm_name = ? order by id limit ? for update skip locked)
-       returning id, kind, entity, resource_ids, crm_ids, object_types, requested_at
+       returning id, kind, entity, resource_ids, crm_ids, object_types, requested_at, background
      ), exploded as (
        select case when t.kind = 'dependents' then 'dependents' else 'record' end as lane,
-              coalesce(m.value, t.entity) as type, u.rid, t.id as seq, t.kind, t.entity, u.crm_id, u.object_type, t.requested_at
+              coalesce(m.value, t.entity) as type, u.rid, t.id as seq, t.kind, t.entity, u.crm_id, u.object_type, t.requested_at, t.background
          from taken t
          cross join lateral unnest(t.resource_ids, coalesce(t.crm_ids, '{}'), coalesce(t.object_types, '{}')) as u(rid, crm_id, object_type)
          left join json_each_text(?::json) m on m.key = t.entity
@@ -115,12 +117,12 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
               (array_agg(crm_id order by seq desc) filter (where crm_id is not null))[1] as crm_id,
               (array_agg(object_type order by seq desc) filter (where object_type is not null))[1] as object_type,
               coalesce(max(seq) filter (where kind = 'sync') > max(seq) filter (where kind in ('delete', 'forget')), false) as resync,
-              min(requested_at) as first_at, max(requested_at) as last_at
+              min(requested_at) as first_at, max(requested_at) as last_at, bool_and(background) as background
          from exploded group by lane, type, rid
      ), merged as (
-       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at)
+       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at, background)
        select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at,
-              least(first_at + 4 * d.delay, last_at + d.delay)
+              least(first_at + 4 * d.delay, last_at + d.delay), background
          from items, (select make_interval(secs => ? / 1000.0) as delay) d order by lane, type, rid
        on conflict (crm_name, lane, resource_type, resource_id) do update set
          kind = case when q.kind = 'delete' or excluded.kind = 'delete' then 'delete'
@@ -132,6 +134,8 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
          crm_id = coalesce(excluded.crm_id, q.crm_id),
          object_type = coalesce(excluded.object_type, q.object_type),
          generation = q.generation + 1,
+         -- a change made in the application makes the record live work
+         background = q.background and excluded.background,
          first_requested_at = coalesce(q.first_requested_at, excluded.first_requested_at),
          -- debounced from the newest change, capped from the oldest one still waiting (a claimed row's
          -- infinite due time is not a change: the excluded row's own time counts then)
@@ -172,14 +176,14 @@ const RECOVER_EXPIRED_CLAIMS = `
 
 const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
 
-interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null; requested_at?: Date | null }
+interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null; requested_at?: Date | null; background: boolean }
 
 function toClaim(token: string, crm: string, rows: ClaimRow[], claimedAt: number): RecordClaim | undefined {
   if (!rows.length) return undefined;
   const first = rows[0]!;
   return {
     token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane, claimedAt,
-    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type, requestedAt: r.requested_at ? new Date(r.requested_at) : null }))
+    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type, requestedAt: r.requested_at ? new Date(r.requested_at) : null, background: r.background }))
       .sort((a, b) => compareIds(a.id, b.id)),
   };
 }
@@ -209,7 +213,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
               heartbeat_at = now(), due_at = 'infinity', first_requested_at = null
         where q.crm_name = ? and q.lane = (select min(lane) from picked) and q.resource_type = (select min(resource_type) from picked)
           and q.resource_id = any(array(select resource_id from picked))
-        returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type
+        returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type, q.background
      )
      -- when the oldest change the claim carries was requested (history's end-to-end lag), looked up by id:
      -- a join of the two statements' rows would be planned blind (both are estimated at a row or so)
@@ -242,7 +246,7 @@ export async function claimRecordsById(
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
-     returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
+     returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type, q.background`,
     [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
   return toClaim(token, crm.name, rows, claimedAt);
 }

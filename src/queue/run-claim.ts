@@ -5,7 +5,7 @@ import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
 import { RequestTally } from '../observe/record-history.ts';
-import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { crmRequestBudget } from '../ratelimit/crm-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk, type FirstLook } from '../sync/engine.ts';
 import { ClaimLease } from './lease.ts';
@@ -36,6 +36,8 @@ export interface RunClaimOptions {
   firstLook?: Map<string, FirstLook>;
   /** Told the records whose queue row the claim left behind (to be run again: see `finishClaim`). */
   onKept?: (ids: string[]) => void;
+  /** Background work (`syncStale` inline), which stops at the daily budget's reserve. Default: whether every claimed record is. */
+  background?: boolean;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   lease.start();
   const requests = new RequestTally();
   const context: AdapterCallContext = {
-    budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
+    budget: crmRequestBudget(etlify, em, crm, options.background ?? claim.items.every(item => item.background)),
     signal: options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal,
     stillHeld: lease.stillHeld,
     onResponse: (status, ms) => requests.add(status, ms),
@@ -128,6 +130,7 @@ export interface RunNowOptions {
   maxWaitMs: number;
   batch: boolean;
   firstLook?: Map<string, FirstLook>;
+  background?: boolean;
 }
 
 /**
@@ -150,7 +153,7 @@ export async function runNow(
       attempts++;
       for (const item of claim.items) kept.delete(item.id);
       const onKept = (ids: string[]) => ids.forEach(id => kept.add(id));
-      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook, onKept })) final.set(outcome.id, outcome);
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook, background: options.background, onKept })) final.set(outcome.id, outcome);
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;

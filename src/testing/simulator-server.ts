@@ -53,6 +53,11 @@ export interface SimulatorFaults {
    */
   lateProbability?: number;
   lateMs?: number;
+  /**
+   * Every request waits for this promise, after `delayMs`, before it is applied and answered: a CRM
+   * that answers only once the test lets it (after the client gave up, however loaded the machine).
+   */
+  holdUntil?: Promise<unknown>;
   /** Inject faults only into requests whose path matches (e.g. `/batch\/associate/`); others are served normally. Default: every request. */
   paths?: RegExp;
 }
@@ -223,7 +228,8 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       return send(response, { status: 413, body: { status: 'error', message: `request body larger than ${maxBodyBytes} bytes` } });
     }
     // Faults are drawn in arrival order, before any waiting, so a seed always yields the same sequence.
-    const chance = (probability: number | undefined) => (!faults.paths || faults.paths.test(recorded.path)) && draw(probability);
+    const targeted = !faults.paths || faults.paths.test(recorded.path);
+    const chance = (probability: number | undefined) => targeted && draw(probability);
     const reset = chance(faults.resetProbability);
     const serverError = !reset && chance(faults.serverErrorProbability);
     const rateLimited = !reset && !serverError && chance(faults.rateLimitProbability);
@@ -237,7 +243,9 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       return;
     }
     const delayMs = (faults.delayMs ?? 0) + (late ? faults.lateMs ?? 0 : 0);
+    const holdUntil = targeted ? faults.holdUntil : undefined;
     if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (holdUntil) await holdUntil;
     let result: SimulatorResponse;
     if (serverError) result = options.serverError(faults.serverErrorStatus ?? 503);
     else if (rateLimited) result = options.rateLimited(recorded);

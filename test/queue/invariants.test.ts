@@ -101,8 +101,13 @@ describe('queue invariants', () => {
     await deletesWon();
   });
 
-  it('coalescing: 50 flushes of one record 10 ms apart make at most 3 CRM writes, the last with the last value', async () => {
-    h.app.etlify.registerCrm('hubspot', { adapter: h.app.hubspot, jobs: { batchDelayMs: 250 } });
+  it('coalescing: 50 flushes of one record 10 ms apart, while its first write is held in flight, make at most 2 CRM writes, the last with the last value', async () => {
+    // The CRM answers no write before the burst is over, so however slowly the machine runs the flushes,
+    // every change made after the first claim waits in the queue and merges into one write after it.
+    // How many writes a burst makes in real time (<= 3 with the default batchDelayMs) is bench/burst-coalescing's figure.
+    let burstOver!: () => void;
+    const adapter = new RecordingAdapter({ holdUntil: new Promise<void>(resolve => { burstOver = resolve; }) });
+    h.app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 250 } });
     await start(2);
     const em = h.app.orm.em.fork();
     const user = em.create(User, { email: 'burst@example.test', firstName: 'v0' });
@@ -112,9 +117,10 @@ describe('queue invariants', () => {
       await em.flush();
       await new Promise(resolve => setTimeout(resolve, 10));
     }
+    burstOver();
     await drained();
-    const writes = h.app.hubspot.calls.filter(c => c.method.endsWith('psert')).flatMap(c => c.payloads);
-    expect(writes.length).to.be.within(1, 3);
+    const writes = adapter.calls.filter(c => c.method.endsWith('psert')).flatMap(c => c.payloads);
+    expect(writes.length).to.be.within(1, 2);
     expect(writes.at(-1)!.firstname).to.equal('v50');
   });
 
@@ -260,12 +266,16 @@ describe('queue invariants', () => {
   });
 
   it('UnknownOutcomeError is what an HTTP adapter reports for a write that timed out', async () => {
-    await hubspotVia({ faults: { delayMs: 1_500 } });
+    // the CRM answers only once the adapter (1 s timeout) has given up: no race between a delay and the timeout
+    let timedOut!: () => void;
+    const crm = await hubspotVia({ faults: { holdUntil: new Promise<void>(resolve => { timedOut = resolve; }) } });
     const em = h.app.orm.em.fork();
     const user = em.create(User, { email: 'timeout@example.test' });
     await em.flush();
     const adapter = h.app.etlify.crms.get('hubspot').adapter;
     const error = await adapter.upsert({ objectType: 'contacts', idProperty: 'email', payload: { email: user.email }, crmId: '101' }).catch(e => e);
+    timedOut();
     expect(error).to.be.instanceOf(UnknownOutcomeError);
+    expect(crm.requests.map(r => r.method), 'the write was sent, then timed out').to.deep.equal(['PATCH']);
   });
 });
