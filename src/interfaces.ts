@@ -136,6 +136,11 @@ export interface UpsertResult {
   crmId: string;
   /** True when the object was created by this call (informational). */
   created?: boolean;
+  /**
+   * The stored id the CRM answered for with another object: it merged that object into `crmId`
+   * (HubSpot merges give the result a new id). The engine moves the record to `crmId` and reports it.
+   */
+  mergedFrom?: string;
 }
 
 export interface BatchUpsertItem {
@@ -157,7 +162,7 @@ export interface BatchUpsertRequest {
 
 /** One result per input item, in input order (positional mapping, never by value). */
 export type BatchItemResult =
-  | { ok: true; crmId: string; created?: boolean }
+  | { ok: true; crmId: string; created?: boolean; mergedFrom?: string }
   /**
    * `crmId`: the object this item wrote (created, or found) before a later step for it failed (e.g.
    * its associations). The engine keeps it, so a retry updates that object instead of creating a

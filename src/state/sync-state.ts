@@ -14,6 +14,8 @@ export interface SyncStateRow {
   idKey: string | null;
   /** The identity it is moving to, until the CRM accepts it (see sync/identity.ts). */
   nextIdKey: string | null;
+  /** The object the CRM merged the record's object into, which another record follows (see sync/merges.ts). */
+  mergedInto?: string | null;
 }
 
 /** The result of one attempt, to be written to the record's sync-state row. */
@@ -63,7 +65,7 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
     `select ${snapshot ? SNAPSHOT_AT : 'statement_timestamp()'} as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
                  'payloadVersion', payload_version, 'errorCount', error_count,
-                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key, 'nextIdKey', next_id_key))
+                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key, 'nextIdKey', next_id_key, 'mergedInto', merged_into))
           from crm_synchronisations
          where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
     [resourceType, crmName, ids]);

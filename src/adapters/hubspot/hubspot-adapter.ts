@@ -195,12 +195,14 @@ export class HubspotAdapter implements CrmAdapter {
       for (const chunk of chunks(plan.byId.filter(pending), MAX_BATCH_SIZE)) {
         const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
         for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
-          if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
+          const sentId = entries.find((entry) => entry.index === index)!.key;
+          if (!result) single.set(index, sentId);
           else if (!result.ok && result.error instanceof NotFoundError) {
-            if (request.onMissing === 'fail') results[index] = { ok: false, error: goneFromCrm(objectType, entries.find((entry) => entry.index === index)!.key) };
+            if (request.onMissing === 'fail') results[index] = { ok: false, error: goneFromCrm(objectType, sentId) };
             else single.set(index, null);
           }
-          else results[index] = result;
+          // HubSpot answers for a merged object's old id with the merged object, under its new id
+          else results[index] = result.ok && result.crmId !== sentId ? { ...result, mergedFrom: sentId } : result;
         }
       }
     }
@@ -450,8 +452,10 @@ export class HubspotAdapter implements CrmAdapter {
     return this.#client.close();
   }
 
-  async #update(objectType: string, id: string, properties: CrmPayload, context?: AdapterCallContext): Promise<void> {
-    await this.#client.request({ method: 'PATCH', path: this.#paths.object(objectType, id), body: { properties } }, context);
+  /** Updates by id; resolves with the id HubSpot answered with (another one: the object was merged into it). */
+  async #update(objectType: string, id: string, properties: CrmPayload, context?: AdapterCallContext): Promise<string> {
+    const { body } = await this.#client.request({ method: 'PATCH', path: this.#paths.object(objectType, id), body: { properties } }, context);
+    return (isRecord(body) ? idField(body.id) : undefined) ?? id;
   }
 
   async #search(objectType: string, idProperty: string, value: string, context?: AdapterCallContext): Promise<string | undefined> {
