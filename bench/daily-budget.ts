@@ -44,13 +44,11 @@ try {
   const dayDone = async () => {
     for (;;) {
       if (await queueDrained(sql => app.execute(sql))) return true;
-      const [row] = await app.execute<{ busy: number }>(`select count(*)::int as busy from etlify_record_queue
-        where crm_name = 'hubspot' and (claim_token is not null or not_before < now() + interval '30 minutes')`);
-      const [inbox] = await app.execute<{ n: number }>('select count(*)::int as n from etlify_sync_requests');
-      if (row!.busy === 0 && inbox!.n === 0) {
-        if (process.env.BENCH_DEBUG) console.error(JSON.stringify(await app.execute(`select count(*)::int as n, min(not_before)::text as nb_min, max(not_before)::text as nb_max, max(attempts) as att, bool_and(background) as bg, min(left(last_error, 120)) as err from etlify_record_queue`)), JSON.stringify(await app.execute('select * from etlify_daily_budgets')));
-        return false;
-      }
+      // one statement, one snapshot: a worker's ingest moves the inbox into the queue in between two
+      const [row] = await app.execute<{ busy: number }>(`select (select count(*) from etlify_record_queue
+        where crm_name = 'hubspot' and (claim_token is not null or not_before < now() + interval '30 minutes'))::int
+        + (select count(*) from etlify_sync_requests)::int as busy`);
+      if (row!.busy === 0) return false;
       await new Promise(resolve => setTimeout(resolve, 250));
     }
   };
