@@ -17,6 +17,14 @@ export interface DailyBudgetSettings {
 const LOW_AT_MOST = 0.9;
 
 /**
+ * The CRM's clock and ours differ, and records that waited for the day's end are due at our midnight
+ * sharp: a daily-limit 429 to a request sent less than this after our midnight is the CRM's previous
+ * day, not a sign that the new one is spent (no portal spends a day's allowance within a minute: its
+ * burst limit allows 250 requests per 10 s at most).
+ */
+const CLOCK_SKEW_MS = 60_000;
+
+/**
  * One statement, under the CRM's row lock: roll the row over to the portal's current day, decide, and
  * count `cost` requests when they may go. `spent`: nothing may go today (the limit is reached, or
  * the CRM answered a daily-limit 429); `reserved`: background work has reached its share. The first
@@ -62,7 +70,9 @@ const REPORT_SQL = `
     used = greatest(case when b.day = excluded.day then b.used else 0 end, excluded.used),
     spent = case when b.day = excluded.day then b.spent else false end or excluded.spent,
     low_emitted = b.day = excluded.day and b.low_emitted,
-    day = excluded.day, updated_at = now()`;
+    day = excluded.day, updated_at = now()
+  -- a late answer about a day the count has left (dates as YYYY-MM-DD sort as text)
+  where b.day <= excluded.day`;
 
 interface AcquireRow { verdict: 'ok' | 'reserved' | 'spent'; used: number; lim: number | null; low_now: boolean }
 
@@ -87,6 +97,11 @@ export class PgDailyBudget implements RequestBudget {
   readonly #crm: string;
   readonly #settings: DailyBudgetSettings;
   readonly #context: DailyBudgetContext;
+  /**
+   * When this instance's last request was allowed to leave: an answer reports on the day its request
+   * was sent, which is yesterday when the answer arrives after midnight.
+   */
+  #sentAt: number | undefined;
 
   constructor(em: EntityManager, crm: string, settings: DailyBudgetSettings, context: DailyBudgetContext) {
     this.#em = em;
@@ -106,7 +121,10 @@ export class PgDailyBudget implements RequestBudget {
     }
     const { verdict, used, lim, low_now: low } = row!;
     if (low && lim !== null) this.#context.onLow?.({ crm: this.#crm, bucket: 'daily', remaining: Math.max(0, lim - used), max: lim });
-    if (verdict === 'ok') return;
+    if (verdict === 'ok') {
+      this.#sentAt = now;
+      return;
+    }
     const untilMidnight = msUntilMidnight(timeZone, now);
     const resets = `the day ends at ${new Date(now + untilMidnight).toISOString()} (midnight ${timeZone})`;
     // the records look again hourly, as after any long wait (and send nothing while the day lasts)
@@ -122,7 +140,9 @@ export class PgDailyBudget implements RequestBudget {
     const { dailyMax, dailyRemaining } = quota;
     if (dailyMax === undefined && dailyRemaining === undefined) return;
     const used = dailyMax !== undefined && dailyRemaining !== undefined ? Math.max(0, dailyMax - dailyRemaining) : null;
-    queryBound(this.#em, REPORT_SQL, [dayIn(this.#settings.timeZone, this.#now()), dailyMax ?? null, used, dailyRemaining === 0, this.#crm])
+    const spent = dailyRemaining === 0;
+    const sentAt = (this.#sentAt ?? this.#now()) - (spent ? CLOCK_SKEW_MS : 0);
+    queryBound(this.#em, REPORT_SQL, [dayIn(this.#settings.timeZone, sentAt), dailyMax ?? null, used, spent, this.#crm])
       .catch(() => { /* advisory: the next answer says it again */ });
   }
 

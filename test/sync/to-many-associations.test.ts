@@ -154,6 +154,28 @@ describe('to-many associations (collections)', () => {
     expect(links('companies', (await crmIdOf(firm))!, 'deals').map(l => l.toObjectId)).to.have.members([await crmIdOf(one!), await crmIdOf(two!)]);
   });
 
+  it('queues the owner when a member is deleted (its pivot row goes with it), and archives that link', async () => {
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Epsilon', domain: 'epsilon.example' });
+    const [kept, dropped] = ['E-1', 'E-2'].map(code => em.create(Pursuit, { code }));
+    firm.pursuits.set([kept!, dropped!]);
+    await em.flush();
+    for (const record of [kept!, dropped!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const droppedId = await crmIdOf(dropped!);
+    await execute('delete from etlify_sync_requests');
+
+    // removed in another EntityManager, where the firm and its collection were never loaded
+    const other = orm.em.fork();
+    other.remove(other.getReference(Pursuit, dropped!.id));
+    await other.flush();
+    expect(await queued()).to.include(`Firm ${firm.id}`);
+    hubspot.requests.length = 0;
+    expect(await orm.em.fork().findOneOrFail(Firm, firm.id).then(f => f.hubspotSync({ inline: true }))).to.equal('synced');
+    const archived = hubspot.requests.filter(r => r.path.endsWith('/companies/deals/batch/labels/archive'));
+    expect(archived.map(r => (r.body as { inputs: Array<{ to: { id: string } }> }).inputs.map(i => i.to.id))).to.deep.equal([[droppedId]]);
+    expect(links('companies', (await crmIdOf(firm))!, 'deals').map(l => l.toObjectId)).to.deep.equal([await crmIdOf(kept!)]);
+  });
+
   it('after an unknown outcome, sends the record again, reads what landed and creates no link twice', async () => {
     const em = orm.em.fork();
     const firm = em.create(Firm, { name: 'Delta', domain: 'delta.example' });
