@@ -204,6 +204,37 @@ describe('to-many associations (collections)', () => {
     expect(links('companies', (await crmIdOf(firm))!, 'contacts').map(l => l.toObjectId)).to.have.members([await crmIdOf(eve), await crmIdOf(fay)]);
   });
 
+  it('converges under membership churn with two workers and a misbehaving CRM: HubSpot ends holding exactly the collections', async () => {
+    const em = orm.em.fork();
+    const firms = ['z1', 'z2', 'z3'].map(name => em.create(Firm, { name, domain: `${name}.example` }));
+    const staff = Array.from({ length: 12 }, (_, n) => em.create(Staffer, { email: `z${n}@churn.example`, name: `z${n}`, firm: firms[n % 3] }));
+    const pursuits = Array.from({ length: 6 }, (_, n) => em.create(Pursuit, { code: `Z-${n}` }));
+    await em.flush();
+    hubspot.setFaults({ resetAfterApplyProbability: 0.1, serverErrorAfterApplyProbability: 0.05, serverErrorStatus: 504 });
+    for (let i = 0; i < 2; i++) workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+    let seed = 7;
+    const pick = <T>(items: T[]) => items[(seed = (seed * 16807) % 2147483647) % items.length]!;
+    for (let round = 0; round < 25; round++) {
+      const staffer = pick(staff);
+      staffer.firm = pick([...firms, null]);
+      const firm = pick(firms);
+      const pursuit = pick(pursuits);
+      if (firm.pursuits.contains(pursuit)) firm.pursuits.remove(pursuit); else firm.pursuits.add(pursuit);
+      await em.flush();
+      await new Promise(resolve => setTimeout(resolve, 20));
+    }
+    hubspot.setFaults({});
+    await waitFor('the queue to drain', () => queueDrained(execute), 60_000);
+    for (const firm of firms) {
+      const firmId = (await crmIdOf(firm))!;
+      const members = staff.filter(s => s.firm === firm);
+      expect(links('companies', firmId, 'contacts').map(l => l.toObjectId), firm.name).to.have.members(await Promise.all(members.map(s => crmIdOf(s))));
+      expect(links('companies', firmId, 'deals').map(l => l.toObjectId), firm.name).to.have.members(await Promise.all(firm.pursuits.getItems().map(d => crmIdOf(d))));
+      const row = airtable.objects('Firms').find(r => r.fields.Domain === firm.domain)!;
+      expect(row.fields.Staff ?? [], firm.name).to.deep.equal((await Promise.all(members.map(s => crmIdOf(s, 'airtable')))).sort());
+    }
+  });
+
   it('is refused at MikroORM.init when a collection leads to an entity not etlified for the CRM', async () => {
     const { defineEntity, p } = await import('@mikro-orm/core');
     const TagSchema = defineEntity({ name: 'LooseTag', properties: { id: p.integer().primary(), owner: () => p.manyToOne(Holder) } });
