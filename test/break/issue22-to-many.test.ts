@@ -113,6 +113,9 @@ describe('break: to-many associations under faults', () => {
     await execute('delete from etlify_sync_requests');
 
     // bob leaves; HubSpot archives the link late, after the client gave up
+    let gaveUp = false;
+    const onRetry = (event: { entity: string }) => { if (event.entity === 'Firm') gaveUp = true; };
+    etlify.events.on('retried', onRetry);
     let release!: () => void;
     hubspot.setFaults({ holdUntil: new Promise<void>(resolve => { release = resolve; }), paths: /batch\/labels\/archive$/ });
     bob!.firm = null;
@@ -122,12 +125,13 @@ describe('break: to-many associations under faults', () => {
     // bob is back before anyone knows whether the archive landed
     bob!.firm = firm;
     await em.flush();
-    await new Promise(resolve => setTimeout(resolve, 1_500)); // past the client's timeout
+    // the client gives up (an unknown outcome), and HubSpot applies the archive just after that,
+    // within unknownOutcomeWaitMs, before which the firm is not sent again
+    await waitFor('the client to give up on the archive', () => gaveUp, 10_000);
     hubspot.setFaults({});
-    release(); // the archive lands now
+    release();
     await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
-    await new Promise(resolve => setTimeout(resolve, 500));
-    await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+    etlify.events.off('retried', onRetry);
     expect(await linked(firm)).to.deep.equal([await crmIdOf(ann!), await crmIdOf(bob!)].sort());
   });
 
@@ -149,6 +153,36 @@ describe('break: to-many associations under faults', () => {
     await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
     expect(await linked(to!)).to.deep.equal([await crmIdOf(eve)]);
     expect(await linked(from!)).to.deep.equal([]);
+  });
+
+  // The docs said such a link is "restored with the next change": a change of the record's own fields
+  // does not read its associations (as the same paragraph says, an unchanged collection costs
+  // nothing), so only the collection's next change restores it. Docs corrected.
+  it('a link of the declared type removed by hand in HubSpot is restored at the collection\'s next change, not at a change of the record\'s fields', async () => {
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Hand', domain: 'hand.example' });
+    const [ann, bob] = ['ann', 'bob'].map(name => em.create(Staffer, { email: `${name}@hand.example`, name, firm }));
+    await em.flush();
+    for (const record of [ann!, bob!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const firmId = (await crmIdOf(firm))!;
+    // a salesperson removes Bob from the company in HubSpot
+    const removed = await fetch(`${hubspot.url}/crm/associations/2026-03/companies/contacts/batch/archive`, {
+      method: 'POST', headers: { authorization: 'Bearer person', 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [{ from: { id: firmId }, to: [{ id: await crmIdOf(bob!) }] }] }),
+    });
+    expect(removed.status).to.equal(204);
+    expect(await linked(firm)).to.deep.equal([await crmIdOf(ann!)]);
+
+    firm.name = 'Hand & Co';
+    await em.flush();
+    expect(await firm.hubspotSync({ inline: true })).to.equal('synced');
+    expect(await linked(firm), 'an unchanged collection is neither read nor written').to.deep.equal([await crmIdOf(ann!)]);
+
+    const cyd = em.create(Staffer, { email: 'cyd@hand.example', name: 'cyd', firm });
+    await em.flush();
+    expect(await cyd.hubspotSync({ inline: true })).to.equal('synced');
+    expect(await firm.hubspotSync({ inline: true })).to.equal('synced');
+    expect(await linked(firm)).to.deep.equal([await crmIdOf(ann!), await crmIdOf(bob!), await crmIdOf(cyd)].sort());
   });
 
   it('a pursuit removed from the database: its firm lets the deal go in HubSpot', async function () {
