@@ -8,6 +8,8 @@ import { Migration20261207018001_EtlifyHistory } from './Migration20261207018001
 import { Migration20261207018101_EtlifyCrmPauses } from './Migration20261207018101_EtlifyCrmPauses.ts';
 import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
 import { Migration20261207030001_EtlifyWorkers } from './Migration20261207030001_EtlifyWorkers.ts';
+import { Migration20261207031001_EtlifyMergedInto } from './Migration20261207031001_EtlifyMergedInto.ts';
+import { Migration20261207032001_EtlifyDailyBudgets } from './Migration20261207032001_EtlifyDailyBudgets.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -25,4 +27,6 @@ export const etlifyMigrations = [
   { name: 'Migration20261207018101_EtlifyCrmPauses', class: Migration20261207018101_EtlifyCrmPauses },
   { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
   { name: 'Migration20261207030001_EtlifyWorkers', class: Migration20261207030001_EtlifyWorkers },
+  { name: 'Migration20261207031001_EtlifyMergedInto', class: Migration20261207031001_EtlifyMergedInto },
+  { name: 'Migration20261207032001_EtlifyDailyBudgets', class: Migration20261207032001_EtlifyDailyBudgets },
 ];

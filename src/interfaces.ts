@@ -39,6 +39,10 @@ export interface RemoteQuota {
   intervalMs?: number;
   /** The CRM asked to wait this long (Retry-After). */
   retryAfterMs?: number;
+  /** The account's daily allowance, where the CRM reports it (HubSpot private apps: `X-HubSpot-RateLimit-Daily`). */
+  dailyMax?: number;
+  /** What is left of it today (`X-HubSpot-RateLimit-Daily-Remaining`); 0 after a 429 of the daily limit. */
+  dailyRemaining?: number;
 }
 
 /** Passed to every adapter call. */
@@ -93,7 +97,11 @@ export interface UpsertRequest {
   crmId?: string | null;
   /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
   mode?: SyncMode;
-  /** The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. */
+  /**
+   * The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. The engine
+   * always asks `fail`, and re-sends without the id itself once it has checked the record still
+   * exists (a removed record never gets a new object).
+   */
   onMissing?: OnMissing;
   /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
   associations?: AssociationTarget[];
@@ -132,6 +140,11 @@ export interface UpsertResult {
   crmId: string;
   /** True when the object was created by this call (informational). */
   created?: boolean;
+  /**
+   * The stored id the CRM answered for with another object: it merged that object into `crmId`
+   * (HubSpot merges give the result a new id). The engine moves the record to `crmId` and reports it.
+   */
+  mergedFrom?: string;
 }
 
 export interface BatchUpsertItem {
@@ -153,7 +166,7 @@ export interface BatchUpsertRequest {
 
 /** One result per input item, in input order (positional mapping, never by value). */
 export type BatchItemResult =
-  | { ok: true; crmId: string; created?: boolean }
+  | { ok: true; crmId: string; created?: boolean; mergedFrom?: string }
   /**
    * `crmId`: the object this item wrote (created, or found) before a later step for it failed (e.g.
    * its associations). The engine keeps it, so a retry updates that object instead of creating a
@@ -234,6 +247,12 @@ export interface CrmAdapter {
    */
   readonly defaultRateLimit?: RateLimitOptions;
   /**
+   * The CRM caps the requests of an account per day (HubSpot): Etlify then keeps a daily budget for
+   * it unless the registration says `dailyBudget: false`. `timeZone`: the IANA zone whose midnight
+   * resets the allowance (HubSpot: the portal's); default UTC.
+   */
+  readonly dailyLimit?: { timeZone?: string };
+  /**
    * Finds an object by its unique property. Used to delete the object of a removed record whose create
    * had an unknown outcome (the CRM may hold an object Etlify never learnt the id of).
    */
@@ -312,6 +331,24 @@ export interface RateLimitOptions {
   buckets?: Record<string, { maxRequests: number; perMs: number }>;
 }
 
+export interface DailyBudgetOptions {
+  /**
+   * Requests a day for the whole account, every app of the portal together. Default: what the CRM
+   * reports (HubSpot: `X-HubSpot-RateLimit-Daily`, sent to private apps only); none known: the day's
+   * requests are counted, and only the CRM's own 429 stops them.
+   */
+  limit?: number;
+  /**
+   * Share of the day's limit that background work (the periodic sweep, `syncStale`, first loads)
+   * leaves to the portal's other apps and to the application's own changes: background work stops
+   * once the account has used `(1 - reserveShare) × limit` today; changes made through the ORM are
+   * sent up to the limit. Between 0 and 1. Default 0.2 (background stops at 80 %).
+   */
+  reserveShare?: number;
+  /** IANA time zone whose midnight starts a new day. Default: the adapter's (HubSpot `portalTimeZone`), else UTC. */
+  timeZone?: string;
+}
+
 export interface CrmOptions {
   adapter: CrmAdapter;
   /** `false` turns every sync and delete for this CRM into a no-op. Default `true`. */
@@ -320,6 +357,12 @@ export interface CrmOptions {
   maxSyncErrors?: number;
   /** Shared, cross-process request budget. Default: the adapter's `defaultRateLimit`; `false`: none. */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * The day's requests, counted in PostgreSQL for all processes (docs/adapters.md, "The daily
+   * budget"). Default: on for adapters with a `dailyLimit` (HubSpot), with the options' defaults;
+   * `false`: not counted.
+   */
+  dailyBudget?: DailyBudgetOptions | false;
   /** Payload version this CRM speaks (payload migrations). Default: the current version. */
   payloadVersion?: string | number;
   /** Delete the CRM object when the entity is removed with `em.remove()`. Default `false`. */
@@ -397,16 +440,18 @@ export interface EntityCrmConfig<T = any> {
   /** When the object behind the stored CRM id is gone from the CRM (see `OnMissing`). Default `recreate`. */
   onMissing?: OnMissing;
   /**
-   * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a many-to-one or one-to-one
-   * relation, with HubSpot's default association or a given type. The relation is waited for like a
-   * sync dependency; the association is created once both objects have CRM ids, replaced when the
-   * relation changes, and removed when it is emptied.
+   * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a direct
+   * relation — many-to-one, one-to-one, or a one-to-many or many-to-many collection — with HubSpot's
+   * default association or a given type. A to-one relation is waited for like a sync dependency; a
+   * collection's members without a CRM id are added once they have one. Associations are created once
+   * both objects have CRM ids, follow the relation when it changes, and are removed when it is
+   * emptied; only the difference is written.
    */
   associations?: AssociationDeclaration[];
 }
 
 export interface AssociationDeclaration {
-  /** A many-to-one or one-to-one relation to an entity etlified for the same CRM (`'company'`). */
+  /** A direct relation to an entity etlified for the same CRM: to-one (`'company'`) or a collection (`'contacts'`). */
   relation: string;
   /** HubSpot: the association type. Default: HubSpot's default association between the two object types. */
   type?: AssociationType;

@@ -15,6 +15,8 @@ import { planSync } from '../sync/plan.ts';
 import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
+import { dailyBudgetLines } from './budget-lines.ts';
+import { dailyBudgets } from '../ratelimit/daily-status.ts';
 import { EXIT, failureLines, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
 import type { RecordedRequest } from '../testing/simulator-server.ts';
 import { describeSimulator, requestLine, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
@@ -212,6 +214,8 @@ export function commands(program: Command): void {
         return;
       }
       console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
+      const budgets = (await dailyBudgets(orm)).filter(b => !opts.crm || b.crm === opts.crm);
+      if (budgets.length) console.log(`\n${dailyBudgetLines(budgets).join('\n')}`);
       // one line, not the list: it would repeat on every call until the indexes exist
       if (missing.length) console.log(`\nthe stale sweep lacks ${missing.length} index(es) and reads whole tables meanwhile: \`etlify status --indexes\` lists them (docs/stale-finder.md#indexes)`);
     }));

@@ -2,7 +2,7 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, isRetryable, NotInCrmError, refusesValues, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
+import { CrmError, isRetryable, MergedAwayError, MissingInCrmError, NotInCrmError, parksAtOnce, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
@@ -10,6 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { associationsToSend } from './associations.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
+import { mergedAway, mergeNote, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
 import { clampedRetryWait } from './retry-wait.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
@@ -28,6 +29,8 @@ export interface RecordOutcome {
   retryAfterMs?: number;
   /** For `pending`: what the first look prepared, for the claimed sync to reuse (`ChunkOptions.firstLook`). */
   look?: FirstLook;
+  /** What the attempt history should say besides the result (a merge the record followed). */
+  note?: string;
 }
 
 /** A payload prepared by the read-only first look, and the state of the data it was prepared from. */
@@ -110,7 +113,7 @@ export async function syncChunk(
     if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
     if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
     // values the CRM's validation rules refuse are refused again until the record changes: parked at once
-    const parkAt = refusesValues(error) ? { parkAt: crm.maxSyncErrors } : {};
+    const parkAt = parksAtOnce(error) ? { parkAt: crm.maxSyncErrors } : {};
     settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept, ...parkAt });
   };
 
@@ -122,6 +125,8 @@ export async function syncChunk(
     if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
     const c: Candidate = { id, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
+    // its object was merged into one another record follows: sending would overwrite that one
+    if (c.row?.mergedInto) { fail(c, stillMergedAway(crmName, `${resourceType} ${id}`, c.row.mergedInto)); continue; }
     try {
       if (!(await passesSyncIf(record, config, c.entity, etlify.stepTimeoutMs))) {
         settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
@@ -160,11 +165,15 @@ export async function syncChunk(
   records.clear();
   fork.clear();
 
+  // records whose stored id the CRM answered for with another object (merged in the CRM)
+  const merges = new Map<string, FollowedMerge>();
   const succeed = (c: Candidate, result: UpsertResult) => {
     if (typeof result?.crmId !== 'string' || !result.crmId) {
       return fail(c, new CrmError(`adapter for \`${crmName}\` returned no CRM id for ${c.entity} ${c.id}`));
     }
-    settle(c, { id: c.id, result: 'synced', crmId: result.crmId }, {
+    const merge = result.mergedFrom && result.mergedFrom !== result.crmId ? { from: result.mergedFrom, to: result.crmId } : undefined;
+    if (merge) merges.set(c.id, merge);
+    settle(c, { id: c.id, result: 'synced', crmId: result.crmId, ...(merge ? { note: mergeNote(crmName, merge) } : {}) }, {
       outcome: 'synced', syncedAt: snapshotAt, crmId: result.crmId, objectType: c.config.objectType,
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
@@ -181,25 +190,71 @@ export async function syncChunk(
     const { refused, deferred } = await reserveIdentities(fork, crm, resourceType, group.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })),
       new Map(group.map(c => [c.id, c.row?.idKey ?? null])), handOver);
     for (const [id, error] of refused) fail(group.find(c => c.id === id)!, error);
-    await send(etlify, crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
+    // A stored id whose object is gone from the CRM: with onMissing 'recreate', found again or
+    // re-created only after checking the record is still in the database (a removed record never
+    // gets a new object)
+    const gone: Candidate[] = [];
+    const failOrRecheck = (c: Candidate, error: unknown, written?: string) => {
+      if (error instanceof MissingInCrmError && c.config.onMissing !== 'fail' && !written) gone.push(c);
+      else fail(c, error, written);
+    };
+    await send(etlify, crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, failOrRecheck);
+    if (gone.length) await recreateMissing(gone);
     return group.filter(c => deferred.has(c.id));
+  };
+  const recreateMissing = async (gone: Candidate[]) => {
+    const live = await liveIds(fork, meta, gone.map(c => c.id));
+    // removed meanwhile: its delete (or forget) is queued behind this claim; nothing is created
+    for (const c of gone.filter(c => !live.has(c.id))) settle(c, { id: c.id, result: 'missing' });
+    const again = gone.filter(c => live.has(c.id));
+    for (const c of again) c.row = { ...c.row!, crmId: null, lastDigest: null };
+    const answers = new Map<Candidate, UpsertResult>();
+    await sendOneByOne(crm, again, options, deadline, (c, result) => answers.set(c, result), fail);
+    // removed while its object was being re-created: that object goes at once (a forget would leave it)
+    const stillLive = answers.size ? await liveIds(fork, meta, [...answers.keys()].map(c => c.id)) : new Set<string>();
+    for (const [c, result] of answers) {
+      if (stillLive.has(c.id) || !result.created) { succeed(c, result); continue; }
+      try {
+        await deadline.call(crm.adapter.delete({ objectType: c.config.objectType, crmId: result.crmId }, deadline.context(options.context)), crm.name);
+        settle(c, { id: c.id, result: 'missing' });
+      } catch (error) {
+        fail(c, error, result.crmId);
+      }
+    }
   };
   try {
     const second = await reserveAndSend(ready, true);
     if (second.length) {
-      await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
+      await writeAll(etlify, fork, crm, writes.splice(0), outcomes, options.claimToken, merges);
       await reserveAndSend(second, false);
     }
   } finally {
     deadline.dispose();
   }
-  await writeAll(etlify, fork, writes, outcomes, options.claimToken);
+  await writeAll(etlify, fork, crm, writes, outcomes, options.claimToken, merges);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
     await releaseDependents(fork, crm, resourceType, withCrmId);
   }
   for (const c of seen) emitOutcome(etlify, crm, c, outcomes.get(c.id)!);
+  for (const c of seen) {
+    const merge = merges.get(c.id);
+    if (merge) emitMerge(etlify, crm, c, merge, outcomes.get(c.id)!);
+  }
   return ids.map(id => outcomes.get(id)!);
+}
+
+/** `record:merged`, and a line in the log: a merge made in the CRM changed where the record lives. */
+function emitMerge(etlify: Etlify, crm: RegisteredCrm, c: Candidate, merge: FollowedMerge, outcome: RecordOutcome): void {
+  const followed = !(outcome.error instanceof MergedAwayError);
+  const heldBy = outcome.error instanceof MergedAwayError ? outcome.error.heldBy : undefined;
+  etlify.events.emit('record:merged', {
+    crm: crm.name, entity: c.entity, id: c.id, durationMs: performance.now() - c.startedAt, crmId: followed ? merge.to : null,
+    mergedFrom: merge.from, mergedInto: merge.to, ...(followed ? {} : { heldBy: heldBy ?? 'another record' }),
+  });
+  etlify.logger.info(followed ? `${crm.name} merged the object of ${c.entity} ${c.id} into ${merge.to}: the record follows it (was ${merge.from})`
+    : `${crm.name} merged the object of ${c.entity} ${c.id} into ${merge.to}, which ${heldBy ?? 'another record'} follows: the record is parked`,
+  { crm: crm.name, entity: c.entity, id: c.id, mergedFrom: merge.from, mergedInto: merge.to });
 }
 
 /**
@@ -266,7 +321,7 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
       etlify.events.emit('retried', event);
       return;
     }
-    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || refusesValues(outcome.error);
+    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || parksAtOnce(outcome.error);
     etlify.events.emit(parked ? 'parked' : 'failed', event);
     if (parked) etlify.events.emit('record:parked', event);
     etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
@@ -358,6 +413,13 @@ function warnOnceOfFallback(etlify: Etlify, crm: RegisteredCrm, config: EntityCr
     { crm: crm.name, objectType: config.objectType, idProperty: config.idProperty ?? null });
 }
 
+/** The ids among `ids` whose record is in the database now (read from the primary, like the records). */
+async function liveIds(em: EntityManager, meta: EntityMetadata, ids: string[]): Promise<Set<string>> {
+  const pk = meta.primaryKeys[0]!;
+  const rows = await em.find(meta.class, { [pk]: { $in: ids } } as never, { fields: [pk] as never[], disableIdentityMap: true });
+  return new Set(rows.map(row => String((row as Record<string, unknown>)[pk])));
+}
+
 /** Sends the changed records: one batch call when possible, one call per record otherwise. */
 async function send(
   etlify: Etlify, crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions, deadline: ClaimDeadline,
@@ -365,7 +427,7 @@ async function send(
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
-    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}\u0000${c.config.onMissing ?? ''}`);
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}`);
     for (const group of byObjectType.values()) {
       if (deadline.expired) { for (const c of group) fail(c, deadline.notSent()); continue; }
       let results: BatchItemResult[];
@@ -374,7 +436,8 @@ async function send(
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
-          onMissing: group[0]!.config.onMissing,
+          // a gone object is never re-created by the adapter itself: see `recreateMissing`
+          onMissing: 'fail',
           items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: associationsToSend(c.prepared!, c.row?.lastDigest) })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
@@ -407,7 +470,7 @@ async function sendOneByOne(
     if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
-        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: 'fail',
         associations: associationsToSend(c.prepared!, c.row?.lastDigest),
       }, deadline.context(options.context)), crm.name));
     } catch (error) {
@@ -420,7 +483,9 @@ async function sendOneByOne(
  * One statement for the whole chunk. If it fails because two records claim the same CRM object,
  * rows are written one at a time so only the records involved get an error.
  */
-async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string): Promise<void> {
+async function writeAll(
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string, merges = new Map<string, FollowedMerge>(),
+): Promise<void> {
   try {
     await writeOutcomes(em, writes, claimToken);
     return;
@@ -432,6 +497,15 @@ async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[
       await writeOutcomes(em, [write], claimToken);
     } catch (error) {
       if (!isCrmIdConflict(error)) throw error;
+      const merge = merges.get(write.resourceId);
+      if (merge) {
+        // two records' objects merged into one: the other record follows it already
+        const holder = await settleMergedAway(em, crm, write.resourceType, write.resourceId, merge);
+        const away = mergedAway(write.crmName, `${write.resourceType} ${write.resourceId}`, merge, holder);
+        outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: away });
+        await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(away), crmId: undefined, objectType: undefined, digest: undefined, parkAt: crm.maxSyncErrors }], claimToken);
+        continue;
+      }
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
       await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(conflict), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);

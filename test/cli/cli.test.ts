@@ -79,6 +79,8 @@ describe('etlify CLI', function () {
     const { stdout } = await cli(['status', '--entity', 'User']);
     expect(stdout).to.match(/entity.*crm.*total.*synced.*stale.*failing.*parked.*buffered/);
     expect(stdout).to.match(/User.*hubspot.*30.*29/);
+    // the portal's day: HubSpot's limit as the simulator reports it, and what the sync above used of it
+    expect(stdout).to.match(new RegExp(`\ndaily budget of hubspot: ${simulator.usedToday} of 250000 requests today \\(0 %\\), background work stops at 200000\n  the day ends at \\S+Z \\(midnight UTC\\)\n`));
   });
 
   it('status says in one line that indexes are missing; --indexes prints the SQL that adds them', async () => {

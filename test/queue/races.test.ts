@@ -124,6 +124,28 @@ describe('queue races', () => {
     await waitFor('the worker to run what the inline sync left', () => adapter.table('contacts').size === 1, 15_000);
     await drained();
   });
+  it('no work without a wake-up: a change merged while an inline sync holds its record is run when due, not at the end of the lease', async function () {
+    this.timeout(30_000);
+    const adapter = new RecordingAdapter({ latencyMs: 1_500 });
+    h.app.etlify.registerCrm('hubspot', { adapter, jobs: { batchDelayMs: 0 } });
+    const em = h.app.orm.em.fork();
+    const user = em.create(User, { email: 'inline-then-changed@example.test', firstName: 'v1' });
+    await em.flush();
+    await execute('delete from etlify_sync_requests; delete from graphile_worker._private_jobs');
+    await start(1, { sweepSchedule: false });
+    const inline = user.hubspotSync({ inline: true });
+    await waitFor('the inline sync to send', () => adapter.calls.length > 0, 5_000);
+    // the worker merges this change into the row the inline sync holds, finds nothing due before that
+    // claim's lease ends (30 s), and schedules itself for then
+    const other = h.app.orm.em.fork();
+    (await other.findOneOrFail(User, user.id)).firstName = 'v2';
+    await other.flush();
+    await waitFor('the change to merge into the held row', async () =>
+      (await execute('select 1 from etlify_record_queue where generation > 1 and claim_token is not null')).length > 0, 5_000);
+    expect(await inline).to.equal('synced');
+    await waitFor('the change to reach the CRM well before the lease ends', () => [...adapter.table('contacts').values()].some(c => c.firstname === 'v2'), 10_000);
+    await drained();
+  });
   it('concurrent ingests and claims never deadlock: three workers, a writer changing 400 records over and over', async function () {
     this.timeout(90_000);
     h.app.etlify.registerCrm('hubspot', { adapter: new RecordingAdapter({ latencyMs: 5 }), jobs: { batchDelayMs: 0, batchSize: 50 } });

@@ -154,6 +154,28 @@ describe('to-many associations (collections)', () => {
     expect(links('companies', (await crmIdOf(firm))!, 'deals').map(l => l.toObjectId)).to.have.members([await crmIdOf(one!), await crmIdOf(two!)]);
   });
 
+  it('queues the owner when a member is deleted (its pivot row goes with it), and archives that link', async () => {
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Epsilon', domain: 'epsilon.example' });
+    const [kept, dropped] = ['E-1', 'E-2'].map(code => em.create(Pursuit, { code }));
+    firm.pursuits.set([kept!, dropped!]);
+    await em.flush();
+    for (const record of [kept!, dropped!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const droppedId = await crmIdOf(dropped!);
+    await execute('delete from etlify_sync_requests');
+
+    // removed in another EntityManager, where the firm and its collection were never loaded
+    const other = orm.em.fork();
+    other.remove(other.getReference(Pursuit, dropped!.id));
+    await other.flush();
+    expect(await queued()).to.include(`Firm ${firm.id}`);
+    hubspot.requests.length = 0;
+    expect(await orm.em.fork().findOneOrFail(Firm, firm.id).then(f => f.hubspotSync({ inline: true }))).to.equal('synced');
+    const archived = hubspot.requests.filter(r => r.path.endsWith('/companies/deals/batch/labels/archive'));
+    expect(archived.map(r => (r.body as { inputs: Array<{ to: { id: string } }> }).inputs.map(i => i.to.id))).to.deep.equal([[droppedId]]);
+    expect(links('companies', (await crmIdOf(firm))!, 'deals').map(l => l.toObjectId)).to.deep.equal([await crmIdOf(kept!)]);
+  });
+
   it('after an unknown outcome, sends the record again, reads what landed and creates no link twice', async () => {
     const em = orm.em.fork();
     const firm = em.create(Firm, { name: 'Delta', domain: 'delta.example' });
@@ -180,6 +202,37 @@ describe('to-many associations (collections)', () => {
       'POST /crm/associations/2026-03/companies/deals/batch/read',
     ]);
     expect(links('companies', (await crmIdOf(firm))!, 'contacts').map(l => l.toObjectId)).to.have.members([await crmIdOf(eve), await crmIdOf(fay)]);
+  });
+
+  it('converges under membership churn with two workers and a misbehaving CRM: HubSpot ends holding exactly the collections', async () => {
+    const em = orm.em.fork();
+    const firms = ['z1', 'z2', 'z3'].map(name => em.create(Firm, { name, domain: `${name}.example` }));
+    const staff = Array.from({ length: 12 }, (_, n) => em.create(Staffer, { email: `z${n}@churn.example`, name: `z${n}`, firm: firms[n % 3] }));
+    const pursuits = Array.from({ length: 6 }, (_, n) => em.create(Pursuit, { code: `Z-${n}` }));
+    await em.flush();
+    hubspot.setFaults({ resetAfterApplyProbability: 0.1, serverErrorAfterApplyProbability: 0.05, serverErrorStatus: 504 });
+    for (let i = 0; i < 2; i++) workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+    let seed = 7;
+    const pick = <T>(items: T[]) => items[(seed = (seed * 16807) % 2147483647) % items.length]!;
+    for (let round = 0; round < 25; round++) {
+      const staffer = pick(staff);
+      staffer.firm = pick([...firms, null]);
+      const firm = pick(firms);
+      const pursuit = pick(pursuits);
+      if (firm.pursuits.contains(pursuit)) firm.pursuits.remove(pursuit); else firm.pursuits.add(pursuit);
+      await em.flush();
+      await new Promise(resolve => setTimeout(resolve, 20));
+    }
+    hubspot.setFaults({});
+    await waitFor('the queue to drain', () => queueDrained(execute), 60_000);
+    for (const firm of firms) {
+      const firmId = (await crmIdOf(firm))!;
+      const members = staff.filter(s => s.firm === firm);
+      expect(links('companies', firmId, 'contacts').map(l => l.toObjectId), firm.name).to.have.members(await Promise.all(members.map(s => crmIdOf(s))));
+      expect(links('companies', firmId, 'deals').map(l => l.toObjectId), firm.name).to.have.members(await Promise.all(firm.pursuits.getItems().map(d => crmIdOf(d))));
+      const row = airtable.objects('Firms').find(r => r.fields.Domain === firm.domain)!;
+      expect(row.fields.Staff ?? [], firm.name).to.deep.equal((await Promise.all(members.map(s => crmIdOf(s, 'airtable')))).sort());
+    }
   });
 
   it('is refused at MikroORM.init when a collection leads to an entity not etlified for the CRM', async () => {

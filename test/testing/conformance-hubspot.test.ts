@@ -108,6 +108,22 @@ for (const apiVersion of HUBSPOT_API_VERSIONS) describe(`HubSpot simulator confo
     expect(sim.objects('deals').map((d) => d.id)).to.deep.equal([ids[1]]);
   });
 
+  it('merges two contacts into a new one: both old ids read, update and batch-read as it; the secondary email stays taken', async () => {
+    const primary = await hubspot.crm.contacts.basicApi.create({ properties: { email: 'pat@example.com', firstname: 'Pat' }, associations: [] });
+    const other = await hubspot.crm.contacts.basicApi.create({ properties: { email: 'patricia@example.com', lastname: 'Lee' }, associations: [] });
+    const merged = await hubspot.crm.contacts.basicApi.merge({ primaryObjectId: primary.id, objectIdToMerge: other.id });
+    expect(merged.id).to.not.be.oneOf([primary.id, other.id]);
+    expect(merged.properties).to.include({ email: 'pat@example.com', firstname: 'Pat', lastname: 'Lee' });
+    for (const old of [primary.id, other.id]) expect((await hubspot.crm.contacts.basicApi.getById(old, ['email'])).id).to.equal(merged.id);
+    const updated = await hubspot.crm.contacts.basicApi.update(other.id, { properties: { firstname: 'Patty' } });
+    expect(updated.id).to.equal(merged.id);
+    const read = await hubspot.crm.contacts.batchApi.read({ inputs: [{ id: primary.id }], properties: ['firstname', 'hs_merged_object_ids'], propertiesWithHistory: [] });
+    expect(read.results.map((c) => [c.id, c.properties.firstname, c.properties.hs_merged_object_ids?.split(';').sort()])).to.deep.equal([[merged.id, 'Patty', [primary.id, other.id].sort()]]);
+    const taken = await hubspot.crm.contacts.basicApi.create({ properties: { email: 'patricia@example.com' }, associations: [] }).catch((error: { code: number }) => error);
+    expect(taken).to.have.property('code', 409);
+    expect(sim.objects('contacts').map((c) => c.id)).to.deep.equal([merged.id]);
+  });
+
   it('refuses a whole batch create when one input conflicts', async () => {
     await hubspot.crm.contacts.basicApi.create({ properties: { email: 'taken@example.com' }, associations: [] });
     const refused = await hubspot.crm.contacts.batchApi
