@@ -97,7 +97,11 @@ export interface UpsertRequest {
   crmId?: string | null;
   /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
   mode?: SyncMode;
-  /** The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. */
+  /**
+   * The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. The engine
+   * always asks `fail`, and re-sends without the id itself once it has checked the record still
+   * exists (a removed record never gets a new object).
+   */
   onMissing?: OnMissing;
   /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
   associations?: AssociationTarget[];
