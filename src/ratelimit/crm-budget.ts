@@ -23,7 +23,9 @@ export function crmRequestBudget(etlify: Etlify, em: EntityManager, crm: Registe
       await daily.acquire(bucket, cost);
     },
     report(bucket, quota) {
-      window.report(bucket, quota);
+      // a daily-limit 429 is the day's business: its wait (an hour, or until midnight) would shut the
+      // burst window too, and nothing would go after resetDailyBudget
+      window.report(bucket, quota.dailyRemaining === 0 ? { ...quota, retryAfterMs: undefined } : quota);
       daily.report(bucket, quota);
     },
     settle: bucket => window.settle(bucket),

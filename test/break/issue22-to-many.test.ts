@@ -49,13 +49,10 @@ describe('break: to-many associations under faults', () => {
     await hubspot.close();
   });
 
-  // BUG (assoc): a collection member without a CRM id leaves an `etlify_pending_syncs` row for its
-  // owner (the "soft" row that queues the owner again once the member has its id). The stale finder
-  // and `status` read every such row as "the owner waits for a dependency": the owner, synced and
-  // not waiting, is left out of the sweep and `syncStale` as long as the row lives (24 h, renewed at
-  // each of its syncs), and counted `buffered`. A change made outside the ORM to such an owner is
-  // never found by the sweep. Needs the soft rows told apart from the blocking ones (a column: a
-  // migration in assoc's range).
+  // Was a bug: the member's buffer row (which only queues the owner again once the member has its
+  // id) was read by the stale finder and `status` as "the owner waits for a dependency": the owner,
+  // synced and not waiting, was left out of the sweep and `syncStale` while the row lived (24 h,
+  // renewed at each of its syncs) and counted `buffered`.
   it('an owner with a member that never gets a CRM id is still found by syncStale when changed outside the ORM', async () => {
     const em = orm.em.fork();
     const firm = em.create(Firm, { name: 'Stale', domain: 'stale.example' });
