@@ -28,6 +28,11 @@ export interface RequestBudget {
    * sent — a late arrival (a busy machine, a slow network) can then never overlap two windows.
    */
   settle?(bucket: string): Promise<void>;
+  /**
+   * Throws `RateLimitedError` when no request may go for a long while (a CRM's day is spent), so a
+   * claim hands its records back before loading them. Counts nothing.
+   */
+  check?(): Promise<void>;
 }
 
 export interface RemoteQuota {

@@ -16,6 +16,7 @@ export function crmRequestBudget(etlify: Etlify, em: EntityManager, crm: Registe
   const daily = crm.dailyBudget && new PgDailyBudget(em, crm.name, crm.dailyBudget, { background, onLow: event => etlify.events.emit('quota:low', event) });
   if (!daily || !window) return daily || window || undefined;
   return {
+    check: () => daily.check(),
     // the window first: its refusals are the frequent ones, and a request it refuses is not counted for the day
     async acquire(bucket, cost) {
       await window.acquire(bucket, cost);

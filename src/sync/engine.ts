@@ -324,7 +324,8 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
     const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || parksAtOnce(outcome.error);
     etlify.events.emit(parked ? 'parked' : 'failed', event);
     if (parked) etlify.events.emit('record:parked', event);
-    etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
+    const until = outcome.error instanceof MergedAwayError ? 'it is reset' : 'it changes or is reset';
+    etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? `; the record is parked until ${until}` : ''}`, { ...event, parked });
   } else if (outcome.result in RESULT_EVENTS) {
     etlify.events.emit(RESULT_EVENTS[outcome.result as keyof typeof RESULT_EVENTS], event);
   }
