@@ -399,12 +399,13 @@ export async function crmsWithPendingWork(em: EntityManager): Promise<string[]> 
 }
 
 /**
- * Exponential backoff with jitter (1 s, 2 s, 4 s … capped at 30 s, so a recovered CRM is drained within
- * a minute), never shorter than what the CRM asked for. `jitter` in [0, 1) is shared by the records
- * of one failed batch so they come back together.
+ * Exponential backoff with jitter (1 s, 2 s, 4 s … 30 s, each 50–100 % of it, so never more than 30 s:
+ * every record waiting on a recovered CRM is tried again within 30 s of its return), never shorter than
+ * what the CRM asked for. `jitter` in [0, 1) is shared by the records of one failed batch so they come
+ * back together.
  */
 export function backoffMs(attempts: number, retryAfterMs: number | undefined, jitter: number): number {
-  const exponential = Math.min(30_000, 1000 * 2 ** Math.min(Math.max(attempts - 1, 0), 20)) * (0.5 + jitter);
+  const exponential = Math.min(30_000, 1000 * 2 ** Math.min(Math.max(attempts - 1, 0), 20)) * (0.5 + jitter / 2);
   return retryAfterMs === undefined ? exponential : retryAfterMs + jitter * 100;
 }
 
