@@ -7,6 +7,7 @@ import { Migration20261207017201_EtlifyPendingIdentity } from './Migration202612
 import { Migration20261207018001_EtlifyHistory } from './Migration20261207018001_EtlifyHistory.ts';
 import { Migration20261207018101_EtlifyCrmPauses } from './Migration20261207018101_EtlifyCrmPauses.ts';
 import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
+import { Migration20261207034001_EtlifyFailingLatest } from './Migration20261207034001_EtlifyFailingLatest.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -23,4 +24,5 @@ export const etlifyMigrations = [
   { name: 'Migration20261207018001_EtlifyHistory', class: Migration20261207018001_EtlifyHistory },
   { name: 'Migration20261207018101_EtlifyCrmPauses', class: Migration20261207018101_EtlifyCrmPauses },
   { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
+  { name: 'Migration20261207034001_EtlifyFailingLatest', class: Migration20261207034001_EtlifyFailingLatest },
 ];

@@ -1,7 +1,9 @@
 /**
  * The page itself: static markup with no data in it. Everything shown comes from the JSON API and is
  * put in place with `textContent` by the page's script (client.ts), so no string from a CRM or a
- * record is ever parsed as HTML. Assets are relative: the page works under any mount path.
+ * record is ever parsed as HTML. Assets are relative: the page works under any mount path. The
+ * page's script comes first and runs as soon as it arrives (async): it asks for the data while the
+ * charting library and the styles are still loading, and draws once the document is parsed.
  */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -9,10 +11,10 @@ export const PAGE_HTML = `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Etlify</title>
+<script src="assets/dashboard.js" async></script>
+<script src="assets/uPlot.iife.min.js" defer></script>
 <link rel="stylesheet" href="assets/uPlot.min.css">
 <link rel="stylesheet" href="assets/dashboard.css">
-<script src="assets/uPlot.iife.min.js" defer></script>
-<script src="assets/dashboard.js" defer></script>
 </head>
 <body>
 <header>
