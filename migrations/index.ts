@@ -7,6 +7,9 @@ import { Migration20261207017201_EtlifyPendingIdentity } from './Migration202612
 import { Migration20261207018001_EtlifyHistory } from './Migration20261207018001_EtlifyHistory.ts';
 import { Migration20261207018101_EtlifyCrmPauses } from './Migration20261207018101_EtlifyCrmPauses.ts';
 import { Migration20261207019001_EtlifyReconcile } from './Migration20261207019001_EtlifyReconcile.ts';
+import { Migration20261207030001_EtlifyWorkers } from './Migration20261207030001_EtlifyWorkers.ts';
+import { Migration20261207031001_EtlifyMergedInto } from './Migration20261207031001_EtlifyMergedInto.ts';
+import { Migration20261207032001_EtlifyDailyBudgets } from './Migration20261207032001_EtlifyDailyBudgets.ts';
 import { Migration20261207034001_EtlifyFailingLatest } from './Migration20261207034001_EtlifyFailingLatest.ts';
 
 /**
@@ -24,5 +27,8 @@ export const etlifyMigrations = [
   { name: 'Migration20261207018001_EtlifyHistory', class: Migration20261207018001_EtlifyHistory },
   { name: 'Migration20261207018101_EtlifyCrmPauses', class: Migration20261207018101_EtlifyCrmPauses },
   { name: 'Migration20261207019001_EtlifyReconcile', class: Migration20261207019001_EtlifyReconcile },
+  { name: 'Migration20261207030001_EtlifyWorkers', class: Migration20261207030001_EtlifyWorkers },
+  { name: 'Migration20261207031001_EtlifyMergedInto', class: Migration20261207031001_EtlifyMergedInto },
+  { name: 'Migration20261207032001_EtlifyDailyBudgets', class: Migration20261207032001_EtlifyDailyBudgets },
   { name: 'Migration20261207034001_EtlifyFailingLatest', class: Migration20261207034001_EtlifyFailingLatest },
 ];

@@ -90,6 +90,22 @@ export function refusesValues(error: unknown): boolean {
 }
 
 /**
+ * The CRM merged the record's object into an object another record follows (two records' HubSpot
+ * contacts merged into one): the record is not sent again, or it would overwrite the other record's
+ * object, until it is reset (`etlify reset`). Parked at once.
+ */
+export class MergedAwayError extends CrmError {
+  override name = 'MergedAwayError';
+  /** The record (`Entity id`) that follows the merged object, when known. */
+  heldBy?: string;
+}
+
+/** Failures that park their record at once rather than after `maxSyncErrors`: sending again cannot help. */
+export function parksAtOnce(error: unknown): boolean {
+  return refusesValues(error) || error instanceof MergedAwayError;
+}
+
+/**
  * The object a failed `upsert` had already written (`CrmError.crmId`), or undefined.
  */
 export function writtenObjectOf(error: unknown): string | undefined {

@@ -35,12 +35,27 @@ export interface EtlifyEvents {
   deleted: [SyncEvent & { result: DeleteResult }];
   /** A record was parked (the same moment as `parked`): for alerts. */
   'record:parked': [SyncEvent];
+  /**
+   * The CRM merged a record's object into another one (HubSpot merges give the result a new id): the
+   * record now follows it (`crmId`), or, when another record follows it already (`heldBy`), the record
+   * is parked and no longer sent.
+   */
+  'record:merged': [MergeEvent];
   /** A CRM stopped answering usefully: a whole claim failed with no record accepted (down, unreachable, a rejected token). Once per outage, per process. */
   'crm:unavailable': [CrmAvailabilityEvent];
   /** The CRM accepted records again after `crm:unavailable`. */
   'crm:available': [CrmAvailabilityEvent];
   /** The CRM reported less than 10 % of its request allowance left (rate-limit headers). Once until it recovers, per process. */
   'quota:low': [QuotaEvent];
+}
+
+export interface MergeEvent extends SyncEvent {
+  /** The id the record had stored: the CRM merged that object away. */
+  mergedFrom: string;
+  /** The object it was merged into. */
+  mergedInto: string;
+  /** The record (`Entity id`) that follows `mergedInto`, when it is not this one. */
+  heldBy?: string;
 }
 
 export interface CrmAvailabilityEvent {

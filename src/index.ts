@@ -30,7 +30,8 @@ export {
 export { AirtableAdapter, type AirtableAdapterOptions } from './adapters/airtable/index.ts';
 export * from './payload/index.ts';
 export { PgRequestBudget } from './ratelimit/pg-budget.ts';
-export type { SyncEvent, EtlifyEvents, SyncEventName, CrmAvailabilityEvent, QuotaEvent } from './events.ts';
+export { dailyBudgets, resetDailyBudget, type DailyBudgetStatus } from './ratelimit/daily-status.ts';
+export type { SyncEvent, EtlifyEvents, SyncEventName, CrmAvailabilityEvent, QuotaEvent, MergeEvent } from './events.ts';
 export {
   countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
   type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,

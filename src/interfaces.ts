@@ -39,6 +39,10 @@ export interface RemoteQuota {
   intervalMs?: number;
   /** The CRM asked to wait this long (Retry-After). */
   retryAfterMs?: number;
+  /** The account's daily allowance, where the CRM reports it (HubSpot private apps: `X-HubSpot-RateLimit-Daily`). */
+  dailyMax?: number;
+  /** What is left of it today (`X-HubSpot-RateLimit-Daily-Remaining`); 0 after a 429 of the daily limit. */
+  dailyRemaining?: number;
 }
 
 /** Passed to every adapter call. */
@@ -112,6 +116,13 @@ export interface AssociationTarget {
   type?: AssociationType;
   /** Airtable: the linked-record field that holds the associated records. */
   field?: string;
+  /**
+   * Set by the engine: `toIds` is the set the CRM confirmed at the record's last sync (its digest
+   * says so), so an adapter may leave this association alone for an object that already existed —
+   * nothing to read, nothing to write. Never set after an unknown outcome. Objects created by the
+   * call get every association regardless.
+   */
+  unchanged?: boolean;
 }
 
 /** A HubSpot association type: a HubSpot-defined one, or a label of yours (`USER_DEFINED`) by its id. */
@@ -125,6 +136,11 @@ export interface UpsertResult {
   crmId: string;
   /** True when the object was created by this call (informational). */
   created?: boolean;
+  /**
+   * The stored id the CRM answered for with another object: it merged that object into `crmId`
+   * (HubSpot merges give the result a new id). The engine moves the record to `crmId` and reports it.
+   */
+  mergedFrom?: string;
 }
 
 export interface BatchUpsertItem {
@@ -146,7 +162,7 @@ export interface BatchUpsertRequest {
 
 /** One result per input item, in input order (positional mapping, never by value). */
 export type BatchItemResult =
-  | { ok: true; crmId: string; created?: boolean }
+  | { ok: true; crmId: string; created?: boolean; mergedFrom?: string }
   /**
    * `crmId`: the object this item wrote (created, or found) before a later step for it failed (e.g.
    * its associations). The engine keeps it, so a retry updates that object instead of creating a
@@ -227,6 +243,12 @@ export interface CrmAdapter {
    */
   readonly defaultRateLimit?: RateLimitOptions;
   /**
+   * The CRM caps the requests of an account per day (HubSpot): Etlify then keeps a daily budget for
+   * it unless the registration says `dailyBudget: false`. `timeZone`: the IANA zone whose midnight
+   * resets the allowance (HubSpot: the portal's); default UTC.
+   */
+  readonly dailyLimit?: { timeZone?: string };
+  /**
    * Finds an object by its unique property. Used to delete the object of a removed record whose create
    * had an unknown outcome (the CRM may hold an object Etlify never learnt the id of).
    */
@@ -305,6 +327,24 @@ export interface RateLimitOptions {
   buckets?: Record<string, { maxRequests: number; perMs: number }>;
 }
 
+export interface DailyBudgetOptions {
+  /**
+   * Requests a day for the whole account, every app of the portal together. Default: what the CRM
+   * reports (HubSpot: `X-HubSpot-RateLimit-Daily`, sent to private apps only); none known: the day's
+   * requests are counted, and only the CRM's own 429 stops them.
+   */
+  limit?: number;
+  /**
+   * Share of the day's limit that background work (the periodic sweep, `syncStale`, first loads)
+   * leaves to the portal's other apps and to the application's own changes: background work stops
+   * once the account has used `(1 - reserveShare) × limit` today; changes made through the ORM are
+   * sent up to the limit. Between 0 and 1. Default 0.2 (background stops at 80 %).
+   */
+  reserveShare?: number;
+  /** IANA time zone whose midnight starts a new day. Default: the adapter's (HubSpot `portalTimeZone`), else UTC. */
+  timeZone?: string;
+}
+
 export interface CrmOptions {
   adapter: CrmAdapter;
   /** `false` turns every sync and delete for this CRM into a no-op. Default `true`. */
@@ -313,6 +353,12 @@ export interface CrmOptions {
   maxSyncErrors?: number;
   /** Shared, cross-process request budget. Default: the adapter's `defaultRateLimit`; `false`: none. */
   rateLimit?: RateLimitOptions | false;
+  /**
+   * The day's requests, counted in PostgreSQL for all processes (docs/adapters.md, "The daily
+   * budget"). Default: on for adapters with a `dailyLimit` (HubSpot), with the options' defaults;
+   * `false`: not counted.
+   */
+  dailyBudget?: DailyBudgetOptions | false;
   /** Payload version this CRM speaks (payload migrations). Default: the current version. */
   payloadVersion?: string | number;
   /** Delete the CRM object when the entity is removed with `em.remove()`. Default `false`. */

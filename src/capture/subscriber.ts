@@ -131,10 +131,13 @@ export class CaptureSubscriber implements EventSubscriber {
         if (!enabled(dependent.crm)) continue;
         if (dependent.backReference) {
           // the child names its dependent (before and after the change, if it moved), even once deleted
-          for (const owner of new Set([referencedId(cs.entity, dependent.backReference), referencedId(cs.originalEntity, dependent.backReference)])) {
+          const owners = new Set([referencedId(cs.entity, dependent.backReference), referencedId(cs.originalEntity, dependent.backReference)]);
+          // a member of a collection association that stayed where it was: the dependent's links did not change
+          if (dependent.membershipOnly && cs.type === ChangeSetType.UPDATE && owners.size === 1) continue;
+          for (const owner of owners) {
             if (owner !== undefined) requests.add('sync', dependent.crm, dependent.entity, owner);
           }
-        } else if (cs.type === ChangeSetType.UPDATE) {
+        } else if (cs.type === ChangeSetType.UPDATE && !dependent.membershipOnly) {
           // a new or removed target is seen through the dependents' own foreign keys, which changed too
           requests.add('dependents', dependent.crm, meta.className, id);
         }
@@ -183,7 +186,8 @@ function addLinkRequests(requests: RequestBatch, index: ReturnType<typeof depend
       const meta = helper(record).__meta;
       const id = String(helper(record).getSerializedPrimaryKey());
       for (const [crm, config] of declarationsOf(meta.class)) {
-        if (enabled(crm) && config.dependencies?.some(path => path.split('.')[0] === via)) requests.add('sync', crm, meta.className, id);
+        const linksTo = config.dependencies?.some(path => path.split('.')[0] === via) || config.associations?.some(a => a.relation === via);
+        if (enabled(crm) && linksTo) requests.add('sync', crm, meta.className, id);
       }
       for (const dependent of index.get(acrossRoot) ?? []) {
         if (enabled(dependent.crm) && dependent.path.endsWith(`.${via}`)) requests.add('dependents', dependent.crm, meta.className, id);

@@ -15,6 +15,8 @@ import { planSync } from '../sync/plan.ts';
 import { reconcileCommand } from './reconcile.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { writeStarterFiles } from './init.ts';
+import { dailyBudgetLines } from './budget-lines.ts';
+import { dailyBudgets } from '../ratelimit/daily-status.ts';
 import { EXIT, failureLines, progressReporter, statusTable, summarizeResults, UsageError } from './output.ts';
 import type { RecordedRequest } from '../testing/simulator-server.ts';
 import { describeSimulator, requestLine, SIMULATOR_PORTS, SIMULATOR_TOKEN, SIMULATORS, startSimulator, type SimulatorName } from './simulate.ts';
@@ -137,6 +139,7 @@ export function commands(program: Command): void {
     .description("run the worker (Etlify's tasks, on graphile-worker) until SIGTERM/SIGINT, or --once")
     .option('-j, --jobs <n>', 'jobs run at once (graphile-worker\'s concurrency)', positiveInt, 4)
     .option('--poll-interval <ms>', 'how often future and retried jobs are polled for', positiveInt, 250)
+    .option('--dead-worker-after <ms>', 'a worker unseen this long counts as dead and the Etlify jobs it had locked are released (default 60000)', positiveInt)
     .option('--once', 'run the jobs that are due, then exit (for cron and CI)')
     .option('--sweep <crontab>', 'schedule of the stale sweep, e.g. "*/10 * * * *" (default: every 5 minutes, incremental)', crontabTiming)
     .option('--no-sweep', 'no stale sweep in this process')
@@ -145,7 +148,7 @@ export function commands(program: Command): void {
     .option('--metrics-host <host>', 'the address the metrics listen on', '127.0.0.1')
     .addOption(new Option('--log-level <level>', 'info: a line per batch sent; warning/error: only batches with failures; debug: graphile-worker\'s job lines too').choices(LOG_LEVELS).default('info'))
     .hook('preAction', () => { heapSized = sizeHeapForWorker(); })
-    .action((opts: { jobs: number; pollInterval: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean; metricsPort?: number; metricsHost: string }) => withOrm(program, async (orm, etlify) => {
+    .action((opts: { jobs: number; pollInterval: number; deadWorkerAfter?: number; once?: boolean; sweep?: string; taskList?: string; logLevel: LogLevel; json?: boolean; metricsPort?: number; metricsHost: string }) => withOrm(program, async (orm, etlify) => {
       if (opts.once && opts.sweep) throw new UsageError('--sweep has no effect with --once: run `etlify sync`, then `etlify worker --once`');
       if (sweepFlags(process.argv).length > 1) throw new UsageError('--no-sweep and --sweep contradict each other: give one of them');
       await checkCredentials(etlify);
@@ -158,7 +161,7 @@ export function commands(program: Command): void {
           await runWorkerOnce(orm, { concurrency: opts.jobs, taskList, logger });
           return;
         }
-        const runner = await runWorker(orm, { concurrency: opts.jobs, pollInterval: opts.pollInterval, sweepSchedule: opts.sweep, handleSignals: false, taskList, logger });
+        const runner = await runWorker(orm, { concurrency: opts.jobs, pollInterval: opts.pollInterval, deadWorkerAfterMs: opts.deadWorkerAfter, sweepSchedule: opts.sweep, handleSignals: false, taskList, logger });
         const stop = (signal: NodeJS.Signals) => {
           console.error(`etlify worker: ${signal} received, stopping after the running syncs`);
           void runner.stop();
@@ -211,6 +214,8 @@ export function commands(program: Command): void {
         return;
       }
       console.log(statusTable(rows, opts.wide ? Infinity : process.stdout.isTTY ? process.stdout.columns : 100));
+      const budgets = (await dailyBudgets(orm)).filter(b => !opts.crm || b.crm === opts.crm);
+      if (budgets.length) console.log(`\n${dailyBudgetLines(budgets).join('\n')}`);
       // one line, not the list: it would repeat on every call until the indexes exist
       if (missing.length) console.log(`\nthe stale sweep lacks ${missing.length} index(es) and reads whole tables meanwhile: \`etlify status --indexes\` lists them (docs/stale-finder.md#indexes)`);
     }));

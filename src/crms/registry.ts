@@ -1,6 +1,8 @@
 import { ConfigurationError } from '../errors.ts';
 import { showValue } from '../show-value.ts';
-import type { CrmAdapter, CrmJobOptions, CrmOptions, RateLimitOptions } from '../interfaces.ts';
+import type { CrmAdapter, CrmJobOptions, CrmOptions, DailyBudgetOptions, RateLimitOptions } from '../interfaces.ts';
+import type { DailyBudgetSettings } from '../ratelimit/daily-budget.ts';
+import { checkTimeZone } from '../ratelimit/portal-day.ts';
 
 /** A validated CRM registration, with every default filled in. */
 export interface RegisteredCrm {
@@ -9,12 +11,14 @@ export interface RegisteredCrm {
   readonly enabled: boolean;
   readonly maxSyncErrors: number;
   readonly rateLimit?: RateLimitOptions;
+  readonly dailyBudget?: DailyBudgetSettings;
   readonly payloadVersion?: string | number;
   readonly deleteOnRemove: boolean;
   readonly jobs: Readonly<Required<Omit<CrmJobOptions, 'batchSize'>> & { batchSize: number }>;
 }
 
-const CRM_OPTION_KEYS = new Set(['adapter', 'enabled', 'maxSyncErrors', 'rateLimit', 'payloadVersion', 'deleteOnRemove', 'jobs']);
+const CRM_OPTION_KEYS = new Set(['adapter', 'enabled', 'maxSyncErrors', 'rateLimit', 'dailyBudget', 'payloadVersion', 'deleteOnRemove', 'jobs']);
+const DAILY_BUDGET_KEYS = new Set(['limit', 'reserveShare', 'timeZone']);
 const JOB_OPTION_KEYS = new Set(['maxAttempts', 'priority', 'batchDelayMs', 'batchSize', 'unknownOutcomeWaitMs']);
 const RATE_LIMIT_KEYS = new Set(['maxRequests', 'perMs', 'buckets']);
 /** CRM names become method names (`hubspotSync`), so they must be identifiers. */
@@ -104,6 +108,7 @@ function validateCrm(name: string, options: CrmOptions, defaultMaxSyncErrors: nu
     maxSyncErrors,
     rateLimit: options.rateLimit === false ? undefined
       : withAdapterDefaults(options.rateLimit === undefined ? undefined : validateRateLimit(options.rateLimit, `${where}: \`rateLimit\``), adapter.defaultRateLimit),
+    dailyBudget: validateDailyBudget(options.dailyBudget, adapter, `${where}: \`dailyBudget\``),
     payloadVersion,
     deleteOnRemove: options.deleteOnRemove ?? false,
     jobs: validateJobs(options.jobs ?? {}, `${where}: \`jobs\``, adapter),
@@ -126,6 +131,23 @@ function validateRateLimit(rateLimit: RateLimitOptions, where: string): RateLimi
   check(rateLimit, where);
   for (const [bucket, limit] of Object.entries(rateLimit.buckets ?? {})) check(limit, `${where}.buckets.${bucket}`);
   return rateLimit;
+}
+
+/** On by default for adapters whose CRM has a daily limit; given options turn it on for any adapter. */
+function validateDailyBudget(options: DailyBudgetOptions | false | undefined, adapter: CrmAdapter, where: string): DailyBudgetSettings | undefined {
+  if (options === false || (options === undefined && !adapter.dailyLimit)) return undefined;
+  const given = options ?? {};
+  if (given === null || typeof given !== 'object') throw new ConfigurationError(`${where} must be an object like { reserveShare: 0.2 }, or false`);
+  rejectUnknownKeys(given, DAILY_BUDGET_KEYS, where);
+  if (given.limit !== undefined && !(Number.isInteger(given.limit) && given.limit > 0)) {
+    throw new ConfigurationError(`${where}.limit must be a positive integer (requests a day), got ${showValue(given.limit)}`);
+  }
+  const reserveShare = given.reserveShare ?? 0.2;
+  if (typeof reserveShare !== 'number' || !(reserveShare >= 0 && reserveShare < 1)) {
+    throw new ConfigurationError(`${where}.reserveShare must be a number from 0 to below 1 (0.2 keeps 20 % of the day for other apps and live changes), got ${showValue(given.reserveShare)}`);
+  }
+  const timeZone = checkTimeZone(given.timeZone ?? adapter.dailyLimit?.timeZone ?? 'UTC', `${where}.timeZone`);
+  return { limit: given.limit, reserveShare, timeZone };
 }
 
 function validateJobs(jobs: CrmJobOptions, where: string, adapter: CrmAdapter): RegisteredCrm['jobs'] {

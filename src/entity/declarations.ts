@@ -10,6 +10,8 @@ const declarations = new WeakMap<Function, EtlifyDeclaration>();
 let effective = new WeakMap<Function, Map<string, EntityCrmConfig>>();
 
 const SYNC_MODES: readonly SyncMode[] = ['upsert', 'update', 'create'];
+const TO_ONE_KINDS: readonly ReferenceKind[] = [ReferenceKind.MANY_TO_ONE, ReferenceKind.ONE_TO_ONE];
+const ASSOCIATION_KINDS: readonly ReferenceKind[] = [...TO_ONE_KINDS, ReferenceKind.ONE_TO_MANY, ReferenceKind.MANY_TO_MANY];
 const CONFIG_KEYS = new Set(['serializer', 'objectType', 'idProperty', 'dependencies', 'syncDependencies', 'syncIf', 'staleScope', 'timestampProperty', 'mode', 'onMissing', 'associations']);
 
 /** Records `declaration` on `target`, after checking what can be checked without ORM metadata. */
@@ -38,7 +40,7 @@ function withAssociationDependencies(config: EntityCrmConfig): EntityCrmConfig {
 }
 
 function validateAssociations(associations: unknown, where: string): void {
-  const example = "[{ relation: 'company' }] or [{ relation: 'company', type: { category: 'HUBSPOT_DEFINED', typeId: 1 } }]";
+  const example = "[{ relation: 'company' }], [{ relation: 'contacts' }] or [{ relation: 'company', type: { category: 'HUBSPOT_DEFINED', typeId: 1 } }]";
   if (!Array.isArray(associations)) throw new ConfigurationError(`${where}.associations must be an array, e.g. ${example}`);
   associations.forEach((association: AssociationDeclaration, i) => {
     const at = `${where}.associations[${i}]`;
@@ -114,8 +116,10 @@ export function validateDeclarations(metadata: MetadataStorage, registry: CrmReg
         // an association's relation is a sync dependency too, but the user declared it as an association
         const kind = associated.has(name) ? 'association' : 'sync dependency';
         const [prop] = resolveRelationPath(meta, name, `${where}: ${kind}`);
-        if (name.includes('.') || (prop.kind !== ReferenceKind.MANY_TO_ONE && prop.kind !== ReferenceKind.ONE_TO_ONE)) {
-          throw new ConfigurationError(`${where}: ${kind} \`${name}\` must be a direct many-to-one or one-to-one relation`);
+        // an association may also go through a collection: its members are waited for one by one (see dependencies.ts)
+        const allowed = kind === 'association' ? ASSOCIATION_KINDS : TO_ONE_KINDS;
+        if (name.includes('.') || !allowed.includes(prop.kind)) {
+          throw new ConfigurationError(`${where}: ${kind} \`${name}\` must be a direct ${kind === 'association' ? 'many-to-one, one-to-one, one-to-many or many-to-many' : 'many-to-one or one-to-one'} relation`);
         }
         const target = prop.targetMeta!;
         if (!declarationsOf(target.class).has(crm) && !target.properties[`${crm}Id`]) {

@@ -13,6 +13,12 @@ export interface Dependent {
    * data, in the flush, with no lookup.
    */
   backReference?: string;
+  /**
+   * Only which records the collection holds matters, not their data: a collection association (the
+   * dependent links to its members in the CRM). A member's change of its own fields does not concern
+   * the dependent; gaining, losing or moving a member does.
+   */
+  membershipOnly?: boolean;
 }
 
 const indexes = new WeakMap<MetadataStorage, Map<string, Dependent[]>>();
@@ -42,6 +48,16 @@ export function dependentsIndex(metadata: MetadataStorage): Map<string, Dependen
           const key = target.root.className;
           index!.set(key, [...(index!.get(key) ?? []), dependent]);
         });
+      }
+      for (const { relation } of config.associations ?? []) {
+        const [prop] = resolveRelationPath(meta, relation, `${meta.className}`);
+        // a to-one association is the record's own foreign key; a declared dependency already covers more
+        if (prop.kind !== ReferenceKind.ONE_TO_MANY && prop.kind !== ReferenceKind.MANY_TO_MANY) continue;
+        if (config.dependencies?.includes(relation)) continue;
+        const dependent: Dependent = { entity: meta.className, crm, path: relation, membershipOnly: true };
+        if (prop.kind === ReferenceKind.ONE_TO_MANY) dependent.backReference = prop.mappedBy;
+        const key = prop.targetMeta!.root.className;
+        index.set(key, [...(index.get(key) ?? []), dependent]);
       }
     }
   }

@@ -25,7 +25,7 @@ export async function observeClaim(
   if (!etlify.history) return;
   const attempts = outcomes.map(o => ({
     id: o.id, result: o.result, crmId: o.crmId ?? claim.items.find(i => i.id === o.id)?.crmId ?? null,
-    error: o.error === undefined ? undefined : etlify.describeError(o.error),
+    error: o.error === undefined ? o.note : etlify.describeError(o.error),
   }));
   try {
     await recordClaim(em, { crm: crm.name, entity: claim.type, kind: claim.kind, attempts, requests, durationMs, maxSyncErrors: crm.maxSyncErrors });

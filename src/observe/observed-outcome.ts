@@ -4,4 +4,6 @@ export interface ObservedOutcome {
   result: string;
   error?: unknown;
   crmId?: string | null;
+  /** What the attempt log says besides the result (the engine's note: a merge the record followed). */
+  note?: string;
 }

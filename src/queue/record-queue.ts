@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { EntityManager, MetadataStorage } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
-import { query } from '../state/sql.ts';
+import { query, queryBound } from '../state/sql.ts';
 import { PROCESS_TASK } from './requests.ts';
 
 /**
@@ -41,6 +41,8 @@ export interface ClaimedItem {
    * that is tried again keeps it, so the end-to-end lag counts from the change, not the last attempt.
    */
   requestedAt?: Date | null;
+  /** Only background work (the sweep, `syncStale`) asked for it: it stops first when the day's budget runs low. */
+  background?: boolean;
 }
 
 /** Records of one kind and entity of one CRM, held by one worker until `finishClaim`. */
@@ -98,10 +100,10 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
     `with taken as (
        delete from etlify_sync_requests where id in (
          select id from etlify_sync_requests where crm_name = ? order by id limit ? for update skip locked)
-       returning id, kind, entity, resource_ids, crm_ids, object_types, requested_at
+       returning id, kind, entity, resource_ids, crm_ids, object_types, requested_at, background
      ), exploded as (
        select case when t.kind = 'dependents' then 'dependents' else 'record' end as lane,
-              coalesce(m.value, t.entity) as type, u.rid, t.id as seq, t.kind, t.entity, u.crm_id, u.object_type, t.requested_at
+              coalesce(m.value, t.entity) as type, u.rid, t.id as seq, t.kind, t.entity, u.crm_id, u.object_type, t.requested_at, t.background
          from taken t
          cross join lateral unnest(t.resource_ids, coalesce(t.crm_ids, '{}'), coalesce(t.object_types, '{}')) as u(rid, crm_id, object_type)
          left join json_each_text(?::json) m on m.key = t.entity
@@ -115,12 +117,12 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
               (array_agg(crm_id order by seq desc) filter (where crm_id is not null))[1] as crm_id,
               (array_agg(object_type order by seq desc) filter (where object_type is not null))[1] as object_type,
               coalesce(max(seq) filter (where kind = 'sync') > max(seq) filter (where kind in ('delete', 'forget')), false) as resync,
-              min(requested_at) as first_at, max(requested_at) as last_at
+              min(requested_at) as first_at, max(requested_at) as last_at, bool_and(background) as background
          from exploded group by lane, type, rid
      ), merged as (
-       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at)
+       insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, crm_id, object_type, resync, first_requested_at, due_at, background)
        select ?, lane, type, rid, kind, entity, crm_id, object_type, resync, first_at,
-              least(first_at + 4 * d.delay, last_at + d.delay)
+              least(first_at + 4 * d.delay, last_at + d.delay), background
          from items, (select make_interval(secs => ? / 1000.0) as delay) d order by lane, type, rid
        on conflict (crm_name, lane, resource_type, resource_id) do update set
          kind = case when q.kind = 'delete' or excluded.kind = 'delete' then 'delete'
@@ -132,6 +134,8 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
          crm_id = coalesce(excluded.crm_id, q.crm_id),
          object_type = coalesce(excluded.object_type, q.object_type),
          generation = q.generation + 1,
+         -- a change made in the application makes the record live work
+         background = q.background and excluded.background,
          first_requested_at = coalesce(q.first_requested_at, excluded.first_requested_at),
          -- debounced from the newest change, capped from the oldest one still waiting (a claimed row's
          -- infinite due time is not a change: the excluded row's own time counts then)
@@ -172,14 +176,14 @@ const RECOVER_EXPIRED_CLAIMS = `
 
 const recoverParams = (crm: RegisteredCrm) => [crm.jobs.unknownOutcomeWaitMs, crm.name, crm.name];
 
-interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null; requested_at?: Date | null }
+interface ClaimRow { resource_id: string; resource_type: string; lane: 'record' | 'dependents'; kind: QueueKind; entity: string; generation: number; attempts: number; crm_id: string | null; object_type: string | null; requested_at?: Date | null; background: boolean }
 
 function toClaim(token: string, crm: string, rows: ClaimRow[], claimedAt: number): RecordClaim | undefined {
   if (!rows.length) return undefined;
   const first = rows[0]!;
   return {
     token, crm, kind: first.kind, entity: first.entity, type: first.resource_type, lane: first.lane, claimedAt,
-    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type, requestedAt: r.requested_at ? new Date(r.requested_at) : null }))
+    items: rows.map(r => ({ id: r.resource_id, generation: r.generation, attempts: r.attempts, crmId: r.crm_id, objectType: r.object_type, requestedAt: r.requested_at ? new Date(r.requested_at) : null, background: r.background }))
       .sort((a, b) => compareIds(a.id, b.id)),
   };
 }
@@ -204,14 +208,18 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
         where r.crm_name = ? and r.claim_token is null and greatest(r.due_at, r.not_before) <= now()
         order by greatest(r.due_at, r.not_before), r.resource_id limit ? for update of r skip locked
      ), claimed as (
+       -- one lane and type (the head's kind and entity): the rows are found through the primary key
        update etlify_record_queue q set claim_token = ?, claimed_until = now() + make_interval(secs => ? / 1000.0),
               heartbeat_at = now(), due_at = 'infinity', first_requested_at = null
-        where (q.crm_name, q.lane, q.resource_type, q.resource_id) in (select crm_name, lane, resource_type, resource_id from picked)
-        returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type
+        where q.crm_name = ? and q.lane = (select min(lane) from picked) and q.resource_type = (select min(resource_type) from picked)
+          and q.resource_id = any(array(select resource_id from picked))
+        returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type, q.background
      )
-     -- when the oldest change the claim carries was requested (history's end-to-end lag)
-     select c.*, p.first_requested_at as requested_at from claimed c join picked p using (resource_id, resource_type, lane)`,
-    [...recoverParams(crm), crm.name, crm.name, max, token, leaseMs]);
+     -- when the oldest change the claim carries was requested (history's end-to-end lag), looked up by id:
+     -- a join of the two statements' rows would be planned blind (both are estimated at a row or so)
+     select c.*, ((select jsonb_object_agg(resource_id, first_requested_at) from picked) ->> c.resource_id)::timestamptz as requested_at
+       from claimed c`,
+    [...recoverParams(crm), crm.name, crm.name, max, token, leaseMs, crm.name]);
   return toClaim(token, crm.name, rows, claimedAt);
 }
 
@@ -238,7 +246,7 @@ export async function claimRecordsById(
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
-     returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type`,
+     returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type, q.background`,
     [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
   return toClaim(token, crm.name, rows, claimedAt);
 }
@@ -276,70 +284,97 @@ export async function claimableAt(em: EntityManager, crm: string, type: string, 
   return new Date(row!.at);
 }
 
+/**
+ * The rows of a claim that it still holds, locked in key order (as ingest locks them: never a
+ * deadlock), as one array of ids (`held.ids`). Every statement that changes or guards a claim's rows
+ * takes them through it: found by primary key (`= any(ids)`), whatever the planner believes of the
+ * queue's size, then used as `resource_id = any((select ids from held)::text[])`, an init plan that takes every
+ * lock, in order, before the first row is changed. No join of two lists is left to the planner: with
+ * both estimated at a row or so (a queue the statistics have not seen yet), it loops over one for each
+ * row of the other, which cost seconds per claim. Parameters `$first` … `$first + 4`: CRM, lane, type,
+ * the claim's ids, its token.
+ */
+export function heldRows(lock: 'update' | 'share', first: number): string {
+  const [crm, lane, type, ids, token] = [0, 1, 2, 3, 4].map(i => `$${first + i}`);
+  return `held as materialized (
+       select array_agg(resource_id) as ids from (
+         select resource_id from etlify_record_queue
+          where crm_name = ${crm} and lane = ${lane} and resource_type = ${type} and resource_id = any(${ids}::text[]) and claim_token = ${token}
+          order by resource_id for ${lock}) l
+     )`;
+}
+
 /** Renews a claim's lease; returns how many of its records it still holds. */
 export async function heartbeat(em: EntityManager, claim: RecordClaim, leaseMs: number): Promise<number> {
-  const [row] = await query<{ n: number }>(em,
-    `with held as materialized (
-       -- locked in key order, as ingest locks them: never a deadlock
-       select crm_name, lane, resource_type, resource_id from etlify_record_queue
-        where crm_name = ? and claim_token = ? order by lane, resource_type, resource_id for update
-     ), renewed as (
-       update etlify_record_queue q set claimed_until = now() + make_interval(secs => ? / 1000.0), heartbeat_at = now()
-         from held h where (q.crm_name, q.lane, q.resource_type, q.resource_id) = (h.crm_name, h.lane, h.resource_type, h.resource_id)
+  const [row] = await queryBound<{ n: number }>(em,
+    `with ${heldRows('update', 1)}, renewed as (
+       update etlify_record_queue set claimed_until = now() + make_interval(secs => $6 / 1000.0), heartbeat_at = now()
+        where crm_name = $1 and lane = $2 and resource_type = $3 and resource_id = any((select ids from held)::text[])
         returning 1)
      select count(*)::int as n from renewed`,
-    [claim.crm, claim.token, leaseMs]);
+    [claim.crm, claim.lane, claim.type, claim.items.map(i => i.id), claim.token, leaseMs]);
   return row!.n;
 }
+
+/**
+ * `finishClaim`'s settlement of the queue row at hand (`q`), looked up by id in the settlements (`$1`,
+ * a jsonb object: a binary search, no copy; a CTE holding it would be copied out once per row).
+ */
+const SETTLED = {
+  generation: "($1::jsonb -> q.resource_id ->> 'generation')::int",
+  outcome: "($1::jsonb -> q.resource_id ->> 'outcome')",
+  delayMs: "($1::jsonb -> q.resource_id ->> 'delayMs')::double precision",
+  error: "($1::jsonb -> q.resource_id ->> 'error')",
+  requestedAt: "($1::jsonb -> q.resource_id ->> 'requestedAt')::timestamptz",
+};
 
 /**
  * Ends a claim, one settlement per record, in one statement. `done`: the row goes, unless requests
  * arrived meanwhile (another round, after the batching delay). `retry` / `uncertain`: the record waits
  * `delayMs` — its own backoff, the CRM's Retry-After, or the unknown-outcome wait — then is due again.
+ * Returns the records whose row stays (not done, or changed meanwhile): someone must run them again.
+ * Settlements go as one JSON object keyed by record id, read per row (`SETTLED`): no join for the
+ * planner to get wrong (a nested loop over two lists it takes for a row each costs seconds).
  */
-export async function finishClaim(em: EntityManager, claim: RecordClaim, settlements: Settlement[]): Promise<void> {
-  if (!settlements.length) return;
-  const rows = settlements.map(s => ({ id: s.item.id, generation: s.item.generation, outcome: s.outcome, delayMs: s.delayMs ?? 0, error: s.error ?? null, requestedAt: s.item.requestedAt ?? null }));
-  await query(em,
-    `with s as (
-       select * from json_to_recordset(?::json) as s(id text, generation int, outcome text, "delayMs" double precision, error text, "requestedAt" timestamptz)
-     ), held as materialized (
-       -- the rows this claim still holds, locked in key order, as ingest locks them: never a deadlock
-       select q.resource_id from etlify_record_queue q
-        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.claim_token = ? and q.resource_id in (select id from s)
-        order by q.resource_id for update
-     ), unsure as (
+export async function finishClaim(em: EntityManager, claim: RecordClaim, settlements: Settlement[]): Promise<string[]> {
+  if (!settlements.length) return [];
+  const byId = Object.fromEntries(settlements.map(s => [s.item.id, {
+    generation: s.item.generation, outcome: s.outcome, delayMs: s.delayMs ?? 0, error: s.error ?? null, requestedAt: s.item.requestedAt ?? null,
+  }]));
+  const ids = settlements.map(s => s.item.id);
+  const { generation, outcome, delayMs, error, requestedAt } = SETTLED;
+  const kept = await queryBound<{ resource_id: string }>(em,
+    `with ${heldRows('update', 2)}, unsure as (
        -- an unknown outcome is kept where a later delete looks (the sync state), not only in the queue row;
        -- only by the claim still holding the record: never over what a newer claim wrote
        update crm_synchronisations c set last_digest = null, payload_version = null, last_outcome = 'uncertain', updated_at = now()
-         from s join held h on h.resource_id = s.id
-        where s.outcome = 'uncertain' and ? = 'record' and c.crm_name = ? and c.resource_type = ? and c.resource_id = s.id
+        where $3 = 'record' and c.crm_name = $2 and c.resource_type = $4 and c.resource_id = any((select ids from held)::text[])
+          and ($1::jsonb -> c.resource_id ->> 'outcome') = 'uncertain'
      ), done as (
-       delete from etlify_record_queue q using s join held h on h.resource_id = s.id
-        where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id
-          and s.outcome = 'done' and q.generation = s.generation
-        returning q.resource_id
+       delete from etlify_record_queue q
+        where q.crm_name = $2 and q.lane = $3 and q.resource_type = $4 and q.resource_id = any((select ids from held)::text[])
+          and ${outcome} = 'done' and q.generation = ${generation}
      )
      update etlify_record_queue q set claim_token = null, claimed_until = null, heartbeat_at = null,
-            due_at = case when s.outcome = 'done' then q.due_at else least(q.due_at, now()) end,
+            due_at = case when ${outcome} = 'done' then q.due_at else least(q.due_at, now()) end,
             -- only the claim that ran the removal ends it: a removal merged into an in-flight sync stays
-            kind = case when s.outcome = 'done' and q.kind = ? and q.resync then 'sync' else q.kind end,
-            resync = case when s.outcome = 'done' and q.kind = ? then false else q.resync end,
+            kind = case when ${outcome} = 'done' and q.kind = $7 and q.resync then 'sync' else q.kind end,
+            resync = case when ${outcome} = 'done' and q.kind = $7 then false else q.resync end,
             -- a record not done still carries its oldest change: waiting since then, not since this attempt
-            first_requested_at = case when s.outcome = 'done' then q.first_requested_at
-                                      else coalesce(least(q.first_requested_at, s."requestedAt"), q.first_requested_at, s."requestedAt") end,
+            first_requested_at = case when ${outcome} = 'done' then q.first_requested_at
+                                      else coalesce(least(q.first_requested_at, ${requestedAt}), q.first_requested_at, ${requestedAt}) end,
             -- a record's attempts count its own failures only (its backoff), not a rate limit of its batch
-            attempts = case s.outcome when 'done' then 0 when 'release' then q.attempts when 'wait' then q.attempts else q.attempts + 1 end,
+            attempts = case ${outcome} when 'done' then 0 when 'release' then q.attempts when 'wait' then q.attempts else q.attempts + 1 end,
             -- rounded up to the next half second: records failing around the same time come back
             -- together, as one batch, instead of one request each
-            not_before = case s.outcome when 'done' then '-infinity'::timestamptz when 'release' then q.not_before
-                              else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => s."delayMs" / 1000.0)) * 2) / 2)) end,
-            last_error = case s.outcome when 'done' then null when 'release' then q.last_error else s.error end
-       from s join held h on h.resource_id = s.id
-      where q.crm_name = ? and q.lane = ? and q.resource_type = ? and q.resource_id = s.id
-        and not (s.outcome = 'done' and q.generation = s.generation)`,
-    [JSON.stringify(rows), claim.crm, claim.lane, claim.type, claim.token, claim.lane, claim.crm, claim.type,
-      claim.crm, claim.lane, claim.type, claim.kind, claim.kind, claim.crm, claim.lane, claim.type]);
+            not_before = case ${outcome} when 'done' then '-infinity'::timestamptz when 'release' then q.not_before
+                              else greatest(q.not_before, to_timestamp(ceil(extract(epoch from clock_timestamp() + make_interval(secs => ${delayMs} / 1000.0)) * 2) / 2)) end,
+            last_error = case ${outcome} when 'done' then null when 'release' then q.last_error else ${error} end
+      where q.crm_name = $2 and q.lane = $3 and q.resource_type = $4 and q.resource_id = any((select ids from held)::text[])
+        and not (${outcome} = 'done' and q.generation = ${generation})
+      returning q.resource_id`,
+    [JSON.stringify(byId), claim.crm, claim.lane, claim.type, ids, claim.token, claim.kind]);
+  return kept.map(r => r.resource_id);
 }
 
 /**

@@ -90,7 +90,7 @@ export class RequestBatch {
  * buffers of removed records that no queued request will handle. Values are bound, not inlined: a
  * flush of a thousand records sends its ids as arrays, which keeps Etlify's share of `em.flush()` small.
  */
-function enqueueStatement(rows: readonly RequestRow[], removed: RemovedRecord[], processing: string[], wake: object[]) {
+function enqueueStatement(rows: readonly RequestRow[], removed: RemovedRecord[], processing: string[], wake: object[], background: boolean) {
   const params: unknown[] = [];
   const bind = (value: unknown) => `$${params.push(value)}`;
   // each CRM gets the same ids from a flush: PostgreSQL parses the array once
@@ -104,9 +104,10 @@ function enqueueStatement(rows: readonly RequestRow[], removed: RemovedRecord[],
   };
   const parts: string[] = [];
   if (rows.length) {
-    const values = rows.map(r => `(${bind(r.kind)}, ${bind(r.crm)}, ${bind(r.entity)}, ${bindIds(r.ids)}::text[], ${bind(r.crmIds)}::text[], ${bind(r.objectTypes)}::text[])`);
+    const flag = bind(background);
+    const values = rows.map(r => `(${bind(r.kind)}, ${bind(r.crm)}, ${bind(r.entity)}, ${bindIds(r.ids)}::text[], ${bind(r.crmIds)}::text[], ${bind(r.objectTypes)}::text[], ${flag}::boolean)`);
     parts.push(`ins as (
-      insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, crm_ids, object_types)
+      insert into etlify_sync_requests (kind, crm_name, entity, resource_ids, crm_ids, object_types, background)
       values ${values.join(', ')}
       returning 1)`);
   }
@@ -139,18 +140,19 @@ export function wakeJobSpecs(crms: Iterable<RegisteredCrm>, delayMs?: number) {
 
 /**
  * Inserts requests and wakes their CRMs' processors in one round trip. Pass the flush's transaction
- * so that a rollback takes the requests with it.
+ * so that a rollback takes the requests with it. `background`: the sweep's and `syncStale`'s
+ * requests, which stop first when a CRM's daily budget runs low (ratelimit/daily-budget.ts).
  */
 export async function enqueueRequests(
   em: EntityManager,
-  work: { requests: SyncRequest[] | RequestBatch; removed?: RemovedRecord[]; crms: RegisteredCrm[] },
+  work: { requests: SyncRequest[] | RequestBatch; removed?: RemovedRecord[]; crms: RegisteredCrm[]; background?: boolean },
   transaction?: Transaction,
 ): Promise<number> {
   const batch = work.requests instanceof RequestBatch ? work.requests : RequestBatch.of(work.requests);
   const removed = work.removed ?? [];
   if (batch.isEmpty && !removed.length) return 0;
   const processing = work.crms.filter(crm => crm.enabled).map(crm => crm.name);
-  const { sql, params } = enqueueStatement(batch.rows, removed, processing, wakeJobSpecs(work.crms));
+  const { sql, params } = enqueueStatement(batch.rows, removed, processing, wakeJobSpecs(work.crms), work.background ?? false);
   const [row] = await queryBound<{ requested: number }>(em, sql, params, transaction);
   return row!.requested;
 }

@@ -5,7 +5,7 @@ import type { Etlify } from '../etlify.ts';
 import type { AdapterCallContext } from '../interfaces.ts';
 import { observeClaim } from '../observe/observe-claim.ts';
 import { RequestTally } from '../observe/record-history.ts';
-import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
+import { crmRequestBudget } from '../ratelimit/crm-budget.ts';
 import { deleteFromCrm } from '../sync/deleter.ts';
 import { syncChunk, type FirstLook } from '../sync/engine.ts';
 import { ClaimLease } from './lease.ts';
@@ -34,6 +34,10 @@ export interface RunClaimOptions {
   stopping?: () => boolean;
   /** What an inline sync's first look prepared (see `ChunkOptions.firstLook`). */
   firstLook?: Map<string, FirstLook>;
+  /** Told the records whose queue row the claim left behind (to be run again: see `finishClaim`). */
+  onKept?: (ids: string[]) => void;
+  /** Background work (`syncStale` inline), which stops at the daily budget's reserve. Default: whether every claimed record is. */
+  background?: boolean;
 }
 
 /**
@@ -49,7 +53,7 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   lease.start();
   const requests = new RequestTally();
   const context: AdapterCallContext = {
-    budget: crm.rateLimit ? new PgRequestBudget(em, crm.name, crm.rateLimit) : undefined,
+    budget: crmRequestBudget(etlify, em, crm, options.background ?? claim.items.every(item => item.background)),
     signal: options.signal ? AbortSignal.any([options.signal, lease.signal]) : lease.signal,
     stillHeld: lease.stillHeld,
     onResponse: (status, ms) => requests.add(status, ms),
@@ -58,7 +62,8 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   const started = performance.now();
   try {
     const outcomes = await work(etlify, em, crm, claim, context, options);
-    await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
+    const kept = await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
+    if (kept.length) options.onKept?.(kept);
     // the one place the queue reports outcomes to history, metrics and events
     await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     return outcomes;
@@ -125,6 +130,7 @@ export interface RunNowOptions {
   maxWaitMs: number;
   batch: boolean;
   firstLook?: Map<string, FirstLook>;
+  background?: boolean;
 }
 
 /**
@@ -138,12 +144,16 @@ export async function runNow(
 ): Promise<ClaimOutcome[]> {
   const deadline = Date.now() + options.maxWaitMs;
   const final = new Map<string, ClaimOutcome>();
+  // rows a claim of ours left behind: a retry, or a change that arrived while the record was in flight
+  const kept = new Set<string>();
   let pending = target.ids;
   for (let attempts = 0; pending.length;) {
     const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
     if (claim) {
       attempts++;
-      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook })) final.set(outcome.id, outcome);
+      for (const item of claim.items) kept.delete(item.id);
+      const onKept = (ids: string[]) => ids.forEach(id => kept.add(id));
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook, background: options.background, onKept })) final.set(outcome.id, outcome);
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;
@@ -154,8 +164,9 @@ export async function runNow(
     await new Promise(resolve => setTimeout(resolve, Math.max(20, at - Date.now())));
   }
   const results = target.ids.map(id => final.get(id) ?? { id, result: 'retry' });
-  // what is left waits in its queue row: a worker runs it when it is due
-  const left = results.filter(r => r.result === 'retry').map(r => r.id);
+  // what is left waits in its queue row: a worker runs it when it is due (a worker that looked while
+  // this process held the row scheduled itself for the end of the lease only)
+  const left = results.filter(r => r.result === 'retry' || kept.has(r.id)).map(r => r.id);
   if (left.length) await wakeWhenDue(em, crm, target.type, left);
   return results;
 }

@@ -1,5 +1,6 @@
 import type { MikroORM } from '@mikro-orm/core';
-import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList } from 'graphile-worker';
+import { EventEmitter } from 'node:events';
+import { Logger, makeWorkerUtils, run, runOnce, type Runner, type TaskList, type WorkerEvents } from 'graphile-worker';
 import pg from 'pg';
 import { DatabaseUnavailableError, WorkerStalledError, type EtlifyError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
@@ -7,6 +8,7 @@ import { HISTORY_TASK } from '../observe/history-task.ts';
 import { assertMigrated, pgPoolOf } from '../state/migrate.ts';
 import { wakePendingCrms } from './sweep.ts';
 import { etlifyTaskList, SWEEP_TASK, type TaskOptions } from './tasks.ts';
+import { joinWorkerRegistry, type WorkerRegistration } from './workers.ts';
 
 export interface WorkerOptions extends Omit<TaskOptions, 'stopping'> {
   /** Jobs run at once. Default 4. Size MikroORM's pool to at least concurrency + 3 when sharing it. */
@@ -31,6 +33,13 @@ export interface WorkerOptions extends Omit<TaskOptions, 'stopping'> {
    * outages (a restart, a failover) are ridden out. Default 60 s.
    */
   databaseTimeoutMs?: number;
+  /**
+   * How long a worker may go unseen (no heartbeat in `etlify_workers`) before the other workers count
+   * it as dead and release the jobs of Etlify's tasks it had locked; graphile-worker alone keeps them
+   * locked for 4 hours. Safe for a worker that was only paused (records are claimed under their own
+   * leases); the application's own tasks keep graphile-worker's 4-hour rule. Default 60 s, at least 1 s.
+   */
+  deadWorkerAfterMs?: number;
 }
 
 const quietLogger = new Logger(() => (level, message) => {
@@ -58,7 +67,13 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
     // queue depth samples and the history's retention
     Etlify.of(orm).history ? `* * * * * ${HISTORY_TASK} ?id=etlify_history` : undefined,
   ].filter(Boolean).join('\n');
+  const etlifyTasks = etlifyTaskList(orm, { ...options, stopping: () => stopping });
+  // graphile-worker names the pool that locks jobs only in this event, before its workers start
+  const events: WorkerEvents = new EventEmitter();
+  let poolId: string | undefined;
+  events.once('pool:create', ({ workerPool }) => { poolId = workerPool.id; });
   let runner: Runner;
+  let registration: WorkerRegistration;
   try {
     runner = await run({
       pgPool,
@@ -66,10 +81,23 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
       pollInterval: options.pollInterval ?? 250,
       noHandleSignals: options.handleSignals === false,
       logger,
-      taskList: { ...options.taskList, ...etlifyTaskList(orm, { ...options, stopping: () => stopping }) },
+      taskList: { ...options.taskList, ...etlifyTasks },
       crontab,
+      events,
     });
   } catch (error) {
+    survival.release();
+    await ownPool?.end();
+    throw error;
+  }
+  try {
+    registration = await joinWorkerRegistry(pgPool, poolId!, {
+      deadAfterMs: options.deadWorkerAfterMs, tasks: Object.keys(etlifyTasks), logger,
+      // a dropped job may have been a CRM's only wake-up
+      onReleased: () => wakePendingCrms(orm, runner),
+    });
+  } catch (error) {
+    await runner.stop().catch(() => {});
     survival.release();
     await ownPool?.end();
     throw error;
@@ -83,6 +111,7 @@ export async function runWorker(orm: MikroORM, options: WorkerOptions = {}): Pro
     () => { if (unavailable) throw unavailable; },
     error => { throw unavailable ?? error; },
   ).finally(async () => {
+    await registration.leave();
     survival.release();
     await ownPool?.end();
   });

@@ -197,7 +197,8 @@ async function checkPage(etlify: Etlify, work: UnitWork, ids: string[]): Promise
     const entity = records.get(id);
     const recordConfig = entity && declarationsOf(entity.constructor).get(crm.name);
     if (!entity || !recordConfig) continue; // removed meanwhile: its delete is queued
-    if (recordConfig.syncIf && !recordConfig.syncIf(entity)) report.counts.skipped += 1;
+    // merged away (its object merged into one another record follows): not sent, so not compared either
+    if ((recordConfig.syncIf && !recordConfig.syncIf(entity)) || rows.get(id)?.mergedInto) report.counts.skipped += 1;
     else waiting.push({ id, record: entity, config: recordConfig });
   }
   const serializerContext = serializeContext(crm.name, await dependencyCrmIds(fork, crm.name, waiting));

@@ -27,6 +27,15 @@ export interface DeleteRepair {
  */
 export async function queueRepairs(em: EntityManager, crm: RegisteredCrm, resourceType: string, entity: string, syncs: SyncRepair[], deletes: DeleteRepair[]): Promise<void> {
   if (syncs.length) {
+    // two records whose objects were merged into one: the first is relinked, the other meets the merge
+    // when it syncs (see src/sync/merges.ts); relinking both would break crm_id's uniqueness
+    const relinked = new Set<string>();
+    const repairs = syncs.map(s => {
+      if (s.relinkTo === undefined) return s;
+      if (relinked.has(s.relinkTo)) return { id: s.id };
+      relinked.add(s.relinkTo);
+      return s;
+    });
     await query(em,
       `update crm_synchronisations s
           set crm_id = case when r."forgetCrmId" then null else coalesce(r."relinkTo", s.crm_id) end,
@@ -35,7 +44,7 @@ export async function queueRepairs(em: EntityManager, crm: RegisteredCrm, resour
         where s.resource_type = ? and s.crm_name = ? and s.resource_id = r.id
           and (r."relinkTo" is null or not exists (
                 select 1 from crm_synchronisations o where o.crm_name = s.crm_name and o.crm_id = r."relinkTo"))`,
-      [JSON.stringify(syncs), resourceType, crm.name]);
+      [JSON.stringify(repairs), resourceType, crm.name]);
   }
   const requests: SyncRequest[] = [
     ...syncs.map(({ id }): SyncRequest => ({ kind: 'sync', crm: crm.name, entity, id })),

@@ -20,7 +20,7 @@ export type DifferenceCategory = (typeof DIFFERENCE_CATEGORIES)[number];
 export interface ReconcileCounts extends Record<DifferenceCategory, number> {
   /** Records whose CRM object holds exactly their payload. */
   inSync: number;
-  /** Records the mapping's `syncIf` leaves out (never sent, so not checked). */
+  /** Records the mapping's `syncIf` leaves out, and records merged away (never sent, so not checked). */
   skipped: number;
   /** Records whose serializer failed (see `etlify status` for the error). */
   unserializable: number;

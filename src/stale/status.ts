@@ -111,7 +111,8 @@ export interface ResetOptions {
 
 /**
  * Gives parked records (error_count ≥ maxSyncErrors) a fresh start: clears their error count and last
- * error, so the next stale sweep retries them. Returns how many records were reset.
+ * error (and a merge into another record's object: it is sent again as a record without a CRM object),
+ * so the next stale sweep retries them. Returns how many records were reset.
  */
 export async function reset(orm: MikroORM, options: ResetOptions = {}): Promise<number> {
   const etlify = Etlify.of(orm);
@@ -137,7 +138,7 @@ export async function reset(orm: MikroORM, options: ResetOptions = {}): Promise<
     }
     const [row] = await query<{ count: number }>(em,
       `with done as (
-         update crm_synchronisations set error_count = 0, last_error = null, last_error_at = null, updated_at = now()
+         update crm_synchronisations set error_count = 0, last_error = null, last_error_at = null, merged_into = null, updated_at = now()
           where ${conditions.join(' and ')} returning 1
        ) select count(*)::int as count from done`,
       params);

@@ -118,7 +118,7 @@ export async function syncStale(orm: MikroORM, options: SyncStaleOptions = {}): 
           }
         }
       } else {
-        await enqueueRequests(em, { requests: ids.map(id => ({ kind: 'sync', crm: unit.crm.name, entity: unit.entity, id })), crms: [unit.crm] });
+        await enqueueRequests(em, { requests: ids.map(id => ({ kind: 'sync', crm: unit.crm.name, entity: unit.entity, id })), crms: [unit.crm], background: true });
       }
       stats.total += ids.length;
       stats.perEntity[unit.entity]! += ids.length;
@@ -153,5 +153,5 @@ export async function countAll(em: EntityManager, units: StaleUnit[]): Promise<n
  */
 async function syncInline(etlify: Etlify, em: EntityManager, unit: StaleUnit, ids: string[]): Promise<ClaimOutcome[]> {
   const type = em.getMetadata().getByClassName(unit.entity).root.className;
-  return runNow(etlify, em, unit.crm, { type, entity: unit.entity, ids }, 'sync', { attempts: 5, maxWaitMs: MAX_RETRY_WAIT_MS, batch: true });
+  return runNow(etlify, em, unit.crm, { type, entity: unit.entity, ids }, 'sync', { attempts: 5, maxWaitMs: MAX_RETRY_WAIT_MS, batch: true, background: true });
 }

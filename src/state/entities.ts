@@ -55,4 +55,4 @@ export class PendingSync extends PendingSyncSchema.class {}
 PendingSyncSchema.setClass(PendingSync);
 
 /** Etlify's tables: the host's schema generator leaves them alone (they come from `migrations/`). */
-export const STATE_TABLES = ['crm_synchronisations', 'etlify_pending_syncs', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_rate_limits', 'etlify_stale_sweeps', 'etlify_reconcile_runs', 'etlify_tombstones', 'etlify_migrations', 'etlify_history_minutes', 'etlify_queue_samples', 'etlify_attempts', 'etlify_crm_pauses'];
+export const STATE_TABLES = ['crm_synchronisations', 'etlify_pending_syncs', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_rate_limits', 'etlify_stale_sweeps', 'etlify_reconcile_runs', 'etlify_tombstones', 'etlify_migrations', 'etlify_history_minutes', 'etlify_queue_samples', 'etlify_attempts', 'etlify_crm_pauses', 'etlify_workers', 'etlify_daily_budgets'];

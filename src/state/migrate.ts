@@ -54,7 +54,7 @@ export async function migrateEtlify(orm: MikroORM): Promise<string[]> {
 }
 
 // one table per migration that creates one, so a database a migration behind is caught too
-const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_stale_sweeps', 'etlify_attempts', 'graphile_worker.jobs'];
+const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_stale_sweeps', 'etlify_attempts', 'etlify_workers', 'graphile_worker.jobs'];
 
 /**
  * Fails fast, with the fix, when Etlify's or graphile-worker's tables are not there yet: the worker

@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
-import { query } from './sql.ts';
+import { heldRows } from '../queue/record-queue.ts';
+import { query, queryBound } from './sql.ts';
 
 /** What the engine needs to know about a record's last sync. */
 export interface SyncStateRow {
@@ -14,6 +15,8 @@ export interface SyncStateRow {
   idKey: string | null;
   /** The identity it is moving to, until the CRM accepts it (see sync/identity.ts). */
   nextIdKey: string | null;
+  /** The object the CRM merged the record's object into, which another record follows (see sync/merges.ts). */
+  mergedInto?: string | null;
 }
 
 /** The result of one attempt, to be written to the record's sync-state row. */
@@ -63,7 +66,7 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
     `select ${snapshot ? SNAPSHOT_AT : 'statement_timestamp()'} as snapshot_at,
        (select json_agg(json_build_object('resourceId', resource_id, 'crmId', crm_id, 'lastDigest', last_digest,
                  'payloadVersion', payload_version, 'errorCount', error_count,
-                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key, 'nextIdKey', next_id_key))
+                 'lastSyncedAt', last_synced_at, 'lastOutcome', last_outcome, 'idKey', id_key, 'nextIdKey', next_id_key, 'mergedInto', merged_into))
           from crm_synchronisations
          where resource_type = ? and crm_name = ? and resource_id = any(?::text[])) as rows`,
     [resourceType, crmName, ids]);
@@ -79,24 +82,24 @@ export async function loadSyncState(em: EntityManager, resourceType: string, crm
  */
 export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[], claimToken?: string): Promise<void> {
   if (!outcomes.length) return;
+  const [{ crmName, resourceType }] = outcomes as [OutcomeWrite];
+  if (claimToken !== undefined && outcomes.some(o => o.crmName !== crmName || o.resourceType !== resourceType)) {
+    throw new Error('writeOutcomes: the outcomes of one claim are of one CRM and one resource type');
+  }
   // with a claim: only the records it still holds, their queue rows locked (in key order, as the queue
   // locks them) against a concurrent recovery of the claim
-  const held = claimToken === undefined ? '' : `, held as materialized (
-       select q.crm_name, q.resource_type, q.resource_id from etlify_record_queue q
-        where q.lane = 'record' and q.claim_token = ? and (q.crm_name, q.resource_type, q.resource_id) in (select "crmName", "resourceType", "resourceId" from r)
-        order by q.resource_type, q.resource_id for share)`;
-  await query(em,
+  await queryBound(em,
     `with r as (
-       select * from json_to_recordset(?::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
+       select * from json_to_recordset($1::json) as r("resourceType" text, "resourceId" text, "crmName" text, outcome text,
             "syncedAt" timestamptz, "crmId" text, "objectType" text, digest text, "payloadVersion" text, error text, "parkAt" int)
-     )${held}
+     )${claimToken === undefined ? '' : `, ${heldRows('share', 2)}`}
      insert into crm_synchronisations as s
        (resource_type, resource_id, crm_name, crm_id, object_type, last_digest, payload_version,
         last_synced_at, last_error, last_error_at, error_count, last_outcome)
      select r."resourceType", r."resourceId", r."crmName", r."crmId", r."objectType", r.digest, r."payloadVersion",
             case when r.outcome in ('error', 'uncertain') then null else r."syncedAt" end, r.error, case when r.outcome = 'error' then now() end,
             case when r.outcome = 'error' then greatest(1, r."parkAt") else 0 end, r.outcome
-       from r ${claimToken === undefined ? '' : 'where (r."crmName", r."resourceType", r."resourceId") in (select * from held)'}
+       from r ${claimToken === undefined ? '' : 'where r."resourceId" = any((select ids from held)::text[])'}
      on conflict (resource_type, crm_name, resource_id) do update set
        crm_id = case when excluded.last_outcome = 'synced' then excluded.crm_id else coalesce(excluded.crm_id, s.crm_id) end,
        object_type = case when excluded.last_outcome = 'synced' then excluded.object_type else coalesce(excluded.object_type, s.object_type) end,
@@ -115,7 +118,8 @@ export async function writeOutcomes(em: EntityManager, outcomes: OutcomeWrite[],
        next_id_key = case when excluded.last_outcome = 'uncertain' then s.next_id_key end,
        last_outcome = excluded.last_outcome,
        updated_at = now()`,
-    claimToken === undefined ? [JSON.stringify(outcomes)] : [JSON.stringify(outcomes), claimToken]);
+    claimToken === undefined ? [JSON.stringify(outcomes)]
+      : [JSON.stringify(outcomes), crmName, 'record', resourceType, outcomes.map(o => o.resourceId), claimToken]);
 }
 
 /** The CRM objects the sync state knows for `ids` (deletes read them when they run, not when queued). */

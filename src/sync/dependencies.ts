@@ -1,9 +1,10 @@
-import { helper, type EntityManager } from '@mikro-orm/core';
+import { helper, Utils, type EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import type { Etlify } from '../etlify.ts';
 import type { EntityCrmConfig } from '../interfaces.ts';
 import { enqueueRequests, type SyncRequest } from '../queue/requests.ts';
 import { query } from '../state/sql.ts';
+import { membersOf } from './associations.ts';
 
 interface Waiting {
   id: string;
@@ -16,6 +17,11 @@ interface Edge {
   type: string;
   entity: string;
   id: string;
+  /**
+   * A member of a collection association: waited for without holding the record back. The record is
+   * sent with the members that have a CRM id, and each other member's first sync queues it again.
+   */
+  soft: boolean;
 }
 
 /** The outcome of checking a chunk's sync dependencies. */
@@ -30,7 +36,10 @@ export interface DependencyCheck {
  * Sync dependencies: a record whose `syncDependencies` have no CRM id yet is buffered (a row in
  * `etlify_pending_syncs`) and its dependencies are queued; when a dependency syncs, its waiting
  * dependents are queued again (`releaseDependents`). A dependency that is itself waiting — directly or
- * through a chain of any length — on the record is not waited for, which breaks cycles.
+ * through a chain of any length — on the record is not waited for, which breaks cycles. A collection
+ * member without a CRM id never holds its record back (a large collection would otherwise wait on its
+ * slowest member, or forever on a parked one): the buffer row only queues the record again once the
+ * member has its id.
  * Also returns the CRM ids of the dependencies that have one, so serializers can embed them.
  */
 export async function bufferMissingDependencies(etlify: Etlify, em: EntityManager, crm: RegisteredCrm, candidates: Waiting[]): Promise<DependencyCheck> {
@@ -40,7 +49,7 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
   const dependentType = (record: object) => helper(record).__meta.root.className;
   const [{ missing, found }] = await query<{ missing: number[] | null; found: Record<string, string> | null }>(em,
     `with e as (
-       select ord::int, v->>'type' as type, v->>'id' as id, v->>'dependent_type' as dependent_type, v->>'dependent_id' as dependent_id
+       select ord::int, v->>'type' as type, v->>'id' as id, v->>'dependent_type' as dependent_type, v->>'dependent_id' as dependent_id, (v->>'soft')::boolean as soft
          from json_array_elements(?::json) with ordinality as e(v, ord)
      ), waits as (
        -- everything each dependency is (transitively) waiting for
@@ -56,12 +65,12 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
      select (select array_agg(e.ord) from e
               where not exists (select 1 from crm_synchronisations s
                                  where s.resource_type = e.type and s.resource_id = e.id and s.crm_name = ? and s.crm_id is not null)
-                and not exists (select 1 from waits w where w.start_ord = e.ord and w.depth > 0
-                                 and w.type = e.dependent_type and w.id = e.dependent_id)) as missing,
+                and (e.soft or not exists (select 1 from waits w where w.start_ord = e.ord and w.depth > 0
+                                 and w.type = e.dependent_type and w.id = e.dependent_id))) as missing,
             (select json_object_agg(s.resource_type || ':' || s.resource_id, s.crm_id)
                from crm_synchronisations s join (select distinct type, id from e) d on s.resource_type = d.type and s.resource_id = d.id
               where s.crm_name = ? and s.crm_id is not null) as found`,
-    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id }))), crm.name, crm.name, crm.name]);
+    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, soft: e.soft }))), crm.name, crm.name, crm.name]);
   for (const [key, crmId] of Object.entries(found ?? {})) crmIds.set(key, crmId);
   const missingEdges = (missing ?? []).map(ord => unresolved[ord - 1]!);
   if (!missingEdges.length) return { buffered: new Set(), crmIds };
@@ -75,7 +84,7 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
     [crm.name, etlify.pendingSyncTtlMs, JSON.stringify(missingEdges.map(e => ({ dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, type: e.type, id: e.id })))]);
   const requests: SyncRequest[] = missingEdges.map(e => ({ kind: 'sync', crm: crm.name, entity: e.entity, id: e.id }));
   await enqueueRequests(em, { requests, crms: [crm] });
-  return { buffered: new Set(missingEdges.map(e => e.dependent.id)), crmIds };
+  return { buffered: new Set(missingEdges.filter(e => !e.soft).map(e => e.dependent.id)), crmIds };
 }
 
 /**
@@ -100,14 +109,15 @@ function dependencyEdges(crmName: string, candidates: Waiting[]): { edges: Edge[
   const crmIds = new Map<string, string>();
   for (const c of candidates) {
     for (const name of c.config.syncDependencies ?? []) {
-      const dependency = (c.record as Record<string, unknown>)[name] as object | null | undefined;
-      if (!dependency) continue;
-      const wrapped = helper(dependency);
-      const type = wrapped.__meta.root.className;
-      const id = String(wrapped.getSerializedPrimaryKey());
-      const legacy = (dependency as Record<string, unknown>)[`${crmName}Id`];
-      if (legacy != null && String(legacy).trim() !== '') crmIds.set(`${type}:${id}`, String(legacy).trim());
-      else edges.push({ dependent: c, type, entity: wrapped.__meta.className, id });
+      const soft = Utils.isCollection((c.record as Record<string, unknown>)[name]);
+      for (const dependency of membersOf(c.record, name)) {
+        const wrapped = helper(dependency);
+        const type = wrapped.__meta.root.className;
+        const id = String(wrapped.getSerializedPrimaryKey());
+        const legacy = (dependency as Record<string, unknown>)[`${crmName}Id`];
+        if (legacy != null && String(legacy).trim() !== '') crmIds.set(`${type}:${id}`, String(legacy).trim());
+        else edges.push({ dependent: c, type, entity: wrapped.__meta.className, id, soft });
+      }
     }
   }
   return { edges, crmIds };

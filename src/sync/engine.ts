@@ -2,13 +2,15 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, isRetryable, NotInCrmError, refusesValues, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
+import { CrmError, isRetryable, MergedAwayError, NotInCrmError, parksAtOnce, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
+import { associationsToSend } from './associations.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
+import { mergedAway, mergeNote, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
 import { clampedRetryWait } from './retry-wait.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
@@ -27,6 +29,8 @@ export interface RecordOutcome {
   retryAfterMs?: number;
   /** For `pending`: what the first look prepared, for the claimed sync to reuse (`ChunkOptions.firstLook`). */
   look?: FirstLook;
+  /** What the attempt history should say besides the result (a merge the record followed). */
+  note?: string;
 }
 
 /** A payload prepared by the read-only first look, and the state of the data it was prepared from. */
@@ -109,7 +113,7 @@ export async function syncChunk(
     if (error instanceof UnknownOutcomeError) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, { outcome: 'uncertain', ...kept });
     if (isRetryable(error)) return settle(c, { id: c.id, result: 'retry', error, retryAfterMs: clampedWait(c, error.retryAfterMs) }, written ? { outcome: 'uncertain', ...kept } : undefined);
     // values the CRM's validation rules refuse are refused again until the record changes: parked at once
-    const parkAt = refusesValues(error) ? { parkAt: crm.maxSyncErrors } : {};
+    const parkAt = parksAtOnce(error) ? { parkAt: crm.maxSyncErrors } : {};
     settle(c, { id: c.id, result: 'error', error }, { outcome: 'error', error: etlify.describeError(error), ...kept, ...parkAt });
   };
 
@@ -121,6 +125,8 @@ export async function syncChunk(
     if (!config) { outcomes.set(id, { id, result: 'missing' }); continue; }
     const c: Candidate = { id, config, entity: helper(record).__meta.className, row: rows.get(id), startedAt: performance.now() };
     seen.push(c);
+    // its object was merged into one another record follows: sending would overwrite that one
+    if (c.row?.mergedInto) { fail(c, stillMergedAway(crmName, `${resourceType} ${id}`, c.row.mergedInto)); continue; }
     try {
       if (!(await passesSyncIf(record, config, c.entity, etlify.stepTimeoutMs))) {
         settle(c, { id, result: 'skipped' }, { outcome: 'skipped', syncedAt: snapshotAt });
@@ -159,11 +165,15 @@ export async function syncChunk(
   records.clear();
   fork.clear();
 
+  // records whose stored id the CRM answered for with another object (merged in the CRM)
+  const merges = new Map<string, FollowedMerge>();
   const succeed = (c: Candidate, result: UpsertResult) => {
     if (typeof result?.crmId !== 'string' || !result.crmId) {
       return fail(c, new CrmError(`adapter for \`${crmName}\` returned no CRM id for ${c.entity} ${c.id}`));
     }
-    settle(c, { id: c.id, result: 'synced', crmId: result.crmId }, {
+    const merge = result.mergedFrom && result.mergedFrom !== result.crmId ? { from: result.mergedFrom, to: result.crmId } : undefined;
+    if (merge) merges.set(c.id, merge);
+    settle(c, { id: c.id, result: 'synced', crmId: result.crmId, ...(merge ? { note: mergeNote(crmName, merge) } : {}) }, {
       outcome: 'synced', syncedAt: snapshotAt, crmId: result.crmId, objectType: c.config.objectType,
       digest: c.prepared!.digest, payloadVersion: c.prepared!.version,
     });
@@ -186,19 +196,36 @@ export async function syncChunk(
   try {
     const second = await reserveAndSend(ready, true);
     if (second.length) {
-      await writeAll(etlify, fork, writes.splice(0), outcomes, options.claimToken);
+      await writeAll(etlify, fork, crm, writes.splice(0), outcomes, options.claimToken, merges);
       await reserveAndSend(second, false);
     }
   } finally {
     deadline.dispose();
   }
-  await writeAll(etlify, fork, writes, outcomes, options.claimToken);
+  await writeAll(etlify, fork, crm, writes, outcomes, options.claimToken, merges);
   if (syncDependencyTargets(em.getMetadata()).has(`${crmName}:${resourceType}`)) {
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
     await releaseDependents(fork, crm, resourceType, withCrmId);
   }
   for (const c of seen) emitOutcome(etlify, crm, c, outcomes.get(c.id)!);
+  for (const c of seen) {
+    const merge = merges.get(c.id);
+    if (merge) emitMerge(etlify, crm, c, merge, outcomes.get(c.id)!);
+  }
   return ids.map(id => outcomes.get(id)!);
+}
+
+/** `record:merged`, and a line in the log: a merge made in the CRM changed where the record lives. */
+function emitMerge(etlify: Etlify, crm: RegisteredCrm, c: Candidate, merge: FollowedMerge, outcome: RecordOutcome): void {
+  const followed = !(outcome.error instanceof MergedAwayError);
+  const heldBy = outcome.error instanceof MergedAwayError ? outcome.error.heldBy : undefined;
+  etlify.events.emit('record:merged', {
+    crm: crm.name, entity: c.entity, id: c.id, durationMs: performance.now() - c.startedAt, crmId: followed ? merge.to : null,
+    mergedFrom: merge.from, mergedInto: merge.to, ...(followed ? {} : { heldBy: heldBy ?? 'another record' }),
+  });
+  etlify.logger.info(followed ? `${crm.name} merged the object of ${c.entity} ${c.id} into ${merge.to}: the record follows it (was ${merge.from})`
+    : `${crm.name} merged the object of ${c.entity} ${c.id} into ${merge.to}, which ${heldBy ?? 'another record'} follows: the record is parked`,
+  { crm: crm.name, entity: c.entity, id: c.id, mergedFrom: merge.from, mergedInto: merge.to });
 }
 
 /**
@@ -265,7 +292,7 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
       etlify.events.emit('retried', event);
       return;
     }
-    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || refusesValues(outcome.error);
+    const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || parksAtOnce(outcome.error);
     etlify.events.emit(parked ? 'parked' : 'failed', event);
     if (parked) etlify.events.emit('record:parked', event);
     etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
@@ -374,7 +401,7 @@ async function send(
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
           onMissing: group[0]!.config.onMissing,
-          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: c.prepared!.associations })),
+          items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: associationsToSend(c.prepared!, c.row?.lastDigest) })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
         if (isRetryable(error)) { for (const c of group) fail(c, error); continue; }
@@ -407,7 +434,7 @@ async function sendOneByOne(
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
         objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
-        associations: c.prepared!.associations,
+        associations: associationsToSend(c.prepared!, c.row?.lastDigest),
       }, deadline.context(options.context)), crm.name));
     } catch (error) {
       fail(c, error);
@@ -419,7 +446,9 @@ async function sendOneByOne(
  * One statement for the whole chunk. If it fails because two records claim the same CRM object,
  * rows are written one at a time so only the records involved get an error.
  */
-async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string): Promise<void> {
+async function writeAll(
+  etlify: Etlify, em: EntityManager, crm: RegisteredCrm, writes: OutcomeWrite[], outcomes: Map<string, RecordOutcome>, claimToken?: string, merges = new Map<string, FollowedMerge>(),
+): Promise<void> {
   try {
     await writeOutcomes(em, writes, claimToken);
     return;
@@ -431,6 +460,15 @@ async function writeAll(etlify: Etlify, em: EntityManager, writes: OutcomeWrite[
       await writeOutcomes(em, [write], claimToken);
     } catch (error) {
       if (!isCrmIdConflict(error)) throw error;
+      const merge = merges.get(write.resourceId);
+      if (merge) {
+        // two records' objects merged into one: the other record follows it already
+        const holder = await settleMergedAway(em, crm, write.resourceType, write.resourceId, merge);
+        const away = mergedAway(write.crmName, `${write.resourceType} ${write.resourceId}`, merge, holder);
+        outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: away });
+        await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(away), crmId: undefined, objectType: undefined, digest: undefined, parkAt: crm.maxSyncErrors }], claimToken);
+        continue;
+      }
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
       await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(conflict), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);

@@ -3,7 +3,7 @@ import { withDeadline } from '../deadline.ts';
 import { SerializationError, describeError } from '../errors.ts';
 import type { AssociationTarget, CrmPayload, EntityCrmConfig, SerializeContext, Serializer, SerializerObject } from '../interfaces.ts';
 import { desiredAssociations } from './associations.ts';
-import { canonicalDigest, canonicalize } from './digest.ts';
+import { canonicalDigest, canonicalize, payloadDigest } from './digest.ts';
 
 /** What the pipeline needs of payload versioning (implemented by `definePayloadVersions`, src/payload). */
 export interface PayloadVersioning {
@@ -18,7 +18,11 @@ export interface PreparedPayload {
   digest: string;
   /** The payload version the CRM receives; null when no versioning is configured. */
   version: string | null;
-  /** The declared associations, resolved to CRM ids (part of the digest: unchanged ones cost no call). */
+  /**
+   * The declared associations, resolved to CRM ids. The digest is then the payload's digest followed by
+   * one per association (space-separated), so the engine can tell which association changed since the
+   * last sync (see `associationsToSend`).
+   */
   associations?: AssociationTarget[];
 }
 
@@ -71,8 +75,8 @@ export async function preparePayload(
   }
   const associations = desiredAssociations(record, config, target.context);
   if (!associations) return { payload: canonical.payload, digest: canonicalDigest(canonical), version };
-  const withAssociations = canonicalize({ payload: canonical.payload, associations: associations as unknown as CrmPayload[] });
-  return { payload: canonical.payload, digest: canonicalDigest(withAssociations), version, associations };
+  const digest = [canonicalDigest(canonical), ...associations.map(association => payloadDigest(association as unknown as CrmPayload))].join(' ');
+  return { payload: canonical.payload, digest, version, associations };
 }
 
 function runSerializer(serializer: Serializer<any>, record: object, context: SerializeContext): unknown {

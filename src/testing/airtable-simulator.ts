@@ -37,6 +37,12 @@ export interface AirtableSimulatorOptions extends SimulatorLimits {
   selectOptions?: Record<string, Record<string, string[]>>;
   /** Return a message to reject a write of these fields (422; the whole batch when batched). */
   rejectRecord?: (table: string, fields: Record<string, unknown>) => string | undefined;
+  /**
+   * Linked-record fields per table (`{ Firms: ['Staff'] }`): their cell is an array of record ids, and
+   * any other value is refused with Airtable's 422 `INVALID_VALUE_FOR_COLUMN` "Value is not an array of
+   * record IDs." (the whole batch when batched).
+   */
+  linkedFields?: Record<string, string[]>;
   /** Called once each request is answered (`etlify simulate --log`). */
   onRequest?: (request: RecordedRequest) => void;
   faults?: SimulatorFaults;
@@ -66,6 +72,7 @@ const EQUALS = /(?:\{((?:[^}\\]|\\.)*)\}|(RECORD_ID\(\)))\s*=\s*(?:"((?:[^"\\]|\
 const FORMULA = new RegExp(`^\\s*${EQUALS.source}\\s*$`);
 const ANY_OF = new RegExp(`^\\s*OR\\(\\s*(${EQUALS.source}(?:\\s*,\\s*${EQUALS.source})*)\\s*\\)\\s*$`);
 const FIELD_ID = /^fld[A-Za-z0-9]{14}$/;
+const RECORD_ID = /^rec[A-Za-z0-9]{14}$/;
 
 function isFields(value: unknown): value is Fields {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -180,6 +187,12 @@ export async function startAirtableSimulator(options: AirtableSimulatorOptions =
   const rejected = (tableName: string, fields: Fields, typecast: boolean): Failure | undefined => {
     const reason = options.rejectRecord?.(tableName, fields);
     if (reason) return { status: 422, type: 'INVALID_VALUE_FOR_COLUMN', message: reason };
+    for (const field of options.linkedFields?.[tableName] ?? []) {
+      const cell = fields[field];
+      if (cell !== undefined && !(Array.isArray(cell) && cell.every((id) => typeof id === 'string' && RECORD_ID.test(id)))) {
+        return { status: 422, type: 'INVALID_VALUE_FOR_COLUMN', message: 'Value is not an array of record IDs.' };
+      }
+    }
     return checkOptions(tableName, fields, typecast);
   };
 

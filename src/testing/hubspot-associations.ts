@@ -9,8 +9,16 @@ import { STANDARD_OBJECT_TYPE_IDS } from '../adapters/hubspot/paths.ts';
 import { batchAnswer, errorResponse, inputsOf, isInput } from './hubspot-answers.ts';
 import type { SimulatorResponse } from './simulator-server.ts';
 
-/** Inputs per v4 association batch request. */
+/** Inputs per v4 association batch create/archive request (Workato's HubSpot connector documents 2,000; HubSpot publishes no figure). */
 const MAX_ASSOCIATION_INPUTS = 2_000;
+/** Ids per batch/read request: 1,000 since 10 February 2025 (HubSpot changelog "Batch Read Limit for HubSpot Associations API"). */
+const MAX_READ_INPUTS = 1_000;
+/**
+ * Associations per object in one batch/read answer. HubSpot pages each result on its own (`paging`
+ * inside the result, "present only if there are more pages", the cursor going back as the input's
+ * `after`) and publishes no page size; the v3 association endpoints stopped at 500.
+ */
+export const ASSOCIATION_READ_PAGE = 500;
 
 export interface AssociationType {
   associationCategory: string;
@@ -135,7 +143,7 @@ export function associationBatch(
   action: string,
   body: unknown,
 ): SimulatorResponse {
-  const inputs = inputsOf(body, MAX_ASSOCIATION_INPUTS);
+  const inputs = inputsOf(body, action === 'read' ? MAX_READ_INPUTS : MAX_ASSOCIATION_INPUTS);
   if (!Array.isArray(inputs)) return inputs;
   const results: unknown[] = [];
   const errors: unknown[] = [];
@@ -183,13 +191,18 @@ export function associationBatch(
       for (const input of inputs) {
         const fromId = String(input.id ?? '');
         if (missing(fromId, [])) continue;
-        const found = links.of(from, fromId, to);
+        const found = [...links.of(from, fromId, to)];
+        // the cursor is an offset here; HubSpot's is opaque, and clients only hand it back
+        const start = Number(input.after ?? 0) || 0;
+        const page = found.slice(start, start + ASSOCIATION_READ_PAGE);
+        const more = start + ASSOCIATION_READ_PAGE < found.length;
         results.push({
           from: { id: fromId },
-          to: [...found].map(([toObjectId, types]) => ({
+          to: page.map(([toObjectId, types]) => ({
             toObjectId,
             associationTypes: types.map((t) => ({ category: t.associationCategory, typeId: t.associationTypeId, label: labelOf(from, to, t) })),
           })),
+          ...(more ? { paging: { next: { after: String(start + ASSOCIATION_READ_PAGE) } } } : {}),
         });
       }
       return batchAnswer(results, errors);

@@ -97,6 +97,12 @@ export interface HubspotSimulator extends SimulatorControls {
   edit(objectType: string, id: string, properties: Record<string, string>): boolean;
   /** Creates an object by hand (no request); returns its id. */
   create(objectType: string, properties: Record<string, string>): string;
+  /**
+   * Merges two objects as a salesperson would in HubSpot (no request; `POST …/{type}/merge` does the
+   * same): a new object with a new id takes the primary's values over the other's, both old ids answer
+   * with it from then on, and `hs_merged_object_ids` lists them. Returns the new id.
+   */
+  merge(objectType: string, primaryObjectId: string, objectIdToMerge: string): string;
   /** Archives an object by hand (no request). */
   archive(objectType: string, id: string): boolean;
   /** Restores an archived object, as HubSpot's recycle bin does within 90 days. */
@@ -171,7 +177,9 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     for (const property of unique[type] ?? []) {
       const value = properties[property];
       if (!value) continue;
-      const other = store.find(type, property, value) ?? pending.find((object) => comparable(object.properties[property]) === comparable(value));
+      // a merged contact's secondary addresses stay taken (HubSpot: "you will not be able to create a new contact with the email address of the old contact record")
+      const secondary = type === 'contacts' && property === 'email' ? store.table(type).withToken('hs_additional_emails', value)[0] : undefined;
+      const other = store.find(type, property, value) ?? secondary ?? pending.find((object) => comparable(object.properties[property]) === comparable(value));
       if (other && other.id !== selfId) return other;
     }
     return undefined;
@@ -486,16 +494,32 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
   };
 
-  /** `POST /crm/v3/objects/{type}/merge`: `{ primaryObjectId, objectIdToMerge }` → the new merged object. */
+  /**
+   * Merges two live objects (ids or ids merged before) into a new one; a merged contact keeps the other
+   * contact's addresses as secondary ones (`hs_additional_emails`), so no new contact can take them.
+   */
+  const merge = (type: string, primaryId: string, otherId: string): StoredObject | SimulatorResponse => {
+    const [primary, other] = [store.get(type, primaryId), store.get(type, otherId)];
+    if (!primary || !other) return notFound();
+    if (primary === other) return errorResponse(400, 'VALIDATION_ERROR', 'Cannot merge an object with itself');
+    for (const old of [primary, other]) links.forget(type, old.id);
+    const merged = store.merge(type, primary, other);
+    if (type === 'contacts') {
+      const primaryEmail = comparable(merged.properties.email);
+      const secondary = [primary, other].flatMap((object) => [object.properties.email, ...tokensOf(object.properties.hs_additional_emails)])
+        .map(comparable).filter((email) => email !== '' && email !== primaryEmail);
+      if (secondary.length > 0) store.update(type, merged, { hs_additional_emails: [...new Set(secondary)].join(';') });
+    }
+    return merged;
+  };
+
+  /** `POST /crm/{objects/{version}|v3/objects}/{type}/merge`: `{ primaryObjectId, objectIdToMerge }` → the new merged object. */
   const mergeObjects = (type: string, body: unknown): SimulatorResponse => {
     if (!isInput(body) || body.primaryObjectId === undefined || body.objectIdToMerge === undefined) {
       return errorResponse(400, 'VALIDATION_ERROR', 'Invalid input JSON: `primaryObjectId` and `objectIdToMerge` are required');
     }
-    const [primary, other] = [store.get(type, String(body.primaryObjectId)), store.get(type, String(body.objectIdToMerge))];
-    if (!primary || !other) return notFound();
-    if (primary === other) return errorResponse(400, 'VALIDATION_ERROR', 'Cannot merge an object with itself');
-    for (const old of [primary, other]) links.forget(type, old.id);
-    return { status: 200, body: view(store.merge(type, primary, other)) };
+    const merged = merge(type, String(body.primaryObjectId), String(body.objectIdToMerge));
+    return 'status' in merged ? merged : { status: 200, body: view(merged) };
   };
 
   /** `GET /crm/v3/properties/{type}/{name}`: the property's definition, with `hasUniqueValue`. */
@@ -551,13 +575,16 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     return { ...answer, headers: { ...answer.headers, ...headers } };
   };
 
+  // the portal's day: sent with or without the 10-second window
+  const dailyHeaders = (): Record<string, string> => dailyLimit === undefined
+    ? {}
+    : { 'x-hubspot-ratelimit-daily': String(dailyLimit), 'x-hubspot-ratelimit-daily-remaining': String(Math.max(0, dailyLimit - usedToday)) };
+
   const quotaHeaders = (window: SlidingWindow, remaining: number): Record<string, string> => ({
     'x-hubspot-ratelimit-max': String(window.maxRequests),
     'x-hubspot-ratelimit-remaining': String(remaining),
     'x-hubspot-ratelimit-interval-milliseconds': String(window.perMs),
-    ...(dailyLimit === undefined
-      ? {}
-      : { 'x-hubspot-ratelimit-daily': String(dailyLimit), 'x-hubspot-ratelimit-daily-remaining': String(Math.max(0, dailyLimit - usedToday)) }),
+    ...dailyHeaders(),
   });
 
   const handle = (request: RecordedRequest): SimulatorResponse => {
@@ -578,7 +605,8 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
     }
     if (!general) {
       usedToday += 1;
-      return route(request);
+      const answer = route(request);
+      return { ...answer, headers: { ...answer.headers, ...dailyHeaders() } };
     }
     const { allowed, remaining } = general.take();
     if (!allowed) return rateLimitedAnswer(false, quotaHeaders(general, 0));
@@ -615,6 +643,11 @@ export async function startHubspotSimulator(options: HubspotSimulatorOptions = {
       return true;
     },
     create: (objectType, properties) => store.create(objectType, properties).id,
+    merge(objectType, primaryObjectId, objectIdToMerge) {
+      const merged = merge(objectType, primaryObjectId, objectIdToMerge);
+      if ('status' in merged) throw new Error(`cannot merge ${objectType} ${objectIdToMerge} into ${primaryObjectId}: ${JSON.stringify(merged.body)}`);
+      return merged.id;
+    },
     archive: (objectType, id) => archiveOne(objectType, id),
     restore: (objectType, id) => store.restore(objectType, id) !== undefined,
     objects: (objectType) => [...store.table(objectType).live.values()].sort(byId).map((object) => structuredClone(view(object))),

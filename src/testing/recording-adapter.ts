@@ -19,6 +19,8 @@ export interface RecordingAdapterOptions {
    * fail the whole call, returned errors only the item (batch partial failure).
    */
   fail?: (payload: CrmPayload, objectType: string) => Error | undefined;
+  /** Every call, once recorded, waits for this promise before it writes and answers: a CRM whose answers the test releases. */
+  holdUntil?: Promise<unknown>;
 }
 
 /**
@@ -111,5 +113,6 @@ export class RecordingAdapter implements CrmAdapter {
 
   async #wait(): Promise<void> {
     if (this.#options.latencyMs) await new Promise(resolve => setTimeout(resolve, this.#options.latencyMs));
+    if (this.#options.holdUntil) await this.#options.holdUntil;
   }
 }

@@ -53,6 +53,13 @@ export interface SimulatorFaults {
    */
   lateProbability?: number;
   lateMs?: number;
+  /**
+   * Every request waits for this promise, after `delayMs`, before it is applied and answered: a CRM
+   * that answers only once the test lets it (after the client gave up, however loaded the machine).
+   */
+  holdUntil?: Promise<unknown>;
+  /** Inject faults only into requests whose path matches (e.g. `/batch\/associate/`); others are served normally. Default: every request. */
+  paths?: RegExp;
 }
 
 export interface SimulatorResponse {
@@ -193,7 +200,7 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
   const requests: RecordedRequest[] = [];
   const maxBodyBytes = options.maxBodyBytes ?? 10 * 1024 * 1024;
   const maxLoggedRequests = options.maxLoggedRequests ?? 10_000;
-  const chance = (probability: number | undefined) => probability !== undefined && probability > 0 && random() < probability;
+  const draw = (probability: number | undefined) => probability !== undefined && probability > 0 && random() < probability;
 
   async function answer(request: IncomingMessage, response: ServerResponse): Promise<void> {
     // A web page the developer has open could reach this port through DNS rebinding (its own name
@@ -221,6 +228,8 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       return send(response, { status: 413, body: { status: 'error', message: `request body larger than ${maxBodyBytes} bytes` } });
     }
     // Faults are drawn in arrival order, before any waiting, so a seed always yields the same sequence.
+    const targeted = !faults.paths || faults.paths.test(recorded.path);
+    const chance = (probability: number | undefined) => targeted && draw(probability);
     const reset = chance(faults.resetProbability);
     const serverError = !reset && chance(faults.serverErrorProbability);
     const rateLimited = !reset && !serverError && chance(faults.rateLimitProbability);
@@ -234,7 +243,9 @@ export async function startSimulatorServer(options: SimulatorCoreOptions): Promi
       return;
     }
     const delayMs = (faults.delayMs ?? 0) + (late ? faults.lateMs ?? 0 : 0);
+    const holdUntil = targeted ? faults.holdUntil : undefined;
     if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+    if (holdUntil) await holdUntil;
     let result: SimulatorResponse;
     if (serverError) result = options.serverError(faults.serverErrorStatus ?? 503);
     else if (rateLimited) result = options.rateLimited(recorded);

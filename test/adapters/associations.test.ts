@@ -4,6 +4,7 @@ import { HUBSPOT_API_VERSIONS, HubspotAdapter, type HubspotApiVersion } from '..
 import { ConfigurationError, Etlify, migrateEtlify, planSync, syncStale } from '../../src/index.ts';
 import type { BatchItemResult } from '../../src/interfaces.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { ASSOCIATION_READ_PAGE } from '../../src/testing/hubspot-associations.ts';
 import { associationEntities, Member, Opportunity, Org } from '../support/association-model.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
@@ -82,6 +83,50 @@ describe('HubSpot associations', () => {
 
     await adapter.upsert({ objectType: 'contacts', crmId: created[0], payload: { email: 'm1@example.com' }, associations: [{ toObjectType: 'companies', toIds: [] }] });
     expect(linked('contacts', created[0]!, 'companies')).to.deep.equal([]);
+  });
+
+  it('handles a large collection: creates in requests of 1,000, reads every page of the object\'s associations, archives only what left', async () => {
+    const [acme] = await companies('acme.example');
+    const contacts = (await adapter.batchUpsert({ objectType: 'contacts', idProperty: 'email', items: Array.from({ length: 1_100 }, (_, n) => ({ payload: { email: `c${n}@acme.example` } })) })).map(ok);
+    sim.requests.length = 0;
+    const linkTo = (toIds: string[]) => adapter.upsert({ objectType: 'companies', crmId: acme, payload: { domain: 'acme.example' }, associations: [{ toObjectType: 'contacts', toIds }] });
+
+    await linkTo(contacts);
+    expect(calls()).to.deep.equal([
+      `PATCH /crm/objects/2026-03/companies/${acme}`,
+      'POST /crm/associations/2026-03/companies/contacts/batch/read',
+      'POST /crm/associations/2026-03/companies/contacts/batch/associate/default',
+      'POST /crm/associations/2026-03/companies/contacts/batch/associate/default',
+    ]);
+    expect(sim.requests.slice(2).map((r) => (r.body as { inputs: unknown[] }).inputs.length)).to.deep.equal([1_000, 100]);
+    expect(linked('companies', acme!, 'contacts')).to.have.length(1_100);
+
+    sim.requests.length = 0;
+    const leaving = contacts[1_050]!;
+    await linkTo(contacts.filter((id) => id !== leaving));
+    // HubSpot pages each object's associations (ASSOCIATION_READ_PAGE per answer here): the cursor goes back as the input's `after`
+    expect(calls()).to.deep.equal([
+      `PATCH /crm/objects/2026-03/companies/${acme}`,
+      'POST /crm/associations/2026-03/companies/contacts/batch/read',
+      'POST /crm/associations/2026-03/companies/contacts/batch/read',
+      'POST /crm/associations/2026-03/companies/contacts/batch/read',
+      'POST /crm/associations/2026-03/companies/contacts/batch/labels/archive',
+    ]);
+    const reads = sim.requests.slice(1, 4).map((r) => (r.body as { inputs: Array<{ id: string; after?: string }> }).inputs);
+    expect(reads.map((inputs) => inputs.map((input) => input.after))).to.deep.equal([[undefined], [String(ASSOCIATION_READ_PAGE)], [String(2 * ASSOCIATION_READ_PAGE)]]);
+    expect((sim.requests[4]!.body as { inputs: Array<{ to: { id: string } }> }).inputs.map((input) => input.to.id)).to.deep.equal([leaving]);
+    expect(linked('companies', acme!, 'contacts')).to.have.length(1_099);
+  });
+
+  it('leaves an association marked unchanged alone on an object that existed, and gives it to an object it creates', async () => {
+    const [acme] = await companies('acme.example');
+    const { crmId } = await adapter.upsert({ objectType: 'deals', payload: { dealname: 'D' } });
+    sim.requests.length = 0;
+    await adapter.upsert({ objectType: 'deals', crmId, payload: { dealname: 'D' }, associations: [{ toObjectType: 'companies', toIds: [acme!], unchanged: true }] });
+    expect(calls()).to.deep.equal([`PATCH /crm/objects/2026-03/deals/${crmId}`]);
+    expect(linked('deals', crmId, 'companies')).to.deep.equal([]);
+    const [created] = await adapter.batchUpsert({ objectType: 'deals', items: [{ payload: { dealname: 'E' }, associations: [{ toObjectType: 'companies', toIds: [acme!], unchanged: true }] }] });
+    expect(linked('deals', ok(created), 'companies').map((a) => a.toObjectId)).to.deep.equal([acme]);
   });
 
   it('creates deals with their typed association inline (batch/create), with no v4 request', async () => {

@@ -2,7 +2,7 @@
 import { expect } from 'chai';
 import { MockAgent } from 'undici';
 import { ConfigurationError, HubspotAdapter, RateLimitedError } from '../../src/index.ts';
-import { msUntilMidnight } from '../../src/adapters/hubspot/daily-reset.ts';
+import { msUntilMidnight } from '../../src/ratelimit/portal-day.ts';
 import { startHubspotSimulator } from '../../src/testing/index.ts';
 
 const ORIGIN = 'https://api.hubapi.com';

@@ -394,14 +394,15 @@ describe('HubspotAdapter against the simulator', () => {
     try {
       for (let index = 0; index < 3; index += 1) await client.upsert({ objectType: 'contacts', payload: { firstname: `n${index}` } }, { budget });
       expect(budget.reports.map((report) => report.quota)).to.deep.equal([
-        { max: 3, remaining: 2, intervalMs: 10_000 },
-        { max: 3, remaining: 1, intervalMs: 10_000 },
-        { max: 3, remaining: 0, intervalMs: 10_000 },
+        // the portal's day too (the simulator's default allowance: 250,000)
+        { max: 3, remaining: 2, intervalMs: 10_000, dailyMax: 250_000, dailyRemaining: 249_999 },
+        { max: 3, remaining: 1, intervalMs: 10_000, dailyMax: 250_000, dailyRemaining: 249_998 },
+        { max: 3, remaining: 0, intervalMs: 10_000, dailyMax: 250_000, dailyRemaining: 249_997 },
       ]);
       const error = await client.upsert({ objectType: 'contacts', payload: { firstname: 'one too many' } }, { budget }).catch((e: unknown) => e);
       expect((error as CrmError).name).to.equal('RateLimitedError');
       expect((error as CrmError).retryAfterMs).to.equal(10_000);
-      expect(budget.reports.at(-1)).to.deep.equal({ bucket: 'default', quota: { max: 3, remaining: 0, intervalMs: 10_000, retryAfterMs: 10_000 } });
+      expect(budget.reports.at(-1)).to.deep.equal({ bucket: 'default', quota: { max: 3, remaining: 0, intervalMs: 10_000, dailyMax: 250_000, dailyRemaining: 249_997, retryAfterMs: 10_000 } });
     } finally {
       await client.close();
       await limited.close();

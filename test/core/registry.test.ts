@@ -92,7 +92,7 @@ describe('CRM registry and startup errors', () => {
     expect(typo.message).to.equal('Person2 (CRM `hubspot`): dependency `meetings`: Person2 has no relation `meetings` (relations: boss)');
     declareCrms(Person2, { hubspot: { serializer: x => ({ email: x.email }), objectType: 'contacts' } });
     const nested = await init([Person2, Meeting2]);
-    expect(nested.message).to.equal('Meeting2 (CRM `hubspot`): association `host.boss` must be a direct many-to-one or one-to-one relation');
+    expect(nested.message).to.equal('Meeting2 (CRM `hubspot`): association `host.boss` must be a direct many-to-one, one-to-one, one-to-many or many-to-many relation');
   });
 
   it('rejects a declaration without a serializer or object type at class definition', () => {

@@ -1,41 +1,18 @@
 import { expect } from 'chai';
-import type { Runner } from 'graphile-worker';
-import { HubspotAdapter, runWorker } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
-import { createTestApp, type TestApp } from '../support/app.ts';
 import { User } from '../support/model.ts';
-import { queueDrained, waitFor } from '../support/wait.ts';
+import { queueHarness } from '../support/queue-harness.ts';
+import { waitFor } from '../support/wait.ts';
 
 /** Interleavings tried against issue 17's guarantees (break-17). */
 describe('convergence under interleavings (break-17)', () => {
-  let app: TestApp;
-  let simulator: HubspotSimulator | undefined;
-  const workers: Runner[] = [];
-  const execute = (sql: string) => app.orm.em.getConnection().execute(sql);
-  const drained = (timeoutMs = 20_000) => waitFor('the queue to drain', () => queueDrained(execute), timeoutMs);
-  const hubspotVia = async (faults: Parameters<typeof startHubspotSimulator>[0] = {}, jobs = {}) => {
-    simulator = await startHubspotSimulator({ rateLimit: false, ...faults });
-    const adapter = new HubspotAdapter({ accessToken: 'break-token', baseUrl: simulator.url, timeoutMs: 1_000 });
-    app.etlify.registerCrm('hubspot', { adapter, rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 20, unknownOutcomeWaitMs: 1_000, ...jobs } });
-    return simulator;
-  };
-
-  beforeEach(async () => {
-    app = await createTestApp();
-    app.etlify.registerCrm('airtable', { adapter: app.airtable, enabled: false });
-  });
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map(w => w.stop()));
-    await app.close();
-    await simulator?.close();
-    simulator = undefined;
-  });
+  const h = queueHarness({ accessToken: 'break-token', unknownOutcomeWaitMs: 1_000 });
+  const { execute, drained, deletesWon, hubspotVia, start } = h;
 
   it('a record removed and another created with its idProperty in one flush: the CRM ends with the new record only', async function () {
     this.timeout(30_000);
     const crm = await hubspotVia();
-    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
-    const em = app.orm.em.fork();
+    await start();
+    const em = h.app.orm.em.fork();
     const old = em.create(User, { email: 'taken-over@example.test', firstName: 'old' });
     await em.flush();
     await drained();
@@ -54,8 +31,8 @@ describe('convergence under interleavings (break-17)', () => {
   it('a delete answered 504, then a record created with the removed one\'s idProperty: the CRM ends with the new record only', async function () {
     this.timeout(40_000);
     const crm = await hubspotVia();
-    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
-    const em = app.orm.em.fork();
+    await start();
+    const em = h.app.orm.em.fork();
     const old = em.create(User, { email: 'recreated@example.test', firstName: 'old' });
     await em.flush();
     await drained();
@@ -78,17 +55,15 @@ describe('convergence under interleavings (break-17)', () => {
   it('em.nativeDelete then etlify.markChanged while the record\'s first create is in flight: the object does not survive', async function () {
     this.timeout(30_000);
     const crm = await hubspotVia({ faults: { delayMs: 600 } });
-    workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 }));
-    const em = app.orm.em.fork();
+    await start();
+    const em = h.app.orm.em.fork();
     const user = em.create(User, { email: 'native-deleted@example.test' });
     await em.flush();
     await waitFor('the create to be in flight', () => crm.requests.some(r => r.path.endsWith('/batch/upsert')), 5_000);
     await em.transactional(async tx => {
       await tx.nativeDelete(User, { id: user.id });
-      expect(await app.etlify.markChanged(tx, User, [user.id])).to.deep.equal({ changed: 0, removed: 1 });
+      expect(await h.app.etlify.markChanged(tx, User, [user.id])).to.deep.equal({ changed: 0, removed: 1 });
     });
-    await drained();
-    expect(crm.objects('contacts')).to.deep.equal([]);
-    expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+    await deletesWon();
   });
 });

@@ -1,13 +1,12 @@
 import { expect } from 'chai';
-import type { Runner } from 'graphile-worker';
 import pg from 'pg';
 import { MockAgent } from 'undici';
 import { defineEntity, p } from '@mikro-orm/core';
-import { etlified, HubspotAdapter, runWorker, syncStale } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
-import { createTestApp, type TestApp } from '../support/app.ts';
+import { etlified, HubspotAdapter, syncStale } from '../../src/index.ts';
 import { associationEntities, Member, Org } from '../support/association-model.ts';
 import { Company, entities, User } from '../support/model.ts';
+import { queueHarness } from '../support/queue-harness.ts';
+import { waitFor } from '../support/wait.ts';
 
 let serialized = 0;
 const NoteSchema = defineEntity({
@@ -16,42 +15,20 @@ const NoteSchema = defineEntity({
 });
 class Note extends etlified(NoteSchema.class, { hubspot: { serializer: n => { serialized++; return { text: n.text }; }, objectType: 'notes' } }) {}
 NoteSchema.setClass(Note);
-import { queueDrained, waitFor } from '../support/wait.ts';
 
 /**
  * What the engine guarantees (docs/worker.md#what-the-engine-guarantees), each case of issue 17 that
  * belongs to the engine against the real queue and the HubSpot simulator.
  */
 describe('engine guarantees', () => {
-  let app: TestApp;
-  let simulator: HubspotSimulator | undefined;
-  const workers: Runner[] = [];
-  const execute = (sql: string) => app.orm.em.getConnection().execute(sql);
-  const drained = (timeoutMs = 20_000) => waitFor('the queue to drain', () => queueDrained(execute), timeoutMs);
-  const start = async () => { workers.push(await runWorker(app.orm, { handleSignals: false, pollInterval: 50 })); };
-  const hubspotVia = async (options: Parameters<typeof startHubspotSimulator>[0] = {}, jobs = {}) => {
-    simulator = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, ...options });
-    const adapter = new HubspotAdapter({ accessToken: 'engine-token', baseUrl: simulator.url, timeoutMs: 1_000 });
-    app.etlify.registerCrm('hubspot', { adapter, rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 20, unknownOutcomeWaitMs: 500, ...jobs } });
-    return simulator;
-  };
-
-  beforeEach(async () => {
-    app = await createTestApp();
-    app.etlify.registerCrm('airtable', { adapter: app.airtable, enabled: false });
-  });
-  afterEach(async () => {
-    await Promise.all(workers.splice(0).map(w => w.stop()));
-    await app.close();
-    await simulator?.close();
-    simulator = undefined;
-  });
+  const h = queueHarness({ accessToken: 'engine-token', unknownOutcomeWaitMs: 500, simulator: { searchRateLimit: false } });
+  const { execute, drained, deletesWon, hubspotVia, start } = h;
 
   it('a create answered 504 (a gateway timeout) is an unknown outcome: the removed record\'s object is found and deleted', async () => {
     // HubSpot applies the create, then its gateway answers 504: Etlify never learns the object's id
     const crm = await hubspotVia({ faults: { serverErrorAfterApplyProbability: 1, serverErrorStatus: 504 } });
     await start();
-    const em = app.orm.em.fork();
+    const em = h.app.orm.em.fork();
     const user = em.create(User, { email: 'gateway@example.test' });
     await em.flush();
     await waitFor('the create to land', () => crm.objects('contacts').length === 1);
@@ -59,16 +36,14 @@ describe('engine guarantees', () => {
     crm.setFaults({});
     em.remove(user);
     await em.flush();
-    await drained();
-    expect(crm.objects('contacts')).to.deep.equal([]);
-    expect(await execute('select * from crm_synchronisations')).to.deep.equal([]);
+    await deletesWon();
   });
 
   it('an unknown-outcome create keeps its identity until resolved: an idProperty changed before the retry orphans nothing', async () => {
     // the CRM applies the create, then the connection breaks: Etlify never learns the object's id
     const crm = await hubspotVia({ faults: { resetAfterApplyProbability: 1 } });
     await start();
-    const em = app.orm.em.fork();
+    const em = h.app.orm.em.fork();
     const user = em.create(User, { email: 'before@example.test' });
     await em.flush();
     await waitFor('the create to land', () => crm.objects('contacts').length === 1);
@@ -89,7 +64,7 @@ describe('engine guarantees', () => {
 
   it('an identity reservation moves only once the CRM accepted the new value', async () => {
     const crm = await hubspotVia({ rejectProperty: (_type, properties) => properties.email === 'refused@example.test' ? 'email refused' : undefined });
-    const em = app.orm.em.fork();
+    const em = h.app.orm.em.fork();
     const a = em.create(User, { email: 'x@example.test', firstName: 'A' });
     await em.flush();
     expect(await a.hubspotSync({ inline: true })).to.equal('synced');
@@ -105,14 +80,14 @@ describe('engine guarantees', () => {
 
   it('a legal hand-over in one flush succeeds: A gives up x@, B takes it', async () => {
     const crm = await hubspotVia();
-    const em = app.orm.em.fork();
+    const em = h.app.orm.em.fork();
     const a = em.create(User, { email: 'x@example.test', firstName: 'A' });
     await em.flush();
     expect(await a.hubspotSync({ inline: true })).to.equal('synced');
     a.email = 'z@example.test';
     em.create(User, { email: 'x@example.test', firstName: 'B' });
     await em.flush();
-    const { results } = await syncStale(app.orm, { inline: true });
+    const { results } = await syncStale(h.app.orm, { inline: true });
     expect(results).to.include({ synced: 2, error: 0 });
     expect(crm.objects('contacts').map(o => [o.properties.email, o.properties.firstname]).sort()).to.deep.equal([['x@example.test', 'B'], ['z@example.test', 'A']]);
     expect(await execute('select id_key, next_id_key, error_count from crm_synchronisations order by id_key')).to.deep.equal([
@@ -121,14 +96,14 @@ describe('engine guarantees', () => {
   });
 
   it('a raw-SQL change committed across a sync\'s snapshot is found by the stale finder', async () => {
-    app.etlify.registerCrm('hubspot', { adapter: app.hubspot });
-    const em = app.orm.em.fork();
+    h.app.etlify.registerCrm('hubspot', { adapter: h.app.hubspot });
+    const em = h.app.orm.em.fork();
     const company = em.create(Company, { name: 'Acme v1' });
     const user = em.create(User, { email: 'raw@example.test', company });
     await em.flush();
-    await syncStale(app.orm, { inline: true, incremental: true });
+    await syncStale(h.app.orm, { inline: true, incremental: true });
     // a transaction begins (its now() is fixed here), a sync then reads the record, then it commits
-    const raw = new pg.Client({ connectionString: app.url });
+    const raw = new pg.Client({ connectionString: h.app.url });
     await raw.connect();
     try {
       await raw.query('begin');
@@ -140,10 +115,10 @@ describe('engine guarantees', () => {
     } finally {
       await raw.end();
     }
-    const contact = () => [...app.hubspot.table('contacts').values()];
+    const contact = () => [...h.app.hubspot.table('contacts').values()];
     expect(contact()).to.deep.equal([{ email: 'raw@example.test', firstname: null, lastname: null, company: 'Acme v2', invested: 0 }]);
     // the sweep finds it (the incremental one: its watermark predates the open transaction)
-    expect((await syncStale(app.orm, { inline: true, incremental: true })).perEntity).to.include({ User: 1 });
+    expect((await syncStale(h.app.orm, { inline: true, incremental: true })).perEntity).to.include({ User: 1 });
     expect(contact()).to.deep.equal([{ email: 'raw@example.test', firstname: null, lastname: 'from SQL', company: 'Acme v2', invested: 0 }]);
   });
 
@@ -151,18 +126,17 @@ describe('engine guarantees', () => {
     // every v4 association request is answered 503 while `blocked`; the rest reaches the simulator
     let blocked = true;
     let agent: MockAgent;
-    const member = (email: string) => simulator!.objects('contacts').filter(c => c.properties.email === email);
+    const member = (email: string) => h.simulator!.objects('contacts').filter(c => c.properties.email === email);
 
     beforeEach(async () => {
-      await app.close();
-      simulator = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
+      const simulator = await h.startSimulator({ uniqueProperties: { companies: ['domain'] } });
       agent = new MockAgent();
       agent.enableNetConnect();
       agent.get(simulator.url).intercept({ path: path => blocked && path.includes('/crm/associations/2026-03/'), method: 'POST' })
         .reply(503, { status: 'error', message: 'Service unavailable', category: 'SERVICE_UNAVAILABLE' }).persist();
       blocked = true;
       const adapter = new HubspotAdapter({ accessToken: 'engine-token', baseUrl: simulator.url, dispatcher: agent });
-      app = await createTestApp({
+      await h.replaceApp({
         etlify: { crms: { hubspot: { adapter, rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 20 } } } },
         orm: { entities: associationEntities },
       });
@@ -171,10 +145,10 @@ describe('engine guarantees', () => {
     afterEach(() => agent.close());
 
     const createMember = async (email: string) => {
-      const em = app.orm.em.fork();
+      const em = h.app.orm.em.fork();
       const org = em.create(Org, { name: 'Acme', domain: 'acme.example' });
       await em.flush();
-      await waitFor('the org to be synced', () => simulator!.objects('companies').length === 1);
+      await waitFor('the org to be synced', () => h.simulator!.objects('companies').length === 1);
       const created = em.create(Member, { email, org });
       await em.flush();
       await waitFor('the contact to be created', () => member(email).length === 1);
@@ -190,8 +164,8 @@ describe('engine guarantees', () => {
       await em.flush();
       blocked = false;
       await drained();
-      expect(simulator!.objects('contacts').map(c => [c.id, c.properties.email])).to.deep.equal([[crmId, 'second@example.com']]);
-      expect(simulator!.associations('contacts', crmId, 'companies').map(a => a.toObjectId)).to.deep.equal([simulator!.objects('companies')[0]!.id]);
+      expect(h.simulator!.objects('contacts').map(c => [c.id, c.properties.email])).to.deep.equal([[crmId, 'second@example.com']]);
+      expect(h.simulator!.associations('contacts', crmId, 'companies').map(a => a.toObjectId)).to.deep.equal([h.simulator!.objects('companies')[0]!.id]);
     });
 
     it('keeps the new CRM id: a record removed before the retry leaves no orphan', async () => {
@@ -200,15 +174,14 @@ describe('engine guarantees', () => {
       await em.flush();
       blocked = false;
       await drained();
-      expect(simulator!.objects('contacts')).to.deep.equal([]);
+      expect(h.simulator!.objects('contacts')).to.deep.equal([]);
       expect(await execute("select * from crm_synchronisations where resource_type = 'Member'")).to.deep.equal([]);
     });
   });
 
   it('an inline sync of a changed record runs the serializer once', async () => {
-    await app.close();
-    app = await createTestApp({ orm: { entities: [...entities, Note] } });
-    const em = app.orm.em.fork();
+    await h.replaceApp({ orm: { entities: [...entities, Note] } });
+    const em = h.app.orm.em.fork();
     const note = em.create(Note, { text: 'v1' });
     await em.flush();
     serialized = 0;
@@ -220,6 +193,6 @@ describe('engine guarantees', () => {
     expect(serialized).to.equal(2);
     expect(await note.hubspotSync({ inline: true })).to.equal('not_modified');
     expect(serialized).to.equal(3);
-    expect([...app.hubspot.table('notes').values()]).to.deep.equal([{ text: 'v2' }]);
+    expect([...h.app.hubspot.table('notes').values()]).to.deep.equal([{ text: 'v2' }]);
   });
 });

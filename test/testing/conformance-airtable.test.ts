@@ -17,6 +17,7 @@ describe('Airtable simulator conformance (airtable.js)', () => {
       rateLimit: false,
       fieldIds: { People: { fldEmail00000000A: 'Email' } },
       selectOptions: { People: { Status: ['Lead'] } },
+      linkedFields: { People: ['Teams'] },
     });
     people = new Airtable({ apiKey: TOKEN, endpointUrl: sim.url, noRetryIfRateLimited: true }).base(sim.baseId).table('People');
   });
@@ -66,6 +67,16 @@ describe('Airtable simulator conformance (airtable.js)', () => {
     )) as unknown as Airtable.Records<Airtable.FieldSet>;
     expect(records[0]!.id).to.equal(ann.id);
     expect(sim.objects('People').map((r) => r.fields)).to.deep.equal([{ Email: 'ann@example.com', Name: 'Ann' }, { Email: 'new@example.com' }]);
+  });
+
+  it('writes a linked-record field as an array of record ids, and refuses any other value as Airtable does', async () => {
+    const [ann, bob] = await people.create([{ fields: { Name: 'Ann' } }, { fields: { Name: 'Bob' } }]);
+    const lead = await people.create({ Name: 'Lead', Teams: [ann!.id, bob!.id] });
+    expect((await people.find(lead.id)).get('Teams')).to.deep.equal([ann!.id, bob!.id]);
+    const [unlinked] = await people.update([{ id: lead.id, fields: { Teams: [bob!.id] } }]);
+    expect(unlinked!.get('Teams')).to.deep.equal([bob!.id]);
+    const refused = await people.create({ Name: 'Bad', Teams: 'Ann' as never }).catch((error: { statusCode: number; error: string; message: string }) => error);
+    expect(refused).to.include({ statusCode: 422, error: 'INVALID_VALUE_FOR_COLUMN', message: 'Value is not an array of record IDs.' });
   });
 
   it('refuses a new select option unless typecast is set', async () => {

@@ -108,6 +108,22 @@ for (const apiVersion of HUBSPOT_API_VERSIONS) describe(`HubSpot simulator confo
     expect(sim.objects('deals').map((d) => d.id)).to.deep.equal([ids[1]]);
   });
 
+  it('merges two contacts into a new one: both old ids read, update and batch-read as it; the secondary email stays taken', async () => {
+    const primary = await hubspot.crm.contacts.basicApi.create({ properties: { email: 'pat@example.com', firstname: 'Pat' }, associations: [] });
+    const other = await hubspot.crm.contacts.basicApi.create({ properties: { email: 'patricia@example.com', lastname: 'Lee' }, associations: [] });
+    const merged = await hubspot.crm.contacts.basicApi.merge({ primaryObjectId: primary.id, objectIdToMerge: other.id });
+    expect(merged.id).to.not.be.oneOf([primary.id, other.id]);
+    expect(merged.properties).to.include({ email: 'pat@example.com', firstname: 'Pat', lastname: 'Lee' });
+    for (const old of [primary.id, other.id]) expect((await hubspot.crm.contacts.basicApi.getById(old, ['email'])).id).to.equal(merged.id);
+    const updated = await hubspot.crm.contacts.basicApi.update(other.id, { properties: { firstname: 'Patty' } });
+    expect(updated.id).to.equal(merged.id);
+    const read = await hubspot.crm.contacts.batchApi.read({ inputs: [{ id: primary.id }], properties: ['firstname', 'hs_merged_object_ids'], propertiesWithHistory: [] });
+    expect(read.results.map((c) => [c.id, c.properties.firstname, c.properties.hs_merged_object_ids?.split(';').sort()])).to.deep.equal([[merged.id, 'Patty', [primary.id, other.id].sort()]]);
+    const taken = await hubspot.crm.contacts.basicApi.create({ properties: { email: 'patricia@example.com' }, associations: [] }).catch((error: { code: number }) => error);
+    expect(taken).to.have.property('code', 409);
+    expect(sim.objects('contacts').map((c) => c.id)).to.deep.equal([merged.id]);
+  });
+
   it('refuses a whole batch create when one input conflicts', async () => {
     await hubspot.crm.contacts.basicApi.create({ properties: { email: 'taken@example.com' }, associations: [] });
     const refused = await hubspot.crm.contacts.batchApi
@@ -154,6 +170,34 @@ for (const apiVersion of HUBSPOT_API_VERSIONS) describe(`HubSpot simulator confo
 
     await hubspot.crm.associations.v4.batchApi.archive('deals', 'companies', { inputs: [{ _from: { id: deal.id }, to: [{ id: company.id }] }] });
     expect(sim.associations('companies', company.id, 'deals')).to.deep.equal([]);
+  });
+
+  it('pages a company\'s many associations per object in batch read, and archives labels and several links at once (to-many associations)', async () => {
+    const company = await hubspot.crm.companies.basicApi.create({ properties: { name: 'Big', domain: 'big.example' }, associations: [] });
+    const contactIds: string[] = [];
+    for (let batch = 0; batch < 6; batch++) {
+      const created = await hubspot.crm.contacts.batchApi.create({ inputs: Array.from({ length: 100 }, (_, n) => ({ properties: { email: `c${batch * 100 + n}@big.example` }, associations: [] })) });
+      contactIds.push(...created.results.map((c) => c.id));
+    }
+    const companyToContact = { associationCategory: HUBSPOT_DEFINED, associationTypeId: 280 };
+    const created = await hubspot.crm.associations.v4.batchApi.create('companies', 'contacts', { inputs: contactIds.map((id) => ({ _from: { id: company.id }, to: { id }, types: [companyToContact] })) });
+    expect(created.results).to.have.length(600);
+
+    // each result carries its own paging; the cursor goes back as the input's `after`
+    const seen: string[] = [];
+    let after: string | undefined;
+    do {
+      const page = await hubspot.crm.associations.v4.batchApi.getPage('companies', 'contacts', { inputs: [{ id: company.id, ...(after ? { after } : {}) }] });
+      const [result] = page.results;
+      seen.push(...result!.to.map((t) => String(t.toObjectId)));
+      after = result!.paging?.next?.after;
+    } while (after);
+    expect(seen).to.have.members(contactIds);
+
+    await hubspot.crm.associations.v4.batchApi.archiveLabels('companies', 'contacts', { inputs: [{ _from: { id: company.id }, to: { id: contactIds[0]! }, types: [companyToContact] }] });
+    await hubspot.crm.associations.v4.batchApi.archive('companies', 'contacts', { inputs: [{ _from: { id: company.id }, to: contactIds.slice(1, 3).map((id) => ({ id })) }] });
+    expect(sim.associations('companies', company.id, 'contacts')).to.have.length(597);
+    expect(sim.associations('contacts', contactIds[1]!, 'companies')).to.deep.equal([]);
   });
 
   it('reports the rate-limit headers, daily ones included, and 429s as the client expects', async () => {

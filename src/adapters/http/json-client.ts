@@ -62,8 +62,8 @@ export interface CrmDialect {
   describeError(body: unknown, headers: ResponseHeaders): CrmErrorBody;
   /** Wait after a 429 that carries no `Retry-After`. */
   rateLimitDelayMs(body: unknown, headers: ResponseHeaders): number;
-  /** The remaining allowance the CRM reports in its headers, if it does. */
-  readQuota?(headers: ResponseHeaders): RemoteQuota | undefined;
+  /** The remaining allowance the CRM reports in its headers (and, for a 429, its body), if it does. */
+  readQuota?(headers: ResponseHeaders, body?: unknown): RemoteQuota | undefined;
   /**
    * 5xx statuses the CRM documents as refusing a request before doing anything. Any other 5xx
    * answering a write leaves its outcome unknown (see `errorForStatus`). Default: none.
@@ -172,7 +172,7 @@ export class JsonClient {
     }
 
     const body = parseBody(text);
-    const quota = this.#dialect.readQuota?.(headers);
+    const quota = this.#dialect.readQuota?.(headers, body);
     if (status >= 200 && status < 300) {
       if (quota) { context.budget?.report?.(bucket, quota); context.onQuota?.(bucket, quota); }
       // A proxy or maintenance page answering 200 in HTML is not the record's fault.

@@ -3,8 +3,11 @@ import type { BatchItemResult, UpsertResult } from '../../interfaces.ts';
 
 /** The CRM-specific steps of an upsert; `upsertWithFallback` decides which run. */
 export interface UpsertSteps {
-  /** Updates the object with this id; rejects with `NotFoundError` when it is gone. */
-  update(id: string): Promise<void>;
+  /**
+   * Updates the object with this id; rejects with `NotFoundError` when it is gone. May resolve with
+   * the id the CRM answered with, when it differs: the CRM merged the object into that one.
+   */
+  update(id: string): Promise<string | void>;
   /** Finds an existing object by the unique property; undefined when there is nothing to search for or no match. */
   find(): Promise<string | undefined>;
   /** Updates an object that `find` returned. */
@@ -35,7 +38,8 @@ export async function orWhenNotFound<T>(work: Promise<T>, fallback: T): Promise<
  */
 export async function upsertWithFallback(crmId: string | null | undefined, steps: UpsertSteps, whenGone?: (id: string) => Error): Promise<UpsertResult> {
   const id = storedId(crmId);
-  if (id && (await orWhenNotFound(steps.update(id).then(() => true), false))) return { crmId: id, created: false };
+  const answered = id ? await orWhenNotFound(steps.update(id).then((answer) => answer || id), undefined) : undefined;
+  if (answered) return answered === id ? { crmId: id, created: false } : { crmId: answered, created: false, mergedFrom: id };
   // `onMissing: 'fail'`: the object was deleted in the CRM; neither found again nor re-created
   if (id && whenGone) throw whenGone(id);
   const found = await steps.find();

@@ -6,7 +6,11 @@ import { idField, isRecord, stringField } from '../http/json-values.ts';
 import { defaultTypeId } from './association-types.ts';
 import type { AssociationAction, HubspotPaths } from './paths.ts';
 
-/** Inputs per v4 association batch request. */
+/**
+ * Inputs per v4 association batch request: batch/read takes at most 1,000 ids since February 2025
+ * (HubSpot changelog "Batch Read Limit for HubSpot Associations API"); no first-party figure is
+ * published for create and archive, so they get the same.
+ */
 const MAX_ASSOCIATION_INPUTS = 1_000;
 
 /** One written object and the associations it must have. */
@@ -60,7 +64,8 @@ export async function syncAssociations(
   const failures = new Map<number, Error>();
   const byTarget = new Map<string, Array<{ item: AssociationWork; target: AssociationTarget }>>();
   for (const item of work) {
-    for (const target of item.targets) {
+    // the CRM confirmed these at the last sync: an object that already existed holds them
+    for (const target of item.targets.filter((t) => item.created || !t.unchanged)) {
       const key = `${target.toObjectType}\u0000${target.type ? `${target.type.category}:${target.type.typeId}` : ''}`;
       byTarget.set(key, [...(byTarget.get(key) ?? []), { item, target }]);
     }
@@ -77,12 +82,21 @@ export async function syncAssociations(
       }
     };
 
-    const existing = entries.filter(({ item }) => !item.created && !failures.has(item.index));
     const current = new Map<string, Current[]>();
-    for (const chunk of chunks(existing, MAX_ASSOCIATION_INPUTS)) {
-      const body = await run(chunk.map(({ item }) => item), () =>
-        client.request({ method: 'POST', path: path('read'), body: { inputs: chunk.map(({ item }) => ({ id: item.fromId })) }, readOnly: true }, context));
-      for (const [fromId, targets] of readAnswer(body)) current.set(fromId, targets);
+    // an object with many associations answers a page of them and a cursor: read on until none is left
+    let pending = entries.filter(({ item }) => !item.created).map(({ item }) => ({ item, after: undefined as string | undefined }));
+    while (pending.length) {
+      const next: typeof pending = [];
+      for (const chunk of chunks(pending.filter(({ item }) => !failures.has(item.index)), MAX_ASSOCIATION_INPUTS)) {
+        const inputs = chunk.map(({ item, after }) => ({ id: item.fromId, ...(after ? { after } : {}) }));
+        const body = await run(chunk.map(({ item }) => item), () => client.request({ method: 'POST', path: path('read'), body: { inputs }, readOnly: true }, context));
+        for (const [fromId, { targets, after }] of readAnswer(body)) {
+          current.set(fromId, [...(current.get(fromId) ?? []), ...targets]);
+          const asked = chunk.find(({ item }) => item.fromId === fromId);
+          if (after && asked && after !== asked.after) next.push({ item: asked.item, after });
+        }
+      }
+      pending = next;
     }
 
     const creates: Array<{ item: AssociationWork; toId: string }> = [];
@@ -92,8 +106,11 @@ export async function syncAssociations(
       const mine = (current.get(item.fromId) ?? [])
         .map((found) => ({ ...found, types: found.types.filter((t) => (type ? sameType(t, type) : t.category === 'HUBSPOT_DEFINED' && !t.label)) }))
         .filter((found) => found.types.length > 0);
-      for (const toId of target.toIds) if (!mine.some((found) => found.toId === toId)) creates.push({ item, toId });
-      for (const found of mine) if (!target.toIds.includes(found.toId)) removals.push({ item, toId: found.toId, types: found.types });
+      // sets: a collection association may hold thousands of ids
+      const have = new Set(mine.map((found) => found.toId));
+      const want = new Set(target.toIds);
+      for (const toId of want) if (!have.has(toId)) creates.push({ item, toId });
+      for (const found of mine) if (!want.has(found.toId)) removals.push({ item, toId: found.toId, types: found.types });
     }
 
     for (const chunk of chunks(removals, MAX_ASSOCIATION_INPUTS)) {
@@ -118,10 +135,10 @@ export async function syncAssociations(
   return failures;
 }
 
-/** `from id → associated objects` of a v4 batch/read answer. */
-function readAnswer(answer: unknown): Map<string, Current[]> {
+/** `from id → associated objects` of a v4 batch/read answer, with the cursor of the next page when there is one. */
+function readAnswer(answer: unknown): Map<string, { targets: Current[]; after?: string }> {
   const body = isRecord(answer) && isRecord(answer.body) ? answer.body : {};
-  const out = new Map<string, Current[]>();
+  const out = new Map<string, { targets: Current[]; after?: string }>();
   for (const result of Array.isArray(body.results) ? body.results.filter(isRecord) : []) {
     const fromId = isRecord(result.from) ? idField(result.from.id) : undefined;
     if (!fromId) continue;
@@ -135,7 +152,8 @@ function readAnswer(answer: unknown): Map<string, Current[]> {
       }));
       return [{ toId, types }];
     });
-    out.set(fromId, targets);
+    const next = isRecord(result.paging) && isRecord(result.paging.next) ? stringField(result.paging.next.after) : undefined;
+    out.set(fromId, { targets, ...(next ? { after: next } : {}) });
   }
   return out;
 }

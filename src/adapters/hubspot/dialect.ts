@@ -1,7 +1,7 @@
 import type { RemoteQuota } from '../../interfaces.ts';
 import type { CrmDialect } from '../http/json-client.ts';
 import { headerValue, isRecord, numericHeader, stringField, type ResponseHeaders } from '../http/json-values.ts';
-import { msUntilMidnight } from './daily-reset.ts';
+import { msUntilMidnight } from '../../ratelimit/portal-day.ts';
 import { describeViolations, propertyViolations } from './validation.ts';
 
 /** HubSpot's burst limits are per rolling 10 s window. */
@@ -12,11 +12,20 @@ const DAILY_LIMIT_DELAY_MS = 3_600_000;
 /** Body fields worth keeping in `details`: they say which input or property failed. */
 const DETAIL_FIELDS = ['subCategory', 'context', 'errors', 'policyName'] as const;
 
-export function readHubspotQuota(headers: ResponseHeaders): RemoteQuota | undefined {
+/**
+ * The rate-limit headers: the 10-second window's, and the portal's day (`X-HubSpot-RateLimit-Daily`
+ * and `-Daily-Remaining`, sent to private apps and not on OAuth calls). A `DAILY` 429 leaves 0 for the
+ * day, whatever its headers say.
+ */
+export function readHubspotQuota(headers: ResponseHeaders, body?: unknown): RemoteQuota | undefined {
+  const dailyMax = numericHeader(headers, 'x-hubspot-ratelimit-daily');
+  const dailyRemaining = isRecord(body) && stringField(body.policyName) === 'DAILY' ? 0 : numericHeader(headers, 'x-hubspot-ratelimit-daily-remaining');
   const quota: RemoteQuota = {
     max: numericHeader(headers, 'x-hubspot-ratelimit-max'),
     remaining: numericHeader(headers, 'x-hubspot-ratelimit-remaining'),
     intervalMs: numericHeader(headers, 'x-hubspot-ratelimit-interval-milliseconds'),
+    ...(dailyMax !== undefined && { dailyMax }),
+    ...(dailyRemaining !== undefined && { dailyRemaining }),
   };
   // Search answers (and some failures) carry no rate-limit headers at all.
   return Object.values(quota).some((value) => value !== undefined) ? quota : undefined;

@@ -25,7 +25,7 @@ import { headerValue, idField, isRecord, ownValue, stringField } from '../http/j
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
 import { correlateBatch, type BatchOutcome, type SentInput } from './batch-results.ts';
-import { checkTimeZone } from './daily-reset.ts';
+import { checkTimeZone } from '../../ratelimit/portal-day.ts';
 import { createHubspotDialect, hubspotDialect } from './dialect.ts';
 import { checkPropertyLengths, normalizeProperties, uniqueValue, withoutProperty } from './properties.ts';
 import { checkApiVersion, hubspotPaths, type HubspotApiVersion, type HubspotPaths } from './paths.ts';
@@ -38,8 +38,9 @@ export interface HubspotAdapterOptions extends HttpAdapterOptions {
   apiVersion?: HubspotApiVersion;
   /**
    * The portal's time zone (IANA, as in HubSpot's account settings): after a `DAILY` 429, nothing is
-   * sent to this CRM until midnight there, when HubSpot resets the daily limit (within `maxRetryAfterMs`).
-   * Unset: retried hourly.
+   * sent to this CRM until midnight there, when HubSpot resets the daily limit (within `maxRetryAfterMs`),
+   * and the daily budget (`dailyBudget`) counts the portal's days from its midnight.
+   * Unset: retried hourly, and the days counted from midnight UTC.
    */
   portalTimeZone?: string;
 }
@@ -106,11 +107,14 @@ export class HubspotAdapter implements CrmAdapter {
    * account, kept at 4 for headroom.
    */
   readonly defaultRateLimit = { maxRequests: 100, perMs: 10_000, buckets: { search: { maxRequests: 4, perMs: 1000 } } };
+  /** Each portal has a daily allowance shared by all its apps, reset at midnight in its time zone. */
+  readonly dailyLimit: { timeZone?: string };
   readonly #client: JsonClient;
   readonly #paths: HubspotPaths;
 
   constructor(options: HubspotAdapterOptions) {
     this.#paths = hubspotPaths(checkApiVersion(options.apiVersion));
+    this.dailyLimit = { timeZone: options.portalTimeZone };
     this.#client = new JsonClient({
       ...options,
       dialect: options.portalTimeZone === undefined ? hubspotDialect : createHubspotDialect(checkTimeZone(options.portalTimeZone, 'HubspotAdapter: `portalTimeZone`')),
@@ -191,12 +195,14 @@ export class HubspotAdapter implements CrmAdapter {
       for (const chunk of chunks(plan.byId.filter(pending), MAX_BATCH_SIZE)) {
         const entries = chunk.map(({ index, crmId }) => ({ index, key: crmId, input: { id: crmId, properties: properties[index] } }));
         for (const [index, result] of await this.#batchWrite('update', objectType, entries, (answer) => idField(answer.id), context)) {
-          if (!result) single.set(index, entries.find((entry) => entry.index === index)!.key);
+          const sentId = entries.find((entry) => entry.index === index)!.key;
+          if (!result) single.set(index, sentId);
           else if (!result.ok && result.error instanceof NotFoundError) {
-            if (request.onMissing === 'fail') results[index] = { ok: false, error: goneFromCrm(objectType, entries.find((entry) => entry.index === index)!.key) };
+            if (request.onMissing === 'fail') results[index] = { ok: false, error: goneFromCrm(objectType, sentId) };
             else single.set(index, null);
           }
-          else results[index] = result;
+          // HubSpot answers for a merged object's old id with the merged object, under its new id
+          else results[index] = result.ok && result.crmId !== sentId ? { ...result, mergedFrom: sentId } : result;
         }
       }
     }
@@ -446,8 +452,10 @@ export class HubspotAdapter implements CrmAdapter {
     return this.#client.close();
   }
 
-  async #update(objectType: string, id: string, properties: CrmPayload, context?: AdapterCallContext): Promise<void> {
-    await this.#client.request({ method: 'PATCH', path: this.#paths.object(objectType, id), body: { properties } }, context);
+  /** Updates by id; resolves with the id HubSpot answered with (another one: the object was merged into it). */
+  async #update(objectType: string, id: string, properties: CrmPayload, context?: AdapterCallContext): Promise<string> {
+    const { body } = await this.#client.request({ method: 'PATCH', path: this.#paths.object(objectType, id), body: { properties } }, context);
+    return (isRecord(body) ? idField(body.id) : undefined) ?? id;
   }
 
   async #search(objectType: string, idProperty: string, value: string, context?: AdapterCallContext): Promise<string | undefined> {

@@ -1,4 +1,4 @@
-import { ConfigurationError } from '../../errors.ts';
+import { ConfigurationError } from '../errors.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -22,4 +22,9 @@ export function msUntilMidnight(timeZone: string, now = Date.now()): number {
   const part = (type: string) => Number(parts.find((p) => p.type === type)?.value ?? 0);
   const elapsed = ((part('hour') * 60 + part('minute')) * 60 + part('second')) * 1000 + (now % 1000);
   return DAY_MS - elapsed;
+}
+
+/** The calendar date (`YYYY-MM-DD`) in `timeZone`: the day a daily allowance is counted for. */
+export function dayIn(timeZone: string, now = Date.now()): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(now);
 }

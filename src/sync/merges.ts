@@ -1,0 +1,59 @@
+/**
+ * Merges made in the CRM (HubSpot: merging two contacts or companies creates a new object with a new
+ * id, and both old ids answer with it). A record whose stored id the CRM answers for with another
+ * object follows it: the engine stores the new id (`UpsertResult.mergedFrom`). When two records'
+ * objects were merged into one, the first to meet the merge follows it; the other is "merged away":
+ * it loses its CRM id and is not sent again (it would overwrite the first record's object, and with
+ * no id it would find that object again by its unique value, or create a duplicate that undoes the
+ * merge) until someone resets it.
+ */
+import type { EntityManager } from '@mikro-orm/core';
+import type { RegisteredCrm } from '../crms/registry.ts';
+import { MergedAwayError } from '../errors.ts';
+import { enqueueRequests } from '../queue/requests.ts';
+import { query } from '../state/sql.ts';
+
+/** A record whose stored id the CRM answered for with another object. */
+export interface FollowedMerge {
+  from: string;
+  to: string;
+}
+
+/** What the record's attempt history says about a merge it followed. */
+export function mergeNote(crmName: string, merge: FollowedMerge): string {
+  return `${crmName} merged object ${merge.from} into ${merge.to}: the record follows ${merge.to}`;
+}
+
+/** The error of a record whose object was merged into one another record follows. */
+export function mergedAway(crmName: string, record: string, merge: FollowedMerge, holder: string | undefined): MergedAwayError {
+  const error = new MergedAwayError(`${crmName} merged ${record}'s object ${merge.from} into ${merge.to}, which ${holder ?? 'another record'} follows: ${record} is no longer sent, `
+    + `or it would overwrite that object (or, found again by its unique value or re-created, undo the merge). Merge or remove one of the two records, `
+    + `or give it values of its own and reset it (\`etlify reset\`)`);
+  error.heldBy = holder;
+  return error;
+}
+
+/** The error of a merged-away record at each later attempt (nothing is sent). */
+export function stillMergedAway(crmName: string, record: string, mergedInto: string): MergedAwayError {
+  return new MergedAwayError(`${crmName} merged ${record}'s object into ${mergedInto}, which another record follows: ${record} is not sent until it is reset (\`etlify reset\`)`);
+}
+
+/**
+ * Marks a record merged away: no CRM id of its own (a delete must not archive the other record's
+ * object), not sent until reset. Its write landed on the merged object before the merge was known, so
+ * the record that follows the object is sent again (its digest forgotten), to put its own values
+ * back. Returns that record (`Entity id`), if any.
+ */
+export async function settleMergedAway(em: EntityManager, crm: RegisteredCrm, resourceType: string, resourceId: string, merge: FollowedMerge): Promise<string | undefined> {
+  const [holder] = await query<{ type: string; id: string }>(em,
+    `with away as (
+       update crm_synchronisations set merged_into = ?, crm_id = null, last_digest = null, payload_version = null, updated_at = now()
+        where resource_type = ? and resource_id = ? and crm_name = ?
+     )
+     update crm_synchronisations set last_digest = null, payload_version = null, updated_at = now()
+      where crm_name = ? and crm_id = ? returning resource_type as type, resource_id as id`,
+    [merge.to, resourceType, resourceId, crm.name, crm.name, merge.to]);
+  if (!holder) return undefined;
+  await enqueueRequests(em, { requests: [{ kind: 'sync', crm: crm.name, entity: holder.type, id: holder.id }], crms: [crm] });
+  return `${holder.type} ${holder.id}`;
+}

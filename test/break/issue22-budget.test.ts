@@ -1,0 +1,69 @@
+// Breaking the daily budget (issue 22 item 5) at the portal's midnight: answers to requests sent on
+// one day that arrive on the next. Two budget instances on two EntityManagers stand for two worker
+// processes; the clock is the budget's own (the public API has no clock to move).
+import { expect } from 'chai';
+import { dailyBudgets, RateLimitedError } from '../../src/index.ts';
+import { PgDailyBudget } from '../../src/ratelimit/daily-budget.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
+import { waitFor } from '../support/wait.ts';
+
+describe('break: the daily budget at the portal\'s midnight', () => {
+  let app: TestApp;
+  before(async () => { app = await createTestApp(); });
+  after(async () => { await app.close(); });
+
+  const row = async (crm: string) => (await app.orm.em.getConnection().execute('select day, used, spent from etlify_daily_budgets where crm_name = ?', [crm]))[0] as { day: string; used: number; spent: boolean };
+
+  it('a DAILY 429 to a request sent before midnight, answered after it, does not spend the new day', async () => {
+    const settings = { limit: 100, reserveShare: 0.2, timeZone: 'UTC' };
+    let now = Date.parse('2026-12-07T23:59:59.900Z');
+    const clock = { now: () => now };
+    const late = new PgDailyBudget(app.orm.em.fork(), 'midnight', settings, { background: false, ...clock });
+    // the request leaves on the 7th, while the portal's day is spent; HubSpot's answer arrives on the 8th
+    await late.acquire();
+    now = Date.parse('2026-12-08T00:00:00.150Z');
+    late.report('default', { retryAfterMs: 3_600_000, dailyRemaining: 0 });
+    await waitFor('the 429 to be stored', async () => (await row('midnight'))?.spent, 2000);
+
+    // the 8th is a new day for HubSpot: another worker may send
+    const next = new PgDailyBudget(app.orm.em.fork(), 'midnight', settings, { background: false, ...clock });
+    const error = await next.acquire().catch((e: unknown) => e);
+    expect(error, (error as Error)?.message).to.equal(undefined);
+    const [status] = (await dailyBudgets(app.orm, now)).filter(b => b.crm === 'midnight');
+    expect(status?.spent ?? false).to.equal(false);
+  });
+
+  it('a DAILY 429 to a request sent just after our midnight, while HubSpot\'s clock is still on yesterday, does not spend the new day', async () => {
+    const settings = { limit: 100, reserveShare: 0.2, timeZone: 'UTC' };
+    let now = Date.parse('2026-12-08T00:00:00.200Z');
+    const clock = { now: () => now };
+    // records that waited for the day's end are due at midnight sharp: their first request meets
+    // HubSpot a second before its own midnight
+    const first = new PgDailyBudget(app.orm.em.fork(), 'skew', settings, { background: false, ...clock });
+    await first.acquire();
+    now += 50;
+    first.report('default', { retryAfterMs: 3_600_000, dailyRemaining: 0 });
+    await new Promise(resolve => setTimeout(resolve, 300));
+    now = Date.parse('2026-12-08T00:05:00Z');
+    const later = new PgDailyBudget(app.orm.em.fork(), 'skew', settings, { background: false, ...clock });
+    const error = await later.acquire().catch((e: unknown) => e);
+    expect(error, (error as Error)?.message).to.equal(undefined);
+  });
+
+  it('the headers of a request sent yesterday, answered today, count for yesterday: today\'s count is neither replaced nor rolled back', async () => {
+    const settings = { limit: 10_000, reserveShare: 0.2, timeZone: 'UTC' };
+    let now = Date.parse('2026-12-07T23:59:59.900Z');
+    const clock = { now: () => now };
+    const slow = new PgDailyBudget(app.orm.em.fork(), 'rollback', settings, { background: false, ...clock });
+    const sweep = new PgDailyBudget(app.orm.em.fork(), 'rollback', settings, { background: true, ...clock });
+    await slow.acquire(); // sent on the 7th, its answer is slow
+    now = Date.parse('2026-12-08T00:00:01Z');
+    for (let i = 0; i < 10; i++) await sweep.acquire(); // the 8th's first requests
+    // the slow answer arrives, with the 7th's headers (9,995 of 10,000 used by every app that day)
+    slow.report('default', { dailyMax: 10_000, dailyRemaining: 5 });
+    await new Promise(resolve => setTimeout(resolve, 300));
+    expect(await row('rollback')).to.deep.include({ day: '2026-12-08', used: 10, spent: false });
+    const error = await sweep.acquire().catch((e: unknown) => e);
+    expect(error, 'background work goes on: 11 of 10,000 used on the 8th').to.equal(undefined);
+  });
+});
