@@ -54,8 +54,8 @@ export const CLIENT_JS = String.raw`'use strict';
     node.style.color = ok ? '#1e6b2f' : '';
   }
 
-  async function getJson(url) {
-    var response = await fetch(url, { cache: 'no-store', headers: { accept: 'application/json' } });
+  async function getJson(url, pending) {
+    var response = await (pending || fetch(url, { cache: 'no-store', headers: { accept: 'application/json' } }));
     var body = await response.json().catch(function () { return {}; });
     if (!response.ok) throw new Error(body.error || ('HTTP ' + response.status));
     return body;
@@ -236,8 +236,8 @@ export const CLIENT_JS = String.raw`'use strict';
     }
   }
 
-  // the first data is asked for now, while the charting library and the styles still load (this script is async)
-  var first = overviewOf(state.range);
+  // the first data: asked for by the page's inline script, while this script, the charting library and the styles load
+  var first = window.etlifyFirstData ? getJson('api/overview?range=hour', window.etlifyFirstData) : overviewOf(state.range);
   first.catch(function () {}); // reported by refresh(), once the page can show it
   function start() {
     document.getElementById('ranges').addEventListener('click', function (event) {

@@ -10,7 +10,7 @@ import { chartData, RANGES, type ChartData, type ChartRange } from './charts.ts'
 import { CLIENT_JS } from './client.ts';
 import { refusal } from './guard.ts';
 import { crmOverviews, type CrmOverview } from './overview.ts';
-import { PAGE_CSS, PAGE_HTML } from './page.ts';
+import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT_HASH } from './page.ts';
 import { searchRecords } from './search.ts';
 
 export interface DashboardOptions {
@@ -46,9 +46,9 @@ const UPLOT = {
 
 const ASSET_TYPES = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' } as const;
 
-/** Scripts and styles from the dashboard only: an injected tag could not run even if one slipped in. */
+/** Scripts and styles from the dashboard only (and the page's one inline script, by its hash): an injected tag could not run even if one slipped in. */
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy': `default-src 'none'; script-src 'self' ${PAGE_SCRIPT_HASH}; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
