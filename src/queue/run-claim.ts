@@ -61,7 +61,13 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   };
   const started = performance.now();
   try {
-    const outcomes = await work(etlify, em, crm, claim, context, options);
+    // a CRM whose day is spent (for this work): the records wait, neither loaded nor sent
+    const closed = claim.kind === 'dependents' ? undefined : await context.budget?.check?.().then(() => undefined, (error: unknown) => {
+      if (error instanceof RateLimitedError) return error;
+      throw error;
+    });
+    const outcomes = closed ? claim.items.map(item => ({ id: item.id, result: 'retry', error: closed, retryAfterMs: closed.retryAfterMs }))
+      : await work(etlify, em, crm, claim, context, options);
     const kept = await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
     if (kept.length) options.onKept?.(kept);
     // the one place the queue reports outcomes to history, metrics and events

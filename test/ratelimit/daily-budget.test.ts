@@ -27,9 +27,14 @@ describe('daily budget (PostgreSQL, per CRM and portal day)', () => {
     expect(reserved).to.be.instanceOf(RateLimitedError);
     expect((reserved as Error).message).to.equal('daily budget of day: 8 of 10 requests used today; background work (sweep, syncStale) stops at 8 (reserveShare 0.2) until the day ends at 2026-12-07T23:00:00.000Z (midnight Europe/Paris), changes made in the application are still sent');
     expect((reserved as RateLimitedError).retryAfterMs).to.equal(3_600_000); // looked at again hourly, nothing sent
+    // a claim asks before loading its records, and asking counts nothing
+    expect(await background.check().catch((e: unknown) => e)).to.deep.equal(reserved);
+    await live.check();
+    await live.check();
     await live.acquire();
     await live.acquire();
     expect(await live.acquire().catch((e: unknown) => e)).to.be.instanceOf(RateLimitedError);
+    expect((await live.check().catch((e: unknown) => e) as Error).message).to.match(/^daily budget of day is spent \(10 of 10 requests today/);
 
     now = Date.parse('2026-12-07T23:30:00Z'); // 00:30 on the 8th in Paris: a new day
     await background.acquire();

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../../crms/registry.ts';
 import type { Etlify } from '../../etlify.ts';
 import { pausedCrms } from '../../queue/pause.ts';
+import { dailyBudgetsOf } from '../../ratelimit/daily-status.ts';
 import { query } from '../../state/sql.ts';
 import { queueDepth } from '../queue-depth.ts';
 
@@ -78,7 +79,7 @@ interface ExtraRow { crm_name: string; entity: string; in_flight: number; failin
 export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<CrmOverview[]> {
   const crms = etlify.crms.all();
   const names = crms.map(c => c.name);
-  const [depths, extras, paused, limits] = await Promise.all([
+  const [depths, extras, paused, limits, days] = await Promise.all([
     // the same figures as `etlify status`, the metrics and the history samples
     queueDepth(em, Object.fromEntries(crms.map(c => [c.name, c.maxSyncErrors]))),
     query<ExtraRow>(em,
@@ -94,6 +95,7 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
       [names, names, crms.map(c => c.maxSyncErrors)]),
     pausedCrms(em),
     rateLimitRows(em, names),
+    dailyBudgetsOf(etlify, em),
   ]);
   const now = Date.now();
   return Promise.all(crms.map(async (crm): Promise<CrmOverview> => {
@@ -124,7 +126,9 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
       failing: sum(rows, r => r.failing),
       parked: sum(rows, r => r.parked),
       maxSyncErrors: crm.maxSyncErrors,
-      rateLimit: rateLimitUse(crm, limits.filter(l => l.crm_name === crm.name)),
+      rateLimit: [...rateLimitUse(crm, limits.filter(l => l.crm_name === crm.name)),
+        // the portal's day, once its limit is known (ratelimit/daily-budget.ts)
+        ...days.filter(d => d.crm === crm.name && d.limit !== null).map(d => ({ bucket: 'daily', used: d.used, max: d.limit!, perMs: 86_400_000 }))],
       errors,
       parkedRecords,
     };
