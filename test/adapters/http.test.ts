@@ -13,22 +13,13 @@ import {
   ValidationError,
 } from '../../src/errors.ts';
 import type { RequestBudget } from '../../src/interfaces.ts';
+import { failure } from '../support/failure.ts';
 import { RecordingBudget } from '../support/recording-budget.ts';
 import { startHubspotSimulator } from '../../src/testing/simulators.ts';
 
 const TOKEN = 'pat-na1-aaaabbbb-cccc-dddd-eeee-ffff00001111';
 const HUBSPOT = 'https://api.hubapi.com';
 const PATH = '/crm/v3/objects/contacts';
-
-async function failure(promise: Promise<unknown>): Promise<CrmError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CrmError) return error;
-    throw error;
-  }
-  throw new Error('expected the request to fail');
-}
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('2026-01-01T00:00:00Z');
