@@ -1,7 +1,7 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
+import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, reconcile, resetDailyBudget, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
 import { AirtableAdapter } from '../../src/index.ts';
 import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
@@ -219,6 +219,28 @@ describe('reconcile runs', function () {
       const refused = await reconcile(orm, { crm: 'hubspot' }).then(() => undefined, (e: Error) => e);
       expect(refused).to.be.instanceOf(ConfigurationError);
       expect(refused!.message).to.include('`hubspot` cannot read objects back');
+    } finally {
+      Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
+    }
+  });
+
+  it('is background work for the daily budget: stops at the reserve with a clear error, and the next run resumes', async () => {
+    Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, dailyBudget: { limit: 5, reserveShare: 0.2 } });
+    try {
+      // the setup's sync spent this day (HubSpot reports the portal's use, and Etlify follows it)
+      sim.resetDailyUsage();
+      await resetDailyBudget(orm, 'hubspot');
+      sim.requests.length = 0;
+      const stopped = await reconcile(orm, { entities: ['Member'], pageSize: 100 }).then(() => undefined, (e: Error) => e);
+      expect(stopped?.name).to.equal('DailyBudgetStopError');
+      expect(stopped!.message).to.match(/^reconcile stopped: daily budget of hubspot: 4 of 5 requests used today; background work \(sweep, syncStale\) stops at 4 .* run it again once the day ends, it resumes where it stopped$/);
+      expect(sim.requests).to.have.length(4); // pages 1 to 4, nothing after the stop
+      sim.resetDailyUsage(); // the next day
+      await resetDailyBudget(orm, 'hubspot');
+      const resumed = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
+      expect(resumed.units[0]).to.deep.include({ resumed: true, checked: 450 });
+      expect(resumed.units[0]!.counts).to.deep.include({ inSync: 449, divergent: 1 });
+      expect(sim.requests).to.have.length(4 + 2); // page 5 and the count
     } finally {
       Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
     }
