@@ -136,6 +136,9 @@ export async function ingest(em: EntityManager, crm: RegisteredCrm): Promise<num
          generation = q.generation + 1,
          -- a change made in the application makes the record live work
          background = q.background and excluded.background,
+         -- and live work goes up to the day's limit: a record background work left waiting for a rate
+         -- limit (the day's reserve: up to an hour) is due now; a failure's backoff (attempts) stays
+         not_before = case when q.background and not excluded.background and q.attempts = 0 then least(q.not_before, now()) else q.not_before end,
          first_requested_at = coalesce(q.first_requested_at, excluded.first_requested_at),
          -- debounced from the newest change, capped from the oldest one still waiting (a claimed row's
          -- infinite due time is not a change: the excluded row's own time counts then)

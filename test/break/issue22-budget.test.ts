@@ -3,7 +3,7 @@
 // processes; the clock is the budget's own (the public API has no clock to move).
 import { expect } from 'chai';
 import type { Runner } from 'graphile-worker';
-import { dailyBudgets, HubspotAdapter, NullAdapter, RateLimitedError, resetDailyBudget, runWorker } from '../../src/index.ts';
+import { dailyBudgets, HubspotAdapter, NullAdapter, RateLimitedError, resetDailyBudget, runWorker, syncStale } from '../../src/index.ts';
 import { PgDailyBudget } from '../../src/ratelimit/daily-budget.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
@@ -115,5 +115,50 @@ describe('break: resetDailyBudget after a DAILY 429, with the default burst limi
     simulator.resetDailyUsage();
     await resetDailyBudget(app.orm, 'hubspot');
     await waitFor('the waiting change to be sent after the reset', () => synced('refused@example.test'), 20_000);
+  });
+});
+
+describe('break: a change made in the application to a record the first load left for tomorrow', () => {
+  let simulator: HubspotSimulator;
+  let app: TestApp;
+  let worker: Runner | undefined;
+  const execute = (sql: string, params: unknown[] = []) => app.orm.em.getConnection().execute(sql, params);
+
+  before(async () => {
+    simulator = await startHubspotSimulator({ rateLimit: false, dailyLimit: 10 });
+    app = await createTestApp({
+      etlify: {
+        crms: {
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'first-load-token', baseUrl: simulator.url }), rateLimit: false, dailyBudget: { reserveShare: 0.2 }, jobs: { batchDelayMs: 0, batchSize: 10 } },
+          airtable: { adapter: new NullAdapter(), enabled: false },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await worker?.stop();
+    await app?.close();
+    await simulator?.close();
+  });
+
+  it('is live work: sent now, not when the reserve\'s wait ends', async function () {
+    this.timeout(60_000);
+    await execute(`insert into app_user (email, status, created_at, updated_at) select 'load' || i || '@example.test', 'active', now(), now() from generate_series(1, 100) i`);
+    expect((await syncStale(app.orm, { entities: ['User'], crm: 'hubspot' })).total).to.equal(100);
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    // background work stops at 8 of the day's 10 requests: 80 users sent, 20 wait for the next day
+    await waitFor('the first load to stop at the reserve', async () => {
+      const [row] = await execute(`select count(*) filter (where not_before < now() + interval '30 minutes' or claim_token is not null)::int as busy, count(*)::int as n from etlify_record_queue where crm_name = 'hubspot'`);
+      return row.n > 0 && row.busy === 0;
+    }, 30_000);
+    expect(simulator.usedToday).to.equal(8);
+
+    // the application changes one of the users left for tomorrow
+    const em = app.orm.em.fork();
+    const [waiting] = await execute(`select u.id from app_user u where not exists (select 1 from crm_synchronisations s where s.resource_id = u.id::text and s.crm_name = 'hubspot' and s.crm_id is not null) order by u.id limit 1`);
+    const user = await em.findOneOrFail(User, waiting.id);
+    user.email = 'changed-now@example.test';
+    await em.flush();
+    await waitFor('the change to be sent (live work goes up to the limit)', () => simulator.objects('contacts').some(c => c.properties.email === 'changed-now@example.test'), 15_000);
   });
 });

@@ -185,6 +185,25 @@ describe('break: to-many associations under faults', () => {
     expect(await linked(firm)).to.deep.equal([await crmIdOf(ann!), await crmIdOf(bob!), await crmIdOf(cyd)].sort());
   });
 
+  it('a member whose first create has an unknown outcome: its owner links it once it is resolved, with no twin contact', async function () {
+    this.timeout(30_000);
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Twin', domain: 'twin.example' });
+    await em.flush();
+    expect(await firm.hubspotSync({ inline: true })).to.equal('synced');
+    await execute('delete from etlify_sync_requests');
+    // HubSpot creates the contact, then the connection breaks before the answer
+    hubspot.setFaults({ resetAfterApplyProbability: 1, paths: /\/objects\/2026-03\/contacts(\/batch\/(create|upsert))?$/ });
+    const gus = em.create(Staffer, { email: 'gus@twin.example', name: 'gus', firm });
+    await em.flush();
+    workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50 }), await runWorker(orm, { handleSignals: false, pollInterval: 50 }));
+    await waitFor('the create to be sent', () => hubspot.requests.some(r => r.status === 0), 10_000);
+    hubspot.setFaults({});
+    await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+    expect(hubspot.objects('contacts').filter(c => c.properties.email === 'gus@twin.example')).to.have.length(1);
+    expect(await linked(firm)).to.deep.equal([await crmIdOf(gus)]);
+  });
+
   it('a pursuit removed from the database: its firm lets the deal go in HubSpot', async function () {
     this.timeout(30_000);
     const em = orm.em.fork();
