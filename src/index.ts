@@ -34,7 +34,7 @@ export { dailyBudgets, resetDailyBudget, type DailyBudgetStatus } from './rateli
 export type { SyncEvent, EtlifyEvents, SyncEventName, CrmAvailabilityEvent, QuotaEvent, MergeEvent } from './events.ts';
 export {
   countsPerMinute, queueSamples, attemptsOf, errorsByReason, queueDepth,
-  type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueDepth, type HistoryRetention,
+  type MinuteCounts, type QueueSample, type Attempt, type HistoryRange, type AttemptSearch, type ErrorGroup, type QueueCounts, type QueueDepth, type HistoryRetention,
 } from './observe/index.ts';
 export { etlifyMetrics } from './observe/metrics.ts';
 export * from './errors.ts';

@@ -28,6 +28,11 @@ export interface RequestBudget {
    * sent — a late arrival (a busy machine, a slow network) can then never overlap two windows.
    */
   settle?(bucket: string): Promise<void>;
+  /**
+   * Throws `RateLimitedError` when no request may go for a long while (a CRM's day is spent), so a
+   * claim hands its records back before loading them. Counts nothing.
+   */
+  check?(): Promise<void>;
 }
 
 export interface RemoteQuota {
@@ -97,7 +102,11 @@ export interface UpsertRequest {
   crmId?: string | null;
   /** Default `upsert`. `update` throws `NotInCrmError` when there is nothing to update. */
   mode?: SyncMode;
-  /** The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. */
+  /**
+   * The stored id's object is gone: `recreate` (default) or `fail` with `MissingInCrmError`. The engine
+   * always asks `fail`, and re-sends without the id itself once it has checked the record still
+   * exists (a removed record never gets a new object).
+   */
   onMissing?: OnMissing;
   /** The record's declared associations (adapters with `supportsAssociations`), set after the write. */
   associations?: AssociationTarget[];
@@ -436,16 +445,18 @@ export interface EntityCrmConfig<T = any> {
   /** When the object behind the stored CRM id is gone from the CRM (see `OnMissing`). Default `recreate`. */
   onMissing?: OnMissing;
   /**
-   * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a many-to-one or one-to-one
-   * relation, with HubSpot's default association or a given type. The relation is waited for like a
-   * sync dependency; the association is created once both objects have CRM ids, replaced when the
-   * relation changes, and removed when it is emptied.
+   * CRM associations to other etlified records (HubSpot associations, Airtable linked-record fields): each through a direct
+   * relation — many-to-one, one-to-one, or a one-to-many or many-to-many collection — with HubSpot's
+   * default association or a given type. A to-one relation is waited for like a sync dependency; a
+   * collection's members without a CRM id are added once they have one. Associations are created once
+   * both objects have CRM ids, follow the relation when it changes, and are removed when it is
+   * emptied; only the difference is written.
    */
   associations?: AssociationDeclaration[];
 }
 
 export interface AssociationDeclaration {
-  /** A many-to-one or one-to-one relation to an entity etlified for the same CRM (`'company'`). */
+  /** A direct relation to an entity etlified for the same CRM: to-one (`'company'`) or a collection (`'contacts'`). */
   relation: string;
   /** HubSpot: the association type. Default: HubSpot's default association between the two object types. */
   type?: AssociationType;

@@ -1,12 +1,13 @@
 import type { DailyBudgetStatus } from '../ratelimit/daily-status.ts';
 
-/** `etlify status`: one line per CRM that keeps a daily budget. */
+/** `etlify status`: a few lines per CRM that keeps a daily budget, each within 100 columns. */
 export function dailyBudgetLines(budgets: DailyBudgetStatus[]): string[] {
-  return budgets.map(b => {
-    const use = b.limit === null
-      ? `${b.used} requests today (limit not known yet: HubSpot reports it to private apps; set dailyBudget.limit)`
-      : `${b.used} of ${b.limit} requests today (${Math.floor((b.used / b.limit) * 100)} %); background work stops at ${b.backgroundStopsAt}`;
-    const state = b.spent ? '; SPENT: nothing is sent until the day ends' : b.backgroundStopsAt !== null && b.used >= b.backgroundStopsAt ? '; background work waits for the next day' : '';
-    return `daily budget of ${b.crm}: ${use}${state}; the day ends at ${b.resetsAt} (midnight ${b.timeZone})`;
-  });
+  return budgets.flatMap(b => [
+    b.limit === null
+      ? `daily budget of ${b.crm}: ${b.used} requests today; limit unknown (HubSpot tells private apps)`
+      : `daily budget of ${b.crm}: ${b.used} of ${b.limit} requests today (${Math.floor((b.used / b.limit) * 100)} %), background work stops at ${b.backgroundStopsAt}`,
+    ...(b.spent ? ['  SPENT: nothing is sent before the day ends']
+      : b.backgroundStopsAt !== null && b.used >= b.backgroundStopsAt ? ['  background work (sweep, syncStale) waits for the next day'] : []),
+    `  the day ends at ${b.resetsAt} (midnight ${b.timeZone})`,
+  ]);
 }

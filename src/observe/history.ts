@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/core';
 import { query } from '../state/sql.ts';
+import { queueCountsOf, type QueueCounts } from './queue-depth.ts';
 
 /**
  * Etlify's history (tables from Migration20261207018001_EtlifyHistory), read by `status`, the
@@ -34,19 +35,9 @@ export interface MinuteCounts {
   maxRequestMs: number;
 }
 
-/** How much was waiting for one CRM × entity at one moment. */
-export interface QueueSample {
+/** How much was waiting for one CRM × entity at one moment: a stored `QueueDepth`, without its errors. */
+export interface QueueSample extends QueueCounts {
   sampledAt: Date;
-  crm: string;
-  entity: string;
-  /** Records waiting for a sync or delete (those being retried included). */
-  queued: number;
-  /** Records waiting after a failed attempt (backoff, Retry-After or an unknown outcome). */
-  retrying: number;
-  /** Records that reached `maxSyncErrors`: left alone until they change or are reset. */
-  parked: number;
-  /** Since when the longest-waiting record has been waiting (null: nothing waiting). */
-  oldestWaitingAt: Date | null;
 }
 
 /** One attempt to sync or delete one record. */
@@ -104,11 +95,7 @@ export async function queueSamples(em: EntityManager, range: HistoryRange): Prom
       where sampled_at >= ? and sampled_at < ? and (?::text is null or crm_name = ?) and (?::text is null or entity = ?)
       order by sampled_at, crm_name, entity`,
     rangeParams(range));
-  return rows.map(r => ({
-    sampledAt: new Date(r.sampled_at as Date), crm: r.crm_name as string, entity: r.entity as string,
-    queued: r.queued as number, retrying: r.retrying as number, parked: r.parked as number,
-    oldestWaitingAt: r.oldest_waiting_at ? new Date(r.oldest_waiting_at as Date) : null,
-  }));
+  return rows.map(r => ({ sampledAt: new Date(r.sampled_at as Date), ...queueCountsOf(r) }));
 }
 
 export interface AttemptSearch {

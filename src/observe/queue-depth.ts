@@ -2,8 +2,8 @@ import type { EntityManager } from '@mikro-orm/core';
 import { rootsOf } from '../queue/record-queue.ts';
 import { query } from '../state/sql.ts';
 
-/** What is waiting, now, for one CRM × entity (root entity name). */
-export interface QueueDepth {
+/** How much waits for one CRM × entity (root entity name): now (`QueueDepth`), or when sampled (`QueueSample`). */
+export interface QueueCounts {
   crm: string;
   entity: string;
   /** Records waiting for a sync or delete (in the queue or its inbox), those being retried included. */
@@ -17,6 +17,19 @@ export interface QueueDepth {
    * for a record being retried. Null when nothing waits.
    */
   oldestWaitingAt: Date | null;
+}
+
+/** The counts of a row with columns `crm_name, entity, queued, retrying, parked, oldest_waiting_at`. */
+export function queueCountsOf(row: Record<string, unknown>): QueueCounts {
+  return {
+    crm: row.crm_name as string, entity: row.entity as string,
+    queued: row.queued as number, retrying: row.retrying as number, parked: row.parked as number,
+    oldestWaitingAt: row.oldest_waiting_at ? new Date(row.oldest_waiting_at as Date) : null,
+  };
+}
+
+/** What is waiting, now, for one CRM × entity, and the latest failure. */
+export interface QueueDepth extends QueueCounts {
   /** The latest error, in full (redacted when it was stored): a retried failure or a permanent one. */
   lastError: string | null;
   lastErrorAt: Date | null;
@@ -47,22 +60,24 @@ export async function queueDepth(em: EntityManager, crms: Record<string, number>
               max(error_at) as error_at
          from waiting group by crm_name, entity
      ), failing as (
-       select s.crm_name, s.resource_type as entity, (count(*) filter (where s.error_count >= c.max))::int as parked,
-              (array_agg(s.last_error order by s.last_error_at desc nulls last))[1] as error, max(s.last_error_at) as error_at
-         from crm_synchronisations s join crms c using (crm_name)
-        where s.error_count > 0 group by s.crm_name, s.resource_type
+       -- counted from crm_synchronisations_failing_latest alone; only each pair's latest failure is read from the table
+       select f.crm_name, f.entity, f.parked, latest.last_error as error, latest.last_error_at as error_at
+         from (select s.crm_name, s.resource_type as entity, (count(*) filter (where s.error_count >= c.max))::int as parked
+                 from crm_synchronisations s join crms c using (crm_name)
+                where s.error_count > 0 group by s.crm_name, s.resource_type) f
+         cross join lateral (select l.last_error, l.last_error_at from crm_synchronisations l
+                              where l.crm_name = f.crm_name and l.resource_type = f.entity and l.error_count > 0
+                              order by l.last_error_at desc nulls last limit 1) latest
      )
      select crm_name, entity, coalesce(q.queued, 0) as queued, coalesce(q.retrying, 0) as retrying, coalesce(f.parked, 0) as parked,
-            q.oldest,
+            q.oldest as oldest_waiting_at,
             case when f.error_at is null or q.error_at > f.error_at then coalesce(q.error, f.error) else f.error end as error,
             greatest(q.error_at, f.error_at) as error_at
        from queued q full join failing f using (crm_name, entity)
       order by crm_name, entity`,
     [JSON.stringify(crms), rootsOf(em.getMetadata())]);
   return rows.map(r => ({
-    crm: r.crm_name as string, entity: r.entity as string,
-    queued: r.queued as number, retrying: r.retrying as number, parked: r.parked as number,
-    oldestWaitingAt: r.oldest ? new Date(r.oldest as Date) : null,
+    ...queueCountsOf(r),
     lastError: r.error as string | null, lastErrorAt: r.error_at ? new Date(r.error_at as Date) : null,
   }));
 }

@@ -61,7 +61,13 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
   };
   const started = performance.now();
   try {
-    const outcomes = await work(etlify, em, crm, claim, context, options);
+    // a CRM whose day is spent (for this work): the records wait, neither loaded nor sent
+    const closed = claim.kind === 'dependents' ? undefined : await context.budget?.check?.().then(() => undefined, (error: unknown) => {
+      if (error instanceof RateLimitedError) return error;
+      throw error;
+    });
+    const outcomes = closed ? claim.items.map(item => ({ id: item.id, result: 'retry', error: closed, retryAfterMs: closed.retryAfterMs }))
+      : await work(etlify, em, crm, claim, context, options);
     const kept = await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
     if (kept.length) options.onKept?.(kept);
     // the one place the queue reports outcomes to history, metrics and events
@@ -148,7 +154,8 @@ export async function runNow(
   const kept = new Set<string>();
   let pending = target.ids;
   for (let attempts = 0; pending.length;) {
-    const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
+    // a record left waiting keeps its row: background work's row waits as background work
+    const claim = await claimRecordsById(em, crm, { ...target, ids: pending, background: options.background }, kind);
     if (claim) {
       attempts++;
       for (const item of claim.items) kept.delete(item.id);

@@ -16,13 +16,16 @@ export function crmRequestBudget(etlify: Etlify, em: EntityManager, crm: Registe
   const daily = crm.dailyBudget && new PgDailyBudget(em, crm.name, crm.dailyBudget, { background, onLow: event => etlify.events.emit('quota:low', event) });
   if (!daily || !window) return daily || window || undefined;
   return {
+    check: () => daily.check(),
     // the window first: its refusals are the frequent ones, and a request it refuses is not counted for the day
     async acquire(bucket, cost) {
       await window.acquire(bucket, cost);
       await daily.acquire(bucket, cost);
     },
     report(bucket, quota) {
-      window.report(bucket, quota);
+      // a daily-limit 429 is the day's business: its wait (an hour, or until midnight) would shut the
+      // burst window too, and nothing would go after resetDailyBudget
+      window.report(bucket, quota.dailyRemaining === 0 ? { ...quota, retryAfterMs: undefined } : quota);
       daily.report(bucket, quota);
     },
     settle: bucket => window.settle(bucket),

@@ -74,6 +74,16 @@ const REPORT_SQL = `
   -- a late answer about a day the count has left (dates as YYYY-MM-DD sort as text)
   where b.day <= excluded.day`;
 
+/** `ACQUIRE_SQL`'s verdict for one request, read without a lock and without counting. Parameters: day, limit, background, reserve share, CRM. */
+const CHECK_SQL = `
+  select case when b.day <> p.day then 'ok'
+              when b.spent or b.used + 1 > coalesce(p.configured, b.reported_limit) then 'spent'
+              when p.background and b.used + 1 > floor(coalesce(p.configured, b.reported_limit) * (1 - p.reserve)) then 'reserved'
+              else 'ok' end as verdict,
+         b.used, coalesce(p.configured, b.reported_limit) as lim
+    from etlify_daily_budgets b, (select ?::text as day, ?::int as configured, ?::boolean as background, ?::double precision as reserve) p
+   where b.crm_name = ?`;
+
 interface AcquireRow { verdict: 'ok' | 'reserved' | 'spent'; used: number; lim: number | null; low_now: boolean }
 
 export interface DailyBudgetContext {
@@ -125,11 +135,27 @@ export class PgDailyBudget implements RequestBudget {
       this.#sentAt = now;
       return;
     }
+    throw this.#refusal(verdict, used, lim, now);
+  }
+
+  /**
+   * Throws what `acquire` would for one request, counting nothing: a claim asks before it loads its
+   * records, so records waiting for the next day cost no work each time they look again.
+   */
+  async check(): Promise<void> {
+    const now = this.#now();
+    const { limit, reserveShare, timeZone } = this.#settings;
+    const [row] = await query<Omit<AcquireRow, 'low_now'>>(this.#em, CHECK_SQL, [dayIn(timeZone, now), limit ?? null, this.#context.background, reserveShare, this.#crm]);
+    if (row && row.verdict !== 'ok') throw this.#refusal(row.verdict, row.used, row.lim, now);
+  }
+
+  #refusal(verdict: 'reserved' | 'spent', used: number, lim: number | null, now: number): RateLimitedError {
+    const { reserveShare, timeZone } = this.#settings;
     const untilMidnight = msUntilMidnight(timeZone, now);
     const resets = `the day ends at ${new Date(now + untilMidnight).toISOString()} (midnight ${timeZone})`;
     // the records look again hourly, as after any long wait (and send nothing while the day lasts)
     const waitMs = Math.min(untilMidnight, MAX_RETRY_AFTER_MS);
-    throw new RateLimitedError(verdict === 'spent'
+    return new RateLimitedError(verdict === 'spent'
       ? `daily budget of ${this.#crm} is spent (${used}${lim === null ? '' : ` of ${lim}`} requests today, or the CRM answered its daily limit): nothing is sent until ${resets}`
       : `daily budget of ${this.#crm}: ${used} of ${lim} requests used today; background work (sweep, syncStale) stops at ${Math.floor(lim! * (1 - reserveShare))} (reserveShare ${reserveShare}) until ${resets}, changes made in the application are still sent`,
     waitMs, { code: 'DAILY_BUDGET' });

@@ -1,4 +1,4 @@
-import type { MikroORM } from '@mikro-orm/core';
+import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
 import { wakeJobSpecs } from '../queue/requests.ts';
 import { query } from '../state/sql.ts';
@@ -26,9 +26,14 @@ export interface DailyBudgetStatus {
 }
 
 /** Today's use of every enabled CRM that keeps a daily budget (`dailyBudget`). */
-export async function dailyBudgets(orm: MikroORM, now = Date.now()): Promise<DailyBudgetStatus[]> {
-  const crms = Etlify.of(orm).crms.all().filter(crm => crm.enabled && crm.dailyBudget);
-  const rows = await query<{ crm_name: string; day: string; used: number; reported_limit: number | null; spent: boolean }>(orm.em.fork({ useContext: false }),
+export function dailyBudgets(orm: MikroORM, now = Date.now()): Promise<DailyBudgetStatus[]> {
+  return dailyBudgetsOf(Etlify.of(orm), orm.em.fork({ useContext: false }), now);
+}
+
+/** `dailyBudgets` with the instance and an EntityManager at hand (the dashboard). */
+export async function dailyBudgetsOf(etlify: Etlify, em: EntityManager, now = Date.now()): Promise<DailyBudgetStatus[]> {
+  const crms = etlify.crms.all().filter(crm => crm.enabled && crm.dailyBudget);
+  const rows = await query<{ crm_name: string; day: string; used: number; reported_limit: number | null; spent: boolean }>(em,
     'select crm_name, day, used, reported_limit, spent from etlify_daily_budgets where crm_name = any(?::text[])', [crms.map(crm => crm.name)]);
   return crms.map(crm => {
     const { limit: configured, reserveShare, timeZone } = crm.dailyBudget!;

@@ -4,6 +4,7 @@ import type { RegisteredCrm } from '../crms/registry.ts';
 import { isRetryable, RateLimitedError } from '../errors.ts';
 import type { EntityManager } from '@mikro-orm/core';
 import type { RateLimitOptions, RemoteQuota, RequestBudget } from '../interfaces.ts';
+import { PgDailyBudget } from '../ratelimit/daily-budget.ts';
 import { PgRequestBudget } from '../ratelimit/pg-budget.ts';
 
 /** Attempts of one read before reconcile gives up (transient failures: 429, 5xx, timeouts). */
@@ -18,6 +19,11 @@ function scaled(limits: RateLimitOptions, share: number): RateLimitOptions {
   };
 }
 
+/** A reconcile met the CRM's daily budget (background work stops at its reserve): not retried. */
+export class DailyBudgetStopError extends Error {
+  override name = 'DailyBudgetStopError';
+}
+
 /**
  * The request budget of a reconcile: the same shared PostgreSQL window the workers draw from (so
  * their requests and these are counted together), of which reconcile only takes requests while the
@@ -26,11 +32,14 @@ function scaled(limits: RateLimitOptions, share: number): RateLimitOptions {
  */
 export class ReconcileBudget implements RequestBudget {
   readonly #inner?: PgRequestBudget;
+  /** The CRM's day: reconcile is background work, which stops at the day's reserve. */
+  readonly #daily?: PgDailyBudget;
   readonly #signal?: AbortSignal;
   requests = 0;
 
   constructor(em: EntityManager, crm: RegisteredCrm, share: number, signal?: AbortSignal) {
     this.#inner = crm.rateLimit ? new PgRequestBudget(em, crm.name, scaled(crm.rateLimit, share)) : undefined;
+    this.#daily = crm.dailyBudget && new PgDailyBudget(em, crm.name, crm.dailyBudget, { background: true });
     this.#signal = signal;
   }
 
@@ -38,17 +47,22 @@ export class ReconcileBudget implements RequestBudget {
     for (;;) {
       try {
         await this.#inner?.acquire(bucket, cost);
-        this.requests += cost;
-        return;
+        break;
       } catch (error) {
         if (!(error instanceof RateLimitedError)) throw error;
         await sleep(error.retryAfterMs ?? 100, undefined, { signal: this.#signal });
       }
     }
+    // waiting for the next day is no run's business: it stops, and the next run resumes where it stopped
+    await this.#daily?.acquire(bucket, cost).catch((error: unknown) => {
+      throw error instanceof RateLimitedError ? new DailyBudgetStopError(`reconcile stopped: ${error.message}; run it again once the day ends, it resumes where it stopped`) : error;
+    });
+    this.requests += cost;
   }
 
   report(bucket: string, quota: RemoteQuota): void {
     this.#inner?.report(bucket, quota);
+    this.#daily?.report(bucket, quota);
   }
 
   settle(bucket: string): Promise<void> {

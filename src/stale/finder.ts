@@ -103,13 +103,31 @@ function staleSet(em: EntityManager, unit: StaleUnit, options: StaleQueryOptions
   if (options.changed) {
     outer.with(CHANGED, options.changed.records, { materialized: true }).with(CHANGED_STATES, options.changed.syncStates, { materialized: true });
   }
-  outer
-    // raw: NOT EXISTS on a table with no relation to the entity
-    .where(`not exists (select 1 from ${quote(em, 'etlify_pending_syncs')} as ${quote(em, 'p')} where ${quote(em, 'p.dependent_type')} = ? `
-      + `and ${quote(em, 'p.dependent_id')} = cast(${id} as text) and ${quote(em, 'p.crm_name')} = ? and ${quote(em, 'p.expires_at')} > now())`, [unit.meta.root.className, unit.crm.name]);
+  const blocking = blockingDependencyTypes(unit);
+  // raw: NOT EXISTS on a table with no relation to the entity
+  if (blocking.length) {
+    outer.where(`not exists (select 1 from ${quote(em, 'etlify_pending_syncs')} as ${quote(em, 'p')} where ${quote(em, 'p.dependent_type')} = ? `
+      + `and ${quote(em, 'p.dependent_id')} = cast(${id} as text) and ${quote(em, 'p.crm_name')} = ? and ${quote(em, 'p.expires_at')} > now() `
+      + `and ${quote(em, 'p.dependency_type')} in (${blocking.map(() => '?').join(', ')}))`, [unit.meta.root.className, unit.crm.name, ...blocking]);
+  }
   const scope = scopeQuery(em, unit);
   if (scope) outer.andWhere(`${id} in (${scope.sql})`, scope.params);
   return outer;
+}
+
+/**
+ * The entity types (root class names) a unit's records wait for while buffered: the targets of its
+ * to-one sync dependencies. A collection member without a CRM id also leaves a buffer row, but the
+ * record does not wait for it (it was sent without that member, and the row only queues it again
+ * once the member has its id): such a record is neither buffered nor hidden from the sweep. A type
+ * that is both is taken as blocking.
+ */
+export function blockingDependencyTypes(unit: StaleUnit): string[] {
+  const properties = unit.meta.properties as Record<string, EntityProperty>;
+  const types = (unit.config.syncDependencies ?? []).map(name => properties[name])
+    .filter(prop => prop && prop.kind !== ReferenceKind.ONE_TO_MANY && prop.kind !== ReferenceKind.MANY_TO_MANY)
+    .map(prop => prop!.targetMeta!.root.className);
+  return [...new Set(types)];
 }
 
 /**

@@ -3,7 +3,7 @@ import { etlifiedEntityNames } from '../entity/declarations.ts';
 import { ConfigurationError } from '../errors.ts';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
-import { candidates, discriminatedKeys, staleCountQuery, syncWatermark, type Sql } from './finder.ts';
+import { blockingDependencyTypes, candidates, discriminatedKeys, staleCountQuery, syncWatermark, type Sql } from './finder.ts';
 import { missingIndexes } from './incremental.ts';
 import { classChain, concreteMetas, staleUnits, type EntitySelector, type SelectionOptions } from './units.ts';
 import { primaryFork } from '../state/primary.ts';
@@ -66,7 +66,7 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
          from ${c.table}
          left join crm_synchronisations s on s.resource_type = ? and s.crm_name = ? and s.resource_id = ${c.keyAsText}
          left join (select distinct dependent_id from etlify_pending_syncs
-                     where dependent_type = ? and crm_name = ? and expires_at > now()) p on p.dependent_id = ${c.keyAsText}
+                     where dependent_type = ? and crm_name = ? and expires_at > now() and dependency_type = any(?::text[])) p on p.dependent_id = ${c.keyAsText}
          -- queued: in the record queue, or still in the inbox (as the entity or one of its STI relatives);
          -- a record being retried waits since its last failed attempt (the row's due time then)
          left join (select id, max(attempts) as attempts, min(since) as since, max(last_error) as last_error, max(error_at) as error_at
@@ -78,7 +78,7 @@ export async function status(orm: MikroORM, options: SelectionOptions = {}): Pro
                              where crm_name = ? and kind <> 'dependents' and entity = any(?::text[])) w
                      group by id) q on q.id = ${c.keyAsText}
         ${c.conditions.length ? `where ${c.conditions.join(' and ')}` : ''}`,
-      [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name,
+      [max, max, unit.meta.root.className, unit.crm.name, unit.meta.root.className, unit.crm.name, blockingDependencyTypes(unit),
         unit.crm.name, unit.meta.root.className, unit.crm.name, relatives(orm, unit.meta), ...c.params]);
     const count = staleCountQuery(em, unit, { watermark: await syncWatermark(em, unit) });
     const [stale] = await query<{ count: number }>(em, count.sql, count.params);

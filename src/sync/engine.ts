@@ -2,7 +2,7 @@ import { helper, LoadStrategy, ReferenceKind, Utils, type EntityManager, type En
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { declarationsOf } from '../entity/declarations.ts';
 import { syncDependencyTargets } from '../entity/dependency-index.ts';
-import { CrmError, isRetryable, MergedAwayError, NotInCrmError, parksAtOnce, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
+import { CrmError, isRetryable, MergedAwayError, MissingInCrmError, NotInCrmError, parksAtOnce, UnknownOutcomeError, ValidationError, writtenObjectOf } from '../errors.ts';
 import type { Etlify } from '../etlify.ts';
 import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
@@ -10,7 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { associationsToSend } from './associations.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
-import { mergedAway, mergeNote, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
+import { mergedAway, mergeNote, resendHolder, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
 import { clampedRetryWait } from './retry-wait.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
@@ -190,8 +190,37 @@ export async function syncChunk(
     const { refused, deferred } = await reserveIdentities(fork, crm, resourceType, group.map(c => ({ id: c.id, config: c.config, payload: c.prepared!.payload })),
       new Map(group.map(c => [c.id, c.row?.idKey ?? null])), handOver);
     for (const [id, error] of refused) fail(group.find(c => c.id === id)!, error);
-    await send(etlify, crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, fail);
+    // A stored id whose object is gone from the CRM: with onMissing 'recreate', found again or
+    // re-created only after checking the record is still in the database (a removed record never
+    // gets a new object)
+    const gone: Candidate[] = [];
+    const failOrRecheck = (c: Candidate, error: unknown, written?: string) => {
+      if (error instanceof MissingInCrmError && c.config.onMissing !== 'fail' && !written) gone.push(c);
+      else fail(c, error, written);
+    };
+    await send(etlify, crm, group.filter(c => !refused.has(c.id) && !deferred.has(c.id)), options, deadline, succeed, failOrRecheck);
+    if (gone.length) await recreateMissing(gone);
     return group.filter(c => deferred.has(c.id));
+  };
+  const recreateMissing = async (gone: Candidate[]) => {
+    const live = await liveIds(fork, meta, gone.map(c => c.id));
+    // removed meanwhile: its delete (or forget) is queued behind this claim; nothing is created
+    for (const c of gone.filter(c => !live.has(c.id))) settle(c, { id: c.id, result: 'missing' });
+    const again = gone.filter(c => live.has(c.id));
+    for (const c of again) c.row = { ...c.row!, crmId: null, lastDigest: null };
+    const answers = new Map<Candidate, UpsertResult>();
+    await sendOneByOne(crm, again, options, deadline, (c, result) => answers.set(c, result), fail);
+    // removed while its object was being re-created: that object goes at once (a forget would leave it)
+    const stillLive = answers.size ? await liveIds(fork, meta, [...answers.keys()].map(c => c.id)) : new Set<string>();
+    for (const [c, result] of answers) {
+      if (stillLive.has(c.id) || !result.created) { succeed(c, result); continue; }
+      try {
+        await deadline.call(crm.adapter.delete({ objectType: c.config.objectType, crmId: result.crmId }, deadline.context(options.context)), crm.name);
+        settle(c, { id: c.id, result: 'missing' });
+      } catch (error) {
+        fail(c, error, result.crmId);
+      }
+    }
   };
   try {
     const second = await reserveAndSend(ready, true);
@@ -295,7 +324,8 @@ function emitOutcome(etlify: Etlify, crm: RegisteredCrm, c: Candidate, outcome: 
     const parked = (c.row?.errorCount ?? 0) + 1 >= crm.maxSyncErrors || parksAtOnce(outcome.error);
     etlify.events.emit(parked ? 'parked' : 'failed', event);
     if (parked) etlify.events.emit('record:parked', event);
-    etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? '; the record is parked until it changes or is reset' : ''}`, { ...event, parked });
+    const until = outcome.error instanceof MergedAwayError ? 'it is reset' : 'it changes or is reset';
+    etlify.logger.warn(`sync of ${c.entity} ${c.id} to ${crm.name} failed${parked ? `; the record is parked until ${until}` : ''}`, { ...event, parked });
   } else if (outcome.result in RESULT_EVENTS) {
     etlify.events.emit(RESULT_EVENTS[outcome.result as keyof typeof RESULT_EVENTS], event);
   }
@@ -384,6 +414,13 @@ function warnOnceOfFallback(etlify: Etlify, crm: RegisteredCrm, config: EntityCr
     { crm: crm.name, objectType: config.objectType, idProperty: config.idProperty ?? null });
 }
 
+/** The ids among `ids` whose record is in the database now (read from the primary, like the records). */
+async function liveIds(em: EntityManager, meta: EntityMetadata, ids: string[]): Promise<Set<string>> {
+  const pk = meta.primaryKeys[0]!;
+  const rows = await em.find(meta.class, { [pk]: { $in: ids } } as never, { fields: [pk] as never[], disableIdentityMap: true });
+  return new Set(rows.map(row => String((row as Record<string, unknown>)[pk])));
+}
+
 /** Sends the changed records: one batch call when possible, one call per record otherwise. */
 async function send(
   etlify: Etlify, crm: RegisteredCrm, ready: Candidate[], options: ChunkOptions, deadline: ClaimDeadline,
@@ -391,7 +428,7 @@ async function send(
 ): Promise<void> {
   const { adapter } = crm;
   if (options.batch && adapter.batchUpsert && ready.length > 0) {
-    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}\u0000${c.config.onMissing ?? ''}`);
+    const byObjectType = Map.groupBy(ready, c => `${c.config.objectType}\u0000${c.config.idProperty ?? ''}\u0000${c.config.mode ?? ''}`);
     for (const group of byObjectType.values()) {
       if (deadline.expired) { for (const c of group) fail(c, deadline.notSent()); continue; }
       let results: BatchItemResult[];
@@ -400,7 +437,8 @@ async function send(
           objectType: group[0]!.config.objectType,
           idProperty: group[0]!.config.idProperty,
           mode: group[0]!.config.mode,
-          onMissing: group[0]!.config.onMissing,
+          // a gone object is never re-created by the adapter itself: see `recreateMissing`
+          onMissing: 'fail',
           items: group.map(c => ({ payload: c.prepared!.payload, crmId: c.row?.crmId, associations: associationsToSend(c.prepared!, c.row?.lastDigest) })),
         }, deadline.context(options.context)), crm.name);
       } catch (error) {
@@ -433,7 +471,7 @@ async function sendOneByOne(
     if (deadline.expired) { fail(c, deadline.notSent()); continue; }
     try {
       succeed(c, await deadline.call(crm.adapter.upsert({
-        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: c.config.onMissing,
+        objectType: c.config.objectType, idProperty: c.config.idProperty, payload: c.prepared!.payload, crmId: c.row?.crmId, mode: c.config.mode, onMissing: 'fail',
         associations: associationsToSend(c.prepared!, c.row?.lastDigest),
       }, deadline.context(options.context)), crm.name));
     } catch (error) {
@@ -469,6 +507,8 @@ async function writeAll(
         await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(away), crmId: undefined, objectType: undefined, digest: undefined, parkAt: crm.maxSyncErrors }], claimToken);
         continue;
       }
+      // the write landed on the other record's object: that record is sent again, its values back on top
+      await resendHolder(em, crm, write.crmId!);
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
       await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(conflict), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);

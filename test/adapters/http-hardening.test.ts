@@ -6,17 +6,8 @@ import { expect } from 'chai';
 import { JsonClient } from '../../src/adapters/http/index.ts';
 import { hubspotDialect } from '../../src/adapters/hubspot/index.ts';
 import { AirtableAdapter, ConfigurationError, CrmError, Etlify, HubspotAdapter, MissingCredentialsError, TransientCrmError, UnknownOutcomeError, ValidationError } from '../../src/index.ts';
+import { failure } from '../support/failure.ts';
 import { RecordingBudget } from '../support/recording-budget.ts';
-
-async function failure(promise: Promise<unknown>): Promise<CrmError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof CrmError) return error;
-    throw error;
-  }
-  throw new Error('expected the request to fail');
-}
 
 describe('JsonClient hardening', () => {
   let server: Server;

@@ -1,9 +1,9 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { ConfigurationError, Etlify, etlified, HubspotAdapter, migrateEtlify, syncStale } from '../../src/index.ts';
+import { ConfigurationError, Etlify, etlified, HubspotAdapter, syncStale } from '../../src/index.ts';
 import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
 
 const timestamps = {
   createdAt: p.datetime().onCreate(() => new Date()),
@@ -25,21 +25,19 @@ SignupSchema.setClass(Signup);
 
 describe('sync modes through Etlify', () => {
   let sim: HubspotSimulator;
+  let app: TestApp;
   let orm: MikroORM;
-  let drop: () => Promise<void>;
 
   before(async () => {
     sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    const db = await createTestDatabase();
-    drop = db.drop;
-    const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } } });
-    orm = await MikroORM.init({ clientUrl: db.url, entities: [Lead, Signup], extensions: [etlify] });
-    await orm.schema.create();
-    await migrateEtlify(orm);
+    app = await createTestApp({
+      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } } },
+      orm: { entities: [Lead, Signup] },
+    });
+    orm = app.orm;
   });
   after(async () => {
-    await orm.close(true);
-    await drop();
+    await app.close();
     await sim.close();
   });
 

@@ -2,9 +2,12 @@
 // one day that arrive on the next. Two budget instances on two EntityManagers stand for two worker
 // processes; the clock is the budget's own (the public API has no clock to move).
 import { expect } from 'chai';
-import { dailyBudgets, RateLimitedError } from '../../src/index.ts';
+import type { Runner } from 'graphile-worker';
+import { dailyBudgets, HubspotAdapter, NullAdapter, RateLimitedError, resetDailyBudget, runWorker, syncStale } from '../../src/index.ts';
 import { PgDailyBudget } from '../../src/ratelimit/daily-budget.ts';
+import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
+import { User } from '../support/model.ts';
 import { waitFor } from '../support/wait.ts';
 
 describe('break: the daily budget at the portal\'s midnight', () => {
@@ -65,5 +68,97 @@ describe('break: the daily budget at the portal\'s midnight', () => {
     expect(await row('rollback')).to.deep.include({ day: '2026-12-08', used: 10, spent: false });
     const error = await sweep.acquire().catch((e: unknown) => e);
     expect(error, 'background work goes on: 11 of 10,000 used on the 8th').to.equal(undefined);
+  });
+});
+
+describe('break: resetDailyBudget after a DAILY 429, with the default burst limit', () => {
+  let simulator: HubspotSimulator;
+  let app: TestApp;
+  let worker: Runner | undefined;
+  const synced = async (email: string) => (await app.orm.em.getConnection().execute(
+    `select s.crm_id from crm_synchronisations s join app_user u on s.resource_id = u.id::text where u.email = ? and s.crm_name = 'hubspot'`, [email]))[0]?.crm_id as string | undefined;
+
+  before(async () => {
+    simulator = await startHubspotSimulator({ rateLimit: false, dailyLimit: 3 });
+    app = await createTestApp({
+      etlify: {
+        crms: {
+          // no `rateLimit`: HubSpot's burst window (100 per 10 s), kept next to the day as users have it
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'reset-token', baseUrl: simulator.url }), dailyBudget: { reserveShare: 0.2 }, jobs: { batchDelayMs: 0 } },
+          airtable: { adapter: new NullAdapter(), enabled: false },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await worker?.stop();
+    await app?.close();
+    await simulator?.close();
+  });
+
+  it('sends again at once: the DAILY 429 does not keep the burst window shut for an hour', async function () {
+    this.timeout(60_000);
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    const em = app.orm.em.fork();
+    em.create(User, { email: 'before@example.test' });
+    await em.flush();
+    await waitFor('the first change to be sent', () => synced('before@example.test'), 20_000);
+    // other apps of the portal spend the rest of the day
+    while (simulator.usedToday < 3) {
+      await fetch(`${simulator.url}/crm/objects/2026-03/deals`, { method: 'POST', headers: { authorization: 'Bearer other-app', 'content-type': 'application/json' }, body: '{"properties":{}}' });
+    }
+    em.create(User, { email: 'refused@example.test' });
+    await em.flush();
+    await waitFor('the DAILY 429 to stop the CRM', async () => (await dailyBudgets(app.orm))[0]!.spent, 20_000);
+
+    // HubSpot raised the portal's allowance (or reset it): the user starts the day over
+    simulator.resetDailyUsage();
+    await resetDailyBudget(app.orm, 'hubspot');
+    await waitFor('the waiting change to be sent after the reset', () => synced('refused@example.test'), 20_000);
+  });
+});
+
+describe('break: a change made in the application to a record the first load left for tomorrow', () => {
+  let simulator: HubspotSimulator;
+  let app: TestApp;
+  let worker: Runner | undefined;
+  const execute = (sql: string, params: unknown[] = []) => app.orm.em.getConnection().execute(sql, params);
+
+  before(async () => {
+    simulator = await startHubspotSimulator({ rateLimit: false, dailyLimit: 10 });
+    app = await createTestApp({
+      etlify: {
+        crms: {
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'first-load-token', baseUrl: simulator.url }), rateLimit: false, dailyBudget: { reserveShare: 0.2 }, jobs: { batchDelayMs: 0, batchSize: 10 } },
+          airtable: { adapter: new NullAdapter(), enabled: false },
+        },
+      },
+    });
+  });
+  after(async () => {
+    await worker?.stop();
+    await app?.close();
+    await simulator?.close();
+  });
+
+  it('is live work: sent now, not when the reserve\'s wait ends', async function () {
+    this.timeout(60_000);
+    await execute(`insert into app_user (email, status, created_at, updated_at) select 'load' || i || '@example.test', 'active', now(), now() from generate_series(1, 100) i`);
+    expect((await syncStale(app.orm, { entities: ['User'], crm: 'hubspot' })).total).to.equal(100);
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    // background work stops at 8 of the day's 10 requests: 80 users sent, 20 wait for the next day
+    await waitFor('the first load to stop at the reserve', async () => {
+      const [row] = await execute(`select count(*) filter (where not_before < now() + interval '30 minutes' or claim_token is not null)::int as busy, count(*)::int as n from etlify_record_queue where crm_name = 'hubspot'`);
+      return row.n > 0 && row.busy === 0;
+    }, 30_000);
+    expect(simulator.usedToday).to.equal(8);
+
+    // the application changes one of the users left for tomorrow
+    const em = app.orm.em.fork();
+    const [waiting] = await execute(`select u.id from app_user u where not exists (select 1 from crm_synchronisations s where s.resource_id = u.id::text and s.crm_name = 'hubspot' and s.crm_id is not null) order by u.id limit 1`);
+    const user = await em.findOneOrFail(User, waiting.id);
+    user.email = 'changed-now@example.test';
+    await em.flush();
+    await waitFor('the change to be sent (live work goes up to the limit)', () => simulator.objects('contacts').some(c => c.properties.email === 'changed-now@example.test'), 15_000);
   });
 });

@@ -1,21 +1,17 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { cliRunner, etlifyFromSources, fixture, root } from '../support/cli.ts';
 import { entities, User } from '../support/model.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
 
-const execFileAsync = promisify(execFile);
-const root = new URL('../../', import.meta.url).pathname;
-const fixture = join(root, 'test/fixtures/cli');
-const main = join(root, 'src/cli/main.ts');
 
 describe('etlify CLI', function () {
   this.timeout(60_000);
@@ -23,16 +19,8 @@ describe('etlify CLI', function () {
   let simulator: HubspotSimulator;
   let env: NodeJS.ProcessEnv;
 
-  /** Runs the CLI; resolves with its exit code and output (never rejects on a non-zero exit). */
-  async function cli(args: string[], cwd = fixture) {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, ['--conditions=etlify-source', main, ...args], { cwd, env, timeout: 50_000 });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const run = cliRunner(50_000);
+  const cli = (args: string[], cwd = fixture) => run(args, { cwd, env });
 
   before(async () => {
     db = await createTestDatabase('etlify_cli');
@@ -91,6 +79,8 @@ describe('etlify CLI', function () {
     const { stdout } = await cli(['status', '--entity', 'User']);
     expect(stdout).to.match(/entity.*crm.*total.*synced.*stale.*failing.*parked.*buffered/);
     expect(stdout).to.match(/User.*hubspot.*30.*29/);
+    // the portal's day: HubSpot's limit as the simulator reports it, and what the sync above used of it
+    expect(stdout).to.match(new RegExp(`\ndaily budget of hubspot: ${simulator.usedToday} of 250000 requests today \\(0 %\\), background work stops at 200000\n  the day ends at \\S+Z \\(midnight UTC\\)\n`));
   });
 
   it('status says in one line that indexes are missing; --indexes prints the SQL that adds them', async () => {
@@ -123,7 +113,7 @@ describe('etlify CLI', function () {
     const { code, stdout } = await cli(['sync', '--json', '--entity', 'User']);
     expect(code).to.equal(0);
     expect(JSON.parse(stdout)).to.include({ total: 1 });
-    const worker = spawn(process.execPath, ['--conditions=etlify-source', main, 'worker', '--jobs', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const worker = spawn(process.execPath, [...etlifyFromSources, 'worker', '--jobs', '2', '--task-list', 'tasks.ts'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let errors = '';
     worker.stdout!.on('data', chunk => { output += chunk; });
@@ -321,7 +311,7 @@ export default { ...config, extensions: [etlify] };`;
   });
 
   it('simulate hubspot serves the standard object types and the custom ones it is given; a typo answers 404', async () => {
-    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'hubspot', '--port', '0', '--json', '--object-type', 'p_widgets'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...etlifyFromSources, 'simulate', 'hubspot', '--port', '0', '--json', '--object-type', 'p_widgets'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
       const { baseUrl } = JSON.parse(line);
@@ -338,7 +328,7 @@ export default { ...config, extensions: [etlify] };`;
   });
 
   it('simulate serves a CRM on the port asked for, and says how to point an adapter at it', async () => {
-    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'airtable', '--port', '0', '--json'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...etlifyFromSources, 'simulate', 'airtable', '--port', '0', '--json'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const [line] = await once(createInterface({ input: child.stdout! }), 'line') as [string];
       const started = JSON.parse(line);
@@ -359,7 +349,7 @@ export default { ...config, extensions: [etlify] };`;
   });
 
   it('simulate hubspot --unique makes a property unique as a portal does; --log prints each request, never the token', async () => {
-    const child = spawn(process.execPath, ['--conditions=etlify-source', main, 'simulate', 'hubspot', '--port', '0', '--json', '--unique', 'companies.domain', '--log'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...etlifyFromSources, 'simulate', 'hubspot', '--port', '0', '--json', '--unique', 'companies.domain', '--log'], { cwd: fixture, env, stdio: ['ignore', 'pipe', 'pipe'] });
     const logged: string[] = [];
     createInterface({ input: child.stderr! }).on('line', line => logged.push(line));
     try {

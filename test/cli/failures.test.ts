@@ -1,17 +1,11 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { Etlify, HubspotAdapter, migrateEtlify, runWorker, NullAdapter } from '../../src/index.ts';
 import { startHubspotSimulator, waitForSyncQueue, type HubspotSimulator } from '../../src/testing/index.ts';
+import { cliRunner } from '../support/cli.ts';
 import { entities, User } from '../support/model.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
-const execFileAsync = promisify(execFile);
-const root = new URL('../../', import.meta.url).pathname;
-const fixture = join(root, 'test/fixtures/cli');
-const main = join(root, 'src/cli/main.ts');
 
 /** What a new user sees when the CRM cannot be used: a wrong token, a wrong base URL, no migrations. */
 describe('failures are visible where the user looks', function () {
@@ -19,15 +13,8 @@ describe('failures are visible where the user looks', function () {
   let db: { url: string; drop(): Promise<void> };
   let simulator: HubspotSimulator;
 
-  async function cli(args: string[], env: NodeJS.ProcessEnv) {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, ['--conditions=etlify-source', main, ...args], { cwd: fixture, env: { ...process.env, DATABASE_URL: db.url, ...env }, timeout: 80_000 });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const run = cliRunner(80_000);
+  const cli = (args: string[], env: NodeJS.ProcessEnv) => run(args, { env: { ...process.env, DATABASE_URL: db.url, ...env } });
 
   before(async () => {
     db = await createTestDatabase('etlify_failures');
@@ -43,7 +30,7 @@ describe('failures are visible where the user looks', function () {
   after(async () => { await simulator.close(); await db.drop(); });
 
   it('before `etlify migrate`, every command says so (exit 2), never a raw SQL error', async () => {
-    for (const args of [['status'], ['plan'], ['sync'], ['sync', '--inline'], ['reset'], ['worker', '--once']]) {
+    for (const args of [['status'], ['plan'], ['sync'], ['sync', '--inline'], ['reset'], ['worker', '--once'], ['dashboard', '--port', '0']]) {
       const { code, stderr } = await cli(args, { CLI_HUBSPOT_URL: simulator.url });
       expect(code, `${args.join(' ')}: ${stderr}`).to.equal(2);
       expect(stderr, args.join(' ')).to.match(/ConfigurationError: Etlify's migrations have not run on this database \(missing: crm_synchronisations, .*\): run `npx etlify migrate`/);

@@ -1,16 +1,10 @@
-import { execFile } from 'node:child_process';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { expect } from 'chai';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { cliRunner } from '../support/cli.ts';
 import { entities, User } from '../support/model.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 
-const execFileAsync = promisify(execFile);
-const root = new URL('../../', import.meta.url).pathname;
-const fixture = join(root, 'test/fixtures/cli');
-const main = join(root, 'src/cli/main.ts');
 
 describe('etlify reconcile', function () {
   this.timeout(120_000);
@@ -18,15 +12,8 @@ describe('etlify reconcile', function () {
   let simulator: HubspotSimulator;
   let env: NodeJS.ProcessEnv;
 
-  async function cli(args: string[]) {
-    try {
-      const { stdout, stderr } = await execFileAsync(process.execPath, ['--conditions=etlify-source', main, ...args], { cwd: fixture, env, timeout: 60_000 });
-      return { code: 0, stdout, stderr };
-    } catch (error) {
-      const e = error as { code: number; stdout: string; stderr: string };
-      return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-  }
+  const run = cliRunner(60_000);
+  const cli = (args: string[]) => run(args, { env });
 
   before(async () => {
     db = await createTestDatabase('etlify_cli_reconcile');

@@ -27,9 +27,14 @@ describe('daily budget (PostgreSQL, per CRM and portal day)', () => {
     expect(reserved).to.be.instanceOf(RateLimitedError);
     expect((reserved as Error).message).to.equal('daily budget of day: 8 of 10 requests used today; background work (sweep, syncStale) stops at 8 (reserveShare 0.2) until the day ends at 2026-12-07T23:00:00.000Z (midnight Europe/Paris), changes made in the application are still sent');
     expect((reserved as RateLimitedError).retryAfterMs).to.equal(3_600_000); // looked at again hourly, nothing sent
+    // a claim asks before loading its records, and asking counts nothing
+    expect(await background.check().catch((e: unknown) => e)).to.deep.equal(reserved);
+    await live.check();
+    await live.check();
     await live.acquire();
     await live.acquire();
     expect(await live.acquire().catch((e: unknown) => e)).to.be.instanceOf(RateLimitedError);
+    expect((await live.check().catch((e: unknown) => e) as Error).message).to.match(/^daily budget of day is spent \(10 of 10 requests today/);
 
     now = Date.parse('2026-12-07T23:30:00Z'); // 00:30 on the 8th in Paris: a new day
     await background.acquire();
@@ -55,6 +60,35 @@ describe('daily budget (PostgreSQL, per CRM and portal day)', () => {
     const budgets = [0, 1].map(() => new PgDailyBudget(app.orm.em.fork(), 'low', settings, { background: false, now: () => now, onLow: e => events.push(e) }));
     for (let i = 0; i < 90; i++) await budgets[i % 2]!.acquire();
     expect(events).to.deep.equal([{ crm: 'low', bucket: 'daily', remaining: 25, max: 100 }]);
+  });
+});
+
+describe('daily budget of an inline first load (syncStale({ inline: true }))', () => {
+  it('stops at the reserve with nothing counted as failed, and leaves the rest to wait as background work', async function () {
+    this.timeout(60_000);
+    const simulator = await startHubspotSimulator({ rateLimit: false, dailyLimit: 10 });
+    const app = await createTestApp({
+      etlify: {
+        crms: {
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'inline-token', baseUrl: simulator.url }), rateLimit: false, dailyBudget: { reserveShare: 0.2 } },
+          airtable: { adapter: new NullAdapter(), enabled: false },
+        },
+      },
+    });
+    try {
+      await app.orm.em.getConnection().execute(`insert into app_user (email, status, created_at, updated_at) select 'inline' || i || '@example.test', 'active', now(), now() from generate_series(1, 2000) i`);
+      const stats = await syncStale(app.orm, { inline: true, entities: ['User'], crm: 'hubspot' });
+      expect(simulator.usedToday, '8 requests of 100: 80 % of the day').to.equal(8);
+      expect(stats.results.error).to.equal(0);
+      expect(stats.results.synced + stats.results.retry).to.equal(2000);
+      expect(stats.failures[0]!.error).to.include('daily budget of hubspot: 8 of 10 requests used today');
+      // left to the worker as background work: it stays out of the day's reserve
+      const [row] = await app.orm.em.getConnection().execute(`select count(*)::int as n, bool_and(background) as background, max(attempts)::int as attempts from etlify_record_queue`);
+      expect(row).to.deep.equal({ n: stats.results.retry, background: true, attempts: 0 });
+    } finally {
+      await app.close();
+      await simulator.close();
+    }
   });
 });
 

@@ -1,11 +1,11 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, migrateEtlify, reconcile, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
+import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, reconcile, resetDailyBudget, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
 import { AirtableAdapter } from '../../src/index.ts';
 import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
 
 const timestamps = {
   createdAt: p.datetime().onCreate(() => new Date()),
@@ -51,25 +51,21 @@ const UNTOUCHED = 1_000;
 describe('reconcile against the HubSpot simulator', function () {
   this.timeout(120_000);
   let sim: HubspotSimulator;
+  let app: TestApp;
   let orm: MikroORM;
-  let drop: () => Promise<void>;
   const crmIdOf = async (entity: string, id: number) =>
     (await orm.em.getConnection().execute('select crm_id from crm_synchronisations where resource_type = ? and resource_id = ?', [entity, String(id)]))[0]?.crm_id as string;
 
   before(async () => {
     sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    const db = await createTestDatabase();
-    drop = db.drop;
-    const etlify = new Etlify({
-      crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 0 } } },
+    app = await createTestApp({
+      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 0 } } } },
+      orm: { entities: [Member, Firm] },
     });
-    orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
-    await orm.schema.create();
-    await migrateEtlify(orm);
+    orm = app.orm;
   });
   after(async () => {
-    await orm?.close(true);
-    await drop?.();
+    await app?.close();
     await sim?.close();
   });
 
@@ -171,19 +167,16 @@ function summary(result: ReconcileResult): Record<string, Record<string, number>
 describe('reconcile runs', function () {
   this.timeout(120_000);
   let sim: HubspotSimulator;
+  let app: TestApp;
   let orm: MikroORM;
-  let drop: () => Promise<void>;
 
   before(async () => {
     sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    const db = await createTestDatabase();
-    drop = db.drop;
-    const etlify = new Etlify({
-      crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } },
+    app = await createTestApp({
+      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } } },
+      orm: { entities: [Member, Firm] },
     });
-    orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
-    await orm.schema.create();
-    await migrateEtlify(orm);
+    orm = app.orm;
     const em = orm.em.fork();
     for (let i = 1; i <= 450; i++) {
       em.create(Member, { id: i, email: `run${i}@example.com`, firstName: `Run ${i}`, age: 30, score: 1.5, vip: false, birthday: new Date(Date.UTC(1990, 0, 1)), note: null });
@@ -194,8 +187,7 @@ describe('reconcile runs', function () {
     sim.edit('contacts', sim.objects('contacts')[400]!.id, { firstname: 'Edited' });
   });
   after(async () => {
-    await orm?.close(true);
-    await drop?.();
+    await app?.close();
     await sim?.close();
   });
 
@@ -232,6 +224,28 @@ describe('reconcile runs', function () {
     }
   });
 
+  it('is background work for the daily budget: stops at the reserve with a clear error, and the next run resumes', async () => {
+    Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, dailyBudget: { limit: 5, reserveShare: 0.2 } });
+    try {
+      // the setup's sync spent this day (HubSpot reports the portal's use, and Etlify follows it)
+      sim.resetDailyUsage();
+      await resetDailyBudget(orm, 'hubspot');
+      sim.requests.length = 0;
+      const stopped = await reconcile(orm, { entities: ['Member'], pageSize: 100 }).then(() => undefined, (e: Error) => e);
+      expect(stopped?.name).to.equal('DailyBudgetStopError');
+      expect(stopped!.message).to.match(/^reconcile stopped: daily budget of hubspot: 4 of 5 requests used today; background work \(sweep, syncStale\) stops at 4 .* run it again once the day ends, it resumes where it stopped$/);
+      expect(sim.requests).to.have.length(4); // pages 1 to 4, nothing after the stop
+      sim.resetDailyUsage(); // the next day
+      await resetDailyBudget(orm, 'hubspot');
+      const resumed = await reconcile(orm, { entities: ['Member'], pageSize: 100 });
+      expect(resumed.units[0]).to.deep.include({ resumed: true, checked: 450 });
+      expect(resumed.units[0]!.counts).to.deep.include({ inSync: 449, divergent: 1 });
+      expect(sim.requests).to.have.length(4 + 2); // page 5 and the count
+    } finally {
+      Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
+    }
+  });
+
   it('--sample checks that many random records, without the count of unmanaged objects', async () => {
     const result = await reconcile(orm, { entities: ['Member'], sample: 40 });
     expect(result.units[0]!.checked).to.equal(40);
@@ -253,22 +267,17 @@ describe('reconcile runs', function () {
 describe('reconcile against the Airtable simulator', function () {
   this.timeout(120_000);
   let sim: AirtableSimulator;
+  let app: TestApp;
   let orm: MikroORM;
-  let drop: () => Promise<void>;
 
   before(async () => {
     sim = await startAirtableSimulator({ rateLimit: false });
-    const db = await createTestDatabase();
-    drop = db.drop;
     const adapter = new AirtableAdapter({ accessToken: 'patAirtable', baseId: sim.baseId, baseUrl: sim.url });
-    const etlify = new Etlify({ crms: { airtable: { adapter, rateLimit: false, jobs: { batchDelayMs: 0 } } } });
-    orm = await MikroORM.init({ clientUrl: db.url, entities: [Subscriber], extensions: [etlify] });
-    await orm.schema.create();
-    await migrateEtlify(orm);
+    app = await createTestApp({ etlify: { crms: { airtable: { adapter, rateLimit: false, jobs: { batchDelayMs: 0 } } } }, orm: { entities: [Subscriber] } });
+    orm = app.orm;
   });
   after(async () => {
-    await orm?.close(true);
-    await drop?.();
+    await app?.close();
     await sim?.close();
   });
 
@@ -306,11 +315,11 @@ describe('reconcile against the Airtable simulator', function () {
 
 describe('tombstones', () => {
   it('are kept tombstoneTtlMs: older ones are pruned as new ones are written, and not read back', async () => {
-    const db = await createTestDatabase();
-    const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: 'http://127.0.0.1:9' }) } } });
-    const orm = await MikroORM.init({ clientUrl: db.url, entities: [Member, Firm], extensions: [etlify] });
+    const { orm, close } = await createTestApp({
+      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: 'http://127.0.0.1:9' }) } } },
+      orm: { entities: [Member, Firm] },
+    });
     try {
-      await migrateEtlify(orm);
       const em = orm.em.fork();
       const stone = (id: string) => ({ resourceType: 'Member', resourceId: id, crmId: `crm-${id}`, objectType: 'contacts' });
       await writeTombstones(em, 'hubspot', [stone('1')], 300);
@@ -321,8 +330,7 @@ describe('tombstones', () => {
       const rows = await orm.em.getConnection().execute('select resource_id from etlify_tombstones order by 1');
       expect(rows.map(r => r.resource_id), 'the expired one is gone from the table').to.deep.equal(['2']);
     } finally {
-      await orm.close(true);
-      await db.drop();
+      await close();
     }
   });
 });

@@ -1,9 +1,9 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { Etlify, etlified, HubspotAdapter, migrateEtlify, syncStale, type EtlifyLogger } from '../../src/index.ts';
+import { etlified, HubspotAdapter, syncStale, type EtlifyLogger } from '../../src/index.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createTestApp, type TestApp } from '../support/app.ts';
 
 const ShopSchema = defineEntity({
   name: 'Shop',
@@ -14,24 +14,22 @@ ShopSchema.setClass(Shop);
 
 describe('a batch the CRM refuses as a whole', () => {
   let sim: HubspotSimulator;
+  let app: TestApp;
   let orm: MikroORM;
-  let drop: () => Promise<void>;
   const warnings: string[] = [];
   const logger: EtlifyLogger = { info() {}, warn: message => { warnings.push(message); }, error() {} };
 
   before(async () => {
     // `domain` is not declared unique in this portal: HubSpot refuses batch upserts on it
     sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    const db = await createTestDatabase();
-    drop = db.drop;
-    const etlify = new Etlify({ logger, crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 't', baseUrl: sim.url }), rateLimit: false } } });
-    orm = await MikroORM.init({ clientUrl: db.url, entities: [Shop], extensions: [etlify] });
-    await orm.schema.create();
-    await migrateEtlify(orm);
+    app = await createTestApp({
+      etlify: { logger, crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 't', baseUrl: sim.url }), rateLimit: false } } },
+      orm: { entities: [Shop] },
+    });
+    orm = app.orm;
   });
   after(async () => {
-    await orm.close(true);
-    await drop();
+    await app.close();
     await sim.close();
   });
 

@@ -137,4 +137,22 @@ describe('HubSpot merges', () => {
     expect(await dee.hubspotSync({ inline: true })).to.equal('synced');
     expect(sim.objects('contacts').map((c) => c.properties.email)).to.deep.equal(['cy@example.com', 'dee.new@example.com']);
   });
+
+  it('reconcile, before any sync met the merge: both records are reported merged, and a repair relinks one of them (the other meets the merge when it syncs)', async () => {
+    const em = orm.em.fork();
+    const eve = em.create(Person, { email: 'eve@example.com', name: 'Eve' });
+    const fay = em.create(Person, { email: 'fay@example.com', name: 'Fay' });
+    await em.flush();
+    await syncStale(orm, { inline: true });
+    const into = sim.merge('contacts', (await crmIdOf(eve.id))!, (await crmIdOf(fay.id))!);
+    const report = await reconcile(orm, { repair: true });
+    expect(report.units[0]!.counts).to.deep.include({ merged: 2, missing: 0, divergent: 0 });
+    expect([await crmIdOf(eve.id), await crmIdOf(fay.id)].filter((id) => id === into)).to.have.length(1);
+    await waitFor('the repairs', async () => {
+      await runWorkerOnce(orm);
+      const rows = await em.getConnection().execute(`select merged_into from crm_synchronisations where merged_into is not null`);
+      return rows.length === 1;
+    });
+    expect(sim.objects('contacts')).to.have.length(1);
+  });
 });

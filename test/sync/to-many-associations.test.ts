@@ -204,6 +204,37 @@ describe('to-many associations (collections)', () => {
     expect(links('companies', (await crmIdOf(firm))!, 'contacts').map(l => l.toObjectId)).to.have.members([await crmIdOf(eve), await crmIdOf(fay)]);
   });
 
+  it('converges under membership churn with two workers and a misbehaving CRM: HubSpot ends holding exactly the collections', async () => {
+    const em = orm.em.fork();
+    const firms = ['z1', 'z2', 'z3'].map(name => em.create(Firm, { name, domain: `${name}.example` }));
+    const staff = Array.from({ length: 12 }, (_, n) => em.create(Staffer, { email: `z${n}@churn.example`, name: `z${n}`, firm: firms[n % 3] }));
+    const pursuits = Array.from({ length: 6 }, (_, n) => em.create(Pursuit, { code: `Z-${n}` }));
+    await em.flush();
+    hubspot.setFaults({ resetAfterApplyProbability: 0.1, serverErrorAfterApplyProbability: 0.05, serverErrorStatus: 504 });
+    for (let i = 0; i < 2; i++) workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+    let seed = 7;
+    const pick = <T>(items: T[]) => items[(seed = (seed * 16807) % 2147483647) % items.length]!;
+    for (let round = 0; round < 25; round++) {
+      const staffer = pick(staff);
+      staffer.firm = pick([...firms, null]);
+      const firm = pick(firms);
+      const pursuit = pick(pursuits);
+      if (firm.pursuits.contains(pursuit)) firm.pursuits.remove(pursuit); else firm.pursuits.add(pursuit);
+      await em.flush();
+      await new Promise(resolve => setTimeout(resolve, 20));
+    }
+    hubspot.setFaults({});
+    await waitFor('the queue to drain', () => queueDrained(execute), 60_000);
+    for (const firm of firms) {
+      const firmId = (await crmIdOf(firm))!;
+      const members = staff.filter(s => s.firm === firm);
+      expect(links('companies', firmId, 'contacts').map(l => l.toObjectId), firm.name).to.have.members(await Promise.all(members.map(s => crmIdOf(s))));
+      expect(links('companies', firmId, 'deals').map(l => l.toObjectId), firm.name).to.have.members(await Promise.all(firm.pursuits.getItems().map(d => crmIdOf(d))));
+      const row = airtable.objects('Firms').find(r => r.fields.Domain === firm.domain)!;
+      expect(row.fields.Staff ?? [], firm.name).to.deep.equal((await Promise.all(members.map(s => crmIdOf(s, 'airtable')))).sort());
+    }
+  });
+
   it('is refused at MikroORM.init when a collection leads to an entity not etlified for the CRM', async () => {
     const { defineEntity, p } = await import('@mikro-orm/core');
     const TagSchema = defineEntity({ name: 'LooseTag', properties: { id: p.integer().primary(), owner: () => p.manyToOne(Holder) } });
@@ -217,5 +248,61 @@ describe('to-many associations (collections)', () => {
     const error = await MikroORM.init({ clientUrl: process.env.DATABASE_URL, entities: [Holder, LooseTag], extensions: [etlify] }).catch((e: unknown) => e);
     expect(error).to.be.instanceOf(ConfigurationError);
     expect((error as Error).message).to.equal('Holder (CRM `hubspot`): association `tags` points to LooseTag, which is neither etlified for `hubspot` nor has a `hubspotId` property, so it can never obtain a CRM id');
+  });
+});
+
+describe('to-many associations declared on both sides of one relation', () => {
+  it('converge with the to-one side: a contact waiting for its company, a company linking its contacts', async () => {
+    const { defineEntity, p } = await import('@mikro-orm/core');
+    const { etlified } = await import('../../src/index.ts');
+    const TeamSchema = defineEntity({ name: 'Team', properties: { id: p.integer().primary(), domain: p.string(), players: () => p.oneToMany(Player).mappedBy('team') } });
+    class Team extends etlified(TeamSchema.class, {
+      hubspot: { serializer: t => ({ domain: t.domain }), objectType: 'companies', idProperty: 'domain', associations: [{ relation: 'players' }] },
+    }) {}
+    TeamSchema.setClass(Team);
+    const PlayerSchema = defineEntity({ name: 'Player', properties: { id: p.integer().primary(), email: p.string(), team: () => p.manyToOne(Team).nullable() } });
+    class Player extends etlified(PlayerSchema.class, {
+      hubspot: { serializer: x => ({ email: x.email }), objectType: 'contacts', idProperty: 'email', associations: [{ relation: 'team' }] },
+    }) {}
+    PlayerSchema.setClass(Player);
+
+    const db = await createTestDatabase('etlify_two_sided');
+    const sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
+    const etlify = new Etlify({ crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, jobs: { batchDelayMs: 20 } } } });
+    const orm = await MikroORM.init({ clientUrl: db.url, entities: [Team, Player], extensions: [etlify] });
+    const workers: Runner[] = [];
+    try {
+      await orm.schema.create();
+      await migrateEtlify(orm);
+      const execute = (sql: string, params: unknown[] = []) => orm.em.getConnection().execute(sql, params);
+      const crmIdOf = async (type: string, id: number) =>
+        (await execute('select crm_id from crm_synchronisations where resource_type = ? and resource_id = ?', [type, String(id)]))[0]?.crm_id as string;
+      for (let i = 0; i < 2; i++) workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50, sweepSchedule: false }));
+      const em = orm.em.fork();
+      const [red, blue] = ['red', 'blue'].map(name => em.create(Team, { domain: `${name}.example` }));
+      const players = Array.from({ length: 4 }, (_, n) => em.create(Player, { email: `p${n}@teams.example`, team: n < 2 ? red : blue }));
+      await em.flush();
+      const drained = () => waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+      const check = async () => {
+        for (const team of [red!, blue!]) {
+          const expected = await Promise.all(players.filter(x => x.team === team).map(x => crmIdOf('Player', x.id)));
+          const teamId = await crmIdOf('Team', team.id);
+          expect(sim.associations('companies', teamId, 'contacts').map(l => l.toObjectId), team.domain).to.have.members(expected);
+          for (const id of expected) expect(sim.associations('contacts', id, 'companies').map(l => l.toObjectId)).to.deep.equal([teamId]);
+        }
+      };
+      await drained();
+      await check();
+      players[0]!.team = blue!;
+      players[3]!.team = red!;
+      await em.flush();
+      await drained();
+      await check();
+    } finally {
+      await Promise.all(workers.map(w => w.stop()));
+      await orm.close(true);
+      await db.drop();
+      await sim.close();
+    }
   });
 });

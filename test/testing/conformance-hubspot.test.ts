@@ -186,13 +186,16 @@ for (const apiVersion of HUBSPOT_API_VERSIONS) describe(`HubSpot simulator confo
     // each result carries its own paging; the cursor goes back as the input's `after`
     const seen: string[] = [];
     let after: string | undefined;
+    let pages = 0;
     do {
+      pages++;
       const page = await hubspot.crm.associations.v4.batchApi.getPage('companies', 'contacts', { inputs: [{ id: company.id, ...(after ? { after } : {}) }] });
       const [result] = page.results;
       seen.push(...result!.to.map((t) => String(t.toObjectId)));
       after = result!.paging?.next?.after;
     } while (after);
     expect(seen).to.have.members(contactIds);
+    expect(pages).to.equal(2); // 500, then 100
 
     await hubspot.crm.associations.v4.batchApi.archiveLabels('companies', 'contacts', { inputs: [{ _from: { id: company.id }, to: { id: contactIds[0]! }, types: [companyToContact] }] });
     await hubspot.crm.associations.v4.batchApi.archive('companies', 'contacts', { inputs: [{ _from: { id: company.id }, to: contactIds.slice(1, 3).map((id) => ({ id })) }] });

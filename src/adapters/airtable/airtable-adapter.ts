@@ -186,7 +186,7 @@ export class AirtableAdapter implements CrmAdapter {
     const alone = async (indexes: readonly number[]) => {
       for (const index of indexes) {
         const { payload, associations, crmId } = items[index]!;
-        results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId, associations, mode }, context));
+        results[index] = await settle(() => this.upsert({ objectType: table, idProperty, payload, crmId, associations, mode, onMissing: request.onMissing }, context));
       }
     };
     const writeAll = async (method: 'PATCH' | 'POST', chunk: BatchRecord[]) => {

@@ -2,6 +2,7 @@ import type { EntityManager } from '@mikro-orm/core';
 import type { RegisteredCrm } from '../../crms/registry.ts';
 import type { Etlify } from '../../etlify.ts';
 import { pausedCrms } from '../../queue/pause.ts';
+import { dailyBudgetsOf } from '../../ratelimit/daily-status.ts';
 import { query } from '../../state/sql.ts';
 import { queueDepth } from '../queue-depth.ts';
 
@@ -9,8 +10,10 @@ import { queueDepth } from '../queue-depth.ts';
  * What the dashboard shows of each CRM right now, read from the queue and sync-state tables (the
  * queue figures through `queueDepth`, as `status`, the metrics and the history samples). Every
  * statement is bounded by an index: the record queue and the inbox hold only the work still to do,
- * and failing/parked records are read through `crm_synchronisations_failing` (a partial index on
- * `error_count > 0`), so a load never scans the whole sync-state table.
+ * and failing/parked records are counted and picked through `crm_synchronisations_failing_latest` (a
+ * partial index on `error_count > 0` that holds what they are counted by), so a load never scans the
+ * whole sync-state table, and reads from it only the rows it shows (the error groups excepted: they
+ * read each failing record's message).
  */
 
 export interface QueueNumbers {
@@ -76,7 +79,7 @@ interface ExtraRow { crm_name: string; entity: string; in_flight: number; failin
 export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<CrmOverview[]> {
   const crms = etlify.crms.all();
   const names = crms.map(c => c.name);
-  const [depths, extras, paused, limits] = await Promise.all([
+  const [depths, extras, paused, limits, days] = await Promise.all([
     // the same figures as `etlify status`, the metrics and the history samples
     queueDepth(em, Object.fromEntries(crms.map(c => [c.name, c.maxSyncErrors]))),
     query<ExtraRow>(em,
@@ -92,6 +95,7 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
       [names, names, crms.map(c => c.maxSyncErrors)]),
     pausedCrms(em),
     rateLimitRows(em, names),
+    dailyBudgetsOf(etlify, em),
   ]);
   const now = Date.now();
   return Promise.all(crms.map(async (crm): Promise<CrmOverview> => {
@@ -122,7 +126,9 @@ export async function crmOverviews(etlify: Etlify, em: EntityManager): Promise<C
       failing: sum(rows, r => r.failing),
       parked: sum(rows, r => r.parked),
       maxSyncErrors: crm.maxSyncErrors,
-      rateLimit: rateLimitUse(crm, limits.filter(l => l.crm_name === crm.name)),
+      rateLimit: [...rateLimitUse(crm, limits.filter(l => l.crm_name === crm.name)),
+        // the portal's day, once its limit is known (ratelimit/daily-budget.ts)
+        ...days.filter(d => d.crm === crm.name && d.limit !== null).map(d => ({ bucket: 'daily', used: d.used, max: d.limit!, perMs: 86_400_000 }))],
       errors,
       parkedRecords,
     };
@@ -157,10 +163,16 @@ async function errorGroups(etlify: Etlify, em: EntityManager, crm: RegisteredCrm
 
 async function parkedOf(etlify: Etlify, em: EntityManager, crm: RegisteredCrm): Promise<ParkedRecord[]> {
   const rows = await query<{ resource_type: string; resource_id: string; crm_id: string | null; error_count: number; last_error: string | null; last_error_at: Date | null }>(em,
-    `select resource_type, resource_id, crm_id, error_count, last_error, last_error_at from crm_synchronisations
-      where crm_name = ? and error_count > 0 and error_count >= ?
-      order by last_error_at desc nulls last, resource_type, resource_id limit ?`,
-    [crm.name, crm.maxSyncErrors, PARKED_SHOWN]);
+    // the latest ones picked from crm_synchronisations_failing_latest alone; only those are read from the table
+    `with latest as (
+       select resource_type, resource_id from crm_synchronisations
+        where crm_name = ? and error_count > 0 and error_count >= ?
+        order by last_error_at desc nulls last, resource_type, resource_id limit ?
+     )
+     select s.resource_type, s.resource_id, s.crm_id, s.error_count, s.last_error, s.last_error_at
+       from latest join crm_synchronisations s on s.crm_name = ? and (s.resource_type, s.resource_id) = (latest.resource_type, latest.resource_id)
+      order by s.last_error_at desc nulls last, s.resource_type, s.resource_id`,
+    [crm.name, crm.maxSyncErrors, PARKED_SHOWN, crm.name]);
   return rows.map(r => ({
     entity: r.resource_type, id: r.resource_id, crmId: r.crm_id, errorCount: r.error_count,
     error: r.last_error === null ? null : etlify.redact(r.last_error), lastErrorAt: r.last_error_at && new Date(r.last_error_at).toISOString(),

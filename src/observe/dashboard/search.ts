@@ -1,7 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../../etlify.ts';
 import { query } from '../../state/sql.ts';
-import { attemptsOf } from '../history.ts';
+import { attemptsOf, type Attempt as LoggedAttempt } from '../history.ts';
 
 /** One record × CRM found by the search: where it stands, what waits for it, and its recent attempts. */
 export interface FoundRecord {
@@ -21,15 +21,8 @@ export interface FoundRecord {
   attempts: Attempt[];
 }
 
-export interface Attempt {
-  at: string;
-  kind: string;
-  outcome: string;
-  error: string | null;
-  crmId: string | null;
-  requests: number;
-  durationMs: number;
-}
+/** An attempt as listed under its record: the attempt log's, its time in ISO form. */
+export type Attempt = Omit<LoggedAttempt, 'at' | 'crm' | 'entity' | 'resourceId'> & { at: string };
 
 const ATTEMPTS_SHOWN = 50;
 
