@@ -10,6 +10,7 @@ import { Migration20261207019001_EtlifyReconcile } from './Migration202612070190
 import { Migration20261207030001_EtlifyWorkers } from './Migration20261207030001_EtlifyWorkers.ts';
 import { Migration20261207031001_EtlifyMergedInto } from './Migration20261207031001_EtlifyMergedInto.ts';
 import { Migration20261207032001_EtlifyDailyBudgets } from './Migration20261207032001_EtlifyDailyBudgets.ts';
+import { Migration20261207034001_EtlifyFailingLatest } from './Migration20261207034001_EtlifyFailingLatest.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -29,4 +30,5 @@ export const etlifyMigrations = [
   { name: 'Migration20261207030001_EtlifyWorkers', class: Migration20261207030001_EtlifyWorkers },
   { name: 'Migration20261207031001_EtlifyMergedInto', class: Migration20261207031001_EtlifyMergedInto },
   { name: 'Migration20261207032001_EtlifyDailyBudgets', class: Migration20261207032001_EtlifyDailyBudgets },
+  { name: 'Migration20261207034001_EtlifyFailingLatest', class: Migration20261207034001_EtlifyFailingLatest },
 ];

@@ -268,7 +268,12 @@ const UNREACHABLE_HINTS: Record<string, string> = {
   EAI_AGAIN: 'check the base URL: its host name does not resolve (DNS unavailable?)',
   ECONNREFUSED: 'check the base URL: nothing listens there (is the CRM or the simulator running?)',
   CERT_HAS_EXPIRED: 'check the base URL: its TLS certificate has expired',
+  CERT_NOT_YET_VALID: 'check the base URL: its TLS certificate is not valid yet (or this machine\'s clock is wrong)',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'check the base URL: its TLS certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'check the base URL: its TLS certificate comes from an untrusted (self-signed) authority',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'check the base URL: its TLS certificate cannot be verified',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'check the base URL: its TLS certificate comes from an authority this machine does not trust',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'check the base URL: its TLS certificate is for another host name',
 };
 
 /**

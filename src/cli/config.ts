@@ -91,8 +91,11 @@ function loadFailure(path: string, error: unknown): UsageError {
   return new UsageError(`could not load ${relative(process.cwd(), path) || path}: ${e.name ?? 'Error'}: ${e.message}${hint}`, { cause: error });
 }
 
-/** Loads the configuration module and starts the ORM; a module that fails to load is a usage error naming it. */
-export async function loadOrm(selection: ConfigSelection): Promise<{ orm: MikroORM; etlify: Etlify }> {
+/**
+ * Loads the configuration module and starts the ORM; a module that fails to load is a usage error naming it.
+ * `adjust` returns options a command sets over the application's (`etlify dashboard`: its pool).
+ */
+export async function loadOrm(selection: ConfigSelection, adjust?: (options: Options) => Partial<Options>): Promise<{ orm: MikroORM; etlify: Etlify }> {
   const path = findConfigPath(selection.config);
   const context = selection.context ?? process.env.MIKRO_ORM_CONTEXT_NAME ?? 'default';
   let options: Options;
@@ -106,7 +109,7 @@ export async function loadOrm(selection: ConfigSelection): Promise<{ orm: MikroO
   } catch (error) {
     throw error instanceof UsageError ? error : loadFailure(path, error);
   }
-  const orm = await MikroORM.init(options);
+  const orm = await MikroORM.init(adjust ? { ...options, ...adjust(options) } : options);
   try {
     return { orm, etlify: Etlify.of(orm) };
   } catch (error) {

@@ -1,5 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { startDashboard } from '../observe/dashboard/server.ts';
+import { DASHBOARD_CONNECTIONS, startDashboard } from '../observe/dashboard/server.ts';
+import { assertMigrated, pgPoolOf } from '../state/migrate.ts';
 import { loadOrm, type ConfigSelection } from './config.ts';
 import { UsageError } from './output.ts';
 
@@ -22,8 +23,14 @@ export function dashboardCommand(program: Command): void {
     .action(async (opts: { port: number; host: string; actions?: boolean; json?: boolean }) => {
       const token = process.env[TOKEN_VARIABLE] || undefined;
       if (opts.actions && !token) throw new UsageError(`--actions needs a token of at least 16 characters in ${TOKEN_VARIABLE}`);
-      const { orm } = await loadOrm(program.opts<ConfigSelection>());
+      // the connections a page load uses stay open (PostgreSQL's pool closes idle ones after 10 s):
+      // the first load after a quiet hour is as fast as the next ones
+      const { orm } = await loadOrm(program.opts<ConfigSelection>(), ({ pool }) => {
+        const max = pool?.max ?? 10;
+        return { pool: { ...pool, max, min: Math.min(max, Math.max(pool?.min ?? 0, DASHBOARD_CONNECTIONS)) } };
+      });
       try {
+        await assertMigrated(await pgPoolOf(orm));
         const dashboard = await startDashboard(orm, { port: opts.port, host: opts.host, actions: opts.actions, token }).catch((error: NodeJS.ErrnoException) => {
           throw error.code === 'EADDRINUSE' ? new UsageError(`port ${opts.port} is in use: pass --port <n> (0 for any free port)`) : error;
         });

@@ -60,10 +60,14 @@ export async function queueDepth(em: EntityManager, crms: Record<string, number>
               max(error_at) as error_at
          from waiting group by crm_name, entity
      ), failing as (
-       select s.crm_name, s.resource_type as entity, (count(*) filter (where s.error_count >= c.max))::int as parked,
-              (array_agg(s.last_error order by s.last_error_at desc nulls last))[1] as error, max(s.last_error_at) as error_at
-         from crm_synchronisations s join crms c using (crm_name)
-        where s.error_count > 0 group by s.crm_name, s.resource_type
+       -- counted from crm_synchronisations_failing_latest alone; only each pair's latest failure is read from the table
+       select f.crm_name, f.entity, f.parked, latest.last_error as error, latest.last_error_at as error_at
+         from (select s.crm_name, s.resource_type as entity, (count(*) filter (where s.error_count >= c.max))::int as parked
+                 from crm_synchronisations s join crms c using (crm_name)
+                where s.error_count > 0 group by s.crm_name, s.resource_type) f
+         cross join lateral (select l.last_error, l.last_error_at from crm_synchronisations l
+                              where l.crm_name = f.crm_name and l.resource_type = f.entity and l.error_count > 0
+                              order by l.last_error_at desc nulls last limit 1) latest
      )
      select crm_name, entity, coalesce(q.queued, 0) as queued, coalesce(q.retrying, 0) as retrying, coalesce(f.parked, 0) as parked,
             q.oldest as oldest_waiting_at,

@@ -38,12 +38,16 @@ export async function queueRepairs(em: EntityManager, crm: RegisteredCrm, resour
     });
     await query(em,
       `update crm_synchronisations s
-          set crm_id = case when r."forgetCrmId" then null else coalesce(r."relinkTo", s.crm_id) end,
+          set crm_id = case when r."forgetCrmId" then null
+                            -- held by another record already: the record keeps its old id and meets the
+                            -- merge when it syncs (merged away); its digest goes all the same, or that
+                            -- sync would be "not modified" and the merge never met
+                            when r."relinkTo" is not null and not exists (
+                              select 1 from crm_synchronisations o where o.crm_name = s.crm_name and o.crm_id = r."relinkTo") then r."relinkTo"
+                            else s.crm_id end,
               last_digest = null, payload_version = null, updated_at = now()
          from json_to_recordset(?::json) as r(id text, "forgetCrmId" boolean, "relinkTo" text)
-        where s.resource_type = ? and s.crm_name = ? and s.resource_id = r.id
-          and (r."relinkTo" is null or not exists (
-                select 1 from crm_synchronisations o where o.crm_name = s.crm_name and o.crm_id = r."relinkTo"))`,
+        where s.resource_type = ? and s.crm_name = ? and s.resource_id = r.id`,
       [JSON.stringify(repairs), resourceType, crm.name]);
   }
   const requests: SyncRequest[] = [

@@ -10,7 +10,7 @@ import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type 
 import { associationsToSend } from './associations.ts';
 import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
-import { mergedAway, mergeNote, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
+import { mergedAway, mergeNote, resendHolder, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
 import { clampedRetryWait } from './retry-wait.ts';
 import { passesSyncIf, preparePayload, serializeContext, type PreparedPayload } from './serialize.ts';
@@ -507,6 +507,8 @@ async function writeAll(
         await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(away), crmId: undefined, objectType: undefined, digest: undefined, parkAt: crm.maxSyncErrors }], claimToken);
         continue;
       }
+      // the write landed on the other record's object: that record is sent again, its values back on top
+      await resendHolder(em, crm, write.crmId!);
       const conflict = new ValidationError(`CRM id ${write.crmId} is already linked to another ${write.resourceType} in crm_synchronisations (two records map to the same CRM object; check idProperty values)`);
       outcomes.set(write.resourceId, { id: write.resourceId, result: 'error', error: conflict });
       await writeOutcomes(em, [{ ...write, outcome: 'error', error: etlify.describeError(conflict), crmId: undefined, objectType: undefined, digest: undefined }], claimToken);

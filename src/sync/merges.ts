@@ -53,6 +53,23 @@ export async function settleMergedAway(em: EntityManager, crm: RegisteredCrm, re
      update crm_synchronisations set last_digest = null, payload_version = null, updated_at = now()
       where crm_name = ? and crm_id = ? returning resource_type as type, resource_id as id`,
     [merge.to, resourceType, resourceId, crm.name, crm.name, merge.to]);
+  return queueHolder(em, crm, holder);
+}
+
+/**
+ * A write answered with an object another record holds (found by its unique value: HubSpot's search
+ * also matches a merged contact's secondary addresses) landed on that record's object: the holder is
+ * sent again (its digest forgotten) to put its own values back. Returns it (`Entity id`), if any.
+ */
+export async function resendHolder(em: EntityManager, crm: RegisteredCrm, crmId: string): Promise<string | undefined> {
+  const [holder] = await query<{ type: string; id: string }>(em,
+    `update crm_synchronisations set last_digest = null, payload_version = null, updated_at = now()
+      where crm_name = ? and crm_id = ? returning resource_type as type, resource_id as id`,
+    [crm.name, crmId]);
+  return queueHolder(em, crm, holder);
+}
+
+async function queueHolder(em: EntityManager, crm: RegisteredCrm, holder: { type: string; id: string } | undefined): Promise<string | undefined> {
   if (!holder) return undefined;
   await enqueueRequests(em, { requests: [{ kind: 'sync', crm: crm.name, entity: holder.type, id: holder.id }], crms: [crm] });
   return `${holder.type} ${holder.id}`;

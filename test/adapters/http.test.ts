@@ -1,10 +1,14 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
-import { MockAgent } from 'undici';
+import { Agent, MockAgent } from 'undici';
 import { airtableDialect } from '../../src/adapters/airtable/index.ts';
 import { JsonClient, parseRetryAfter } from '../../src/adapters/http/index.ts';
 import { hubspotDialect } from '../../src/adapters/hubspot/index.ts';
 import {
   CrmError,
+  describeError,
   NotFoundError,
   RateLimitedError,
   TransientCrmError,
@@ -302,6 +306,36 @@ describe('JsonClient against a real socket', () => {
       expect(error.code).to.equal('ECONNREFUSED');
     } finally {
       await client.close();
+    }
+  });
+
+  it('a TLS certificate that does not verify is a wrong base URL: nothing was sent, and the reason says so', async () => {
+    // a certificate for elsewhere.example, self-signed (test/fixtures/tls)
+    const tls = new URL('../fixtures/tls/', import.meta.url);
+    const cert = readFileSync(new URL('elsewhere.crt', tls));
+    let requests = 0;
+    const server = createHttpsServer({ cert, key: readFileSync(new URL('elsewhere.key', tls)) }, (_req, res) => { requests++; res.end('{}'); });
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve));
+    const baseUrl = `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // untrusted (self-signed), then trusted but for another host name
+    const cases = [['DEPTH_ZERO_SELF_SIGNED_CERT', undefined], ['ERR_TLS_CERT_ALTNAME_INVALID', new Agent({ connect: { ca: cert } })]] as const;
+    try {
+      for (const [code, dispatcher] of cases) {
+        const client = new JsonClient({ dialect: hubspotDialect, baseUrl, accessToken: TOKEN, dispatcher });
+        try {
+          const error = await failure(client.request({ method: 'POST', path: PATH, body: { properties: {} } }));
+          expect(error.code).to.equal(code);
+          // a write whose TLS handshake failed never left: retryable, not an unknown outcome to wait for
+          expect(error).to.be.instanceOf(TransientCrmError).and.not.instanceOf(UnknownOutcomeError);
+          expect(describeError(error)).to.match(/ — check the base URL: its TLS certificate /);
+        } finally {
+          await client.close();
+        }
+      }
+      expect(requests).to.equal(0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise(resolve => server.close(resolve));
     }
   });
 

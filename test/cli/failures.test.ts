@@ -30,7 +30,7 @@ describe('failures are visible where the user looks', function () {
   after(async () => { await simulator.close(); await db.drop(); });
 
   it('before `etlify migrate`, every command says so (exit 2), never a raw SQL error', async () => {
-    for (const args of [['status'], ['plan'], ['sync'], ['sync', '--inline'], ['reset'], ['worker', '--once']]) {
+    for (const args of [['status'], ['plan'], ['sync'], ['sync', '--inline'], ['reset'], ['worker', '--once'], ['dashboard', '--port', '0']]) {
       const { code, stderr } = await cli(args, { CLI_HUBSPOT_URL: simulator.url });
       expect(code, `${args.join(' ')}: ${stderr}`).to.equal(2);
       expect(stderr, args.join(' ')).to.match(/ConfigurationError: Etlify's migrations have not run on this database \(missing: crm_synchronisations, .*\): run `npx etlify migrate`/);

@@ -117,8 +117,13 @@ describe('dashboard in a browser, against a worker syncing to the HubSpot simula
     await em.flush();
 
     const page = await browser.newPage();
+    const overviewRequests: string[] = [];
+    page.on('request', request => { if (request.url().includes('api/overview')) overviewRequests.push(request.url()); });
     await page.goto(readOnly.url);
     await page.waitForSelector('section[data-crm="hubspot"] .tile');
+    // the page's inline script (allowed by its hash, nothing else inline is) asked for the data, once
+    expect(await page.evaluate(() => (window as any).etlifyFirstData instanceof Promise)).to.equal(true);
+    expect(overviewRequests).to.have.length(1);
     const [db] = await execute(`select
         (select count(*) from crm_synchronisations where crm_name = 'hubspot' and error_count >= 1)::int as parked,
         (select count(*) from (select resource_id from etlify_record_queue where crm_name = 'hubspot' and lane = 'record'

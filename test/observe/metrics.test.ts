@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
@@ -99,6 +100,12 @@ describe('Prometheus metrics', () => {
     expect(lag.type).to.equal('HISTOGRAM');
     expect(Number(lag.metrics[0]!.buckets!['+Inf'])).to.equal(3);
     expect(Number(lag.metrics[0]!.buckets!['60'])).to.equal(3);
+
+    // docs/operations.md's alert rules query only metrics this scrape has (a renamed metric would leave an alert silent)
+    const rules = /```yaml\n((?:(?!```)[\s\S])*?- alert: [\s\S]*?)```/.exec(readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8'))![1]!;
+    const queried = [...new Set([...rules.matchAll(/\betlify_\w+/g)].map(m => m[0].replace(/_(bucket|sum|count)$/, '')))];
+    expect(queried.length).to.equal(4);
+    expect(queried.filter(name => !families.has(name))).to.deep.equal([]);
   });
 
   it('is served by the dashboard too, at /metrics under its mount', async () => {

@@ -82,7 +82,8 @@ export function networkFailureCode(error: unknown): string {
   return codeOf(error) ?? codeOf((error as { cause?: unknown } | null)?.cause) ?? 'NETWORK_ERROR';
 }
 
-// Failures that happen before the request leaves: the CRM cannot have seen it.
+// Failures that happen before the request leaves: the CRM cannot have seen it. A certificate that
+// does not verify fails the TLS handshake, before a byte of the request is written.
 const NOT_SENT_CODES = new Set([
   'ECONNREFUSED',
   'ENOTFOUND',
@@ -90,6 +91,13 @@ const NOT_SENT_CODES = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
 ]);
 
 /**

@@ -54,8 +54,8 @@ export const CLIENT_JS = String.raw`'use strict';
     node.style.color = ok ? '#1e6b2f' : '';
   }
 
-  async function getJson(url) {
-    var response = await fetch(url, { cache: 'no-store', headers: { accept: 'application/json' } });
+  async function getJson(url, pending) {
+    var response = await (pending || fetch(url, { cache: 'no-store', headers: { accept: 'application/json' } }));
     var body = await response.json().catch(function () { return {}; });
     if (!response.ok) throw new Error(body.error || ('HTTP ' + response.status));
     return body;
@@ -189,10 +189,12 @@ export const CLIENT_JS = String.raw`'use strict';
     overview.crms.forEach(function (crm) { renderCrm(crm, overview.charts[crm.name]); });
   }
 
-  async function refresh() {
+  function overviewOf(range) { return getJson('api/overview?range=' + encodeURIComponent(range)); }
+
+  async function refresh(pending) {
     clearTimeout(state.timer);
     try {
-      state.overview = await getJson('api/overview?range=' + encodeURIComponent(state.range));
+      state.overview = await (pending || overviewOf(state.range));
       render();
       if (!document.getElementById('problem').style.background) problem('');
     } catch (error) {
@@ -234,19 +236,27 @@ export const CLIENT_JS = String.raw`'use strict';
     }
   }
 
-  document.getElementById('ranges').addEventListener('click', function (event) {
-    var range = event.target.dataset && event.target.dataset.range;
-    if (!range) return;
-    state.range = range;
-    document.querySelectorAll('#ranges button').forEach(function (b) { b.classList.toggle('active', b.dataset.range === range); });
-    refresh();
-  });
-  document.getElementById('search').addEventListener('submit', function (event) {
-    event.preventDefault();
-    search(document.getElementById('search-term').value.trim());
-  });
-  document.getElementById('token-form').addEventListener('submit', function (event) { event.preventDefault(); });
-  document.getElementById('token').addEventListener('input', function (event) { state.token = event.target.value; });
-  refresh();
+  // the first data: asked for by the page's inline script, while this script, the charting library and the styles load
+  var first = window.etlifyFirstData ? getJson('api/overview?range=hour', window.etlifyFirstData) : overviewOf(state.range);
+  first.catch(function () {}); // reported by refresh(), once the page can show it
+  function start() {
+    document.getElementById('ranges').addEventListener('click', function (event) {
+      var range = event.target.dataset && event.target.dataset.range;
+      if (!range) return;
+      state.range = range;
+      document.querySelectorAll('#ranges button').forEach(function (b) { b.classList.toggle('active', b.dataset.range === range); });
+      refresh();
+    });
+    document.getElementById('search').addEventListener('submit', function (event) {
+      event.preventDefault();
+      search(document.getElementById('search-term').value.trim());
+    });
+    document.getElementById('token-form').addEventListener('submit', function (event) { event.preventDefault(); });
+    document.getElementById('token').addEventListener('input', function (event) { state.token = event.target.value; });
+    refresh(first);
+  }
+  // the deferred charting library has run by DOMContentLoaded; this script may run before or after it
+  if (window.uPlot || document.readyState === 'complete') start();
+  else document.addEventListener('DOMContentLoaded', start);
 })();
 `;

@@ -6,11 +6,11 @@ import { ConfigurationError, describeError } from '../../errors.ts';
 import { Etlify } from '../../etlify.ts';
 import { etlifyMetrics } from '../metrics.ts';
 import { ACTIONS, type ActionName } from './actions.ts';
-import { chartData, RANGES, type ChartRange } from './charts.ts';
+import { chartData, RANGES, type ChartData, type ChartRange } from './charts.ts';
 import { CLIENT_JS } from './client.ts';
 import { refusal } from './guard.ts';
-import { crmOverviews } from './overview.ts';
-import { PAGE_CSS, PAGE_HTML } from './page.ts';
+import { crmOverviews, type CrmOverview } from './overview.ts';
+import { PAGE_CSS, PAGE_HTML, PAGE_SCRIPT_HASH } from './page.ts';
 import { searchRecords } from './search.ts';
 
 export interface DashboardOptions {
@@ -46,9 +46,9 @@ const UPLOT = {
 
 const ASSET_TYPES = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' } as const;
 
-/** Scripts and styles from the dashboard only: an injected tag could not run even if one slipped in. */
+/** Scripts and styles from the dashboard only (and the page's one inline script, by its hash): an injected tag could not run even if one slipped in. */
 const SECURITY_HEADERS = {
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'content-security-policy': `default-src 'none'; script-src 'self' ${PAGE_SCRIPT_HASH}; style-src 'self'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'x-frame-options': 'DENY',
@@ -91,17 +91,15 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
       if (!asset) return send(res, 404, { error: 'not found' });
       return respond(res, 200, asset.type, asset.body, { 'cache-control': 'public, max-age=300' });
     }
-    const em = orm.em.fork({ clear: true, useContext: false });
     if (path === '/api/overview') {
       const range = url.searchParams.get('range') ?? 'hour';
       if (!(range in RANGES)) return send(res, 400, { error: `range must be one of ${Object.keys(RANGES).join(', ')}` });
-      const [crms, charts] = await Promise.all([crmOverviews(etlify, em), chartData(em, etlify.crms.all().map(c => c.name), range as ChartRange)]);
-      return send(res, 200, { generatedAt: new Date().toISOString(), actions: settings.actions, refreshMs: settings.refreshMs, crms, charts: Object.fromEntries(charts) });
+      return send(res, 200, { generatedAt: new Date().toISOString(), actions: settings.actions, refreshMs: settings.refreshMs, ...await dashboardData(orm, range as ChartRange) });
     }
     if (path === '/api/search') {
       const term = (url.searchParams.get('q') ?? '').trim();
       if (!term || term.length > 200) return send(res, 400, { error: 'q must be a record id or a CRM id (1 to 200 characters)' });
-      return send(res, 200, { term, records: await searchRecords(orm, em, term) });
+      return send(res, 200, { term, records: await searchRecords(orm, orm.em.fork({ clear: true, useContext: false }), term) });
     }
     return send(res, 404, { error: 'not found' });
   }
@@ -135,6 +133,14 @@ export function etlifyDashboard(orm: MikroORM, options: DashboardOptions = {}): 
       else res.destroy();
     });
   };
+}
+
+/** What `api/overview` answers besides its settings: every CRM's overview, and its charts over `range`. */
+export async function dashboardData(orm: MikroORM, range: ChartRange): Promise<{ crms: CrmOverview[]; charts: Record<string, ChartData> }> {
+  const etlify = Etlify.of(orm);
+  const em = orm.em.fork({ clear: true, useContext: false });
+  const [crms, charts] = await Promise.all([crmOverviews(etlify, em), chartData(em, etlify.crms.all().map(c => c.name), range)]);
+  return { crms, charts: Object.fromEntries(charts) };
 }
 
 function checkOptions(options: DashboardOptions) {

@@ -10,8 +10,10 @@ import { queueDepth } from '../queue-depth.ts';
  * What the dashboard shows of each CRM right now, read from the queue and sync-state tables (the
  * queue figures through `queueDepth`, as `status`, the metrics and the history samples). Every
  * statement is bounded by an index: the record queue and the inbox hold only the work still to do,
- * and failing/parked records are read through `crm_synchronisations_failing` (a partial index on
- * `error_count > 0`), so a load never scans the whole sync-state table.
+ * and failing/parked records are counted and picked through `crm_synchronisations_failing_latest` (a
+ * partial index on `error_count > 0` that holds what they are counted by), so a load never scans the
+ * whole sync-state table, and reads from it only the rows it shows (the error groups excepted: they
+ * read each failing record's message).
  */
 
 export interface QueueNumbers {
@@ -161,10 +163,16 @@ async function errorGroups(etlify: Etlify, em: EntityManager, crm: RegisteredCrm
 
 async function parkedOf(etlify: Etlify, em: EntityManager, crm: RegisteredCrm): Promise<ParkedRecord[]> {
   const rows = await query<{ resource_type: string; resource_id: string; crm_id: string | null; error_count: number; last_error: string | null; last_error_at: Date | null }>(em,
-    `select resource_type, resource_id, crm_id, error_count, last_error, last_error_at from crm_synchronisations
-      where crm_name = ? and error_count > 0 and error_count >= ?
-      order by last_error_at desc nulls last, resource_type, resource_id limit ?`,
-    [crm.name, crm.maxSyncErrors, PARKED_SHOWN]);
+    // the latest ones picked from crm_synchronisations_failing_latest alone; only those are read from the table
+    `with latest as (
+       select resource_type, resource_id from crm_synchronisations
+        where crm_name = ? and error_count > 0 and error_count >= ?
+        order by last_error_at desc nulls last, resource_type, resource_id limit ?
+     )
+     select s.resource_type, s.resource_id, s.crm_id, s.error_count, s.last_error, s.last_error_at
+       from latest join crm_synchronisations s on s.crm_name = ? and (s.resource_type, s.resource_id) = (latest.resource_type, latest.resource_id)
+      order by s.last_error_at desc nulls last, s.resource_type, s.resource_id`,
+    [crm.name, crm.maxSyncErrors, PARKED_SHOWN, crm.name]);
   return rows.map(r => ({
     entity: r.resource_type, id: r.resource_id, crmId: r.crm_id, errorCount: r.error_count,
     error: r.last_error === null ? null : etlify.redact(r.last_error), lastErrorAt: r.last_error_at && new Date(r.last_error_at).toISOString(),
