@@ -232,7 +232,7 @@ export async function claimRecords(em: EntityManager, crm: RegisteredCrm, max: n
  * outcome) and, for a sync, records whose removal is pending are left out.
  */
 export async function claimRecordsById(
-  em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[] }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
+  em: EntityManager, crm: RegisteredCrm, target: { type: string; entity: string; ids: string[]; background?: boolean }, kind: 'sync' | 'delete', leaseMs = DEFAULT_LEASE_MS,
 ): Promise<RecordClaim | undefined> {
   const token = randomUUID();
   const claimedAt = performance.now();
@@ -242,15 +242,15 @@ export async function claimRecordsById(
        -- queue row is left without a wake-up (a job already due earlier is kept: it wakes the next)
        select 1 from ${wakeCall('now() + make_interval(secs => ? / 1000.0 + 1)', 'preserve_run_at')}
      )
-     insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at)
-     select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now()
+     insert into etlify_record_queue as q (crm_name, lane, resource_type, resource_id, kind, entity, due_at, claim_token, claimed_until, heartbeat_at, background)
+     select ?, 'record', ?, id, ?, ?, 'infinity', ?, now() + make_interval(secs => ? / 1000.0), now(), ?::boolean
        from unnest(?::text[]) as id, wake order by id
      on conflict (crm_name, lane, resource_type, resource_id) do update set
        claim_token = excluded.claim_token, claimed_until = excluded.claimed_until, heartbeat_at = now(), due_at = 'infinity',
        first_requested_at = null, kind = case when excluded.kind = 'delete' then 'delete' else q.kind end
       where q.claim_token is null and q.not_before <= now() and (excluded.kind = 'delete' or q.kind = 'sync')
      returning q.resource_id, q.resource_type, q.lane, q.kind, q.entity, q.generation, q.attempts, q.crm_id, q.object_type, q.background`,
-    [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.ids]);
+    [...recoverParams(crm), ...wakeParams(crm, 'inline', leaseMs), crm.name, target.type, kind, target.entity, token, leaseMs, target.background ?? false, target.ids]);
   return toClaim(token, crm.name, rows, claimedAt);
 }
 
@@ -402,12 +402,13 @@ export async function crmsWithPendingWork(em: EntityManager): Promise<string[]> 
 }
 
 /**
- * Exponential backoff with jitter (1 s, 2 s, 4 s … capped at 30 s, so a recovered CRM is drained within
- * a minute), never shorter than what the CRM asked for. `jitter` in [0, 1) is shared by the records
- * of one failed batch so they come back together.
+ * Exponential backoff with jitter (1 s, 2 s, 4 s … 30 s, each 50–100 % of it, so never more than 30 s:
+ * every record waiting on a recovered CRM is tried again within 30 s of its return), never shorter than
+ * what the CRM asked for. `jitter` in [0, 1) is shared by the records of one failed batch so they come
+ * back together.
  */
 export function backoffMs(attempts: number, retryAfterMs: number | undefined, jitter: number): number {
-  const exponential = Math.min(30_000, 1000 * 2 ** Math.min(Math.max(attempts - 1, 0), 20)) * (0.5 + jitter);
+  const exponential = Math.min(30_000, 1000 * 2 ** Math.min(Math.max(attempts - 1, 0), 20)) * (0.5 + jitter / 2);
   return retryAfterMs === undefined ? exponential : retryAfterMs + jitter * 100;
 }
 

@@ -154,7 +154,8 @@ export async function runNow(
   const kept = new Set<string>();
   let pending = target.ids;
   for (let attempts = 0; pending.length;) {
-    const claim = await claimRecordsById(em, crm, { ...target, ids: pending }, kind);
+    // a record left waiting keeps its row: background work's row waits as background work
+    const claim = await claimRecordsById(em, crm, { ...target, ids: pending, background: options.background }, kind);
     if (claim) {
       attempts++;
       for (const item of claim.items) kept.delete(item.id);

@@ -63,6 +63,35 @@ describe('daily budget (PostgreSQL, per CRM and portal day)', () => {
   });
 });
 
+describe('daily budget of an inline first load (syncStale({ inline: true }))', () => {
+  it('stops at the reserve with nothing counted as failed, and leaves the rest to wait as background work', async function () {
+    this.timeout(60_000);
+    const simulator = await startHubspotSimulator({ rateLimit: false, dailyLimit: 10 });
+    const app = await createTestApp({
+      etlify: {
+        crms: {
+          hubspot: { adapter: new HubspotAdapter({ accessToken: 'inline-token', baseUrl: simulator.url }), rateLimit: false, dailyBudget: { reserveShare: 0.2 } },
+          airtable: { adapter: new NullAdapter(), enabled: false },
+        },
+      },
+    });
+    try {
+      await app.orm.em.getConnection().execute(`insert into app_user (email, status, created_at, updated_at) select 'inline' || i || '@example.test', 'active', now(), now() from generate_series(1, 2000) i`);
+      const stats = await syncStale(app.orm, { inline: true, entities: ['User'], crm: 'hubspot' });
+      expect(simulator.usedToday, '8 requests of 100: 80 % of the day').to.equal(8);
+      expect(stats.results.error).to.equal(0);
+      expect(stats.results.synced + stats.results.retry).to.equal(2000);
+      expect(stats.failures[0]!.error).to.include('daily budget of hubspot: 8 of 10 requests used today');
+      // left to the worker as background work: it stays out of the day's reserve
+      const [row] = await app.orm.em.getConnection().execute(`select count(*)::int as n, bool_and(background) as background, max(attempts)::int as attempts from etlify_record_queue`);
+      expect(row).to.deep.equal({ n: stats.results.retry, background: true, attempts: 0 });
+    } finally {
+      await app.close();
+      await simulator.close();
+    }
+  });
+});
+
 describe('daily budget through the queue (two worker processes, HubSpot simulator)', () => {
   let simulator: HubspotSimulator;
   let app: TestApp;

@@ -153,6 +153,8 @@ export async function runConvergenceScenario(options: ScenarioOptions): Promise<
       if (polls % 10 === 0) log(`${Math.round((Date.now() - writersDone) / 1000)} s after the writers: ${check.divergent} divergent; ${await queueState(orm)}`);
     }
     const drainMs = Date.now() - writersDone;
+    // what happened to the first divergent records, to tell a lost request from a lost write
+    for (const email of [...new Set(check.details.map(d => d.split(':')[0]!))].slice(0, 3)) log(`story of ${email}: ${await story(orm, simulator, email)}`);
     const survivingWorkers = workers.slice(1).filter(w => w.child.exitCode === null && w.child.signalCode === null).length;
     const alive = workers.filter(w => w.child.exitCode === null && w.child.signalCode === null).map(w => w.child.pid);
     for (const w of workers.slice(1)) if (w.child.exitCode !== null) log(`worker exited ${w.child.exitCode}: ${w.stderr()}`);
@@ -239,6 +241,23 @@ function countFaults(requests: RecordedRequest[]): Record<string, number> {
     else if (r.status === 0) counts.appliedWithoutAnswer!++;
   }
   return counts;
+}
+
+/** A divergent record's history: its row, sync state and attempts in the database, and the CRM's requests naming it. */
+async function story(orm: MikroORM, simulator: HubspotSimulator, email: string): Promise<string> {
+  const connection = orm.em.fork().getConnection();
+  const [member] = await connection.execute('select id, updated_at, company_id from cv_member where lower(email) = ?', [email]);
+  const id = member ? String(member.id) : undefined;
+  const state = id ? await connection.execute(`select crm_id, last_outcome, last_synced_at, left(last_digest, 8) as digest from crm_synchronisations where resource_type = 'Member' and resource_id = ?`, [id]) : [];
+  const attempts = id ? await connection.execute(`select to_char(at, 'HH24:MI:SS.MS') as at, kind, outcome, left(error, 80) as error from etlify_attempts where entity = 'Member' and resource_id = ? order by at`, [id]) : [];
+  const crmIds = new Set(state.map(s => String(s.crm_id)));
+  const sent = simulator.requests.filter(isWrite).flatMap(r => {
+    const body = r.body as { inputs?: { id?: string; properties?: Record<string, unknown> }[]; properties?: Record<string, unknown> } | undefined;
+    const inputs = body?.inputs ?? [{ properties: body?.properties }];
+    return inputs.filter(i => String(i.properties?.email ?? '').toLowerCase() === email || crmIds.has(String(i.id)) || r.path.includes(`/${[...crmIds][0]}`))
+      .map(i => ({ path: r.path.replace(/.*\/contacts/, ''), status: r.status, received: r.receivedAt, applied: r.appliedAt, company: i.properties?.company, tags: i.properties?.tags }));
+  });
+  return JSON.stringify({ member, state, attempts, sent });
 }
 
 /** Jobs locked by a graphile-worker pool that is not one of the running worker processes (by their registry rows). */
