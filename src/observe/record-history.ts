@@ -61,12 +61,17 @@ export async function recordClaim(em: EntityManager, report: ClaimReport): Promi
   await query(em,
     `with r as (
        select * from json_to_recordset(?::json) as r(id text, result text, error text, "crmId" text)
+     ), failed as materialized (
+       -- the sync rows of the failed records (parked by now or not), found by key and kept as one object by id:
+       -- a join would have the planner hash every sync row of the entity, once per claim
+       select coalesce(jsonb_object_agg(resource_id, jsonb_build_object('crmId', crm_id, 'errors', error_count)), '{}') as m
+         from crm_synchronisations
+        where resource_type = ? and crm_name = ? and resource_id = any(array(select id from r where result = 'error'))
      ), classified as (
-       select r.id, coalesce(r."crmId", s.crm_id) as crm_id, left(r.error, ?) as error,
-              case r.result when 'error' then (case when s.error_count >= ? then 'parked' else 'failed' end)
+       select r.id, coalesce(r."crmId", (select m from failed) -> r.id ->> 'crmId') as crm_id, left(r.error, ?) as error,
+              case r.result when 'error' then (case when ((select m from failed) -> r.id ->> 'errors')::int >= ? then 'parked' else 'failed' end)
                             when 'retry' then 'retried' else r.result end as outcome
-         from r left join crm_synchronisations s
-           on r.result = 'error' and s.resource_type = ? and s.crm_name = ? and s.resource_id = r.id
+         from r
      ), logged as (
        insert into etlify_attempts (crm_name, entity, resource_id, kind, outcome, error, crm_id, requests, duration_ms)
        select ?, ?, id, ?, outcome, error, crm_id, ?, ? from classified
@@ -85,7 +90,7 @@ export async function recordClaim(em: EntityManager, report: ClaimReport): Promi
        deleted = h.deleted + excluded.deleted, rate_limited = h.rate_limited + excluded.rate_limited,
        requests = h.requests + excluded.requests, request_ms = h.request_ms + excluded.request_ms,
        max_request_ms = greatest(h.max_request_ms, excluded.max_request_ms)`,
-    [JSON.stringify(attempts), ATTEMPT_ERROR_CHARS, report.maxSyncErrors, report.entity, report.crm,
+    [JSON.stringify(attempts), report.entity, report.crm, ATTEMPT_ERROR_CHARS, report.maxSyncErrors,
       report.crm, report.entity, report.kind, t.count, Math.round(report.durationMs),
       report.crm, report.entity, t.rateLimited, t.count, Math.round(t.totalMs), Math.round(t.maxMs)]);
 }

@@ -47,7 +47,7 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
   if (!unresolved.length) return { buffered: new Set(), crmIds };
 
   const dependentType = (record: object) => helper(record).__meta.root.className;
-  const [{ missing, found }] = await query<{ missing: number[] | null; found: Record<string, string> | null }>(em,
+  const [{ missing, found, parked }] = await query<{ missing: number[] | null; found: Record<string, string> | null; parked: number[] | null }>(em,
     `with e as (
        select ord::int, v->>'type' as type, v->>'id' as id, v->>'dependent_type' as dependent_type, v->>'dependent_id' as dependent_id, (v->>'soft')::boolean as soft
          from json_array_elements(?::json) with ordinality as e(v, ord)
@@ -69,8 +69,10 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
                                  and w.type = e.dependent_type and w.id = e.dependent_id))) as missing,
             (select json_object_agg(s.resource_type || ':' || s.resource_id, s.crm_id)
                from crm_synchronisations s join (select distinct type, id from e) d on s.resource_type = d.type and s.resource_id = d.id
-              where s.crm_name = ? and s.crm_id is not null) as found`,
-    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, soft: e.soft }))), crm.name, crm.name, crm.name]);
+              where s.crm_name = ? and s.crm_id is not null) as found,
+            (select array_agg(e.ord) from e join crm_synchronisations s
+                 on s.resource_type = e.type and s.resource_id = e.id and s.crm_name = ? and s.error_count >= ?) as parked`,
+    [JSON.stringify(unresolved.map(e => ({ type: e.type, id: e.id, dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, soft: e.soft }))), crm.name, crm.name, crm.name, crm.name, crm.maxSyncErrors]);
   for (const [key, crmId] of Object.entries(found ?? {})) crmIds.set(key, crmId);
   const missingEdges = (missing ?? []).map(ord => unresolved[ord - 1]!);
   if (!missingEdges.length) return { buffered: new Set(), crmIds };
@@ -82,7 +84,10 @@ export async function bufferMissingDependencies(etlify: Etlify, em: EntityManage
      on conflict (dependent_type, dependent_id, dependency_type, dependency_id, crm_name)
      do update set expires_at = excluded.expires_at`,
     [crm.name, etlify.pendingSyncTtlMs, JSON.stringify(missingEdges.map(e => ({ dependent_type: dependentType(e.dependent.record), dependent_id: e.dependent.id, type: e.type, id: e.id })))]);
-  const requests: SyncRequest[] = missingEdges.map(e => ({ kind: 'sync', crm: crm.name, entity: e.entity, id: e.id }));
+  // a parked dependency waits until it changes or is reset, whatever waits for it: queued again, it
+  // would be sent (and refused) again at each sync of its dependents
+  const stays = new Set((parked ?? []).map(ord => unresolved[ord - 1]!));
+  const requests: SyncRequest[] = missingEdges.filter(e => !stays.has(e)).map(e => ({ kind: 'sync', crm: crm.name, entity: e.entity, id: e.id }));
   await enqueueRequests(em, { requests, crms: [crm] });
   return { buffered: new Set(missingEdges.filter(e => !e.soft).map(e => e.dependent.id)), crmIds };
 }

@@ -118,9 +118,10 @@ async function reserve(em: EntityManager, crmName: string, resourceType: string,
   if (!items.length) return [];
   return em.getConnection().transactional(async trx => {
     // A process paused inside this transaction (SIGSTOP, a long GC) would hold its row locks until it
-    // resumes, and the recovery of its expired claim waits on them: PostgreSQL ends the session instead.
-    await query(em, `set local idle_in_transaction_session_timeout = ${IDLE_IN_RESERVATION_MS}`, [], trx);
-    await query(em, `select pg_advisory_xact_lock(h) from (select hashtextextended(k, 17201) as h from unnest(?::text[]) as k order by 1) l`,
+    // resumes, and the recovery of its expired claim waits on them: PostgreSQL ends the session instead
+    // (set for this transaction, in the round trip of the locks).
+    await query(em, `select pg_advisory_xact_lock(h) from (select hashtextextended(k, 17201) as h from unnest(?::text[]) as k order by 1) l,
+                       (select set_config('idle_in_transaction_session_timeout', '${IDLE_IN_RESERVATION_MS}', true)) timeout`,
       [items.map(i => JSON.stringify([crmName, i.objectType, i.key]))], trx);
     // a statement after the locks: it sees every reservation committed before them
     return query<{ id: string; holder_type: string; holder_id: string; holder_leaving: boolean }>(em,

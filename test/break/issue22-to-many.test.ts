@@ -74,6 +74,29 @@ describe('break: to-many associations under faults', () => {
     expect(hubspot.objects('companies').find(c => c.properties.domain === 'stale.example')?.properties.name).to.equal('Stale & Co');
   });
 
+  it('a parked member is not sent again each time its owner syncs (parked until it changes or is reset)', async function () {
+    this.timeout(30_000);
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Parked', domain: 'parked.example' });
+    const refused = em.create(Staffer, { email: 'refused@parked.example', name: 'rex', firm });
+    await em.flush();
+    for (let i = 0; i < 3; i++) expect(await refused.hubspotSync({ inline: true })).to.equal('error');
+    const [row] = await execute(`select error_count from crm_synchronisations where resource_type = 'Staffer' and resource_id = ?`, [String(refused.id)]);
+    expect(row.error_count).to.equal(3); // maxSyncErrors: parked
+    await execute('delete from etlify_sync_requests');
+    const sends = () => hubspot.requests.filter(r => JSON.stringify(r.body ?? '').includes('refused@parked.example')).length;
+    const before = sends();
+
+    workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50 }));
+    for (const name of ['Parked 1', 'Parked 2', 'Parked 3']) {
+      firm.name = name;
+      await em.flush();
+      await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+    }
+    expect(hubspot.objects('companies').find(c => c.properties.domain === 'parked.example')?.properties.name).to.equal('Parked 3');
+    expect(sends(), 'the parked member was sent again without changing').to.equal(before);
+  });
+
   it('a member that joins and leaves while the owner\'s sync is in flight: the CRM ends with the database\'s members (two workers)', async function () {
     this.timeout(30_000);
     const em = orm.em.fork();
@@ -85,6 +108,7 @@ describe('break: to-many associations under faults', () => {
 
     // the owner's next sync reads HubSpot's links; HubSpot answers only once the test lets it
     let release!: () => void;
+    hubspot.requests.length = 0;
     hubspot.setFaults({ holdUntil: new Promise<void>(resolve => { release = resolve; }), paths: /companies\/contacts\/batch\/read$/ });
     const cyd = em.create(Staffer, { email: 'cyd@flight.example', name: 'cyd', firm });
     bob!.firm = null;
@@ -117,6 +141,7 @@ describe('break: to-many associations under faults', () => {
     const onRetry = (event: { entity: string }) => { if (event.entity === 'Firm') gaveUp = true; };
     etlify.events.on('retried', onRetry);
     let release!: () => void;
+    hubspot.requests.length = 0;
     hubspot.setFaults({ holdUntil: new Promise<void>(resolve => { release = resolve; }), paths: /batch\/labels\/archive$/ });
     bob!.firm = null;
     await em.flush();

@@ -4,9 +4,9 @@ import { expect } from 'chai';
 import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, reconcile, resetDailyBudget, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
 import { AirtableAdapter, RateLimitedError } from '../../src/index.ts';
 import { ReconcileBudget } from '../../src/reconcile/budget.ts';
-import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { RecordingAdapter, startAirtableSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
-import { createTestApp, type TestApp } from '../support/app.ts';
+import { createHubspotTestApp, createTestApp, type TestApp } from '../support/app.ts';
 
 const timestamps = {
   createdAt: p.datetime().onCreate(() => new Date()),
@@ -52,23 +52,16 @@ const UNTOUCHED = 1_000;
 describe('reconcile against the HubSpot simulator', function () {
   this.timeout(120_000);
   let sim: HubspotSimulator;
-  let app: TestApp;
+  let app: TestApp & { simulator: HubspotSimulator };
   let orm: MikroORM;
   const crmIdOf = async (entity: string, id: number) =>
     (await orm.em.getConnection().execute('select crm_id from crm_synchronisations where resource_type = ? and resource_id = ?', [entity, String(id)]))[0]?.crm_id as string;
 
   before(async () => {
-    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    app = await createTestApp({
-      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 0 } } } },
-      orm: { entities: [Member, Firm] },
-    });
-    orm = app.orm;
+    app = await createHubspotTestApp({ entities: [Member, Firm], crm: { deleteOnRemove: true, jobs: { batchDelayMs: 0 } } });
+    ({ orm, simulator: sim } = app);
   });
-  after(async () => {
-    await app?.close();
-    await sim?.close();
-  });
+  after(() => app?.close());
 
   it('finds exactly the differences seeded in the CRM, repairs them through the queue, then reports 0', async () => {
     const em = orm.em.fork();
@@ -168,16 +161,12 @@ function summary(result: ReconcileResult): Record<string, Record<string, number>
 describe('reconcile runs', function () {
   this.timeout(120_000);
   let sim: HubspotSimulator;
-  let app: TestApp;
+  let app: TestApp & { simulator: HubspotSimulator };
   let orm: MikroORM;
 
   before(async () => {
-    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    app = await createTestApp({
-      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } } },
-      orm: { entities: [Member, Firm] },
-    });
-    orm = app.orm;
+    app = await createHubspotTestApp({ entities: [Member, Firm] });
+    ({ orm, simulator: sim } = app);
     const em = orm.em.fork();
     for (let i = 1; i <= 450; i++) {
       em.create(Member, { id: i, email: `run${i}@example.com`, firstName: `Run ${i}`, age: 30, score: 1.5, vip: false, birthday: new Date(Date.UTC(1990, 0, 1)), note: null });
@@ -187,10 +176,7 @@ describe('reconcile runs', function () {
     await syncStale(orm, { inline: true, entities: ['Member'] });
     sim.edit('contacts', sim.objects('contacts')[400]!.id, { firstname: 'Edited' });
   });
-  after(async () => {
-    await app?.close();
-    await sim?.close();
-  });
+  after(() => app?.close());
 
   it('resumes an interrupted run at the page after the last one saved, and counts the whole run once', async () => {
     const stop = new AbortController();
