@@ -229,6 +229,29 @@ describe('break: to-many associations under faults', () => {
     expect(await linked(firm)).to.deep.equal([await crmIdOf(gus)]);
   });
 
+  it('a member whose contact a salesperson deleted is re-created at its next change: its owner links the new contact', async function () {
+    this.timeout(30_000);
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Recreated', domain: 'recreated.example' });
+    const hal = em.create(Staffer, { email: 'hal@recreated.example', name: 'hal', firm });
+    await em.flush();
+    for (const record of [hal, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const oldId = (await crmIdOf(hal))!;
+    await execute('delete from etlify_sync_requests');
+    // deleted in HubSpot: its associations go with it
+    expect((await fetch(`${hubspot.url}/crm/objects/2026-03/contacts/${oldId}`, { method: 'DELETE', headers: { authorization: 'Bearer person' } })).status).to.equal(204);
+    expect(await linked(firm)).to.deep.equal([]);
+
+    // the member changes: onMissing 'recreate' (the default) gives it a new contact
+    hal.name = 'hal again';
+    await em.flush();
+    workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50 }));
+    await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+    const newId = (await crmIdOf(hal))!;
+    expect(newId).to.not.equal(oldId);
+    expect(await linked(firm)).to.deep.equal([newId]);
+  });
+
   it('a pursuit removed from the database: its firm lets the deal go in HubSpot', async function () {
     this.timeout(30_000);
     const em = orm.em.fork();

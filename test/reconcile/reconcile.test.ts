@@ -2,7 +2,8 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, reconcile, resetDailyBudget, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
-import { AirtableAdapter } from '../../src/index.ts';
+import { AirtableAdapter, RateLimitedError } from '../../src/index.ts';
+import { ReconcileBudget } from '../../src/reconcile/budget.ts';
 import { RecordingAdapter, startAirtableSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
 import { createHubspotTestApp, createTestApp, type TestApp } from '../support/app.ts';
@@ -230,6 +231,18 @@ describe('reconcile runs', function () {
     } finally {
       Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
     }
+  });
+
+  it('stops at once when the CRM answers its daily limit (other apps spent the day), not after an hour\'s wait', async () => {
+    // a CRM of its own: the day it spends is not the other tests' day
+    const budget = new ReconcileBudget(orm.em.fork(), { ...Etlify.of(orm).crms.get('hubspot'), name: 'spent-by-others' }, 0.5);
+    const daily429 = new RateLimitedError('HubSpot POST /crm/objects/2026-03/contacts/batch/read failed with status 429: You have reached your daily limit.', 3_600_000);
+    let reads = 0;
+    const read = async () => { reads++; budget.report('default', { dailyRemaining: 0, retryAfterMs: 3_600_000 }); throw daily429; };
+    const stopped = await budget.retrying(read).then(() => undefined, (e: Error) => e);
+    expect(stopped?.name).to.equal('DailyBudgetStopError');
+    expect(stopped!.message).to.equal(`reconcile stopped: ${daily429.message}; run it again once the day ends, it resumes where it stopped`);
+    expect(reads).to.equal(1);
   });
 
   it('--sample checks that many random records, without the count of unmanaged objects', async () => {
