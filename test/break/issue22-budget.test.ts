@@ -126,6 +126,25 @@ describe('break: resetDailyBudget after a DAILY 429, with the default burst limi
     await resetDailyBudget(app.orm, 'hubspot');
     await waitFor('the waiting change to be sent after the reset', () => synced('refused@example.test'), 20_000);
   });
+
+  it('a reset while every worker is stopped: the waiting changes go once a worker starts', async function () {
+    this.timeout(60_000);
+    worker ??= await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    while (simulator.usedToday < 3) {
+      await fetch(`${simulator.url}/crm/objects/2026-03/deals`, { method: 'POST', headers: { authorization: 'Bearer other-app', 'content-type': 'application/json' }, body: '{"properties":{}}' });
+    }
+    const em = app.orm.em.fork();
+    em.create(User, { email: 'stopped@example.test' });
+    await em.flush();
+    await waitFor('the DAILY 429 to stop the CRM', async () => (await dailyBudgets(app.orm))[0]!.spent, 20_000);
+    await worker.stop();
+    worker = undefined;
+    expect(await synced('stopped@example.test'), 'refused by HubSpot\'s daily limit').to.not.be.a('string');
+    simulator.resetDailyUsage();
+    await resetDailyBudget(app.orm, 'hubspot');
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    await waitFor('the waiting change to be sent by the new worker', () => synced('stopped@example.test'), 20_000);
+  });
 });
 
 describe('break: a change made in the application to a record the first load left for tomorrow', () => {
