@@ -11,6 +11,7 @@ import { Migration20261207030001_EtlifyWorkers } from './Migration20261207030001
 import { Migration20261207031001_EtlifyMergedInto } from './Migration20261207031001_EtlifyMergedInto.ts';
 import { Migration20261207032001_EtlifyDailyBudgets } from './Migration20261207032001_EtlifyDailyBudgets.ts';
 import { Migration20261207034001_EtlifyFailingLatest } from './Migration20261207034001_EtlifyFailingLatest.ts';
+import { Migration20261207037001_EtlifyWorkerBounds } from './Migration20261207037001_EtlifyWorkerBounds.ts';
 
 /**
  * Etlify's migrations, in order, in the shape MikroORM's `migrations.migrationsList` takes. A host
@@ -31,4 +32,5 @@ export const etlifyMigrations = [
   { name: 'Migration20261207031001_EtlifyMergedInto', class: Migration20261207031001_EtlifyMergedInto },
   { name: 'Migration20261207032001_EtlifyDailyBudgets', class: Migration20261207032001_EtlifyDailyBudgets },
   { name: 'Migration20261207034001_EtlifyFailingLatest', class: Migration20261207034001_EtlifyFailingLatest },
+  { name: 'Migration20261207037001_EtlifyWorkerBounds', class: Migration20261207037001_EtlifyWorkerBounds },
 ];

@@ -45,7 +45,11 @@ export interface EtlifyEvents {
   'crm:unavailable': [CrmAvailabilityEvent];
   /** The CRM accepted records again after `crm:unavailable`. */
   'crm:available': [CrmAvailabilityEvent];
-  /** The CRM reported less than 10 % of its request allowance left (rate-limit headers). Once until it recovers, per process. */
+  /**
+   * The CRM reported less than 10 % of its request allowance left (rate-limit headers): once until it
+   * recovers, per process. `bucket: 'daily'`: the CRM's daily budget reached the point where background
+   * work stops (at the latest 10 % left): once per CRM and day, in one process of all.
+   */
   'quota:low': [QuotaEvent];
 }
 

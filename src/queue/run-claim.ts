@@ -136,6 +136,7 @@ export interface RunNowOptions {
   maxWaitMs: number;
   batch: boolean;
   firstLook?: Map<string, FirstLook>;
+  /** Background work (`syncStale`); default false: an inline sync the application asked for is live work, whatever queued its record before. */
   background?: boolean;
 }
 
@@ -160,7 +161,7 @@ export async function runNow(
       attempts++;
       for (const item of claim.items) kept.delete(item.id);
       const onKept = (ids: string[]) => ids.forEach(id => kept.add(id));
-      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook, background: options.background, onKept })) final.set(outcome.id, outcome);
+      for (const outcome of await runClaim(etlify, em, crm, claim, { batch: options.batch, firstLook: options.firstLook, background: options.background ?? false, onKept })) final.set(outcome.id, outcome);
     }
     pending = pending.filter(id => !final.has(id) || final.get(id)!.result === 'retry');
     if (!pending.length || attempts >= options.attempts) break;

@@ -74,10 +74,10 @@ export async function joinWorkerRegistry(pool: pg.Pool, poolId: string, options:
     const started = performance.now();
     const onTime = lastBeat !== undefined && started - lastBeat < 2 * intervalMs;
     const { rows: [me] } = await pool.query<{ inserted: boolean }>(
-      `insert into etlify_workers (pool_id, hostname, pid) values ($1, $2, $3)
+      `insert into etlify_workers (pool_id, hostname, pid, dead_after_ms) values ($1, $2, $3, $4)
        on conflict (pool_id) do update set seen_at = now()
        returning xmax = 0 as inserted`, // xmax is 0 on a fresh insert, set when the conflict updated the row
-      [poolId, hostname(), process.pid]);
+      [poolId, hostname(), process.pid, Math.ceil(deadAfterMs)]);
     if (me!.inserted && lastBeat !== undefined) {
       options.logger.warn(`Etlify: this worker (${poolId}) went unseen for longer than deadWorkerAfterMs (${deadAfterMs} ms: paused, or cut off from the database) and was counted as dead; its Etlify jobs were released to other workers, which is safe (records are claimed under leases), but raise deadWorkerAfterMs if pauses this long are expected`);
     }
@@ -109,8 +109,8 @@ export async function joinWorkerRegistry(pool: pg.Pool, poolId: string, options:
 }
 
 /**
- * One statement: forgets the workers unseen for longer than `deadAfterMs` and releases the jobs of
- * Etlify's tasks they had locked, as graphile-worker's own `force_unlock_workers` does (its tables are
+ * One statement: forgets the workers unseen for longer than their own `deadWorkerAfterMs` (`deadAfterMs`
+ * for a row registered without one) and releases the jobs of Etlify's tasks they had locked, as graphile-worker's own `force_unlock_workers` does (its tables are
  * private, but that function unlocks every task's jobs, the application's included, which is not ours
  * to decide). A released job runs again like one whose lock expired (`run_at` no earlier than now); one
  * that had used its last attempt would never run again and is dropped instead (`onReleased` then wakes
@@ -120,7 +120,8 @@ export async function releaseDeadWorkers(pool: pg.Pool, selfId: string, deadAfte
   const { rows: [row] } = await pool.query<Released>(
     `with dead as (
        delete from etlify_workers
-        where seen_at < now() - $2::float8 * interval '1 millisecond' and pool_id <> $1
+        -- by the worker's own bound (it beats at a quarter of it), not the judge's: workers may differ
+        where seen_at < now() - coalesce(dead_after_ms, $2::float8) * interval '1 millisecond' and pool_id <> $1
         returning pool_id, hostname, pid, extract(epoch from now() - seen_at)::int as seen_s
      ), held as (
        select j.id, j.attempts >= j.max_attempts as spent

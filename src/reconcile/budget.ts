@@ -35,6 +35,8 @@ export class ReconcileBudget implements RequestBudget {
   /** The CRM's day: reconcile is background work, which stops at the day's reserve. */
   readonly #daily?: PgDailyBudget;
   readonly #signal?: AbortSignal;
+  /** The CRM answered its daily limit (HubSpot's `DAILY` 429): waiting for the next day is no run's business either. */
+  #dayOver = false;
   requests = 0;
 
   constructor(em: EntityManager, crm: RegisteredCrm, share: number, signal?: AbortSignal) {
@@ -63,6 +65,7 @@ export class ReconcileBudget implements RequestBudget {
   report(bucket: string, quota: RemoteQuota): void {
     this.#inner?.report(bucket, quota);
     this.#daily?.report(bucket, quota);
+    if (quota.dailyRemaining === 0) this.#dayOver = true;
   }
 
   settle(bucket: string): Promise<void> {
@@ -76,6 +79,7 @@ export class ReconcileBudget implements RequestBudget {
         return await read();
       } catch (error) {
         if (!isRetryable(error) || attempt >= MAX_ATTEMPTS) throw error;
+        if (this.#dayOver) throw new DailyBudgetStopError(`reconcile stopped: ${error.message}; run it again once the day ends, it resumes where it stopped`);
         // the CRM's wait, clamped like the queue's (an hour): one answer never stalls a reconcile for days
         await sleep(Math.min(MAX_RETRY_AFTER_MS, error.retryAfterMs ?? Math.min(30_000, 500 * 2 ** attempt)), undefined, { signal: this.#signal });
       }

@@ -26,6 +26,7 @@ const TRACKING_TABLE = `create table if not exists etlify_migrations (
  * applied. The pending migrations apply in one transaction: all or nothing.
  */
 export async function migrateEtlify(orm: MikroORM): Promise<string[]> {
+  assertDefaultJobSchema();
   const pool = await pgPoolOf(orm);
   const client = await pool.connect();
   const applied: string[] = [];
@@ -61,10 +62,24 @@ const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify
  * and every CLI command call it before anything else (instead of failing on a raw SQL error).
  */
 export async function assertMigrated(pool: Pool): Promise<void> {
+  assertDefaultJobSchema();
   const { rows } = await pool.query<{ missing: string[] }>(
     'select array(select t from unnest($1::text[]) as t where to_regclass(t) is null) as missing', [MIGRATED_TABLES]);
   const missing = rows[0]!.missing;
   if (missing.length) {
     throw new ConfigurationError(`Etlify's migrations have not run on this database (missing: ${missing.join(', ')}): run \`npx etlify migrate\` or \`await migrateEtlify(orm)\` first`);
+  }
+}
+
+/**
+ * Etlify's statements add and release jobs in graphile-worker's default schema (`graphile_worker`,
+ * inside the flush's own transaction). graphile-worker also reads `GRAPHILE_WORKER_SCHEMA`: set (by an
+ * application running its own graphile-worker in the same database, say), Etlify's worker would poll
+ * that schema while every change is queued in the other one — nothing synced, nothing said.
+ */
+function assertDefaultJobSchema(): void {
+  const schema = process.env.GRAPHILE_WORKER_SCHEMA;
+  if (schema && schema !== 'graphile_worker') {
+    throw new ConfigurationError(`GRAPHILE_WORKER_SCHEMA is set to \`${schema}\`: Etlify's jobs live in graphile-worker's default schema \`graphile_worker\`, so this worker would poll a schema Etlify never adds jobs to. Unset GRAPHILE_WORKER_SCHEMA for Etlify's worker and migrations (run your own graphile-worker tasks in a worker of their own)`);
   }
 }

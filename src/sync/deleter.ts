@@ -8,6 +8,7 @@ import { writeTombstones } from '../state/tombstones.ts';
 import { primaryFork } from '../state/primary.ts';
 import type { RegisteredCrm } from '../crms/registry.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
+import { releaseMergedAway } from './merges.ts';
 import { clampedRetryWait } from './retry-wait.ts';
 
 export interface DeleteItem {
@@ -95,6 +96,8 @@ async function deleteWithin(etlify: Etlify, em: EntityManager, crm: RegisteredCr
     // the removed records' objects are remembered a while, so `reconcile` can tell one that survived
     const gone = deletable.filter(i => !live.has(i.id) && done.includes(i.id));
     await writeTombstones(em, crmName, gone.map(i => ({ resourceType: type, resourceId: i.id, crmId: i.crmId!, objectType: i.objectType! })), etlify.tombstoneTtlMs);
+    // a record merged away in favour of a removed one is in nobody's way any more
+    await releaseMergedAway(em, crm, targets.filter(i => i.crmId && done.includes(i.id) && !live.has(i.id)).map(i => i.crmId!));
   }
   for (const item of targets) {
     const outcome = outcomes.get(item)!;

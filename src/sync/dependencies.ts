@@ -142,6 +142,16 @@ export async function releaseDependents(em: EntityManager, crm: RegisteredCrm, t
   return released.length;
 }
 
+/**
+ * Records whose CRM object changed identity (re-created after it was deleted in the CRM, merged):
+ * the records linking to them (associations) or embedding their CRM id hold the old object, which
+ * the CRM dropped with its links. Their dependents are found and queued (`dependents` requests).
+ */
+export async function queueDependentsOfMoved(em: EntityManager, crm: RegisteredCrm, moved: Array<{ entity: string; id: string }>): Promise<void> {
+  if (!moved.length) return;
+  await enqueueRequests(em, { requests: moved.map(({ entity, id }) => ({ kind: 'dependents', crm: crm.name, entity, id })), crms: [crm] });
+}
+
 /** Deletes expired buffer rows and queues their dependents, which then sync or buffer afresh. */
 export async function expirePendingSyncs(em: EntityManager, crms: RegisteredCrm[]): Promise<number> {
   const expired = await query<{ crm: string; entity: string; id: string }>(em,

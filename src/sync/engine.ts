@@ -8,7 +8,7 @@ import { RESULT_EVENTS, type SyncEvent } from '../events.ts';
 import type { AdapterCallContext, BatchItemResult, EntityCrmConfig, SyncResult, UpsertResult } from '../interfaces.ts';
 import { isCrmIdConflict, loadSyncState, writeOutcomes, type OutcomeWrite, type SyncStateRow } from '../state/sync-state.ts';
 import { associationsToSend } from './associations.ts';
-import { bufferMissingDependencies, releaseDependents } from './dependencies.ts';
+import { bufferMissingDependencies, queueDependentsOfMoved, releaseDependents } from './dependencies.ts';
 import { reserveIdentities, resolveUncertainCreates } from './identity.ts';
 import { mergedAway, mergeNote, resendHolder, settleMergedAway, stillMergedAway, type FollowedMerge } from './merges.ts';
 import { ClaimDeadline } from './claim-deadline.ts';
@@ -236,6 +236,9 @@ export async function syncChunk(
     const withCrmId = seen.filter(c => ['synced', 'not_modified'].includes(outcomes.get(c.id)!.result)).map(c => c.id);
     await releaseDependents(fork, crm, resourceType, withCrmId);
   }
+  // the CRM id the record had before this sync (a re-created object resets `c.row`'s)
+  const movedAway = (c: Candidate) => { const before = rows.get(c.id)?.crmId; return !!before && outcomes.get(c.id)!.result === 'synced' && outcomes.get(c.id)!.crmId !== before; };
+  await queueDependentsOfMoved(fork, crm, seen.filter(movedAway));
   for (const c of seen) emitOutcome(etlify, crm, c, outcomes.get(c.id)!);
   for (const c of seen) {
     const merge = merges.get(c.id);

@@ -74,3 +74,19 @@ async function queueHolder(em: EntityManager, crm: RegisteredCrm, holder: { type
   await enqueueRequests(em, { requests: [{ kind: 'sync', crm: crm.name, entity: holder.type, id: holder.id }], crms: [crm] });
   return `${holder.type} ${holder.id}`;
 }
+
+/**
+ * The records that gave way to removed records' objects (merged away, `merged_into` one of `crmIds`):
+ * nothing is in their way any more, so they are released as a reset would release them and queued.
+ * Each finds its object again by its unique value (the CRM kept it) or gets one of its own (it was
+ * deleted); left parked, it would wait for a reset that names a record that no longer exists.
+ */
+export async function releaseMergedAway(em: EntityManager, crm: RegisteredCrm, crmIds: string[]): Promise<void> {
+  if (!crmIds.length) return;
+  const released = await query<{ type: string; id: string }>(em,
+    `update crm_synchronisations set merged_into = null, error_count = 0, last_error = null, last_error_at = null, updated_at = now()
+      where crm_name = ? and merged_into = any(?::text[]) returning resource_type as type, resource_id as id`,
+    [crm.name, crmIds]);
+  if (!released.length) return;
+  await enqueueRequests(em, { requests: released.map(r => ({ kind: 'sync', crm: crm.name, entity: r.type, id: r.id })), crms: [crm] });
+}

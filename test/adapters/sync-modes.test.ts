@@ -2,8 +2,8 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import { ConfigurationError, Etlify, etlified, HubspotAdapter, syncStale } from '../../src/index.ts';
-import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
-import { createTestApp, type TestApp } from '../support/app.ts';
+import { RecordingAdapter, type HubspotSimulator } from '../../src/testing/index.ts';
+import { createHubspotTestApp, type TestApp } from '../support/app.ts';
 
 const timestamps = {
   createdAt: p.datetime().onCreate(() => new Date()),
@@ -25,21 +25,14 @@ SignupSchema.setClass(Signup);
 
 describe('sync modes through Etlify', () => {
   let sim: HubspotSimulator;
-  let app: TestApp;
+  let app: TestApp & { simulator: HubspotSimulator };
   let orm: MikroORM;
 
   before(async () => {
-    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    app = await createTestApp({
-      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } } },
-      orm: { entities: [Lead, Signup] },
-    });
-    orm = app.orm;
+    app = await createHubspotTestApp({ entities: [Lead, Signup] });
+    ({ orm, simulator: sim } = app);
   });
-  after(async () => {
-    await app.close();
-    await sim.close();
-  });
+  after(() => app.close());
 
   it('update: a record with nothing to enrich is skipped (not failed), then synced once the object exists', async () => {
     const em = orm.em.fork();

@@ -34,7 +34,7 @@ describe('break17: merges met after the fact (reconcile, reset)', () => {
     const db = await createTestDatabase();
     drop = db.drop;
     const adapter = new HubspotAdapter({ accessToken: 't', baseUrl: sim.url });
-    const etlify = new Etlify({ crms: { hubspot: { adapter, rateLimit: false, jobs: { batchDelayMs: 0 } } }, logger: { info() {}, warn() {}, error() {} } });
+    const etlify = new Etlify({ crms: { hubspot: { adapter, rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 0 } } }, logger: { info() {}, warn() {}, error() {} } });
     orm = await MikroORM.init({ clientUrl: db.url, entities: [Fan], extensions: [etlify] });
     await orm.schema.create();
     await migrateEtlify(orm);
@@ -116,5 +116,30 @@ describe('break17: merges met after the fact (reconcile, reset)', () => {
     const [row] = await orm.em.getConnection().execute('select crm_id, last_error from crm_synchronisations where resource_id = ?', [String(dee.id)]);
     expect(row.crm_id).to.equal(null);
     expect(row.last_error).to.match(new RegExp(`CRM id ${into} is already linked to another Fan`));
+  });
+
+  it('the record a merged-away record gave way to is removed (deleteOnRemove): the merged contact goes, and the merged-away record, no longer in anyone\'s way, gets a contact of its own', async () => {
+    const em = orm.em.fork();
+    const cy = em.create(Fan, { email: 'cy@example.com', name: 'Cy' });
+    const dee = em.create(Fan, { email: 'dee@example.com', name: 'Dee' });
+    await em.flush();
+    await syncStale(orm, { inline: true });
+    const into = sim.merge('contacts', (await stateOf(cy.id)).crm_id!, (await stateOf(dee.id)).crm_id!);
+    cy.name = 'Cy 2';
+    dee.name = 'Dee 2';
+    await em.flush();
+    await syncStale(orm, { inline: true });
+    await drained();
+    expect(await stateOf(dee.id)).to.deep.include({ crm_id: null, merged_into: into });
+
+    // the docs' advice: "merge or remove one of the two records in your database" — here, the follower
+    em.remove(cy);
+    await em.flush();
+    await drained();
+    expect(sim.objects('contacts').map((c) => c.id)).not.to.include(into);
+    // on the old main Dee stayed parked for good, naming a record that no longer exists, with no contact
+    expect(contacts().map(([, email, name]) => [email, name])).to.deep.equal([['dee@example.com', 'Dee 2']]);
+    expect(await stateOf(dee.id)).to.deep.include({ merged_into: null, crm_id: sim.objects('contacts')[0]!.id });
+    expect((await reconcile(orm)).units[0]!.counts).to.deep.include({ inSync: 1, divergent: 0, missing: 0, merged: 0, skipped: 0 });
   });
 });

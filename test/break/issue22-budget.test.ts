@@ -53,6 +53,16 @@ describe('break: the daily budget at the portal\'s midnight', () => {
     expect(error, (error as Error)?.message).to.equal(undefined);
   });
 
+  it('eight workers racing for the day\'s last requests get exactly what is left', async () => {
+    const settings = { limit: 50, reserveShare: 0.2, timeZone: 'UTC' };
+    const now = Date.parse('2026-12-07T12:00:00Z');
+    const budgets = Array.from({ length: 8 }, (_, i) => new PgDailyBudget(app.orm.em.fork(), 'race', settings, { background: i % 2 === 0, now: () => now }));
+    const answers = await Promise.all(Array.from({ length: 80 }, (_, i) => budgets[i % 8]!.acquire().then(() => 'sent', (e: unknown) => (e instanceof RateLimitedError ? 'refused' : String(e)))));
+    expect(answers.filter(a => a === 'sent')).to.have.length(50);
+    expect(answers.filter(a => a === 'refused')).to.have.length(30);
+    expect(await row('race')).to.deep.include({ used: 50 });
+  });
+
   it('the headers of a request sent yesterday, answered today, count for yesterday: today\'s count is neither replaced nor rolled back', async () => {
     const settings = { limit: 10_000, reserveShare: 0.2, timeZone: 'UTC' };
     let now = Date.parse('2026-12-07T23:59:59.900Z');
@@ -115,6 +125,25 @@ describe('break: resetDailyBudget after a DAILY 429, with the default burst limi
     simulator.resetDailyUsage();
     await resetDailyBudget(app.orm, 'hubspot');
     await waitFor('the waiting change to be sent after the reset', () => synced('refused@example.test'), 20_000);
+  });
+
+  it('a reset while every worker is stopped: the waiting changes go once a worker starts', async function () {
+    this.timeout(60_000);
+    worker ??= await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    while (simulator.usedToday < 3) {
+      await fetch(`${simulator.url}/crm/objects/2026-03/deals`, { method: 'POST', headers: { authorization: 'Bearer other-app', 'content-type': 'application/json' }, body: '{"properties":{}}' });
+    }
+    const em = app.orm.em.fork();
+    em.create(User, { email: 'stopped@example.test' });
+    await em.flush();
+    await waitFor('the DAILY 429 to stop the CRM', async () => (await dailyBudgets(app.orm))[0]!.spent, 20_000);
+    await worker.stop();
+    worker = undefined;
+    expect(await synced('stopped@example.test'), 'refused by HubSpot\'s daily limit').to.not.be.a('string');
+    simulator.resetDailyUsage();
+    await resetDailyBudget(app.orm, 'hubspot');
+    worker = await runWorker(app.orm, { handleSignals: false, pollInterval: 50 });
+    await waitFor('the waiting change to be sent by the new worker', () => synced('stopped@example.test'), 20_000);
   });
 });
 

@@ -229,6 +229,29 @@ describe('break: to-many associations under faults', () => {
     expect(await linked(firm)).to.deep.equal([await crmIdOf(gus)]);
   });
 
+  it('a member whose contact a salesperson deleted is re-created at its next change: its owner links the new contact', async function () {
+    this.timeout(30_000);
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Recreated', domain: 'recreated.example' });
+    const hal = em.create(Staffer, { email: 'hal@recreated.example', name: 'hal', firm });
+    await em.flush();
+    for (const record of [hal, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const oldId = (await crmIdOf(hal))!;
+    await execute('delete from etlify_sync_requests');
+    // deleted in HubSpot: its associations go with it
+    expect((await fetch(`${hubspot.url}/crm/objects/2026-03/contacts/${oldId}`, { method: 'DELETE', headers: { authorization: 'Bearer person' } })).status).to.equal(204);
+    expect(await linked(firm)).to.deep.equal([]);
+
+    // the member changes: onMissing 'recreate' (the default) gives it a new contact
+    hal.name = 'hal again';
+    await em.flush();
+    workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50 }));
+    await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+    const newId = (await crmIdOf(hal))!;
+    expect(newId).to.not.equal(oldId);
+    expect(await linked(firm)).to.deep.equal([newId]);
+  });
+
   it('a pursuit removed from the database: its firm lets the deal go in HubSpot', async function () {
     this.timeout(30_000);
     const em = orm.em.fork();
@@ -318,4 +341,80 @@ describe('break: many-to-many links changed from the side that is not loaded', (
       }
     });
   }
+});
+
+describe('break: a member removed while its owner links it (deleteOnRemove)', () => {
+  let orm: MikroORM;
+  let drop: () => Promise<void>;
+  let hubspot: HubspotSimulator;
+  let etlify: Etlify;
+  const workers: Runner[] = [];
+  const execute = (sql: string, params: unknown[] = []) => orm.em.getConnection().execute(sql, params);
+
+  before(async () => {
+    const db = await createTestDatabase('etlify_break_to_many_removed');
+    drop = db.drop;
+    hubspot = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false, uniqueProperties: { companies: ['domain'] } });
+    etlify = new Etlify({
+      crms: {
+        hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: hubspot.url, timeoutMs: 10_000 }), rateLimit: false, dailyBudget: false, deleteOnRemove: true, maxSyncErrors: 1, jobs: { batchDelayMs: 20 } },
+        airtable: { adapter: new AirtableAdapter({ accessToken: 'token', baseId: 'appBreak22', baseUrl: hubspot.url }), enabled: false },
+      },
+      logger: { info() {}, warn() {}, error() {} },
+    });
+    orm = await MikroORM.init({ clientUrl: db.url, entities: toManyEntities, extensions: [etlify] });
+    await orm.schema.create();
+    await migrateEtlify(orm);
+  });
+  after(async () => {
+    await Promise.all(workers.map(w => w.stop()));
+    await orm.close(true);
+    await drop();
+    await hubspot.close();
+  });
+
+  // BUG (assoc/engine, not fixed): the owner's link create for a member whose contact was archived
+  // meanwhile (the member removed with deleteOnRemove while the create was on its way) comes back as
+  // HubSpot's per-item "No object with id" error, a permanent CrmError: the owner gets error_count + 1
+  // and a `failed` event — `parked` with maxSyncErrors 1 — for a race, although the member's removal
+  // already queued it again and its next sync converges (HubSpot ends right; error_count is back to 0).
+  // Not clear how to fix locally: treating a missing member as transient would retry forever when
+  // the member's object was deleted in HubSpot and the member never changes; perhaps a failure of a
+  // sync whose record was queued again meanwhile should not count.
+  it.skip('the owner is not failed (nor parked) for a link to a member deleted meanwhile, and HubSpot ends with the members left', async function () {
+    this.timeout(30_000);
+    const em = orm.em.fork();
+    const firm = em.create(Firm, { name: 'Gone', domain: 'gone.example' });
+    const ann = em.create(Staffer, { email: 'ann@gone.example', name: 'ann', firm });
+    await em.flush();
+    for (const record of [ann, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const bob = em.create(Staffer, { email: 'bob@gone.example', name: 'bob', firm });
+    await em.flush();
+    expect(await bob.hubspotSync({ inline: true })).to.equal('synced');
+    const bobId = (await execute(`select crm_id from crm_synchronisations where resource_type = 'Staffer' and resource_id = ?`, [String(bob.id)]))[0].crm_id as string;
+
+    const failed: string[] = [];
+    const onFailed = (event: { entity: string }) => failed.push(event.entity);
+    etlify.events.on('failed', onFailed);
+    etlify.events.on('parked', onFailed);
+    let release!: () => void;
+    hubspot.requests.length = 0;
+    hubspot.setFaults({ holdUntil: new Promise<void>(resolve => { release = resolve; }), paths: /companies\/contacts\/batch\/associate\/default$/ });
+    workers.push(await runWorker(orm, { handleSignals: false, pollInterval: 50 }), await runWorker(orm, { handleSignals: false, pollInterval: 50 }));
+    await waitFor('the firm to link bob', () => hubspot.requests.some(r => r.path.endsWith('/batch/associate/default')), 10_000);
+    // bob is removed while the link is on its way: his contact is archived first
+    em.remove(bob);
+    await em.flush();
+    await waitFor('bob\'s contact to be archived', () => !hubspot.objects('contacts').some(c => c.id === bobId), 10_000);
+    hubspot.setFaults({});
+    release();
+    await waitFor('the queue to drain', () => queueDrained(execute), 20_000);
+    etlify.events.off('failed', onFailed);
+    etlify.events.off('parked', onFailed);
+    const [row] = await execute(`select error_count, last_error from crm_synchronisations where resource_type = 'Firm' and resource_id = ?`, [String(firm.id)]);
+    const firmId = (await execute(`select crm_id from crm_synchronisations where resource_type = 'Firm' and resource_id = ?`, [String(firm.id)]))[0].crm_id as string;
+    expect(hubspot.associations('companies', firmId, 'contacts').map(l => l.toObjectId)).to.deep.equal([(await execute(`select crm_id from crm_synchronisations where resource_type = 'Staffer' and resource_id = ?`, [String(ann.id)]))[0].crm_id]);
+    expect(failed, String(row.last_error)).to.deep.equal([]);
+    expect(row.error_count).to.equal(0);
+  });
 });

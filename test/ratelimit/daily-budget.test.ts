@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'chai';
 import { dailyBudgets, HubspotAdapter, NullAdapter, RateLimitedError, resetDailyBudget, status, syncStale, type QuotaEvent } from '../../src/index.ts';
 import { PgDailyBudget } from '../../src/ratelimit/daily-budget.ts';
+import { ingest } from '../../src/queue/record-queue.ts';
 import { msUntilMidnight } from '../../src/ratelimit/portal-day.ts';
 import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { createTestApp, type TestApp } from '../support/app.ts';
@@ -85,6 +86,14 @@ describe('daily budget of an inline first load (syncStale({ inline: true }))', (
       // left to the worker as background work: it stays out of the day's reserve
       const [row] = await app.orm.em.getConnection().execute(`select count(*)::int as n, bool_and(background) as background, max(attempts)::int as attempts from etlify_record_queue`);
       expect(row).to.deep.equal({ n: stats.results.retry, background: true, attempts: 0 });
+
+      // a record the sweep queued (background, due) that the application syncs inline is live work
+      await app.orm.em.getConnection().execute(`insert into app_user (email, status, created_at, updated_at) values ('asked@example.test', 'active', now(), now())`);
+      await syncStale(app.orm, { entities: ['User'], crm: 'hubspot' });
+      await ingest(app.orm.em.fork(), app.etlify.crms.get('hubspot'));
+      const asked = await app.orm.em.fork().findOneOrFail(User, { email: 'asked@example.test' });
+      expect(await asked.hubspotSync({ inline: true })).to.equal('synced');
+      expect(simulator.usedToday).to.equal(9);
     } finally {
       await app.close();
       await simulator.close();

@@ -2,10 +2,11 @@ import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
 import { ConfigurationError, Etlify, etlified, HubspotAdapter, lastReconcileResults, reconcile, resetDailyBudget, runWorkerOnce, syncStale, type ReconcileResult } from '../../src/index.ts';
-import { AirtableAdapter } from '../../src/index.ts';
-import { RecordingAdapter, startAirtableSimulator, startHubspotSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
+import { AirtableAdapter, RateLimitedError } from '../../src/index.ts';
+import { ReconcileBudget } from '../../src/reconcile/budget.ts';
+import { RecordingAdapter, startAirtableSimulator, type AirtableSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { loadTombstones, writeTombstones } from '../../src/state/tombstones.ts';
-import { createTestApp, type TestApp } from '../support/app.ts';
+import { createHubspotTestApp, createTestApp, type TestApp } from '../support/app.ts';
 
 const timestamps = {
   createdAt: p.datetime().onCreate(() => new Date()),
@@ -51,23 +52,16 @@ const UNTOUCHED = 1_000;
 describe('reconcile against the HubSpot simulator', function () {
   this.timeout(120_000);
   let sim: HubspotSimulator;
-  let app: TestApp;
+  let app: TestApp & { simulator: HubspotSimulator };
   let orm: MikroORM;
   const crmIdOf = async (entity: string, id: number) =>
     (await orm.em.getConnection().execute('select crm_id from crm_synchronisations where resource_type = ? and resource_id = ?', [entity, String(id)]))[0]?.crm_id as string;
 
   before(async () => {
-    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    app = await createTestApp({
-      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false, deleteOnRemove: true, jobs: { batchDelayMs: 0 } } } },
-      orm: { entities: [Member, Firm] },
-    });
-    orm = app.orm;
+    app = await createHubspotTestApp({ entities: [Member, Firm], crm: { deleteOnRemove: true, jobs: { batchDelayMs: 0 } } });
+    ({ orm, simulator: sim } = app);
   });
-  after(async () => {
-    await app?.close();
-    await sim?.close();
-  });
+  after(() => app?.close());
 
   it('finds exactly the differences seeded in the CRM, repairs them through the queue, then reports 0', async () => {
     const em = orm.em.fork();
@@ -167,16 +161,12 @@ function summary(result: ReconcileResult): Record<string, Record<string, number>
 describe('reconcile runs', function () {
   this.timeout(120_000);
   let sim: HubspotSimulator;
-  let app: TestApp;
+  let app: TestApp & { simulator: HubspotSimulator };
   let orm: MikroORM;
 
   before(async () => {
-    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    app = await createTestApp({
-      etlify: { crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false } } },
-      orm: { entities: [Member, Firm] },
-    });
-    orm = app.orm;
+    app = await createHubspotTestApp({ entities: [Member, Firm] });
+    ({ orm, simulator: sim } = app);
     const em = orm.em.fork();
     for (let i = 1; i <= 450; i++) {
       em.create(Member, { id: i, email: `run${i}@example.com`, firstName: `Run ${i}`, age: 30, score: 1.5, vip: false, birthday: new Date(Date.UTC(1990, 0, 1)), note: null });
@@ -186,10 +176,7 @@ describe('reconcile runs', function () {
     await syncStale(orm, { inline: true, entities: ['Member'] });
     sim.edit('contacts', sim.objects('contacts')[400]!.id, { firstname: 'Edited' });
   });
-  after(async () => {
-    await app?.close();
-    await sim?.close();
-  });
+  after(() => app?.close());
 
   it('resumes an interrupted run at the page after the last one saved, and counts the whole run once', async () => {
     const stop = new AbortController();
@@ -244,6 +231,18 @@ describe('reconcile runs', function () {
     } finally {
       Etlify.of(orm).registerCrm('hubspot', { adapter: new HubspotAdapter({ accessToken: 'token', baseUrl: sim.url }), rateLimit: false });
     }
+  });
+
+  it('stops at once when the CRM answers its daily limit (other apps spent the day), not after an hour\'s wait', async () => {
+    // a CRM of its own: the day it spends is not the other tests' day
+    const budget = new ReconcileBudget(orm.em.fork(), { ...Etlify.of(orm).crms.get('hubspot'), name: 'spent-by-others' }, 0.5);
+    const daily429 = new RateLimitedError('HubSpot POST /crm/objects/2026-03/contacts/batch/read failed with status 429: You have reached your daily limit.', 3_600_000);
+    let reads = 0;
+    const read = async () => { reads++; budget.report('default', { dailyRemaining: 0, retryAfterMs: 3_600_000 }); throw daily429; };
+    const stopped = await budget.retrying(read).then(() => undefined, (e: Error) => e);
+    expect(stopped?.name).to.equal('DailyBudgetStopError');
+    expect(stopped!.message).to.equal(`reconcile stopped: ${daily429.message}; run it again once the day ends, it resumes where it stopped`);
+    expect(reads).to.equal(1);
   });
 
   it('--sample checks that many random records, without the count of unmanaged objects', async () => {

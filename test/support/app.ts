@@ -1,6 +1,6 @@
 import { MikroORM, type Options } from '@mikro-orm/postgresql';
-import { Etlify, migrateEtlify, type EtlifyOptions } from '../../src/index.ts';
-import { RecordingAdapter } from '../../src/testing/index.ts';
+import { Etlify, HubspotAdapter, migrateEtlify, type CrmOptions, type EtlifyOptions } from '../../src/index.ts';
+import { RecordingAdapter, startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
 import { entities } from './model.ts';
 import { createTestDatabase } from './postgres.ts';
 
@@ -38,4 +38,15 @@ export async function createTestApp(options: { etlify?: EtlifyOptions; orm?: Par
     orm, etlify, hubspot, airtable, url: db.url, logs: logger.lines,
     async close() { await orm.close(true); await db.drop(); },
   };
+}
+
+/**
+ * A HubSpot simulator without rate limits, and an app syncing `entities` to it as its only CRM,
+ * `hubspot` (no client-side rate limit either; `crm` adds registration options). `close()` closes both.
+ */
+export async function createHubspotTestApp(options: { entities: Options['entities']; crm?: Omit<CrmOptions, 'adapter'>; etlify?: Omit<EtlifyOptions, 'crms'> }): Promise<TestApp & { simulator: HubspotSimulator }> {
+  const simulator = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
+  const adapter = new HubspotAdapter({ accessToken: 'token', baseUrl: simulator.url });
+  const app = await createTestApp({ etlify: { ...options.etlify, crms: { hubspot: { adapter, rateLimit: false, ...options.crm } } }, orm: { entities: options.entities } });
+  return { ...app, simulator, async close() { await app.close(); await simulator.close(); } };
 }

@@ -1,9 +1,8 @@
 import { defineEntity, p } from '@mikro-orm/core';
 import { MikroORM } from '@mikro-orm/postgresql';
 import { expect } from 'chai';
-import { etlified, HubspotAdapter, syncStale, type EtlifyLogger } from '../../src/index.ts';
-import { startHubspotSimulator, type HubspotSimulator } from '../../src/testing/index.ts';
-import { createTestApp, type TestApp } from '../support/app.ts';
+import { etlified, syncStale, type EtlifyLogger } from '../../src/index.ts';
+import { createHubspotTestApp, type TestApp } from '../support/app.ts';
 
 const ShopSchema = defineEntity({
   name: 'Shop',
@@ -13,7 +12,6 @@ class Shop extends etlified(ShopSchema.class, { hubspot: { objectType: 'companie
 ShopSchema.setClass(Shop);
 
 describe('a batch the CRM refuses as a whole', () => {
-  let sim: HubspotSimulator;
   let app: TestApp;
   let orm: MikroORM;
   const warnings: string[] = [];
@@ -21,17 +19,10 @@ describe('a batch the CRM refuses as a whole', () => {
 
   before(async () => {
     // `domain` is not declared unique in this portal: HubSpot refuses batch upserts on it
-    sim = await startHubspotSimulator({ rateLimit: false, searchRateLimit: false });
-    app = await createTestApp({
-      etlify: { logger, crms: { hubspot: { adapter: new HubspotAdapter({ accessToken: 't', baseUrl: sim.url }), rateLimit: false } } },
-      orm: { entities: [Shop] },
-    });
+    app = await createHubspotTestApp({ entities: [Shop], etlify: { logger } });
     orm = app.orm;
   });
-  after(async () => {
-    await app.close();
-    await sim.close();
-  });
+  after(() => app.close());
 
   it('is sent one by one, and Etlify says so once, naming the idProperty', async () => {
     const em = orm.em.fork();

@@ -22,6 +22,7 @@ import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
 import { idField, isRecord, ownValue, pathSegment, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId } from '../http/upsert-flow.ts';
+import { keepWrittenItems } from '../http/partial-batch.ts';
 import { airtableDialect } from './dialect.ts';
 import { anyEquals, anyRecordId } from './formula.ts';
 import { airtableObject, airtableStoredForm, lookupKey } from './read-back.ts';
@@ -159,9 +160,14 @@ export class AirtableAdapter implements CrmAdapter {
       ...plan.byId.map(({ index, crmId, payload }) => ({ index, record: { id: crmId, fields: fields(index, payload) } })),
       ...plan.byValue.map(({ index, payload }) => ({ index, record: { fields: fields(index, payload) } })),
     ].sort((a, b) => a.index - b.index);
-    for (const chunk of chunks(batched, MAX_BATCH_SIZE)) {
-      const chunkResults = await this.#batchPatch(table, idProperty, chunk, context);
-      chunk.forEach(({ index }, position) => (results[index] = chunkResults[position]!));
+    try {
+      for (const chunk of chunks(batched, MAX_BATCH_SIZE)) {
+        const chunkResults = await this.#batchPatch(table, idProperty, chunk, context);
+        chunk.forEach(({ index }, position) => (results[index] = chunkResults[position]!));
+      }
+    } catch (error) {
+      // a later request failed transiently: what the earlier ones wrote stays written
+      return keepWrittenItems(results, items, error) ?? Promise.reject(error);
     }
     for (const index of plan.single) {
       const { payload, associations } = items[index]!;

@@ -21,6 +21,7 @@ import { baseUrlOf } from '../http/base-url.ts';
 import { planBatch } from '../http/batch-plan.ts';
 import { chunks } from '../http/chunks.ts';
 import { JsonClient, type HttpAdapterOptions } from '../http/json-client.ts';
+import { keepWrittenItems } from '../http/partial-batch.ts';
 import { headerValue, idField, isRecord, ownValue, stringField } from '../http/json-values.ts';
 import { orWhenNotFound, settle, storedId, upsertWithFallback } from '../http/upsert-flow.ts';
 import { inlineAssociations, syncAssociations, type AssociationWork } from './associations.ts';
@@ -166,12 +167,21 @@ export class HubspotAdapter implements CrmAdapter {
    * through `batch/upsert` (modes `update` and `create`: `batch/read` by that value first, then
    * `batch/update` of what exists, or `batch/create` of what does not). Items with neither go through
    * `batch/create`; items repeating a unique value already in the batch through `upsert`. A batch
-   * HubSpot rejects as a whole throws `ValidationError`.
+   * HubSpot rejects as a whole throws `ValidationError`. A transient failure of a later request keeps
+   * what the earlier ones wrote (`keepWrittenItems`).
    */
   async batchUpsert(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
+    const results: BatchItemResult[] = new Array(request.items.length);
+    try {
+      return await this.#batchUpsertInto(results, request, context);
+    } catch (error) {
+      return keepWrittenItems(results, request.items, error) ?? Promise.reject(error);
+    }
+  }
+
+  async #batchUpsertInto(results: BatchItemResult[], request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]> {
     const { objectType, idProperty, items } = request;
     const mode = request.mode ?? 'upsert';
-    const results: BatchItemResult[] = new Array(items.length);
     const properties = items.map(({ payload }, index) => {
       const normalized = normalizeProperties(payload);
       try {
