@@ -231,7 +231,9 @@ export interface CrmAdapter {
   /**
    * Upserts many objects. Returns one result per item, in order. Throws `ValidationError` when the CRM
    * rejects the whole batch (atomic batches): the engine then retries item by item. Splits into
-   * requests of at most `maxBatchSize` itself.
+   * requests of at most `maxBatchSize` itself. Never throws once a request of the batch was applied
+   * (a throw means nothing was written): returns the written items' results and the error for the
+   * others instead.
    */
   batchUpsert?(request: BatchUpsertRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;
   batchDelete?(request: BatchDeleteRequest, context?: AdapterCallContext): Promise<BatchItemResult[]>;

@@ -1,7 +1,7 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
 import { query } from '../state/sql.ts';
-import { wakeJobSpecs } from './requests.ts';
+import { wakeJobsArray, wakeJobSpecs } from './requests.ts';
 
 /**
  * Pausing a CRM: a persistent flag (`etlify_crm_pauses`) the worker checks before each claim. A paused
@@ -25,7 +25,7 @@ export async function resumeCrm(orm: MikroORM, crm: string): Promise<boolean> {
     `with resumed as (delete from etlify_crm_pauses where crm_name = ? returning 1)
      select (select count(*) from resumed)::int as resumed,
             (select count(*) from graphile_worker.add_jobs(
-               array(select json_populate_recordset(null::graphile_worker.job_spec, ?::json)), false))::int as jobs`,
+               ${wakeJobsArray('?')}, false))::int as jobs`,
     [crm, JSON.stringify(wakeJobSpecs([registered], 0).map(spec => ({ ...spec, job_key: `${spec.job_key}:resume` })))]);
   return row!.resumed > 0;
 }

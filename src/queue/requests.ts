@@ -121,21 +121,35 @@ function enqueueStatement(rows: readonly RequestRow[], removed: RemovedRecord[],
   const requested = rows.length
     ? `(select count(*) from ins)::int as requested,
        (select count(*) from graphile_worker.add_jobs(
-          array(select json_populate_recordset(null::graphile_worker.job_spec, ${bind(JSON.stringify(wake))}::json)), true))::int as jobs`
+          ${wakeJobsArray(bind(JSON.stringify(wake)))}, true))::int as jobs`
     : '0 as requested';
   return { sql: `with ${parts.join(', ')} select ${requested}`, params };
 }
 
-/** graphile-worker job specs that wake each CRM's processor after its batching delay. */
+/**
+ * graphile-worker job specs that wake each CRM's processor after its batching delay (`delay_ms`: turned
+ * into `run_at` by `wakeJobsArray`, on the database's clock).
+ */
 export function wakeJobSpecs(crms: Iterable<RegisteredCrm>, delayMs?: number) {
   return [...crms].map(crm => ({
     identifier: PROCESS_TASK,
     payload: { crm: crm.name },
     job_key: `etlify:${crm.name}`,
-    run_at: new Date(Date.now() + (delayMs ?? crm.jobs.batchDelayMs)).toISOString(),
+    delay_ms: delayMs ?? crm.jobs.batchDelayMs,
     max_attempts: crm.jobs.maxAttempts,
     priority: crm.jobs.priority,
   }));
+}
+
+/**
+ * The `graphile_worker.job_spec[]` of `wakeJobSpecs` bound as JSON at `param`, each due `delay_ms` after
+ * the database's now: graphile-worker compares `run_at` with the database's clock, and an application
+ * whose clock runs ahead of it (a drifted VM) would otherwise put every wake-up off by the difference.
+ */
+export function wakeJobsArray(param: string): string {
+  return `array(select json_populate_recordset(null::graphile_worker.job_spec,
+            (select json_agg(s || jsonb_build_object('run_at', statement_timestamp() + make_interval(secs => (s ->> 'delay_ms')::float8 / 1000.0)))
+               from jsonb_array_elements(${param}::jsonb) as s)))`;
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { EntityManager, MikroORM } from '@mikro-orm/core';
 import { Etlify } from '../etlify.ts';
-import { wakeJobSpecs } from '../queue/requests.ts';
+import { wakeJobsArray, wakeJobSpecs } from '../queue/requests.ts';
 import { query } from '../state/sql.ts';
 import { dayIn, msUntilMidnight } from './portal-day.ts';
 
@@ -74,7 +74,7 @@ export async function resetDailyBudget(orm: MikroORM, crmName: string): Promise<
      )
      select (select count(*) from due)::int as due,
             (select count(*) from graphile_worker.add_jobs(
-               array(select json_populate_recordset(null::graphile_worker.job_spec, ?::json)), false))::int as jobs`,
+               ${wakeJobsArray('?')}, false))::int as jobs`,
     [dayIn(timeZone), crm.name, crm.name, crm.jobs.unknownOutcomeWaitMs, JSON.stringify(wakeJobSpecs([crm], 0).map(spec => ({ ...spec, job_key: `${spec.job_key}:day` })))]);
   return row!.due;
 }

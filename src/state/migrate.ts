@@ -55,7 +55,9 @@ export async function migrateEtlify(orm: MikroORM): Promise<string[]> {
 }
 
 // one table per migration that creates one, so a database a migration behind is caught too
-const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_stale_sweeps', 'etlify_attempts', 'etlify_workers', 'graphile_worker.jobs'];
+const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify_record_queue', 'etlify_stale_sweeps', 'etlify_attempts', 'etlify_workers', 'etlify_daily_budgets', 'graphile_worker.jobs'];
+// and one column per migration that only adds columns (`table.column`)
+const MIGRATED_COLUMNS = ['crm_synchronisations.next_id_key', 'crm_synchronisations.merged_into', 'etlify_workers.dead_after_ms'];
 
 /**
  * Fails fast, with the fix, when Etlify's or graphile-worker's tables are not there yet: the worker
@@ -64,7 +66,11 @@ const MIGRATED_TABLES = ['crm_synchronisations', 'etlify_sync_requests', 'etlify
 export async function assertMigrated(pool: Pool): Promise<void> {
   assertDefaultJobSchema();
   const { rows } = await pool.query<{ missing: string[] }>(
-    'select array(select t from unnest($1::text[]) as t where to_regclass(t) is null) as missing', [MIGRATED_TABLES]);
+    `select array(select t from unnest($1::text[]) as t where to_regclass(t) is null)
+         || array(select c from unnest($2::text[]) as c where not exists (
+              select 1 from pg_attribute a
+               where a.attrelid = to_regclass(split_part(c, '.', 1)) and a.attname = split_part(c, '.', 2) and not a.attisdropped)) as missing`,
+    [MIGRATED_TABLES, MIGRATED_COLUMNS]);
   const missing = rows[0]!.missing;
   if (missing.length) {
     throw new ConfigurationError(`Etlify's migrations have not run on this database (missing: ${missing.join(', ')}): run \`npx etlify migrate\` or \`await migrateEtlify(orm)\` first`);

@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { Logger } from 'graphile-worker';
 import { spawn } from 'node:child_process';
+import { runWorker } from '../../src/index.ts';
 import { User } from '../support/model.ts';
 import { queueHarness } from '../support/queue-harness.ts';
 import { waitFor } from '../support/wait.ts';
@@ -59,5 +60,19 @@ describe('break17: the live-worker registry and the worker\'s job schema', () =>
       child.kill('SIGKILL');
       await exited;
     }
+  });
+
+  it('a database a migration behind (upgraded without `etlify migrate`): the worker refuses to start with the fix, naming what is missing, instead of failing every sync on a raw SQL error', async function () {
+    this.timeout(60_000);
+    await harness.hubspotVia();
+    // as before the merges' migration: no merged_into column (every sync reads it)
+    await harness.execute('alter table crm_synchronisations drop column merged_into');
+    let refused: Error | undefined;
+    try {
+      harness.workers.push(await runWorker(harness.app.orm, { handleSignals: false, pollInterval: 50 }));
+    } catch (error) {
+      refused = error as Error;
+    }
+    expect(refused?.message).to.match(/migrations have not run on this database \(missing: crm_synchronisations\.merged_into\).*npx etlify migrate/);
   });
 });

@@ -80,8 +80,8 @@ describe('daily budget of an inline first load (syncStale({ inline: true }))', (
       await app.orm.em.getConnection().execute(`insert into app_user (email, status, created_at, updated_at) select 'inline' || i || '@example.test', 'active', now(), now() from generate_series(1, 2000) i`);
       const stats = await syncStale(app.orm, { inline: true, entities: ['User'], crm: 'hubspot' });
       expect(simulator.usedToday, '8 requests of 100: 80 % of the day').to.equal(8);
-      expect(stats.results.error).to.equal(0);
-      expect(stats.results.synced + stats.results.retry).to.equal(2000);
+      // what the 8 requests wrote is kept (adapters' keepWrittenItems), the rest waits
+      expect(stats.results).to.include({ synced: 800, error: 0, retry: 1200 });
       expect(stats.failures[0]!.error).to.include('daily budget of hubspot: 8 of 10 requests used today');
       // left to the worker as background work: it stays out of the day's reserve
       const [row] = await app.orm.em.getConnection().execute(`select count(*)::int as n, bool_and(background) as background, max(attempts)::int as attempts from etlify_record_queue`);
