@@ -68,10 +68,11 @@ export async function runClaim(etlify: Etlify, em: EntityManager, crm: Registere
     });
     const outcomes = closed ? claim.items.map(item => ({ id: item.id, result: 'retry', error: closed, retryAfterMs: closed.retryAfterMs }))
       : await work(etlify, em, crm, claim, context, options);
+    // the one place the queue reports outcomes to history, metrics and events; before the claim ends,
+    // so a drained queue (waitForSyncQueue) means its attempts are in the history too
+    await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     const kept = await finishClaim(em, claim, settle(etlify, crm, claim, outcomes));
     if (kept.length) options.onKept?.(kept);
-    // the one place the queue reports outcomes to history, metrics and events
-    await observeClaim(etlify, em, crm, claim, outcomes, requests, performance.now() - started);
     return outcomes;
   } catch (error) {
     const settlements = claim.items.map(item => ({ item, outcome: 'uncertain' as const, delayMs: crm.jobs.unknownOutcomeWaitMs, error: etlify.describeError(error) }));
