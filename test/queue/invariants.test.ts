@@ -151,9 +151,15 @@ describe('queue invariants', () => {
     await waitFor('the rate-limited record', () => [...adapter.table('contacts').values()].some(c => c.email === 'limited@example.test'), 10_000);
     const sends = adapter.calls.flatMap(c => c.payloads).filter(p => p.email === 'limited@example.test');
     expect(sends).to.have.length(2);
-    const [{ attempts }] = await execute("select attempts from etlify_record_queue where resource_id = (select id::text from app_user where email = 'flaky@example.test')");
-    const flakySends = adapter.calls.flatMap(c => c.payloads).filter(p => p.email === 'flaky@example.test').length;
-    expect(attempts, 'the failing record counts its own attempts').to.equal(flakySends);
+    // read between two of its attempts: a send is recorded before its outcome counts it
+    const counted = async () => {
+      const flakySends = adapter.calls.flatMap(c => c.payloads).filter(p => p.email === 'flaky@example.test').length;
+      const [{ attempts }] = await execute("select attempts from etlify_record_queue where resource_id = (select id::text from app_user where email = 'flaky@example.test')");
+      return { attempts, flakySends, settled: flakySends === adapter.calls.flatMap(c => c.payloads).filter(p => p.email === 'flaky@example.test').length };
+    };
+    let count = await counted();
+    for (const deadline = Date.now() + 5_000; (!count.settled || count.attempts !== count.flakySends) && Date.now() < deadline;) count = await counted();
+    expect(count.attempts, 'the failing record counts its own attempts').to.equal(count.flakySends);
     // the CRM holds the record a moment before its claim ends and its queue row goes
     await waitFor('only the failing record left in the queue', async () =>
       (await execute("select 1 from etlify_record_queue where resource_id <> (select id::text from app_user where email = 'flaky@example.test')")).length === 0, 5_000);
