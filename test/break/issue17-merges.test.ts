@@ -58,14 +58,30 @@ describe('break17: merges met after the fact (reconcile, reset)', () => {
   });
   const contacts = () => sim.objects('contacts').map((c) => [c.id, c.properties.email, c.properties.firstname]);
 
-  it('reconcile --repair of a record whose contact was merged into one another record already follows: the record is merged away, and the next reconcile finds nothing to repair', async () => {
+  /** Cy and Dee synced, then HubSpot merges Dee's contact into Cy's; returns the merged contact's id. */
+  const syncedThenMerged = async () => {
     const em = orm.em.fork();
     const cy = em.create(Fan, { email: 'cy@example.com', name: 'Cy' });
     const dee = em.create(Fan, { email: 'dee@example.com', name: 'Dee' });
     await em.flush();
     await syncStale(orm, { inline: true });
-    const deeOld = (await stateOf(dee.id)).crm_id!;
-    const into = sim.merge('contacts', (await stateOf(cy.id)).crm_id!, deeOld);
+    const into = sim.merge('contacts', (await stateOf(cy.id)).crm_id!, (await stateOf(dee.id)).crm_id!);
+    return { em, cy, dee, into };
+  };
+  /** The same, then both change: Cy follows the merge and Dee is merged away. */
+  const mergedAway = async () => {
+    const merged = await syncedThenMerged();
+    merged.cy.name = 'Cy 2';
+    merged.dee.name = 'Dee 2';
+    await merged.em.flush();
+    await syncStale(orm, { inline: true });
+    await drained();
+    expect(await stateOf(merged.dee.id)).to.deep.include({ crm_id: null, merged_into: merged.into });
+    return merged;
+  };
+
+  it('reconcile --repair of a record whose contact was merged into one another record already follows: the record is merged away, and the next reconcile finds nothing to repair', async () => {
+    const { em, cy, dee, into } = await syncedThenMerged();
     // Cy changes and follows the merge; Dee never changes, so only reconcile can meet its merge
     cy.name = 'Cy 2';
     await em.flush();
@@ -86,18 +102,7 @@ describe('break17: merges met after the fact (reconcile, reset)', () => {
   });
 
   it('a merged-away record reset without values of its own: its write that lands on the other record\'s contact is undone (the follower is sent again), nothing diverges silently', async () => {
-    const em = orm.em.fork();
-    const cy = em.create(Fan, { email: 'cy@example.com', name: 'Cy' });
-    const dee = em.create(Fan, { email: 'dee@example.com', name: 'Dee' });
-    await em.flush();
-    await syncStale(orm, { inline: true });
-    const into = sim.merge('contacts', (await stateOf(cy.id)).crm_id!, (await stateOf(dee.id)).crm_id!);
-    cy.name = 'Cy 2';
-    dee.name = 'Dee 2';
-    await em.flush();
-    await syncStale(orm, { inline: true });
-    await drained();
-    expect(await stateOf(dee.id)).to.deep.include({ crm_id: null, merged_into: into });
+    const { cy, dee, into } = await mergedAway();
     expect(contacts()).to.deep.equal([[into, 'cy@example.com', 'Cy 2']]);
 
     // a user resets Dee without giving it an address of its own (the docs say not to; people will)
@@ -119,18 +124,7 @@ describe('break17: merges met after the fact (reconcile, reset)', () => {
   });
 
   it('the record a merged-away record gave way to is removed (deleteOnRemove): the merged contact goes, and the merged-away record, no longer in anyone\'s way, gets a contact of its own', async () => {
-    const em = orm.em.fork();
-    const cy = em.create(Fan, { email: 'cy@example.com', name: 'Cy' });
-    const dee = em.create(Fan, { email: 'dee@example.com', name: 'Dee' });
-    await em.flush();
-    await syncStale(orm, { inline: true });
-    const into = sim.merge('contacts', (await stateOf(cy.id)).crm_id!, (await stateOf(dee.id)).crm_id!);
-    cy.name = 'Cy 2';
-    dee.name = 'Dee 2';
-    await em.flush();
-    await syncStale(orm, { inline: true });
-    await drained();
-    expect(await stateOf(dee.id)).to.deep.include({ crm_id: null, merged_into: into });
+    const { em, cy, dee, into } = await mergedAway();
 
     // the docs' advice: "merge or remove one of the two records in your database" — here, the follower
     em.remove(cy);

@@ -22,6 +22,16 @@ describe('break: to-many associations under faults', () => {
   const crmIdOf = async (record: object & { id: number }) =>
     (await execute(`select crm_id from crm_synchronisations where resource_type = ? and resource_id = ? and crm_name = 'hubspot'`, [record.constructor.name, String(record.id)]))[0]?.crm_id as string | undefined;
   const linked = async (firm: Firm) => hubspot.associations('companies', (await crmIdOf(firm))!, 'contacts').map(l => l.toObjectId).sort();
+  /** A firm with two staffers, Ann and Bob, all three synced inline. */
+  const syncedFirmOfTwo = async (name: string) => {
+    const em = orm.em.fork();
+    const domain = `${name.toLowerCase()}.example`;
+    const firm = em.create(Firm, { name, domain });
+    const [ann, bob] = ['ann', 'bob'].map(staffer => em.create(Staffer, { email: `${staffer}@${domain}`, name: staffer, firm }));
+    await em.flush();
+    for (const record of [ann!, bob!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    return { em, firm, ann: ann!, bob: bob! };
+  };
 
   before(async () => {
     const db = await createTestDatabase('etlify_break_to_many');
@@ -99,11 +109,7 @@ describe('break: to-many associations under faults', () => {
 
   it('a member that joins and leaves while the owner\'s sync is in flight: the CRM ends with the database\'s members (two workers)', async function () {
     this.timeout(30_000);
-    const em = orm.em.fork();
-    const firm = em.create(Firm, { name: 'Flight', domain: 'flight.example' });
-    const [ann, bob] = ['ann', 'bob'].map(name => em.create(Staffer, { email: `${name}@flight.example`, name, firm }));
-    await em.flush();
-    for (const record of [ann!, bob!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const { em, firm, ann, bob } = await syncedFirmOfTwo('Flight');
     await execute('delete from etlify_sync_requests');
 
     // the owner's next sync reads HubSpot's links; HubSpot answers only once the test lets it
@@ -129,11 +135,7 @@ describe('break: to-many associations under faults', () => {
 
   it('an archive whose outcome is unknown, then the member back: HubSpot ends with the link', async function () {
     this.timeout(30_000);
-    const em = orm.em.fork();
-    const firm = em.create(Firm, { name: 'Unknown', domain: 'unknown.example' });
-    const [ann, bob] = ['ann', 'bob'].map(name => em.create(Staffer, { email: `${name}@unknown.example`, name, firm }));
-    await em.flush();
-    for (const record of [ann!, bob!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const { em, firm, ann, bob } = await syncedFirmOfTwo('Unknown');
     await execute('delete from etlify_sync_requests');
 
     // bob leaves; HubSpot archives the link late, after the client gave up
@@ -184,11 +186,7 @@ describe('break: to-many associations under faults', () => {
   // does not read its associations (as the same paragraph says, an unchanged collection costs
   // nothing), so only the collection's next change restores it. Docs corrected.
   it('a link of the declared type removed by hand in HubSpot is restored at the collection\'s next change, not at a change of the record\'s fields', async () => {
-    const em = orm.em.fork();
-    const firm = em.create(Firm, { name: 'Hand', domain: 'hand.example' });
-    const [ann, bob] = ['ann', 'bob'].map(name => em.create(Staffer, { email: `${name}@hand.example`, name, firm }));
-    await em.flush();
-    for (const record of [ann!, bob!, firm]) expect(await record.hubspotSync({ inline: true })).to.equal('synced');
+    const { em, firm, ann, bob } = await syncedFirmOfTwo('Hand');
     const firmId = (await crmIdOf(firm))!;
     // a salesperson removes Bob from the company in HubSpot
     const removed = await fetch(`${hubspot.url}/crm/associations/2026-03/companies/contacts/batch/archive`, {
