@@ -64,7 +64,7 @@ export interface Attempt {
 
 export interface HistoryRange {
   from: Date;
-  /** Default: now. */
+  /** Default: now (everything recorded so far). */
   to?: Date;
   crm?: string;
   entity?: string;
@@ -76,7 +76,7 @@ export async function countsPerMinute(em: EntityManager, range: HistoryRange): P
     `select minute, crm_name, entity, synced, not_modified, failed, parked, retried, deleted, rate_limited,
             requests, request_ms::float8 as request_ms, max_request_ms
        from etlify_history_minutes
-      where minute >= ? and minute < ? and (?::text is null or crm_name = ?) and (?::text is null or entity = ?)
+      where minute >= ? and minute < coalesce(?::timestamptz, 'infinity') and (?::text is null or crm_name = ?) and (?::text is null or entity = ?)
       order by minute, crm_name, entity`,
     rangeParams(range));
   return rows.map(r => ({
@@ -92,7 +92,7 @@ export async function queueSamples(em: EntityManager, range: HistoryRange): Prom
   const rows = await query<Record<string, unknown>>(em,
     `select sampled_at, crm_name, entity, queued, retrying, parked, oldest_waiting_at
        from etlify_queue_samples
-      where sampled_at >= ? and sampled_at < ? and (?::text is null or crm_name = ?) and (?::text is null or entity = ?)
+      where sampled_at >= ? and sampled_at < coalesce(?::timestamptz, 'infinity') and (?::text is null or crm_name = ?) and (?::text is null or entity = ?)
       order by sampled_at, crm_name, entity`,
     rangeParams(range));
   return rows.map(r => ({ sampledAt: new Date(r.sampled_at as Date), ...queueCountsOf(r) }));
@@ -143,7 +143,7 @@ export async function errorsByReason(em: EntityManager, range: HistoryRange & { 
     `select crm_name, entity, outcome, error, count(*)::int as count, max(at) as last_at,
             (array_agg(distinct resource_id))[1:10] as resource_ids
        from etlify_attempts
-      where at >= ? and at < ? and (?::text is null or crm_name = ?) and (?::text is null or entity = ?) and error is not null
+      where at >= ? and at < coalesce(?::timestamptz, 'infinity') and (?::text is null or crm_name = ?) and (?::text is null or entity = ?) and error is not null
       group by crm_name, entity, outcome, error
       order by max(at) desc limit ?`,
     [...rangeParams(range), range.limit ?? 50]);
@@ -162,7 +162,9 @@ function toAttempt(r: Record<string, unknown>): Attempt {
 }
 
 function rangeParams(range: HistoryRange): unknown[] {
-  return [range.from, range.to ?? new Date(), ...twice(range.crm), ...twice(range.entity)];
+  // no `to`: everything recorded so far. The application's clock would miss rows the database stamped a
+  // moment later than it (the same millisecond, truncated; or a clock running behind the database's)
+  return [range.from, range.to ?? null, ...twice(range.crm), ...twice(range.entity)];
 }
 
 const twice = (value: string | undefined | null) => [value ?? null, value ?? null];

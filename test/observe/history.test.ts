@@ -107,6 +107,19 @@ describe('history: per-minute counts, queue samples and the attempt log', () => 
     expect(sampled.find(s => s.entity === 'User')!.lastError).to.equal('TransientCrmError: 502 Bad Gateway');
   });
 
+  it('reads up to the database\'s now when no end is given: a row stamped after the application\'s clock is not missed', async () => {
+    // the database stamps rows with its own clock; one running a second ahead of the application's (or the
+    // same millisecond with microseconds, which a Date truncates) stamps rows "after" the caller's now
+    await execute(`insert into etlify_queue_samples (sampled_at, crm_name, entity, queued, retrying, parked) values (now() + interval '1 second', 'hubspot', 'User', 3, 0, 0)`);
+    await execute(`insert into etlify_history_minutes (minute, crm_name, entity, synced) values (date_trunc('minute', now() + interval '1 minute'), 'hubspot', 'User', 2)`);
+    await execute(`insert into etlify_attempts (at, crm_name, entity, resource_id, kind, outcome, error) values (now() + interval '1 second', 'hubspot', 'User', '7', 'sync', 'failed', 'TransientCrmError: 502')`);
+    expect((await queueSamples(app.orm.em, { from: hourAgo() })).map(s => s.queued)).to.deep.equal([3]);
+    expect((await countsPerMinute(app.orm.em, { from: hourAgo() })).map(c => c.synced)).to.deep.equal([2]);
+    expect((await errorsByReason(app.orm.em, { from: hourAgo() })).map(e => e.resourceIds)).to.deep.equal([['7']]);
+    // an explicit end still bounds the range
+    expect(await queueSamples(app.orm.em, { from: hourAgo(), to: new Date(Date.now() - 60_000) })).to.deep.equal([]);
+  });
+
   it('prunes what is older than the retention, and keeps nothing with history: false', async () => {
     await execute(`insert into etlify_history_minutes (minute, crm_name, entity, synced) values
                    (date_trunc('minute', now() - interval '15 days'), 'hubspot', 'User', 1), (date_trunc('minute', now() - interval '13 days'), 'hubspot', 'User', 2)`);
